@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every test of governed.odoo, from a fresh machine: set up, bring the lab up, then
+# pytest (unit and lab integration), molecule scenarios, ansible-test sanity,
+# ansible-lint (production profile), ruff, yamllint and the changelog lint.
+# Prints one closing line "suites: N passed, N failed" and exits non-zero on any failure.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh || exit 1
+scripts/lab up || { scripts/lab status; exit 1; }
+# shellcheck disable=SC1091
+source .lab/env.sh
+export PATH="$ROOT/.venv/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg" PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+
+passed=0; failed=0; failed_names=()
+suite() {
+  local name=$1; shift
+  printf '\n===== %s =====\n' "$name"
+  local t0=$SECONDS
+  "$@"; local rc=$?
+  printf '===== %s: rc=%s in %ss =====\n' "$name" "$rc" "$((SECONDS - t0))"
+  if [[ $rc -eq 0 ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$name"); fi
+}
+
+suite "pytest" .venv/bin/pytest -p no:cacheprovider tests/unit tests/integration
+for scenario in molecule/*/molecule.yml; do
+  s="$(basename "$(dirname "$scenario")")"
+  suite "molecule:$s" .venv/bin/molecule test -s "$s"
+done
+suite "sanity" bash scripts/sanity.sh
+suite "lint" bash scripts/lint.sh
+# last: stops and restarts the lab (down frees every port, a warm up is quick)
+suite "lab-lifecycle" env LAB_LIFECYCLE_TEST=1 .venv/bin/pytest -p no:cacheprovider tests/integration/test_lab_lifecycle.py
+
+((failed)) && printf 'failed suites: %s\n' "${failed_names[*]}"
+echo "suites: ${passed} passed, ${failed} failed"
+((failed == 0))
