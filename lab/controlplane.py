@@ -235,7 +235,14 @@ def _kwok_config(path: Path) -> None:
     docs: list[dict] = [{
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokConfiguration",
-        "options": {"cidr": POD_CIDR, "nodeIP": HOST, "enableCRDs": []},
+        "options": {
+            "cidr": POD_CIDR, "nodeIP": HOST, "manageAllNodes": True,
+            # kwok applies no defaults to options read from a file: set them all
+            "podPlayStageParallelism": 8, "nodePlayStageParallelism": 4, "nodeLeaseParallelism": 4,
+            "podsOnNodeSyncParallelism": 2, "nodeLeaseDurationSeconds": 40,
+            "enablePodsOnNodeSyncListPager": True, "enablePodsOnNodeSyncStreamWatch": False,
+            "enableDebuggingHandlers": False, "enableProfilingHandler": False, "enableContentionProfiling": False,
+        },
     }]
     files = [
         "node/fast/node-initialize.yaml",
