@@ -85,7 +85,7 @@ def wait_for(pred, what: str, timeout: float = 60.0, interval: float = 0.25, log
         try:
             if pred():
                 return
-        except Exception:  # noqa: BLE001, S110 - readiness probes fail until ready
+        except Exception:  # noqa: S110 - readiness probes fail until ready
             pass
         time.sleep(interval)
     hint = f"; see {logfile}" if logfile else ""
@@ -143,7 +143,7 @@ class Proc:
         if env:
             full_env.update(env)
         with open(self.logfile, "ab") as out:
-            proc = subprocess.Popen(  # noqa: S603
+            proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -208,7 +208,7 @@ class Component:
 
 
 def run(argv: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(argv, capture_output=capture, text=True, check=False, **kw)  # noqa: S603
+    res = subprocess.run(argv, capture_output=capture, text=True, check=False, **kw)
     if check and res.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr or res.stdout}")
     return res

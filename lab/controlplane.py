@@ -3,9 +3,9 @@ kube-scheduler (all built from Go modules by lab/build-binaries.sh) and kwok wit
 three fake nodes in three zones.
 
 Nothing runs inside the pods: kwok moves them through their lifecycle (scheduled,
-Running and Ready; Jobs complete). Pod IPs are handed out from a 127/8 range, so
-the Endpoints Kubernetes computes for a Service are addresses a local process can
-serve, and the real Traefik can route to local stand-in backends.
+Running and Ready; Jobs complete). Service ClusterIPs are loopback addresses
+(127.96.0.0/16), so a local stand-in backend can bind a Service's ClusterIP and
+the real Traefik, which routes to ClusterIPs in the lab, reaches it.
 
 Failure paths are chosen per pod by annotation:
 
@@ -36,8 +36,15 @@ from common import CACHE_DIR, HOST, PORTS, REPO, Component, LabError, Proc, log,
 K8S_VERSION = os.environ.get("LAB_K8S_VERSION", "v1.36.3")
 ETCD_VERSION = os.environ.get("LAB_ETCD_VERSION", "v3.6.16")
 KWOK_VERSION = os.environ.get("LAB_KWOK_VERSION", "v0.8.0")
-POD_CIDR = "127.64.0.0/16"
-SERVICE_CIDR = "10.96.0.0/16"  # virtual addresses only: no kube-proxy, nothing is sent there
+# Pod IPs: Kubernetes refuses loopback addresses in EndpointSlices, so pods get addresses from
+# 198.18.0.0/15 (RFC 2544, reserved for benchmarking, never routed). Nothing ever dials them (no
+# process runs in a kwok pod); `lab up` adds an `unreachable` route for the range as a guard so a
+# stray packet fails at once instead of leaving the machine.
+POD_CIDR = "198.18.0.0/16"
+POD_GUARD_ROUTE = "198.18.0.0/15"
+# Service ClusterIPs are loopback addresses: a local stand-in backend binds <ClusterIP>:<port> and
+# Traefik (nativeLBByDefault) routes there, so a request through the real Traefik gets a real answer.
+SERVICE_CIDR = "127.96.0.0/16"
 ZONES = ("lab-a", "lab-b", "lab-c")
 FAIL_ANNOTATION = "lab.governed.odoo/fail"
 
@@ -313,7 +320,7 @@ class ControlPlane(Component):
         missing = [str(p) for p in BIN.values() if not p.exists()]
         if missing:
             log("building control-plane binaries (cold build: 20-30 minutes on two cores)")
-            subprocess.run(["bash", str(REPO / "lab" / "build-binaries.sh"), "all"], check=True)  # noqa: S603, S607
+            subprocess.run(["bash", str(REPO / "lab" / "build-binaries.sh"), "all"], check=True)
         bindir = self.dir.parent / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
         for name, path in BIN.items():
@@ -333,6 +340,7 @@ class ControlPlane(Component):
                     "kubectl": which("kubectl") or str(BIN["kubectl"]), "env": {"KUBECONFIG": ext}}
 
         self._ensure_binaries()
+        self._guard_route()
         _pki(self.pki)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.pki, self.server)))
@@ -350,7 +358,7 @@ class ControlPlane(Component):
             ])
 
         def etcd_ok() -> bool:
-            with urllib.request.urlopen(f"http://{HOST}:{PORTS['etcd_client']}/health", timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"http://{HOST}:{PORTS['etcd_client']}/health", timeout=2) as r:
                 return json.loads(r.read())["health"] == "true"
 
         wait_for(etcd_ok, "etcd health", 60, logfile=etcd.logfile)
@@ -414,12 +422,31 @@ class ControlPlane(Component):
             "kubectl": str(BIN["kubectl"]),
             "version": version,
             "pod_cidr": POD_CIDR,
+            "service_cidr": SERVICE_CIDR,
             "zones": list(ZONES),
             "storage_class": "kwok-volume",
             "fail_annotation": FAIL_ANNOTATION,
             "env": {"KUBECONFIG": str(self.kubeconfig), "K8S_AUTH_KUBECONFIG": str(self.kubeconfig),
-                    "PATH": f"{self.dir.parent / 'bin'}:{os.environ.get('PATH', '')}"},
+                    "PATH": str(self.dir.parent / "bin")},
         }
+
+    @staticmethod
+    def _guard_route() -> None:
+        ip = shutil.which("ip")
+        if not ip:
+            log("no `ip` command: pod addresses are not guarded by an unreachable route")
+            return
+        have = run([ip, "route", "show", POD_GUARD_ROUTE], check=False).stdout
+        if "unreachable" not in have:
+            res = run([ip, "route", "replace", "unreachable", POD_GUARD_ROUTE], check=False)
+            if res.returncode != 0:
+                log(f"could not add the guard route for {POD_GUARD_ROUTE}: {res.stderr.strip()}")
+
+    def down(self) -> None:
+        super().down()
+        ip = shutil.which("ip")
+        if ip and "unreachable" in run([ip, "route", "show", POD_GUARD_ROUTE], check=False).stdout:
+            run([ip, "route", "del", "unreachable", POD_GUARD_ROUTE], check=False)
 
     def _bootstrap(self) -> None:
         """Nodes in three zones, the default StorageClass kwok provisions, and wait until all is Ready."""

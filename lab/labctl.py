@@ -21,12 +21,12 @@ import time
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 
-from common import LAB_DIR, PORTS, Component, LabError, log, port_open, write_json  # noqa: E402
+from common import LAB_DIR, PORTS, Component, LabError, log, port_open, write_json
 
 
 def components() -> list[Component]:
-    from controlplane import ControlPlane  # noqa: PLC0415
-    from services import Postgres, Redis, SeaweedS3, Traefik  # noqa: PLC0415
+    from controlplane import ControlPlane
+    from services import Postgres, Redis, SeaweedS3, Traefik
 
     # order matters: Traefik reads IngressRoutes from the API server
     return [ControlPlane(), Postgres(), Redis(), SeaweedS3(), Traefik()]
@@ -35,6 +35,9 @@ def components() -> list[Component]:
 def _env_lines(conn: dict) -> list[str]:
     out = []
     for key, val in conn.get("env", {}).items():
+        if key == "PATH":  # a directory to put in front of the caller's PATH
+            out.append(f'export PATH={shlex.quote(str(val))}:"$PATH"')
+            continue
         out.append(f"export {key}={shlex.quote(str(val))}")
     return out
 
@@ -85,7 +88,7 @@ def cmd_status() -> int:
 def cmd_reset() -> int:
     for comp in reversed(components()):
         comp.reset()
-    import shutil  # noqa: PLC0415
+    import shutil
 
     shutil.rmtree(LAB_DIR, ignore_errors=True)
     log(f"wiped {LAB_DIR}")

@@ -584,14 +584,18 @@ class Redis(Component):
         if self.proc.running():
             with contextlib.suppress(OSError, ConnectionError):
                 healthy = self._ping()
+        if not healthy and self.proc.running():
+            try:
+                wait_for(self._ping, "redis PING", 10, logfile=self.proc.logfile)
+                healthy = True
+            except LabError:  # e.g. its password file was replaced: start it again with our config
+                log("redis: running but not answering our AUTH/PING; restarting it")
+                self.down()
         if not healthy:
-            if self.proc.running():
-                wait_for(self._ping, "redis PING", 30, logfile=self.proc.logfile)
-            else:
-                _ensure_free(self.port, "redis")
-                self._write_conf()
-                self.proc.start([exe, str(self.conf)])
-                _wait_proc(self._ping, self.proc, f"redis on port {self.port}", 30)
+            _ensure_free(self.port, "redis")
+            self._write_conf()
+            self.proc.start([exe, str(self.conf)])
+            _wait_proc(self._ping, self.proc, f"redis on port {self.port}", 30)
         info = _resp(self.port, password, ["INFO", "server"])[0]
         version = re.search(r"redis_version:(\S+)", info).group(1)
         return {
@@ -737,7 +741,12 @@ class SeaweedS3(Component):
         for region in self.REGIONS:
             proc = self._proc(region)
             if proc.running():
-                continue
+                try:
+                    _wait_proc(lambda r=region: self._healthy(r), proc, f"s3 region {region}", 20)
+                    continue
+                except LabError:  # e.g. its identity file was replaced: start it again with our config
+                    log(f"s3: region {region} runs but does not answer a signed request; restarting it")
+                    _signal_and_wait([proc], signal.SIGTERM, 25)
             for name, port in self.ports(region).items():
                 _ensure_free(port, f"s3 region {region} ({name})")
             for sock in self._stale_sockets(region):
@@ -1020,7 +1029,9 @@ class Traefik(Component):
     def _static_config(self, server: str, ca: str, token: str) -> str:
         # ExternalName Services are allowed: with pod IPs that cannot be Endpoint addresses, they are one
         # way to point a route at a local stand-in backend (127.0.0.x) in the lab
-        k8s = {"endpoint": server, "token": token, "allowExternalNameServices": True,
+        # nativeLBByDefault: route to a Service's ClusterIP, not to its pods. In the lab ClusterIPs are
+        # loopback addresses (127.96.0.0/16) a stand-in backend can bind; pod IPs are never dialled.
+        k8s = {"endpoint": server, "token": token, "allowExternalNameServices": True, "nativeLBByDefault": True,
                **({"certAuthFilePath": ca} if ca else {})}
         grace = {"lifeCycle": {"graceTimeOut": "1s", "requestAcceptGraceTimeout": "0s"}}
         http = {"aliasHeadersStrategy": "delete"}  # X_Forwarded_For & co. cannot spoof Traefik's headers
