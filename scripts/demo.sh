@@ -3,7 +3,7 @@
 # provision the lab inventory's Odoo platforms (playbooks/site.yml).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 bash scripts/setup.sh
 scripts/lab up
 # shellcheck disable=SC1091

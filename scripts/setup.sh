@@ -4,7 +4,7 @@
 # ~/.cache/governed-odoo-lab, keyed by version). Idempotent: a warm run takes seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 say() { printf '[setup] %s\n' "$*" >&2; }
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 

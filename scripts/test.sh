@@ -5,7 +5,7 @@
 # Prints one closing line "suites: N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 bash scripts/setup.sh || exit 1
 scripts/lab up || { scripts/lab status; exit 1; }
 # shellcheck disable=SC1091

@@ -289,7 +289,7 @@ def kube(lab, traefik):
     base = [cp["kubectl"], "--kubeconfig", cp["kubeconfig"]]
 
     def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, timeout=120)
+        res = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False)
         if check and res.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
         return res
