@@ -37,7 +37,7 @@ options:
   s3_validate_certs:
     description:
       - Whether to verify the TLS certificate of O(endpoint_url).
-      - Named apart from the Kubernetes fragment's O(validate_certs) so that a module can take both
+      - Named apart from the Kubernetes fragment's C(validate_certs) so that a module can take both
         sets of options.
     type: bool
     default: true

@@ -1,0 +1,835 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply an object set: discovery, list members, server-side apply what changed, prune, wait.
+
+One run, in order:
+
+1. read the ApplySet parent and discover the group/versions the run needs (in parallel);
+2. LIST the set's live members once per kind (and namespace) by the part-of label;
+3. decide per object, locally, whether an apply would change anything (diff.compare); when
+   unsure, ask the server with a dry-run apply; objects that would not change get no request;
+4. apply the rest with server-side apply, phase by phase (Namespaces and CRDs, then other
+   cluster-scoped objects such as RBAC, then namespaced configuration, workloads, the rest),
+   the objects of one phase concurrently;
+5. prune live members no longer declared, phases in reverse (never a Namespace unless allowed);
+6. keep the parent's annotations the superset of old and new kinds while working, and exact
+   afterwards - writing the parent only when its annotations change;
+7. optionally wait for Deployments, StatefulSets and DaemonSets to roll out and Jobs to complete.
+
+In check mode (``dry_run=True``) every request that would write is sent with dryRun=All, so
+the server validates, defaults and admits exactly as it would for real.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.governed.odoo.plugins.module_utils.apply import (
+    ApplyError,
+    KubeAPIError,
+    WaitTimeout,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.apply import applyset as aset
+from ansible_collections.governed.odoo.plugins.module_utils.apply import diff as d
+from ansible_collections.governed.odoo.plugins.module_utils.apply.client import Discovery, Resource, split_api_version
+
+DEFAULT_FIELD_MANAGER = "governed.odoo"
+CRD_GROUP = "apiextensions.k8s.io"
+
+# phases: lower first when applying, higher first when pruning
+PHASE_NAMESPACE_CRD = 0
+PHASE_CLUSTER = 1
+PHASE_CONFIG = 2
+PHASE_WORKLOAD = 3
+PHASE_REST = 4
+
+CONFIG_KINDS = frozenset(
+    (
+        ("", "ServiceAccount"),
+        ("", "Secret"),
+        ("", "ConfigMap"),
+        ("", "ResourceQuota"),
+        ("", "LimitRange"),
+        ("", "PersistentVolumeClaim"),
+        ("", "Service"),
+        ("rbac.authorization.k8s.io", "Role"),
+        ("rbac.authorization.k8s.io", "RoleBinding"),
+        ("networking.k8s.io", "NetworkPolicy"),
+    )
+)
+WORKLOAD_KINDS = frozenset(
+    (
+        ("apps", "Deployment"),
+        ("apps", "StatefulSet"),
+        ("apps", "DaemonSet"),
+        ("apps", "ReplicaSet"),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+        ("", "Pod"),
+    )
+)
+NOISE_METADATA_IN = ("creationTimestamp", "resourceVersion", "uid", "selfLink", "generation", "managedFields")
+
+
+def phase_of(group, kind, namespaced):
+    if (group, kind) in (("", "Namespace"), (CRD_GROUP, "CustomResourceDefinition")):
+        return PHASE_NAMESPACE_CRD
+    if not namespaced:
+        return PHASE_CLUSTER
+    if (group, kind) in CONFIG_KINDS:
+        return PHASE_CONFIG
+    if (group, kind) in WORKLOAD_KINDS:
+        return PHASE_WORKLOAD
+    return PHASE_REST
+
+
+class Member:
+    """One declared object and what the run found out and did about it."""
+
+    __slots__ = (
+        "action",
+        "after",
+        "deferred",
+        "group",
+        "index",
+        "kind",
+        "live",
+        "name",
+        "namespace",
+        "obj",
+        "phase",
+        "reason",
+        "resource",
+        "verdict",
+    )
+
+    def __init__(self, index, obj):
+        self.index = index
+        self.obj = obj
+        self.group = split_api_version(obj["apiVersion"])[0]
+        self.kind = obj["kind"]
+        self.name = obj["metadata"]["name"]
+        self.namespace = obj["metadata"].get("namespace")
+        self.resource = None
+        self.deferred = False
+        self.phase = PHASE_REST
+        self.live = None
+        self.verdict = None
+        self.reason = None
+        self.action = None
+        self.after = None
+
+    @property
+    def key(self):
+        return (self.group, self.kind, self.namespace or "", self.name)
+
+    @property
+    def ref(self):
+        return d.object_ref(self.obj)
+
+    def summary(self):
+        return {
+            "apiVersion": self.obj["apiVersion"],
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "action": self.action,
+        }
+
+
+class ApplyResult:
+    """What a run did (or, in check mode, would do)."""
+
+    def __init__(self, applyset_id, parent):
+        self.applyset_id = applyset_id
+        self.parent = parent
+        self.applied = []
+        self.pruned = []
+        self.retained = []
+        self.diffs = []
+        self.warnings = []
+        self.parent_written = False
+        self.api_requests = {}
+
+    @property
+    def changed(self):
+        return bool(self.pruned) or any(a["action"] in ("created", "configured") for a in self.applied)
+
+    def to_dict(self):
+        return {
+            "changed": self.changed,
+            "applyset_id": self.applyset_id,
+            "parent": self.parent,
+            "applied": self.applied,
+            "pruned": self.pruned,
+            "retained": self.retained,
+            "api_requests": self.api_requests,
+        }
+
+
+def _api_error(exc, obj=None, resource=None, verb="apply"):
+    """A KubeAPIError about one object, as an ApplyError naming it."""
+    meta = (obj or {}).get("metadata") or {}
+    message = exc.message
+    if exc.status == 409 and verb == "apply":
+        message = f"{message} (field manager conflict; set force_conflicts to take ownership of these fields)"
+    return ApplyError(
+        f"{verb} failed: {message}",
+        kind=(obj or {}).get("kind") or (resource.kind if resource else None),
+        name=meta.get("name"),
+        namespace=meta.get("namespace"),
+        api_version=(obj or {}).get("apiVersion") or (resource.api_version if resource else None),
+        status=exc.status,
+        reason=exc.reason,
+    )
+
+
+def _string_map(value, where):
+    """A map[string]string field with scalar values as strings (YAML/Jinja turn 4 into an int, yes
+    into true); the API server rejects anything but strings there."""
+    if not isinstance(value, dict):
+        raise ApplyError(f"{where} must be a mapping of strings, got {type(value).__name__}")
+    out = {}
+    for key, val in value.items():
+        if isinstance(val, bool):
+            val = "true" if val else "false"
+        elif isinstance(val, (int, float)):
+            val = str(val)
+        elif val is not None and not isinstance(val, str):
+            raise ApplyError(f"{where}.{key} must be a string, got {type(val).__name__}")
+        out[str(key)] = val
+    return out
+
+
+def _validate(index, obj, default_namespace):
+    """A clean copy of one declared manifest, or ApplyError naming the offending entry."""
+    where = f"objects[{index}]"
+    if not isinstance(obj, dict):
+        raise ApplyError(f"{where} is a {type(obj).__name__}, not a mapping (a Kubernetes manifest)")
+    missing = [k for k in ("apiVersion", "kind") if not isinstance(obj.get(k), str) or not obj.get(k)]
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
+        missing.append("metadata.name")
+    if missing:
+        raise ApplyError(f"{where} ({obj.get('kind', '?')}) lacks {', '.join(missing)}")
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in meta.items() if k not in NOISE_METADATA_IN}
+    for key in ("labels", "annotations"):
+        if key in meta and not meta[key]:
+            del meta[key]
+        elif key in meta:
+            meta[key] = _string_map(meta[key], f"{where}.metadata.{key}")
+    if obj.get("apiVersion") == "v1" and obj.get("kind") == "ConfigMap" and obj.get("data"):
+        out["data"] = _string_map(obj["data"], f"{where}.data")
+    if obj.get("apiVersion") == "v1" and obj.get("kind") == "Secret" and obj.get("stringData"):
+        out["stringData"] = _string_map(obj["stringData"], f"{where}.stringData")
+    if meta.get("namespace") is None:
+        meta.pop("namespace", None)
+        if default_namespace:
+            meta["_defaultNamespace"] = default_namespace
+    out["metadata"] = meta
+    return out
+
+
+class ApplySetEngine:
+    """Apply one object set. Build it with a KubeClient and options, then ``run(objects)``."""
+
+    def __init__(
+        self,
+        client,
+        applyset,
+        namespace=None,
+        field_manager=DEFAULT_FIELD_MANAGER,
+        force_conflicts=True,
+        prune=True,
+        allow_namespace_prune=False,
+        dry_run=False,
+        want_diff=False,
+        wait=False,
+        wait_timeout=300,
+        workers=8,
+        validation="Strict",
+    ):
+        self.client = client
+        self.parent_kind, self.parent_name = aset.parse_parent_ref(applyset)
+        self.parent_namespace = namespace or getattr(client, "namespace", None) or "default"
+        self.set_id = aset.applyset_id(self.parent_name, self.parent_namespace, self.parent_kind, "")
+        self.field_manager = field_manager or DEFAULT_FIELD_MANAGER
+        self.force = force_conflicts
+        self.prune = prune
+        self.allow_namespace_prune = allow_namespace_prune
+        self.dry_run = dry_run
+        self.want_diff = want_diff
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.workers = max(1, workers)
+        self.validation = validation
+        self.discovery = Discovery(client)
+        self.parent_resource = Resource("", "v1", self.parent_kind, self.parent_kind.lower() + "s", True)
+        self.result = ApplyResult(
+            self.set_id, {"kind": self.parent_kind, "namespace": self.parent_namespace, "name": self.parent_name}
+        )
+        self._lock = threading.Lock()
+        self._pool = None
+        self._members = []
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _map(self, fn, items):
+        """fn over items in the worker pool; results in order; the first exception re-raised
+        after every item ran (so that one failure does not hide what else happened)."""
+        items = list(items)
+        if not items:
+            return []
+        if len(items) == 1:
+            return [fn(items[0])]
+        futures = [self._pool.submit(fn, item) for item in items]
+        results, first_error = [], None
+        for fut in futures:
+            try:
+                results.append(fut.result())
+            except Exception as exc:
+                results.append(None)
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+        return results
+
+    def _warn(self, msg):
+        with self._lock:
+            self.result.warnings.append(msg)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self, objects):
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply") as pool:
+            self._pool = pool
+            try:
+                self._run(objects)
+            except ApplyError as exc:
+                if not self.result.applied:
+                    # what was done before the failure (objects not reached are left out)
+                    self.result.applied = [m.summary() for m in self._members if m.action]
+                exc.result = self._finish()
+                raise
+            finally:
+                self._pool = None
+        return self._finish()
+
+    def _finish(self):
+        res = self.result
+        res.api_requests = dict(sorted(self.client.stats.items()))
+        return res
+
+    def _run(self, objects):
+        if not isinstance(objects, list):
+            raise ApplyError("objects must be a list of Kubernetes manifests")
+        members = [Member(i, _validate(i, obj, self.parent_namespace)) for i, obj in enumerate(objects)]
+        self._members = members
+
+        # 1. the parent and discovery, in parallel
+        parent_future = self._pool.submit(self._get_parent)
+        self.discovery.prefetch({m.obj["apiVersion"] for m in members}, self._pool)
+        live_parent = parent_future.result()
+        parent_ref = f"{self.parent_kind} {self.parent_namespace}/{self.parent_name}"
+        state = aset.read_parent(live_parent, self.set_id, parent_ref)
+        self._resolve(members)
+        self._check_duplicates(members)
+
+        # 2. live members of the set, one LIST per kind (and namespace)
+        declared_gks = {(m.group, m.kind) for m in members}
+        declared_ns = {m.namespace for m in members if m.namespace}
+        live_by_key = {}
+        if state.exists:
+            live_by_key = self._list_members(members, state, declared_gks, declared_ns)
+        for m in members:
+            m.live = live_by_key.get(m.key)
+        # declared Namespaces not found as members may still exist (created outside the set)
+        unknown_ns = [m for m in members if (m.group, m.kind) == ("", "Namespace") and m.live is None]
+        for m, live in zip(unknown_ns, self._map(self._get_live, unknown_ns), strict=True):
+            m.live = live
+
+        # 3. local verdicts
+        for m in members:
+            if m.live is None:
+                m.verdict, m.reason = d.CHANGED, "absent"
+            else:
+                m.verdict, m.reason = d.compare(m.obj, m.live, self.field_manager)
+
+        # 4. apply, phase by phase; the parent first covers old and new kinds (superset)
+        new_ns = {m.name for m in members if (m.group, m.kind) == ("", "Namespace") and m.live is None}
+        super_gks = state.group_kinds | declared_gks
+        super_ns = state.namespaces | declared_ns
+        phases = sorted({m.phase for m in members})
+        parent_ns_created_here = self.parent_namespace in new_ns
+        if not parent_ns_created_here and members:
+            live_parent = self._write_parent(live_parent, super_gks, super_ns) or live_parent
+        for phase in phases:
+            todo = [m for m in members if m.phase == phase]
+            self._apply_phase(todo, new_ns)
+            if phase == PHASE_NAMESPACE_CRD:
+                self._after_crds(todo, members)
+                if parent_ns_created_here and members:
+                    live_parent = self._write_parent(live_parent, super_gks, super_ns) or live_parent
+        for m in sorted(members, key=lambda m: m.index):
+            self.result.applied.append(m.summary())
+
+        # 5. prune
+        keep_gks, keep_ns = set(declared_gks), set(declared_ns)
+        if self.prune:
+            declared_keys = {m.key for m in members}
+            candidates = [obj for key, obj in live_by_key.items() if key not in declared_keys]
+            kept = self._prune(candidates)
+            for obj in kept:
+                g = split_api_version(obj["apiVersion"])[0]
+                keep_gks.add((g, obj["kind"]))
+                if obj["metadata"].get("namespace"):
+                    keep_ns.add(obj["metadata"]["namespace"])
+        else:
+            keep_gks, keep_ns = super_gks, super_ns
+
+        # 6. the parent exactly as the set now is
+        if members or state.exists:
+            self._write_parent(live_parent, keep_gks, keep_ns)
+
+        # 7. wait
+        if self.wait and not self.dry_run:
+            self._wait(members)
+
+        if self.want_diff:
+            self._diffs(members)
+
+    # -- parent ------------------------------------------------------------------------------
+
+    def _get_parent(self):
+        try:
+            return self.client.get(self.parent_resource.path(self.parent_namespace, self.parent_name))
+        except KubeAPIError as exc:
+            if exc.not_found:
+                return None
+            raise _api_error(exc, resource=self.parent_resource, verb="read ApplySet parent") from None
+
+    def _write_parent(self, live_parent, gks, namespaces):
+        """Apply the parent if its label/annotations differ; return the new parent or None."""
+        manifest = aset.parent_manifest(
+            self.parent_kind, self.parent_name, self.parent_namespace, self.set_id, gks, namespaces
+        )
+        if aset.parent_up_to_date(live_parent, manifest) or self.dry_run:
+            return None
+        try:
+            obj = self.client.apply(
+                self.parent_resource, manifest, f"{self.field_manager}-applyset", force=True, validation=self.validation
+            )[1]
+        except KubeAPIError as exc:
+            raise _api_error(exc, manifest, verb="update ApplySet parent") from None
+        self.result.parent_written = True
+        return obj
+
+    # -- discovery and identity --------------------------------------------------------------
+
+    def _crd_defined(self, members):
+        """(group, kind) -> (scope namespaced?, versions) for CRDs declared in this set."""
+        out = {}
+        for m in members:
+            if (m.group, m.kind) != (CRD_GROUP, "CustomResourceDefinition"):
+                continue
+            spec = m.obj.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if spec.get("group") and kind:
+                versions = {v.get("name") for v in spec.get("versions") or []}
+                out[(spec["group"], kind)] = (spec.get("scope", "Namespaced") == "Namespaced", versions)
+        return out
+
+    def _resolve(self, members):
+        crds = None
+        for m in members:
+            meta = m.obj["metadata"]
+            default_ns = meta.pop("_defaultNamespace", None)
+            res = self.discovery.resource(m.obj["apiVersion"], m.kind)
+            if res is None:
+                if crds is None:
+                    crds = self._crd_defined(members)
+                version = split_api_version(m.obj["apiVersion"])[1]
+                crd = crds.get((m.group, m.kind))
+                if crd is None or version not in crd[1]:
+                    raise ApplyError(
+                        f"the API server does not serve kind {m.kind} in apiVersion "
+                        f"{m.obj['apiVersion']} (and no CustomResourceDefinition in this set defines it)",
+                        kind=m.kind,
+                        name=m.name,
+                        namespace=meta.get("namespace"),
+                        api_version=m.obj["apiVersion"],
+                    )
+                namespaced = crd[0]
+                m.deferred = True
+            else:
+                namespaced = res.namespaced
+                m.resource = res
+            if namespaced:
+                meta.setdefault("namespace", default_ns)
+                if not meta.get("namespace"):
+                    raise ApplyError(
+                        "a namespaced object needs metadata.namespace (or the namespace option)",
+                        kind=m.kind,
+                        name=m.name,
+                    )
+            else:
+                meta.pop("namespace", None)
+            m.namespace = meta.get("namespace")
+            labels = dict(meta.get("labels") or {})
+            if labels.get(aset.PART_OF_LABEL, self.set_id) != self.set_id:
+                raise ApplyError(
+                    f"the object already carries label {aset.PART_OF_LABEL}="
+                    f"{labels[aset.PART_OF_LABEL]!r}, which belongs to another ApplySet",
+                    kind=m.kind,
+                    name=m.name,
+                    namespace=m.namespace,
+                )
+            labels[aset.PART_OF_LABEL] = self.set_id
+            meta["labels"] = labels
+            m.phase = phase_of(m.group, m.kind, namespaced)
+
+    def _check_duplicates(self, members):
+        seen = {}
+        for m in members:
+            if m.key in seen:
+                raise ApplyError(
+                    f"objects[{m.index}] duplicates objects[{seen[m.key]}]",
+                    kind=m.kind,
+                    name=m.name,
+                    namespace=m.namespace,
+                )
+            seen[m.key] = m.index
+            if (m.group, m.kind, m.namespace, m.name) == (
+                "",
+                self.parent_kind,
+                self.parent_namespace,
+                self.parent_name,
+            ):
+                raise ApplyError(
+                    f"objects[{m.index}] is the ApplySet parent itself; choose another applyset name",
+                    kind=m.kind,
+                    name=m.name,
+                    namespace=m.namespace,
+                )
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def _list_members(self, members, state, declared_gks, declared_ns):
+        resources = {}
+        for m in members:
+            if m.resource is not None:
+                resources[(m.group, m.kind)] = m.resource
+        for group, kind in sorted(state.group_kinds - set(resources)):
+            try:
+                res = self.discovery.resource_for_group_kind(group, kind)
+            except KubeAPIError as exc:
+                raise _api_error(exc, verb=f"discover {aset.group_kind_string(group, kind)}") from None
+            if res is None:
+                self._warn(
+                    f"ApplySet kind {aset.group_kind_string(group, kind)} is no longer served by the API; "
+                    "its members (if any) cannot be listed or pruned"
+                )
+                continue
+            resources[(group, kind)] = res
+        namespaces = sorted(state.namespaces | declared_ns | {self.parent_namespace})
+        selector = f"{aset.PART_OF_LABEL}={self.set_id}"
+        jobs = []
+        for res in resources.values():
+            if "list" not in res.verbs and res.verbs:
+                continue
+            if res.namespaced:
+                jobs.extend((res, ns) for ns in namespaces)
+            else:
+                jobs.append((res, None))
+
+        def list_one(job):
+            res, ns = job
+            try:
+                doc = self.client.get(res.path(ns), labelSelector=selector)
+            except KubeAPIError as exc:
+                raise _api_error(exc, resource=res, verb=f"list {res.plural}") from None
+            out = []
+            for item in doc.get("items") or []:
+                item["apiVersion"] = res.api_version
+                item["kind"] = res.kind
+                out.append(item)
+            return out
+
+        live = {}
+        for items in self._map(list_one, jobs):
+            for item in items:
+                meta = item["metadata"]
+                g = split_api_version(item["apiVersion"])[0]
+                live[(g, item["kind"], meta.get("namespace") or "", meta["name"])] = item
+        return live
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def _apply_phase(self, todo, new_namespaces):
+        work = [m for m in todo if m.verdict != d.UNCHANGED]
+        for m in todo:
+            if m.verdict == d.UNCHANGED:
+                m.action = "unchanged"
+        if work:
+            self._map(lambda m: self._apply_one(m, new_namespaces), work)
+
+    def _apply_one(self, m, new_namespaces):
+        if m.deferred and self.dry_run:
+            # its CRD is created by this very run: the server cannot validate it yet
+            m.action = "created" if m.live is None else "configured"
+            m.after = m.obj
+            self._warn(f"{m.ref}: not validated by the server in check mode (its CRD is not established yet)")
+            return
+        if self.dry_run and m.namespace and m.namespace in new_namespaces and m.live is None:
+            # its namespace is created by this run; a server dry run would fail with NotFound
+            m.action = "created"
+            m.after = m.obj
+            return
+        if m.verdict == d.UNSURE:
+            status, result = self._send_apply(m, dry_run=True)
+            if d.same_after_apply(result, m.live, self.field_manager):
+                m.action = "unchanged"
+                return
+            if self.dry_run:
+                m.action, m.after = "configured", result
+                return
+        status, result = self._send_apply(m, dry_run=self.dry_run)
+        m.after = result
+        if status == 201:
+            m.action = "created"
+        elif m.live is None:
+            m.action = "configured"  # existed without the set's label: adopted
+            if self.want_diff:
+                m.live = self._get_live(m)
+        elif self.dry_run:
+            m.action = "unchanged" if d.same_after_apply(result, m.live, self.field_manager) else "configured"
+        else:
+            rv_before = (m.live.get("metadata") or {}).get("resourceVersion")
+            rv_after = ((result or {}).get("metadata") or {}).get("resourceVersion")
+            m.action = "unchanged" if rv_before and rv_before == rv_after else "configured"
+
+    def _send_apply(self, m, dry_run):
+        res = m.resource
+        try:
+            return self.client.apply(
+                res, m.obj, self.field_manager, force=self.force, dry_run=dry_run, validation=self.validation
+            )
+        except KubeAPIError as exc:
+            raise _api_error(exc, m.obj) from None
+
+    def _get_live(self, m):
+        """GET one declared object (None when it does not exist)."""
+        try:
+            return self.client.get(m.resource.path(m.namespace, m.name))
+        except KubeAPIError as exc:
+            if exc.not_found:
+                return None
+            raise _api_error(exc, m.obj, verb="read") from None
+
+    def _after_crds(self, phase_members, members):
+        """Wait for CRDs applied in this run to be established, then resolve their kinds."""
+        crds = [
+            m
+            for m in phase_members
+            if (m.group, m.kind) == (CRD_GROUP, "CustomResourceDefinition") and m.action in ("created", "configured")
+        ]
+        deferred = [m for m in members if m.deferred]
+        if self.dry_run or not deferred:
+            return
+        deadline = time.monotonic() + min(120, max(10, self.wait_timeout))
+        for crd in crds:
+            while True:
+                try:
+                    live = self.client.get(crd.resource.path(None, crd.name))
+                except KubeAPIError as exc:
+                    raise _api_error(exc, crd.obj, verb="read") from None
+                conds = {c.get("type"): c.get("status") for c in (live.get("status") or {}).get("conditions") or []}
+                if conds.get("Established") == "True":
+                    break
+                if time.monotonic() > deadline:
+                    raise WaitTimeout("CustomResourceDefinition not established in time", kind=crd.kind, name=crd.name)
+                time.sleep(0.2)
+        for m in deferred:
+            self.discovery.forget(m.obj["apiVersion"])
+        for m in deferred:
+            deadline = time.monotonic() + 30
+            res = None
+            while res is None:
+                res = self.discovery.resource(m.obj["apiVersion"], m.kind)
+                if res is None:
+                    if time.monotonic() > deadline:
+                        raise ApplyError(
+                            f"kind {m.kind} of apiVersion {m.obj['apiVersion']} is still not served "
+                            "after its CustomResourceDefinition was established",
+                            kind=m.kind,
+                            name=m.name,
+                            namespace=m.namespace,
+                        )
+                    self.discovery.forget(m.obj["apiVersion"])
+                    time.sleep(0.2)
+            m.resource = res
+            m.deferred = False
+
+    # -- pruning -----------------------------------------------------------------------------
+
+    def _prune(self, candidates):
+        """Delete candidates, phases in reverse; return the objects kept (still members)."""
+        kept, work = [], []
+        for obj in candidates:
+            meta = obj["metadata"]
+            ref = d.object_ref(obj)
+            g = split_api_version(obj["apiVersion"])[0]
+            if (g, obj["kind"]) == ("", "Namespace") and not self.allow_namespace_prune:
+                self._warn(
+                    f"{ref} is no longer declared but Namespaces are not pruned unless "
+                    "allow_namespace_prune is set; it stays (and stays in the set)"
+                )
+                kept.append(obj)
+                self.result.retained.append(self._summary(obj, "retained"))
+                continue
+            if meta.get("deletionTimestamp"):
+                kept.append(obj)  # already terminating; it leaves the set once it is gone
+                continue
+            res = self.discovery.resource(obj["apiVersion"], obj["kind"])
+            work.append((phase_of(g, obj["kind"], bool(meta.get("namespace"))), obj, res))
+        done = []
+        for phase in sorted({w[0] for w in work}, reverse=True):
+            batch = sorted((w for w in work if w[0] == phase), key=lambda w: d.object_ref(w[1]))
+            done.extend(x for x in self._map(self._delete_one, batch) if x is not None)
+        done.sort(key=lambda o: (o["kind"], o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+        for obj in done:
+            self.result.pruned.append(self._summary(obj, "pruned"))
+            if self.want_diff:
+                self.result.diffs.append(d.diff_entry(obj, None, d.object_ref(obj)))
+        return kept
+
+    def _delete_one(self, work):
+        obj, res = work[1], work[2]
+        meta = obj["metadata"]
+        try:
+            self.client.delete(res, meta["name"], meta.get("namespace"), uid=meta.get("uid"), dry_run=self.dry_run)
+        except KubeAPIError as exc:
+            if exc.not_found:
+                return None
+            raise _api_error(exc, obj, verb="prune") from None
+        return obj
+
+    @staticmethod
+    def _summary(obj, action):
+        meta = obj["metadata"]
+        return {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "namespace": meta.get("namespace"),
+            "name": meta["name"],
+            "action": action,
+        }
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _wait(self, members):
+        pending = [m for m in members if (m.group, m.kind) in WAITABLE]
+        deadline = time.monotonic() + self.wait_timeout
+        current = {m.key: (m.after if m.after is not None else m.live) for m in pending}
+        delay = 0.25
+        while True:
+            not_ready = []
+            for m in pending:
+                ready, failure, _progress = rollout_status(current.get(m.key))
+                if failure:
+                    raise ApplyError(
+                        f"failed while waiting: {failure}", kind=m.kind, name=m.name, namespace=m.namespace
+                    )
+                if not ready:
+                    not_ready.append(m)
+            if not not_ready:
+                return
+            if time.monotonic() >= deadline:
+                names = ", ".join(f"{m.ref} ({rollout_status(current.get(m.key))[2]})" for m in not_ready)
+                raise WaitTimeout(f"not ready after {self.wait_timeout}s: {names}")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            pending = not_ready
+
+            def fetch(m):
+                try:
+                    return self.client.get(m.resource.path(m.namespace, m.name))
+                except KubeAPIError as exc:
+                    raise _api_error(exc, m.obj, verb="read") from None
+
+            for m, obj in zip(pending, self._map(fetch, pending), strict=True):
+                current[m.key] = obj
+
+    # -- diff --------------------------------------------------------------------------------
+
+    def _diffs(self, members):
+        entries = []
+        for m in sorted(members, key=lambda m: m.index):
+            if m.action in ("created", "configured"):
+                entries.append(d.diff_entry(m.live, m.after, m.ref))
+        self.result.diffs[:0] = entries
+
+
+WAITABLE = frozenset((("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("batch", "Job")))
+
+
+def rollout_status(obj):
+    """(ready, failure message or None, progress text) for a Deployment/StatefulSet/DaemonSet/Job."""
+    if obj is None:
+        return False, None, "not found"
+    kind = obj.get("kind")
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    st = obj.get("status") or {}
+    generation = meta.get("generation") or 0
+    observed = st.get("observedGeneration") or 0
+    if kind == "Job":
+        conds = {c.get("type"): c for c in st.get("conditions") or [] if c.get("status") == "True"}
+        if "Failed" in conds:
+            return False, f"Job failed: {conds['Failed'].get('message') or conds['Failed'].get('reason')}", "failed"
+        if "Complete" in conds:
+            return True, None, "complete"
+        return False, None, f"{st.get('succeeded', 0)} succeeded, {st.get('active', 0)} active"
+    if observed < generation:
+        return False, None, f"generation {generation} not observed yet (observed {observed})"
+    if kind == "Deployment":
+        replicas = spec.get("replicas", 1)
+        for c in st.get("conditions") or []:
+            if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+                return False, f"Deployment exceeded its progress deadline: {c.get('message')}", "stalled"
+        updated = st.get("updatedReplicas", 0)
+        total = st.get("replicas", 0)
+        available = st.get("availableReplicas", 0)
+        text = f"{updated}/{replicas} updated, {available} available, {total} total"
+        return updated >= replicas and total == updated and available >= updated, None, text
+    if kind == "StatefulSet":
+        replicas = spec.get("replicas", 1)
+        strategy = spec.get("updateStrategy") or {}
+        ready = st.get("readyReplicas", 0)
+        available = st.get("availableReplicas", ready)
+        updated = st.get("updatedReplicas", 0)
+        text = f"{updated}/{replicas} updated, {ready} ready"
+        if strategy.get("type") == "OnDelete":
+            return ready >= replicas, None, text
+        partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+        if partition:
+            return updated >= replicas - partition and ready >= replicas, None, text
+        revisions_done = st.get("updateRevision") == st.get("currentRevision")
+        return ready >= replicas and available >= replicas and revisions_done and updated >= replicas, None, text
+    if kind == "DaemonSet":
+        desired = st.get("desiredNumberScheduled", 0)
+        updated = st.get("updatedNumberScheduled", 0)
+        available = st.get("numberAvailable", 0)
+        return updated >= desired and available >= desired, None, f"{updated}/{desired} updated, {available} available"
+    return True, None, "ready"
+
+
+def apply_set(client, objects, applyset, **options):
+    """Apply ``objects`` as the ApplySet ``applyset``; return an ApplyResult (see ApplySetEngine)."""
+    return ApplySetEngine(client, applyset, **options).run(copy.deepcopy(objects))

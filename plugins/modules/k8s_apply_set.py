@@ -1,0 +1,333 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k8s_apply_set
+short_description: Server-side apply a set of Kubernetes objects and prune what left the set
+version_added: 0.1.0
+description:
+  - Applies a list of Kubernetes manifests with server-side apply, as one
+    L(ApplySet,https://git.k8s.io/enhancements/keps/sig-cli/3659-kubectl-apply-prune), and deletes
+    the objects that an earlier run applied as part of the same set but that are no longer declared.
+  - The set is tracked by a parent Secret (or ConfigMap) in O(namespace) that carries the label
+    C(applyset.kubernetes.io/id) and the annotations C(applyset.kubernetes.io/tooling) and
+    C(applyset.kubernetes.io/contains-group-kinds); every member carries the label
+    C(applyset.kubernetes.io/part-of). The id is computed as the specification says, so
+    C(kubectl) and other ApplySet-aware tools recognize the set (and refuse to change it).
+  - Objects are applied in order - Namespaces and CustomResourceDefinitions, then other
+    cluster-scoped objects (RBAC), then namespaced configuration, workloads and the rest - and
+    pruned in the reverse order. Namespaces are never pruned unless O(allow_namespace_prune=true).
+  - A run reads the live members once per kind with a label selector and sends no request at all
+    for an object whose declared fields already equal the live values and are owned by
+    O(field_manager); a rerun that finds nothing to change writes nothing.
+  - In check mode every request that would write is sent as a server-side dry run
+    (C(dryRun=All)), so the result says exactly which objects would be created, configured or
+    pruned. With C(--diff) the result holds a before/after diff per changed object, without
+    server bookkeeping fields and with the values of Secrets redacted.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+extends_documentation_fragment:
+  - governed.odoo.kubernetes
+attributes:
+  check_mode:
+    description: Supported, as a server-side dry run.
+    support: full
+  diff_mode:
+    description: Before/after YAML per created, configured or pruned object; Secret values redacted.
+    support: full
+options:
+  objects:
+    description:
+      - The complete set of objects, each a full manifest with C(apiVersion), C(kind) and
+        C(metadata.name).
+      - Namespaced objects without C(metadata.namespace) go to O(namespace).
+      - C(status) and server-set metadata (C(resourceVersion), C(uid), C(creationTimestamp),
+        C(managedFields)...) are ignored.
+      - Numbers and booleans among the values of labels, annotations, ConfigMap C(data) and Secret
+        C(stringData) are sent as strings (V(4) as V("4"), V(true) as V("true")).
+    type: list
+    elements: dict
+    required: true
+  applyset:
+    description:
+      - Name of the set, for example V(odoo-acme-dev). It names the parent Secret that tracks the set.
+      - V(configmap/<name>) makes the parent a ConfigMap instead; V(secret/<name>) is the same as V(<name>).
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the parent object, and the namespace of namespaced objects that do not name one.
+      - If not set, the namespace of the kubeconfig context is used, then V(default).
+    type: str
+  prune:
+    description:
+      - Delete live members of the set that are no longer in O(objects).
+    type: bool
+    default: true
+  allow_namespace_prune:
+    description:
+      - Also delete Namespaces that left the set (and with them everything in them).
+      - When false, such a Namespace stays, stays a member, and is reported in RV(retained).
+    type: bool
+    default: false
+  force_conflicts:
+    description:
+      - Take ownership of fields that another field manager owns (server-side apply C(force=true)).
+      - When false, such a conflict fails the task and names the fields and their managers.
+    type: bool
+    default: true
+  field_manager:
+    description:
+      - Field manager name for server-side apply. The parent object is written by V(<field_manager>-applyset).
+    type: str
+    default: governed.odoo
+  wait:
+    description:
+      - Wait until every Deployment, StatefulSet and DaemonSet of the set has rolled out
+        (observed generation, updated and available replicas) and every Job has completed.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - How many seconds to wait when O(wait=true).
+    type: int
+    default: 300
+  ca_cert:
+    description:
+      - Path to a CA certificate bundle to verify the API server with, overriding the kubeconfig's.
+      - If not set, the environment variable E(K8S_AUTH_SSL_CA_CERT) is used.
+    type: path
+    aliases: [ssl_ca_cert]
+requirements:
+  - PyYAML (to read the kubeconfig)
+notes:
+  - The module talks to the API with plain JSON REST over the Python standard library; it does not
+    need the C(kubernetes) Python library except for kubeconfig users configured with a legacy
+    C(auth-provider).
+  - The values of Secrets in O(objects) are replaced in the task's reported arguments and never
+    appear in RV(diff) or in error messages.
+seealso:
+  - name: ApplySet specification (KEP-3659)
+    description: The labels and annotations that make an ApplySet.
+    link: https://git.k8s.io/enhancements/keps/sig-cli/3659-kubectl-apply-prune
+"""
+
+EXAMPLES = r"""
+- name: Apply the rendered objects of one Odoo instance as a set
+  governed.odoo.k8s_apply_set:
+    applyset: odoo-acme-dev
+    namespace: odoo-acme-dev
+    objects: "{{ odoo_rendered_objects }}"
+    wait: true
+    wait_timeout: 600
+
+- name: Preview what would change (server-side dry run) with a diff
+  governed.odoo.k8s_apply_set:
+    applyset: odoo-acme-dev
+    namespace: odoo-acme-dev
+    objects: "{{ odoo_rendered_objects }}"
+  check_mode: true
+  diff: true
+  register: preview
+
+- name: Connection options once for every module of the collection
+  module_defaults:
+    group/governed.odoo.all:
+      kubeconfig: /etc/governed/kubeconfig
+      context: platform
+  governed.odoo.k8s_apply_set:
+    applyset: foundation-acme
+    namespace: odoo-acme-dev
+    objects:
+      - apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: odoo-acme-dev
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: odoo-settings
+        data:
+          workers: "4"
+"""
+
+RETURN = r"""
+applyset_id:
+  description: The set's id, the value of the C(applyset.kubernetes.io/part-of) label of its members.
+  returned: always
+  type: str
+  sample: applyset-VwMQeDxHj7H0q1W7oCFAEo3xXcbm2Uj09yyfkORl8uI-v1
+parent:
+  description: The parent object that tracks the set.
+  returned: always
+  type: dict
+  sample: {"kind": "Secret", "namespace": "odoo-acme-dev", "name": "odoo-acme-dev"}
+applied:
+  description:
+    - One entry per object of O(objects), in the same order.
+    - C(action) is V(created), V(configured) or V(unchanged) (in check mode, what would happen).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "odoo-acme-dev", "name": "odoo",
+       "action": "configured"}
+    - {"apiVersion": "v1", "kind": "Service", "namespace": "odoo-acme-dev", "name": "odoo", "action": "unchanged"}
+pruned:
+  description: Objects deleted (in check mode, that would be deleted) because they left the set; C(action) is V(pruned).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "odoo-acme-dev", "name": "old-settings",
+       "action": "pruned"}
+retained:
+  description:
+    - Namespaces that left the set but were kept because O(allow_namespace_prune=false).
+    - C(action) is V(retained).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+api_requests:
+  description: Requests sent to the API server, by method (dry runs counted as C(PATCH?dryRun) and C(DELETE?dryRun)).
+  returned: always
+  type: dict
+  sample: {"GET": 5, "PATCH": 2}
+diff:
+  description:
+    - With C(--diff), one entry per created, configured or pruned object, with C(before) and
+      C(after) as YAML and a header naming the object.
+  returned: when diff mode is on
+  type: list
+  elements: dict
+error:
+  description:
+    - On failure, the object and the API's answer
+      (C(kind), C(namespace), C(name), C(status), C(reason), C(message)).
+  returned: failure
+  type: dict
+  sample: {"kind": "Deployment", "namespace": "odoo-acme-dev", "name": "odoo", "status": 422, "reason": "Invalid",
+           "message": "apply failed: Deployment.apps \"odoo\" is invalid: ..."}
+"""
+
+import contextlib
+import copy
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
+from ansible_collections.governed.odoo.plugins.module_utils.apply import client as kclient
+from ansible_collections.governed.odoo.plugins.module_utils.apply.engine import DEFAULT_FIELD_MANAGER, apply_set
+from ansible_collections.governed.odoo.plugins.module_utils.common_args import kubernetes_argument_spec
+
+NO_LOG_MARKER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs")
+
+
+def argument_spec():
+    spec = kubernetes_argument_spec()
+    spec.setdefault(
+        "ca_cert", dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"]))
+    )
+    spec.update(
+        objects=dict(type="list", elements="dict", required=True),
+        applyset=dict(type="str", required=True),
+        namespace=dict(type="str"),
+        prune=dict(type="bool", default=True),
+        allow_namespace_prune=dict(type="bool", default=False),
+        force_conflicts=dict(type="bool", default=True),
+        field_manager=dict(type="str", default=DEFAULT_FIELD_MANAGER),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+    )
+    return spec
+
+
+def _secret_values(objects):
+    """Every value of a Secret's data/stringData in ``objects`` (for no_log_values)."""
+    import base64
+
+    out = set()
+    for obj in objects or []:
+        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+            continue
+        for field in ("data", "stringData"):
+            for val in (obj.get(field) or {}).values():
+                text = str(val)
+                out.add(text)
+                if field == "data":
+                    with contextlib.suppress(ValueError, UnicodeDecodeError):
+                        out.add(base64.b64decode(text).decode("utf-8"))
+    # a very short value would mask every occurrence of it in the output (names, kinds...);
+    # those are still redacted from the reported arguments below
+    return {v for v in out if len(v) >= 6}
+
+
+def _redacted_invocation(params):
+    """The module arguments as reported back, with Secret values replaced."""
+    shown = dict(params)
+    objects = []
+    for obj in params.get("objects") or []:
+        if isinstance(obj, dict) and obj.get("kind") == "Secret":
+            obj = copy.copy(obj)
+            for field in ("data", "stringData"):
+                if isinstance(obj.get(field), dict):
+                    obj[field] = {k: NO_LOG_MARKER for k in obj[field]}
+        objects.append(obj)
+    shown["objects"] = objects
+    if shown.get("api_key"):
+        shown["api_key"] = NO_LOG_MARKER
+    return {"module_args": shown}
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    invocation = _redacted_invocation(module.params)
+    module.no_log_values.update(_secret_values(module.params["objects"]))
+    if kclient.yaml is None:
+        module.fail_json(msg=missing_required_lib("PyYAML"), invocation=invocation)
+
+    p = module.params
+    result = None
+    try:
+        client = kclient.client_from_options(**{k: p.get(k) for k in CONNECTION_OPTIONS})
+        module.no_log_values.update(client.secrets)
+        result = apply_set(
+            client,
+            p["objects"],
+            p["applyset"],
+            namespace=p["namespace"],
+            field_manager=p["field_manager"],
+            force_conflicts=p["force_conflicts"],
+            prune=p["prune"],
+            allow_namespace_prune=p["allow_namespace_prune"],
+            dry_run=module.check_mode,
+            want_diff=module._diff,
+            wait=p["wait"],
+            wait_timeout=p["wait_timeout"],
+        )
+    except ApplyError as exc:
+        partial = getattr(exc, "result", None)
+        extra = partial.to_dict() if partial is not None else {}
+        extra.pop("changed", None)
+        for warning in getattr(partial, "warnings", None) or []:
+            module.warn(warning)
+        module.fail_json(
+            msg=str(exc), error=exc.to_dict(), changed=bool(partial and partial.changed), invocation=invocation, **extra
+        )
+
+    for warning in result.warnings:
+        module.warn(warning)
+    out = result.to_dict()
+    if module._diff:
+        out["diff"] = result.diffs
+    module.exit_json(invocation=invocation, **out)
+
+
+if __name__ == "__main__":
+    main()
