@@ -1,0 +1,459 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One backup run: database and filestore of one Odoo, as one unit, manifest last.
+
+Order of a run, and why:
+
+1. Checks that write nothing: names, encryption key, pg_dump version against the server (an older
+   pg_dump is refused here), bucket reachable and, if object lock is asked for, lock-enabled.
+2. One snapshot (pgsource.SnapshotSession): Odoo metadata, the attachment list, sizes.
+3. One listing of the filestore keyspace, the previous backup's index: the upload plan.
+   (Check mode stops here and reports the plan.)
+4. pg_dump streams into a multipart upload in a thread while the filestore files are uploaded in
+   a pool, concurrently; row counts are read from the snapshot meanwhile. The first failure stops
+   the other side (pg_dump killed, multipart aborted, pool drained).
+5. The filestore index, then manifest.json: only now does the backup exist.
+6. With copy_to, every object of the backup is copied to the second endpoint (verified against
+   the manifest's SHA-256 by the receiving server), filestore objects only if missing there, and
+   the same manifest written last there too.
+
+A failure anywhere before step 5 leaves no manifest: nothing is listed as restorable, and a retry
+reuses the filestore objects already uploaded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import platform
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
+from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import Cancelled, pg_dump_argv, stream_dump
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
+    BackupError,
+    ConfigError,
+    IntegrityError,
+    SourceError,
+    StoreError,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.backup.filestore import (
+    FilestoreBackup,
+    LockPolicy,
+    plan,
+    scan_directory,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.backup.pgsource import (
+    SnapshotSession,
+    check_tool_for_server,
+    client_env,
+    find_tool,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.backup.progress import Progress
+from ansible_collections.governed.odoo.plugins.module_utils.backup.s3client import make_client
+from ansible_collections.governed.odoo.plugins.module_utils.backup.store import BackupStore, LockSpec
+
+TOOL = "governed.odoo.backup"
+
+
+@dataclass
+class StoreTarget:
+    """Where a store lives: S3 options (shared spec), bucket, key prefix."""
+
+    s3: dict
+    bucket: str
+    prefix: str = ""
+    label: str = "primary"
+
+    def open(self, pool=32):
+        client = make_client(self.s3, max_pool_connections=pool)
+        return BackupStore(client, self.bucket, self.prefix, endpoint=self.s3.get("endpoint_url"), label=self.label)
+
+
+@dataclass
+class BackupOptions:
+    environment: str
+    pg: dict  # shared postgres options; pg["db"] is the database to back up
+    target: StoreTarget
+    filestore_path: str | None = None
+    filestore_scope: str = "referenced"  # or "all"
+    pg_bin_dir: str | None = None
+    compression: str = "zstd"
+    compression_level: int = 3
+    zstd_threads: int = -1  # zstd worker threads; -1 = one per CPU (measured: halves the dump time on 2 cores)
+    encryption_key: bytes | None = None
+    object_lock_mode: str | None = None
+    object_lock_days: int = 0
+    lock_slack_days: int = 7
+    copy_to: StoreTarget | None = None
+    threads: int = 8
+    part_size: int = 16 * 1024 * 1024
+    row_counts: bool = True
+    lock_wait_timeout: str | None = None
+    progress_log: str | None = None
+    progress_interval: float = 10.0
+    progress_stream: object = None
+    check_mode: bool = False
+    now: _dt.datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _lock_policy(opts, now):
+    if not opts.object_lock_mode:
+        return None
+    if opts.object_lock_mode not in fmt.LOCK_MODES:
+        raise ConfigError(f"object_lock_mode must be one of {', '.join(fmt.LOCK_MODES)}", option="object_lock_mode")
+    if not opts.object_lock_days or opts.object_lock_days < 1:
+        raise ConfigError("object_lock_days must be at least 1 when object lock is on", option="object_lock_days")
+    return LockPolicy(opts.object_lock_mode, int(opts.object_lock_days), int(opts.lock_slack_days), now=now)
+
+
+def _first_real_error(errors):
+    for e in errors:
+        if not isinstance(e, Cancelled):
+            return e
+    return errors[0]
+
+
+def run_backup(opts, store=None, copy_store=None):
+    """Run one backup (or, in check mode, plan it). Returns a JSON-ready result dict."""
+    t0 = time.monotonic()
+    env = fmt.check_name(opts.environment, "environment")
+    dbname = opts.pg.get("db")
+    if not dbname:
+        raise ConfigError("the database to back up (db) is required", option="db")
+    fmt.check_name(dbname, "db")
+    if opts.filestore_scope not in ("referenced", "all"):
+        raise ConfigError("filestore_scope must be 'referenced' or 'all'", option="filestore_scope")
+    key = opts.encryption_key
+    kid = crypto.key_id(key) if key is not None else None
+    if key is not None and not crypto.HAS_CRYPTOGRAPHY:
+        raise ConfigError(f"encryption needs the Python package cryptography: {crypto.CRYPTOGRAPHY_IMPORT_ERROR}")
+    keyspace = fmt.filestore_keyspace(kid)
+    store = store or opts.target.open(pool=max(32, opts.threads * 2 + 4))
+    if opts.copy_to is not None and copy_store is None:
+        copy_store = opts.copy_to.open(pool=max(32, opts.threads * 2 + 4))
+
+    # 1. checks that write nothing -------------------------------------------------------------
+    pg_dump = find_tool("pg_dump", opts.pg_bin_dir)
+    snap = SnapshotSession(opts.pg, dbname)
+    try:
+        now = opts.now or fmt.utcnow()
+        lockp = _lock_policy(opts, now)
+        server = snap.server()
+        pg_dump_version = check_tool_for_server(pg_dump, server["server_version_num"], server["server_version"])
+        store.check_bucket(need_lock=lockp is not None)
+        if copy_store is not None:
+            copy_store.check_bucket(need_lock=lockp is not None)
+
+        # 2. the snapshot ----------------------------------------------------------------------
+        odoo = snap.odoo(server["server_version"])
+        fnames = snap.store_fnames()
+        fs_root = opts.filestore_path
+        if fs_root and opts.filestore_scope == "all" and os.path.isdir(fs_root):
+            fnames = sorted(set(fnames) | set(scan_directory(fs_root)))
+        if fnames and not fs_root:
+            raise ConfigError(f"{dbname} has {len(fnames)} attachment files but no filestore_path was given",
+                              option="filestore_path")
+        if fnames and not os.path.isdir(fs_root):
+            raise SourceError(f"filestore directory {fs_root} does not exist", path=fs_root)
+        data_size = snap.data_size()
+
+        # 3. plan ------------------------------------------------------------------------------
+        existing = store.list_filestore(keyspace)
+        prev_entries = {}
+        prev = store.latest_manifest(env, dbname)
+        if prev is not None and prev.filestore_keyspace == keyspace:
+            try:
+                _ks, entries = store.read_index(prev)
+                prev_entries = {e["sha1"]: e for e in entries}
+            except BackupError:
+                prev_entries = {}  # a damaged previous index only costs HEAD requests
+        fplan = plan(fnames, fs_root or ".", existing, crypto.DEFAULT_CHUNK_SIZE if key is not None else None, keyspace)
+        if opts.check_mode:
+            return {
+                "changed": True,
+                "check_mode": True,
+                "environment": env,
+                "db_name": dbname,
+                "would_upload": fplan.as_dict(),
+                "database_size": server["database_size"],
+                "pg_dump": {"path": pg_dump, "version": pg_dump_version},
+                "postgresql_version": server["server_version"],
+                "odoo_version": odoo.get("version"),
+                "previous_backup": prev.backup_id if prev else None,
+                "requests": dict(store.stats),
+            }
+
+        # 4. dump and filestore, concurrently --------------------------------------------------
+        backup_id = fmt.new_backup_id(now)
+        prefix = fmt.backup_prefix(env, dbname, backup_id)
+        dump_lock = None
+        if lockp:
+            dump_lock = LockSpec(lockp.mode, (now + _dt.timedelta(days=lockp.days)).replace(microsecond=0))
+        progress = Progress(f"backup {env}/{dbname}", total=data_size + fplan.upload_bytes,
+                            interval=opts.progress_interval, log_path=opts.progress_log, stream=opts.progress_stream)
+        cancel = threading.Event()
+        errors = []
+        dump_result = {}
+        dump_rel = prefix + fmt.dump_object_name("custom", opts.compression, key is not None)
+        argv = pg_dump_argv(pg_dump, snap.snapshot, lock_wait_timeout=opts.lock_wait_timeout)
+        pg_env = client_env(opts.pg, dbname)
+
+        def dump_thread():
+            try:
+                dump_result.update(stream_dump(store, dump_rel, argv, pg_env, lock=dump_lock,
+                                               compression=opts.compression, level=opts.compression_level,
+                                               zstd_threads=opts.zstd_threads, key=key, part_size=opts.part_size,
+                                               progress=progress, cancel=cancel))
+            except BaseException as exc:
+                errors.append(exc)
+                cancel.set()
+
+        fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
+                              cancel=cancel, prev_entries=prev_entries)
+        progress.start()
+        ok = False
+        try:
+            th = threading.Thread(target=dump_thread, name="pg_dump", daemon=True)
+            th.start()
+            entries = []
+            counts = {}
+
+            def count_thread():
+                try:
+                    counts.update(snap.row_counts())
+                except BaseException as exc:
+                    errors.append(exc)
+                    cancel.set()
+
+            tc = threading.Thread(target=count_thread, name="row-counts", daemon=True)
+            if opts.row_counts:
+                tc.start()
+            try:
+                entries = fsb.run(fplan)
+            except BaseException as exc:
+                errors.append(exc)
+                cancel.set()
+            th.join()
+            if opts.row_counts:
+                tc.join()
+            if errors:
+                raise _first_real_error(errors)
+            ok = True
+        finally:
+            progress.finish(ok=ok)
+    finally:
+        snap.close()
+
+    # 5. index, then manifest ------------------------------------------------------------------
+    index_bytes = fmt.encode_index(entries, keyspace)
+    index_rel = prefix + fmt.INDEX_NAME
+    index_obj = store.put_bytes(index_rel, index_bytes, lock=dump_lock, content_type="application/gzip")
+    objects = [
+        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size", "raw_sha256")},
+        {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"]},
+    ]
+    plain_total = sum(e["size"] for e in entries)
+    stored_total = sum(e["stored_size"] for e in entries)
+    manifest = fmt.build_manifest(
+        backup_id=backup_id,
+        environment=env,
+        db_name=dbname,
+        started_at=now,
+        finished_at=fmt.utcnow(),
+        source={
+            "environment": env,
+            "database": dbname,
+            "host": opts.pg.get("login_host"),
+            "port": opts.pg.get("login_port"),
+            "filestore_path": fs_root,
+            "runner": platform.node(),
+            "tool": TOOL,
+        },
+        odoo=odoo,
+        postgresql={
+            "server_version": server["server_version"],
+            "server_version_num": server["server_version_num"],
+            "pg_dump_version": pg_dump_version,
+            "database_size": server["database_size"],
+            "encoding": server["encoding"],
+            "collate": server["collate"],
+            "ctype": server["ctype"],
+        },
+        database={
+            "format": "custom",
+            "compression": opts.compression,
+            "compression_level": opts.compression_level if opts.compression == "zstd" else None,
+            "jobs": 1,
+            "raw_size": dump_result["raw_size"],
+            "tables": counts,
+        },
+        filestore={
+            "keyspace": keyspace,
+            "index": index_rel,
+            "scope": opts.filestore_scope,
+            "count": len(entries),
+            "size": plain_total,
+            "stored_size": stored_total,
+            "new_count": fsb.stats["uploaded"],
+            "new_size": fsb.stats["uploaded_bytes"],
+            "reused_count": fsb.stats["reused"],
+            "missing": sorted(fplan.missing),
+            "renamed": sorted(fsb.renamed, key=lambda r: r["fname"]),
+        },
+        objects=objects,
+        encryption={"algorithm": crypto.ALGORITHM, "key_id": kid, "chunk_size": crypto.DEFAULT_CHUNK_SIZE}
+        if key is not None else None,
+        object_lock={"mode": lockp.mode, "days": lockp.days, "retain_until": fmt.format_time(dump_lock.until)}
+        if lockp else None,
+    )
+    manifest_bytes = fmt.encode_manifest(manifest)
+    mrel = prefix + fmt.MANIFEST_NAME
+    store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
+    backup_seconds = time.monotonic() - t0
+
+    result = {
+        "changed": True,
+        "backup_id": backup_id,
+        "environment": env,
+        "db_name": dbname,
+        "manifest_key": store.full(mrel),
+        "bucket": store.bucket,
+        "endpoint": store.endpoint,
+        "started_at": manifest["started_at"],
+        "finished_at": manifest["finished_at"],
+        "odoo_version": odoo.get("version"),
+        "postgresql_version": server["server_version"],
+        "pg_dump_version": pg_dump_version,
+        "database": {"raw_size": dump_result["raw_size"], "stored_size": dump_result["size"],
+                     "tables": len(counts), "rows": sum(counts.values())},
+        "filestore": {"count": len(entries), "size": plain_total, "uploaded": fsb.stats["uploaded"],
+                      "uploaded_bytes": fsb.stats["uploaded_bytes"], "reused": fsb.stats["reused"],
+                      "retention_extended": fsb.stats["retention_extended"], "head_requests": fsb.stats["head"],
+                      "missing": sorted(fplan.missing), "renamed": fsb.renamed},
+        "encrypted": key is not None,
+        "object_lock": manifest["object_lock"],
+        "seconds": round(backup_seconds, 3),
+        "progress": progress.summary(),
+        "requests": dict(store.stats),
+        "warnings": [],
+    }
+    if fplan.missing:
+        result["warnings"].append(f"{len(fplan.missing)} attachment file(s) referenced by ir_attachment are missing "
+                                  f"from {fs_root}; the backup records them under filestore.missing")
+    if fsb.renamed:
+        result["warnings"].append(f"{len(fsb.renamed)} filestore file(s) do not match their SHA-1 name; stored under "
+                                  "their real SHA-1 (see filestore.renamed)")
+
+    # 6. copy to the second endpoint -----------------------------------------------------------
+    if copy_store is not None:
+        t1 = time.monotonic()
+        try:
+            copy = replicate(store, copy_store, fmt.Manifest(manifest, key=mrel), manifest_bytes, index_bytes,
+                             entries, lockp, dump_lock, threads=opts.threads)
+        except BackupError as exc:
+            exc.details.setdefault("backup_id", backup_id)
+            exc.details.setdefault("primary_manifest_key", store.full(mrel))
+            exc.msg = (f"backup {backup_id} is complete on {store.endpoint}, but the copy to {copy_store.endpoint} "
+                       f"failed: {exc.msg}")
+            exc.args = (exc.msg,)
+            raise
+        copy["seconds"] = round(time.monotonic() - t1, 3)
+        result["copy"] = copy
+    return result
+
+
+# ------------------------------------------------------------------------- copy to a second endpoint
+
+
+def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
+    """Copy one object src -> dst, streaming; the receiving server checks the SHA-256."""
+    if size <= 16 * 1024 * 1024:
+        data = src.get_bytes(rel, max_size=size + 1)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256 or len(data) != size:
+            raise IntegrityError(f"{src.where(rel)} does not match its manifest (sha256 {actual}, expected {sha256}); "
+                                 "not copied", key=src.full(rel), expected=sha256, actual=actual)
+        dst.put_bytes(rel, data, lock=lock, sha256=sha256, metadata=metadata)
+        return
+    writer = dst.multipart(rel, lock=lock, metadata=metadata)
+    with writer:
+        h = hashlib.sha256()
+        for chunk in src.iter_object(rel):
+            h.update(chunk)
+            writer.write(chunk)
+        if h.hexdigest() != sha256:
+            writer.abort()
+            raise IntegrityError(f"{src.where(rel)} does not match its manifest; not copied", key=src.full(rel),
+                                 expected=sha256, actual=h.hexdigest())
+        writer.close()
+
+
+def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, dump_lock, threads=8):
+    """Copy one complete backup from ``src`` to ``dst`` (manifest last), filestore objects only if missing.
+
+    Locks on ``dst`` mirror ``src``: each filestore object is locked at least until the date its
+    index entry records, the backup directory until the manifest's retain_until.
+    """
+    keyspace = manifest.filestore_keyspace
+    existing = dst.list_filestore(keyspace)
+    prev = dst.latest_manifest(manifest.environment, manifest.db_name)
+    known = {}
+    if prev is not None and prev.filestore_keyspace == keyspace and prev.backup_id != manifest.backup_id:
+        try:
+            known = {e["sha1"]: e for e in dst.read_index(prev)[1]}
+        except BackupError:
+            known = {}
+    stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    lk = threading.Lock()
+
+    def one(entry):
+        rel = fmt.filestore_key(entry["sha1"], keyspace=keyspace)
+        until = fmt.parse_time(entry.get("retain_until"))
+        lock = LockSpec(lockp.mode, until) if (lockp and until) else None
+        have = existing.get(entry["sha1"])
+        if have is not None and have[0] == entry["stored_size"]:
+            if lock is not None:
+                k = known.get(entry["sha1"])
+                cur = fmt.parse_time(k.get("retain_until")) if k else None
+                if cur is None:
+                    _mode, cur = dst.retention_of(rel)
+                if cur is None or cur < until:
+                    if dst.put_retention(rel, lock) == "missing":
+                        have = None
+                    else:
+                        with lk:
+                            stats["retention_extended"] += 1
+            if have is not None:
+                with lk:
+                    stats["reused"] += 1
+                return
+        _copy_object(src, dst, rel, entry["stored_size"], entry["sha256"], lock,
+                     metadata={"sha256": entry["sha256"], "sha1": entry["sha1"], "size": str(entry["size"])})
+        with lk:
+            stats["copied"] += 1
+            stats["copied_bytes"] += entry["stored_size"]
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for _done in pool.map(one, entries):
+            pass
+    for obj in manifest.dump_objects:
+        _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock)
+        stats["copied"] += 1
+        stats["copied_bytes"] += obj["size"]
+    dst.put_bytes(manifest.index_object["key"], index_bytes, lock=dump_lock, content_type="application/gzip")
+    if hashlib.sha256(index_bytes).hexdigest() != manifest.index_object["sha256"]:
+        raise IntegrityError("filestore index changed during the copy")  # pragma: no cover - defensive
+    dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
+    return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
+            **stats, "requests": dict(dst.stats)}
+
+
+__all__ = ["BackupOptions", "StoreError", "StoreTarget", "replicate", "run_backup"]

@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Minimal restore primitives for the backup format: fetch, check, pg_restore, compare.
+
+This is the smallest restore that proves a backup: ``backup_verify``'s test restore and the
+round-trip tests use it. The ``restore`` package (plugins/module_utils/restore/: target
+selection, neutralization, the switch of an environment to the restored database) builds on
+these functions rather than reading objects itself.
+
+Every byte is checked on the way, before anything depends on it:
+
+* ``fetch_dump``: the stored object's size and SHA-256 (manifest ``objects``), then, after
+  decryption and decompression, the archive's ``raw_size`` and ``raw_sha256``. The archive is
+  written to a local file because ``pg_restore -j`` needs a seekable file; a partial file is
+  removed on failure.
+* ``fetch_filestore``: per file the stored SHA-256 (index), then the SHA-1 of the plain content
+  (its name). Files are written to ``<name>.tmp`` and renamed, so a crash never leaves a
+  truncated file under its final name.
+* ``restore_database``: ``CREATE DATABASE`` (never over an existing one) and
+  ``pg_restore --exit-on-error -j N``; the database is dropped again if pg_restore fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
+from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import decompressor
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
+    EncryptionError,
+    IntegrityError,
+    RestoreError,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.backup.pgsource import (
+    check_tool_for_server,
+    client_env,
+    connect,
+    find_tool,
+    sql,
+    table_name,
+)
+
+
+def _need_key(manifest, key):
+    enc = manifest.encryption
+    if enc is None:
+        return None
+    if key is None:
+        raise EncryptionError(f"backup {manifest.backup_id} is encrypted with key {enc['key_id']}; give its key "
+                              "(encryption_key or GOVERNED_ODOO_BACKUP_KEY)", key_id=enc["key_id"])
+    if crypto.key_id(key) != enc["key_id"]:
+        raise EncryptionError(f"the key given (id {crypto.key_id(key)}) is not the key of backup "
+                              f"{manifest.backup_id} (id {enc['key_id']})", key_id=enc["key_id"])
+    return key
+
+
+def fetch_dump(store, manifest, dest_path, key=None, progress=None):
+    """Download, check, decrypt and decompress the database archive of ``manifest`` to ``dest_path``."""
+    key = _need_key(manifest, key)
+    objs = manifest.dump_objects
+    if manifest.data["database"]["format"] != "custom" or len(objs) != 1:
+        raise RestoreError(f"database format {manifest.data['database']['format']} is not supported by this reader")
+    obj = objs[0]
+    stored_sha, raw_sha = hashlib.sha256(), hashlib.sha256()
+    stored_n = raw_n = 0
+    dec = crypto.Decryptor(key, what=store.full(obj["key"])) if key is not None else None
+    dcmp = decompressor(manifest.data["database"]["compression"])
+    tmp = dest_path + ".part"
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in store.iter_object(obj["key"]):
+                stored_sha.update(chunk)
+                stored_n += len(chunk)
+                data = dec.update(chunk) if dec is not None else chunk
+                if dcmp is not None and data:
+                    data = dcmp.decompress(data)
+                if data:
+                    raw_sha.update(data)
+                    raw_n += len(data)
+                    out.write(data)
+                if progress is not None:
+                    progress.advance(len(chunk), "db")
+            if dec is not None:
+                data = dec.finalize()
+                if dcmp is not None and data:
+                    data = dcmp.decompress(data)
+                if data:
+                    raw_sha.update(data)
+                    raw_n += len(data)
+                    out.write(data)
+        if stored_n != obj["size"] or stored_sha.hexdigest() != obj["sha256"]:
+            raise IntegrityError(f"{store.where(obj['key'])} does not match the manifest: {stored_n} bytes sha256 "
+                                 f"{stored_sha.hexdigest()}, expected {obj['size']} bytes sha256 {obj['sha256']}",
+                                 key=store.full(obj["key"]), expected=obj["sha256"], actual=stored_sha.hexdigest())
+        if raw_n != obj.get("raw_size", raw_n) or raw_sha.hexdigest() != obj.get("raw_sha256", raw_sha.hexdigest()):
+            raise IntegrityError(f"the archive in {store.where(obj['key'])} does not match the manifest after "
+                                 "decompression", key=store.full(obj["key"]), expected=obj.get("raw_sha256"),
+                                 actual=raw_sha.hexdigest())
+        os.replace(tmp, dest_path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return {"path": dest_path, "stored_size": stored_n, "raw_size": raw_n}
+
+
+def fetch_file(store, keyspace, entry, dest_root, key=None):
+    """Fetch one filestore object to ``dest_root/<fname>``, checking SHA-256 then SHA-1."""
+    rel = fmt.filestore_key(entry["sha1"], keyspace=keyspace)
+    data = store.get_bytes(rel, max_size=entry["stored_size"] + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != entry["stored_size"] or digest != entry["sha256"]:
+        raise IntegrityError(f"filestore object {store.where(rel)} does not match the index (sha256 {digest}, "
+                             f"expected {entry['sha256']})", key=store.full(rel), expected=entry["sha256"],
+                             actual=digest)
+    plain = crypto.decrypt_bytes(key, data, what=store.full(rel)) if key is not None else data
+    sha1 = hashlib.sha1(plain).hexdigest()  # noqa: S324 - Odoo's content address
+    if sha1 != entry["sha1"]:
+        raise IntegrityError(f"filestore object {store.where(rel)} content does not match its SHA-1 name",
+                             key=store.full(rel), expected=entry["sha1"], actual=sha1)
+    fname = entry["fname"]
+    if fname.startswith("/") or ".." in fname.split("/"):
+        raise IntegrityError(f"refusing filestore name outside the filestore: {fname!r}")
+    path = os.path.join(dest_root, fname)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(plain)
+    os.replace(tmp, path)
+    return len(plain)
+
+
+def fetch_filestore(store, manifest, dest_root, key=None, threads=8, progress=None, entries=None):
+    """Restore the filestore of ``manifest`` into ``dest_root`` (Odoo's filestore/<db> directory)."""
+    key = _need_key(manifest, key)
+    if entries is None:
+        _ks, entries = store.read_index(manifest)
+    keyspace = manifest.filestore_keyspace
+    os.makedirs(dest_root, exist_ok=True)
+    total = {"files": 0, "bytes": 0}
+    lock = threading.Lock()
+
+    def one(entry):
+        n = fetch_file(store, keyspace, entry, dest_root, key)
+        with lock:
+            total["files"] += 1
+            total["bytes"] += n
+        if progress is not None:
+            progress.advance(n, "files", 1)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for _done in pool.map(one, entries):
+            pass
+    return total
+
+
+def _ident(name):
+    return sql.Identifier(name)
+
+
+def database_exists(pg, dbname):
+    with connect(pg, pg.get("maintenance_db") or "postgres") as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is not None
+
+
+def drop_database(pg, dbname):
+    with connect(pg, pg.get("maintenance_db") or "postgres") as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_ident(dbname)))
+
+
+def create_database(pg, dbname, manifest=None):
+    """CREATE DATABASE from template0 with the source's encoding; refuses an existing database."""
+    fmt.check_name(dbname, "target database")
+    if database_exists(pg, dbname):
+        raise RestoreError(f"database {dbname} already exists; a restore never writes over a database",
+                           database=dbname)
+    encoding = ((manifest.data.get("postgresql") or {}).get("encoding") if manifest else None) or "UTF8"
+    with connect(pg, pg.get("maintenance_db") or "postgres") as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
+            _ident(dbname), sql.Literal(encoding)))
+
+
+def pg_restore(pg, dbname, dump_path, jobs=2, pg_bin_dir=None, no_owner=True):
+    """pg_restore --exit-on-error -j ``jobs`` into the existing, empty database ``dbname``."""
+    tool = find_tool("pg_restore", pg_bin_dir)
+    with connect(pg, dbname) as conn:
+        vnum = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
+    check_tool_for_server(tool, vnum)
+    argv = [tool, "--exit-on-error", "--no-password", f"--jobs={max(1, int(jobs))}", f"--dbname={dbname}"]
+    if no_owner:
+        argv += ["--no-owner", "--no-acl"]
+    argv.append(dump_path)
+    res = subprocess.run(argv, env=client_env(pg, dbname, application_name="governed.odoo.restore"),  # noqa: S603
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RestoreError(f"pg_restore into {dbname} failed (exit {res.returncode}): {res.stderr.strip()[-2000:]}",
+                           database=dbname, exit_code=res.returncode)
+    return {"database": dbname, "jobs": jobs}
+
+
+def row_counts(pg, dbname):
+    from ansible_collections.governed.odoo.plugins.module_utils.backup.pgsource import LIST_TABLES
+
+    out = {}
+    with connect(pg, dbname) as conn:
+        for schema, table in conn.execute(LIST_TABLES).fetchall():
+            q = sql.SQL("SELECT count(*) FROM {}.{}").format(_ident(schema), _ident(table))
+            out[table_name(schema, table)] = conn.execute(q).fetchone()[0]
+    return out
+
+
+def compare_row_counts(pg, dbname, expected):
+    """[{table, expected, actual}] for every table whose row count differs from the manifest."""
+    actual = row_counts(pg, dbname)
+    diffs = []
+    for table in sorted(set(expected) | set(actual)):
+        if expected.get(table) != actual.get(table):
+            diffs.append({"table": table, "expected": expected.get(table), "actual": actual.get(table)})
+    return diffs
+
+
+def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None):
+    """Create ``dbname`` and pg_restore into it; drop it again if the restore fails."""
+    create_database(pg, dbname, manifest)
+    try:
+        return pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            drop_database(pg, dbname)
+        raise
+
+
+def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=None, jobs=2, threads=8,
+                   pg_bin_dir=None, progress=None):
+    """Whole restore into a NEW database: dump fetch + pg_restore, concurrently with the filestore.
+
+    Returns timings and sizes. On failure the new database is dropped; the filestore directory is
+    left for the caller to remove (it may be a directory the caller created).
+    """
+    import time
+
+    t0 = time.monotonic()
+    dump_path = os.path.join(workdir, f"{manifest.backup_id}.dump")
+    result = {}
+    errors = []
+
+    def files():
+        try:
+            t = time.monotonic()
+            result["filestore"] = fetch_filestore(store, manifest, filestore_dest, key=key, threads=threads,
+                                                  progress=progress)
+            result["filestore"]["seconds"] = round(time.monotonic() - t, 3)
+        except BaseException as exc:
+            errors.append(exc)
+
+    th = threading.Thread(target=files, name="restore-filestore", daemon=True)
+    th.start()
+    try:
+        t = time.monotonic()
+        result["dump"] = fetch_dump(store, manifest, dump_path, key=key, progress=progress)
+        result["dump"]["seconds"] = round(time.monotonic() - t, 3)
+        t = time.monotonic()
+        restore_database(pg, dbname, manifest, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+        result["pg_restore_seconds"] = round(time.monotonic() - t, 3)
+    finally:
+        th.join()
+        with contextlib.suppress(OSError):
+            os.unlink(dump_path)
+    if errors:
+        drop_database(pg, dbname)
+        raise errors[0]
+    result["seconds"] = round(time.monotonic() - t0, 3)
+    return result

@@ -1,0 +1,632 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup store: one bucket (and optional key prefix) on an S3 endpoint, laid out as
+manifest.py describes. Everything that talks to S3 for backups goes through :class:`BackupStore`.
+
+* Existence of filestore objects is learned by listing their keyspace once (1 request per 1000
+  objects), never by a HEAD per file.
+* Every write can carry object lock retention (mode + retain-until date) and a SHA-256 checksum
+  header, which the server verifies (SeaweedFS, AWS) before it stores the object.
+* Large objects are written by :class:`MultipartWriter`: parts are uploaded while the data is
+  still being produced, a bounded number in flight, and the upload is aborted on any failure.
+* Deletion is by object *version*: in a bucket with object lock (always versioned) deleting a
+  key without a version only adds a delete marker and frees nothing. A refusal because of object
+  lock is collected and reported, never forced (no governance bypass here).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as _dt
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
+    ConfigError,
+    IntegrityError,
+    ManifestError,
+    ObjectLocked,
+    StoreError,
+)
+from ansible_collections.governed.odoo.plugins.module_utils.backup.s3client import (
+    error_code,
+    is_not_found,
+    translate,
+)
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+MAX_PARTS = 10000
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    """Object lock retention to put on written objects."""
+
+    mode: str
+    until: _dt.datetime
+
+    def __post_init__(self):
+        if self.mode not in fmt.LOCK_MODES:
+            raise ConfigError(f"object lock mode must be one of {', '.join(fmt.LOCK_MODES)}, not {self.mode!r}")
+        if self.until.tzinfo is None:
+            raise ValueError("retain-until must be an aware datetime")
+
+    def active(self):
+        """A retain-until date in the past protects nothing, and S3 refuses it: such a lock is not sent."""
+        return self.until > _dt.datetime.now(_dt.timezone.utc)
+
+    def put_kwargs(self):
+        if not self.active():
+            return {}
+        return {"ObjectLockMode": self.mode, "ObjectLockRetainUntilDate": self.until}
+
+    def later(self, until):
+        return LockSpec(self.mode, until)
+
+
+@dataclass(frozen=True)
+class BackupRef:
+    """A restorable backup as a listing sees it: the key of its manifest, no manifest read yet."""
+
+    environment: str
+    db_name: str
+    backup_id: str
+    manifest_key: str
+    size: int
+    last_modified: _dt.datetime
+
+    @property
+    def started_at(self):
+        return fmt.backup_id_time(self.backup_id)
+
+    def as_dict(self):
+        return {"environment": self.environment, "db_name": self.db_name, "backup_id": self.backup_id,
+                "manifest_key": self.manifest_key, "started_at": fmt.format_time(self.started_at)}
+
+
+def b64sha256(hexdigest):
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
+
+
+class BackupStore:
+    """A backup store on one endpoint. ``root`` is an optional key prefix inside ``bucket``."""
+
+    def __init__(self, client, bucket, root="", endpoint=None, label=None):
+        if not bucket:
+            raise ConfigError("a bucket is required", option="bucket")
+        root = (root or "").strip("/")
+        self.client = client
+        self.bucket = bucket
+        self.root = f"{root}/" if root else ""
+        self.endpoint = endpoint or getattr(getattr(client, "meta", None), "endpoint_url", None)
+        self.label = label or self.endpoint
+        self.stats_lock = threading.Lock()
+        self.stats = {"put": 0, "put_bytes": 0, "get": 0, "get_bytes": 0, "list": 0, "head": 0,
+                      "retention": 0, "delete": 0}
+
+    # ------------------------------------------------------------------ helpers
+    def _count(self, name, n=1, nbytes=0, bytes_name=None):
+        with self.stats_lock:
+            self.stats[name] += n
+            if nbytes:
+                self.stats[bytes_name or f"{name}_bytes"] += nbytes
+
+    def full(self, rel):
+        return self.root + rel
+
+    def rel(self, full):
+        return full[len(self.root):] if self.root and full.startswith(self.root) else full
+
+    def _err(self, exc, op, rel=None):
+        return translate(exc, op, self.endpoint, self.bucket, self.full(rel) if rel else None)
+
+    def where(self, rel=""):
+        return f"{self.endpoint}/{self.bucket}/{self.full(rel)}"
+
+    # ------------------------------------------------------------------ bucket
+    def check_bucket(self, need_lock=False):
+        """Fail early (before anything is written) if the bucket is missing or lacks object lock."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise self._err(exc, "HeadBucket") from exc
+        if not need_lock:
+            return None
+        try:
+            cfg = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except Exception as exc:
+            if error_code(exc) in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound", "404"):
+                cfg = {}
+            else:
+                raise self._err(exc, "GetObjectLockConfiguration") from exc
+        enabled = cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+        if not enabled:
+            raise ConfigError(f"object lock was asked for, but bucket {self.bucket} on {self.endpoint} was not "
+                              "created with object lock enabled", bucket=self.bucket, endpoint=self.endpoint)
+        return cfg
+
+    # ------------------------------------------------------------------ listing
+    def iter_objects(self, prefix):
+        """(rel_key, size, last_modified) of current objects under ``prefix``, in key order."""
+        token = None
+        while True:
+            kw = {"Bucket": self.bucket, "Prefix": self.full(prefix), "MaxKeys": 1000}
+            if token:
+                kw["ContinuationToken"] = token
+            try:
+                page = self.client.list_objects_v2(**kw)
+            except Exception as exc:
+                raise self._err(exc, "ListObjectsV2", prefix) from exc
+            self._count("list")
+            for obj in page.get("Contents", []) or []:
+                yield self.rel(obj["Key"]), obj["Size"], obj["LastModified"]
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    def list_filestore(self, keyspace):
+        """sha1 -> (stored size, last modified) for every object of a filestore keyspace."""
+        out = {}
+        for key, size, mtime in self.iter_objects(keyspace):
+            sha1 = fmt.sha1_from_key(key, keyspace)
+            if sha1:
+                out[sha1] = (size, mtime)
+        return out
+
+    def list_filestore_keyspaces(self):
+        """The keyspaces present in the store (plain, and one per encryption key)."""
+        spaces = set()
+        token = None
+        while True:
+            kw = {"Bucket": self.bucket, "Prefix": self.full(fmt.FILESTORE_ROOT), "Delimiter": "/"}
+            if token:
+                kw["ContinuationToken"] = token
+            try:
+                page = self.client.list_objects_v2(**kw)
+            except Exception as exc:
+                raise self._err(exc, "ListObjectsV2", fmt.FILESTORE_ROOT) from exc
+            self._count("list")
+            for cp in page.get("CommonPrefixes", []) or []:
+                sub = self.rel(cp["Prefix"])  # filestore/sha1/ or filestore/enc-<id>/
+                spaces.add(sub if sub.endswith("sha1/") else sub + "sha1/")
+            if not page.get("IsTruncated"):
+                break
+            token = page.get("NextContinuationToken")
+        return sorted(spaces)
+
+    def list_backups(self, environment=None, db_name=None):
+        """Restorable backups = manifests present, oldest first. No manifest is read."""
+        out = []
+        for key, size, mtime in self.iter_objects(fmt.env_prefix(environment, db_name)):
+            parsed = fmt.parse_backup_key(key)
+            if parsed and parsed[3] == fmt.MANIFEST_NAME:
+                env, db, bid, _rest = parsed
+                out.append(BackupRef(env, db, bid, key, size, mtime))
+        out.sort(key=lambda r: (r.started_at, r.backup_id))
+        return out
+
+    def scan_backup_dirs(self, environment=None, db_name=None):
+        """(env, db, id) -> {"has_manifest", "newest", "keys", "size"} for every backup directory."""
+        dirs = {}
+        for key, size, mtime in self.iter_objects(fmt.env_prefix(environment, db_name)):
+            parsed = fmt.parse_backup_key(key)
+            if not parsed:
+                continue
+            env, db, bid, rest = parsed
+            d = dirs.setdefault((env, db, bid), {"has_manifest": False, "newest": mtime, "keys": [], "size": 0})
+            d["keys"].append(key)
+            d["size"] += size
+            d["newest"] = max(d["newest"], mtime)
+            if rest == fmt.MANIFEST_NAME:
+                d["has_manifest"] = True
+        return dirs
+
+    # ------------------------------------------------------------------ reading
+    def get_bytes(self, rel, max_size=None):
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel))
+            if max_size is not None and resp["ContentLength"] > max_size:
+                resp["Body"].close()
+                raise StoreError(f"{self.where(rel)} is {resp['ContentLength']} bytes, more than {max_size} expected",
+                                 key=self.full(rel))
+            data = resp["Body"].read()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._err(exc, "GetObject", rel) from exc
+        self._count("get", nbytes=len(data))
+        return data
+
+    def iter_object(self, rel, chunk_size=1024 * 1024):
+        """Stream an object's bytes (a generator; errors become StoreError)."""
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel))
+        except Exception as exc:
+            raise self._err(exc, "GetObject", rel) from exc
+        self._count("get")
+        body = resp["Body"]
+        try:
+            while True:
+                try:
+                    data = body.read(chunk_size)
+                except Exception as exc:
+                    raise self._err(exc, "GetObject", rel) from exc
+                if not data:
+                    return
+                self._count("get", 0, nbytes=len(data))
+                yield data
+        finally:
+            body.close()
+
+    def head(self, rel):
+        """HEAD an object; None if it does not exist."""
+        try:
+            resp = self.client.head_object(Bucket=self.bucket, Key=self.full(rel))
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise self._err(exc, "HeadObject", rel) from exc
+        self._count("head")
+        return resp
+
+    def read_manifest(self, environment, db_name, backup_id):
+        key = fmt.manifest_key(environment, db_name, backup_id)
+        try:
+            data = self.get_bytes(key, max_size=64 * 1024 * 1024)
+        except StoreError as exc:
+            if exc.details.get("code") in ("NoSuchKey", "404", "NotFound"):
+                raise ManifestError(f"backup {environment}/{db_name}/{backup_id} has no manifest in {self.where()}: "
+                                    "it does not exist or is not complete", key=self.full(key)) from exc
+            raise
+        m = fmt.Manifest.from_bytes(data, key=self.full(key))
+        if (m.environment, m.db_name, m.backup_id) != (environment, db_name, backup_id):
+            raise ManifestError(f"manifest at {self.full(key)} describes another backup "
+                                f"({m.environment}/{m.db_name}/{m.backup_id})", key=self.full(key))
+        return m
+
+    def latest_manifest(self, environment, db_name, before=None):
+        """The newest valid manifest (optionally started before ``before``); invalid ones are skipped."""
+        for ref in reversed(self.list_backups(environment, db_name)):
+            if before is not None and ref.started_at > before:
+                continue
+            try:
+                return self.read_manifest(ref.environment, ref.db_name, ref.backup_id)
+            except ManifestError:
+                continue
+        return None
+
+    def find_backup(self, environment, db_name, backup_id=None, before=None, skip_invalid=True):
+        """The manifest of ``backup_id``, or of the newest backup (started before ``before``).
+
+        With ``skip_invalid`` (what a restore wants) a newest backup whose manifest does not
+        validate is passed over for the one before it; without (what a verification wants) its
+        ManifestError is raised, naming it.
+        """
+        if backup_id:
+            return self.read_manifest(environment, db_name, backup_id)
+        if not skip_invalid:
+            refs = [r for r in self.list_backups(environment, db_name) if before is None or r.started_at <= before]
+            if refs:
+                return self.read_manifest(refs[-1].environment, refs[-1].db_name, refs[-1].backup_id)
+        m = self.latest_manifest(environment, db_name, before=before)
+        if m is None:
+            when = f" before {fmt.format_time(before)}" if before else ""
+            raise ManifestError(f"no restorable backup of {environment}/{db_name}{when} in {self.where()}",
+                                environment=environment, db_name=db_name)
+        return m
+
+    def read_index(self, manifest):
+        """(keyspace, entries) of a backup's filestore index, after checking its size and SHA-256."""
+        obj = manifest.index_object
+        data = self.get_bytes(obj["key"], max_size=obj["size"] + 1)
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) != obj["size"] or digest != obj["sha256"]:
+            raise IntegrityError(f"filestore index {self.full(obj['key'])} does not match its manifest "
+                                 f"(size {len(data)}/{obj['size']}, sha256 {digest}/{obj['sha256']})",
+                                 key=self.full(obj["key"]), expected=obj["sha256"], actual=digest)
+        return fmt.decode_index(data, key=self.full(obj["key"]))
+
+    # ------------------------------------------------------------------ writing
+    def put_bytes(self, rel, data, lock=None, metadata=None, content_type=None, sha256=None):
+        """PUT ``data``; the server checks it against ``sha256`` (computed if not given)."""
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        kw = {"Bucket": self.bucket, "Key": self.full(rel), "Body": data, "ChecksumSHA256": b64sha256(sha256)}
+        if lock is not None:
+            kw.update(lock.put_kwargs())
+        if metadata:
+            kw["Metadata"] = metadata
+        if content_type:
+            kw["ContentType"] = content_type
+        try:
+            resp = self.client.put_object(**kw)
+        except Exception as exc:
+            raise self._err(exc, "PutObject", rel) from exc
+        self._count("put", nbytes=len(data))
+        return {"key": rel, "size": len(data), "sha256": sha256, "version_id": resp.get("VersionId")}
+
+    def multipart(self, rel, lock=None, part_size=DEFAULT_PART_SIZE, max_inflight=2, metadata=None,
+                  content_type=None, on_part=None):
+        return MultipartWriter(self, rel, lock=lock, part_size=part_size, max_inflight=max_inflight,
+                               metadata=metadata, content_type=content_type, on_part=on_part)
+
+    def put_retention(self, rel, lock):
+        """Set retention on the current version of ``rel`` (only ever to a later date).
+
+        Returns "extended", or "missing" when the object no longer exists. A refusal (the object is
+        already locked longer in COMPLIANCE mode, or the caller may not shorten it) raises ObjectLocked.
+        """
+        if not lock.active():
+            return "extended"  # nothing to extend to: the date has passed
+        try:
+            self.client.put_object_retention(Bucket=self.bucket, Key=self.full(rel),
+                                             Retention={"Mode": lock.mode, "RetainUntilDate": lock.until})
+        except Exception as exc:
+            if is_not_found(exc):
+                return "missing"
+            raise self._err(exc, "PutObjectRetention", rel) from exc
+        self._count("retention")
+        return "extended"
+
+    # ------------------------------------------------------------------ deleting
+    def list_versions(self, prefix):
+        """[(rel_key, version_id, is_delete_marker, last_modified)] of every version under ``prefix``."""
+        out = []
+        kw = {"Bucket": self.bucket, "Prefix": self.full(prefix)}
+        while True:
+            try:
+                page = self.client.list_object_versions(**kw)
+            except Exception as exc:
+                raise self._err(exc, "ListObjectVersions", prefix) from exc
+            self._count("list")
+            for v in page.get("Versions", []) or []:
+                out.append((self.rel(v["Key"]), v.get("VersionId"), False, v["LastModified"]))
+            for v in page.get("DeleteMarkers", []) or []:
+                out.append((self.rel(v["Key"]), v.get("VersionId"), True, v["LastModified"]))
+            if not page.get("IsTruncated"):
+                return out
+            kw["KeyMarker"] = page.get("NextKeyMarker")
+            kw["VersionIdMarker"] = page.get("NextVersionIdMarker")
+
+    def retention_of(self, rel, version_id=None):
+        """(mode, retain_until) of an object version, (None, None) if it has no retention."""
+        kw = {"Bucket": self.bucket, "Key": self.full(rel)}
+        if version_id and version_id != "null":
+            kw["VersionId"] = version_id
+        try:
+            resp = self.client.get_object_retention(**kw)
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError",
+                                   "InvalidRequest") or is_not_found(exc):
+                return None, None
+            raise self._err(exc, "GetObjectRetention", rel) from exc
+        ret = resp.get("Retention") or {}
+        until = ret.get("RetainUntilDate")
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=_dt.timezone.utc)
+        return ret.get("Mode"), until
+
+    def delete_version(self, rel, version_id):
+        """Delete one version. Returns None when deleted; raises ObjectLocked when S3 refuses."""
+        kw = {"Bucket": self.bucket, "Key": self.full(rel)}
+        if version_id and version_id != "null":
+            kw["VersionId"] = version_id
+        try:
+            self.client.delete_object(**kw)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise self._err(exc, "DeleteObject", rel) from exc
+        self._count("delete")
+        return None
+
+    def delete_all_versions(self, prefix, workers=8):
+        """Delete every version (and delete marker) under ``prefix``.
+
+        Returns ``(deleted, refused)``: lists of {"key", "version_id"} and of {"key", "version_id",
+        "code", "message"} for versions the server refused to delete (object lock).
+        """
+        versions = self.list_versions(prefix)
+        return self.delete_versions([(k, v) for k, v, _m, _t in versions], workers=workers)
+
+    def delete_versions(self, versions, workers=8):
+        deleted, refused = [], []
+
+        def one(item):
+            key, vid = item
+            try:
+                self.delete_version(key, vid)
+                return True, {"key": self.full(key), "version_id": vid}
+            except ObjectLocked as exc:
+                return False, {"key": self.full(key), "version_id": vid, "code": exc.details.get("code"),
+                               "message": exc.msg}
+
+        if not versions:
+            return deleted, refused
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(versions)))) as pool:
+            for ok, info in pool.map(one, versions):
+                (deleted if ok else refused).append(info)
+        return deleted, refused
+
+    def list_multipart_uploads(self, prefix):
+        out = []
+        kw = {"Bucket": self.bucket, "Prefix": self.full(prefix)}
+        while True:
+            try:
+                page = self.client.list_multipart_uploads(**kw)
+            except Exception as exc:
+                raise self._err(exc, "ListMultipartUploads", prefix) from exc
+            for u in page.get("Uploads", []) or []:
+                out.append({"key": self.rel(u["Key"]), "upload_id": u["UploadId"], "initiated": u.get("Initiated")})
+            if not page.get("IsTruncated"):
+                return out
+            kw["KeyMarker"] = page.get("NextKeyMarker")
+            kw["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def abort_multipart(self, rel, upload_id):
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.full(rel), UploadId=upload_id)
+        except Exception as exc:
+            if is_not_found(exc) or error_code(exc) == "NoSuchUpload":
+                return
+            raise self._err(exc, "AbortMultipartUpload", rel) from exc
+
+
+class MultipartWriter:
+    """File-like sink that uploads what is written as a multipart upload, streaming.
+
+    ``write()`` buffers up to ``part_size`` bytes, then hands the part to a small pool (at most
+    ``max_inflight`` parts uploading, the writer blocks beyond that: memory stays bounded at about
+    ``(max_inflight + 1) * part_size``). ``close()`` completes the upload and returns
+    ``{"key", "size", "sha256", "parts"}``; an object smaller than one part is sent as one PUT.
+    ``abort()`` (also called by ``close()`` on failure and by ``__exit__`` on an exception) aborts
+    the upload so that nothing of it remains on the server.
+    """
+
+    def __init__(self, store, rel, lock=None, part_size=DEFAULT_PART_SIZE, max_inflight=2, metadata=None,
+                 content_type=None, on_part=None):
+        if part_size < MIN_PART_SIZE:
+            raise ConfigError(f"multipart part size must be at least {MIN_PART_SIZE} bytes")
+        self.store = store
+        self.rel = rel
+        self.lock = lock
+        self.part_size = part_size
+        self.metadata = metadata
+        self.content_type = content_type
+        self.on_part = on_part
+        self._buf = bytearray()
+        self._sha = hashlib.sha256()
+        self._size = 0
+        self._upload_id = None
+        self._parts = {}
+        self._futures = []
+        self._sem = threading.BoundedSemaphore(max_inflight)
+        self._pool = ThreadPoolExecutor(max_workers=max_inflight, thread_name_prefix="mpu")
+        self._error = None
+        self._closed = False
+
+    @property
+    def size(self):
+        return self._size
+
+    def _start(self):
+        kw = {"Bucket": self.store.bucket, "Key": self.store.full(self.rel), "ChecksumAlgorithm": "SHA256"}
+        if self.lock is not None:
+            kw.update(self.lock.put_kwargs())
+        if self.metadata:
+            kw["Metadata"] = self.metadata
+        if self.content_type:
+            kw["ContentType"] = self.content_type
+        try:
+            self._upload_id = self.store.client.create_multipart_upload(**kw)["UploadId"]
+        except Exception as exc:
+            raise self.store._err(exc, "CreateMultipartUpload", self.rel) from exc
+
+    def _upload(self, number, data):
+        try:
+            if self._error is not None:
+                return
+            digest = hashlib.sha256(data).digest()
+            b64 = base64.b64encode(digest).decode("ascii")
+            try:
+                resp = self.store.client.upload_part(Bucket=self.store.bucket, Key=self.store.full(self.rel),
+                                                     UploadId=self._upload_id, PartNumber=number, Body=data,
+                                                     ChecksumSHA256=b64)
+            except Exception as exc:
+                self._error = self.store._err(exc, "UploadPart", self.rel)
+                return
+            self._parts[number] = {"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": b64}
+            self.store._count("put", nbytes=len(data))
+            if self.on_part:
+                self.on_part(len(data))
+        finally:
+            self._sem.release()
+
+    def _flush_part(self, data):
+        if self._upload_id is None:
+            self._start()
+        number = len(self._futures) + 1
+        if number > MAX_PARTS:
+            raise StoreError(f"{self.store.where(self.rel)}: more than {MAX_PARTS} parts; raise the part size")
+        self._sem.acquire()
+        if self._error is not None:
+            self._sem.release()
+            raise self._error
+        self._futures.append(self._pool.submit(self._upload, number, data))
+
+    def write(self, data):
+        if self._closed:
+            raise ValueError("write to a closed MultipartWriter")
+        if self._error is not None:
+            raise self._error
+        if not data:
+            return 0
+        self._sha.update(data)
+        self._size += len(data)
+        self._buf += data
+        while len(self._buf) >= self.part_size:
+            part = bytes(self._buf[:self.part_size])
+            del self._buf[:self.part_size]
+            self._flush_part(part)
+        return len(data)
+
+    def close(self):
+        if self._closed:
+            raise ValueError("MultipartWriter already closed")
+        self._closed = True
+        try:
+            sha256 = self._sha.hexdigest()
+            if self._upload_id is None:
+                # smaller than one part: a single PUT, verified by the server against its SHA-256
+                data = bytes(self._buf)
+                self._buf = bytearray()
+                self.store.put_bytes(self.rel, data, lock=self.lock, metadata=self.metadata,
+                                     content_type=self.content_type, sha256=sha256)
+                if self.on_part:
+                    self.on_part(len(data))
+                return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": 1}
+            if self._buf:
+                self._flush_part(bytes(self._buf))
+                self._buf = bytearray()
+            for f in self._futures:
+                f.result()
+            if self._error is not None:
+                raise self._error
+            parts = [self._parts[n] for n in sorted(self._parts)]
+            try:
+                self.store.client.complete_multipart_upload(
+                    Bucket=self.store.bucket, Key=self.store.full(self.rel), UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts})
+            except Exception as exc:
+                raise self.store._err(exc, "CompleteMultipartUpload", self.rel) from exc
+            return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": len(parts)}
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abort(self):
+        """Abort the upload (best effort: an endpoint that is gone cannot be told; retention cleans up)."""
+        self._closed = True
+        if self._error is None:
+            self._error = StoreError("upload aborted")
+        for f in self._futures:
+            f.cancel()
+        self._pool.shutdown(wait=True)
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            with contextlib.suppress(StoreError):
+                self.store.abort_multipart(self.rel, upload_id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and not self._closed:
+            self.abort()

@@ -1,0 +1,326 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bring a backup's objects out of the store, each one checked against its manifest on the way.
+
+Nothing here writes to a target: the database dump goes to a private work directory, filestore
+files to a staging directory (the filestore directory of the *new* database). Each object is
+checked as it streams: the stored bytes against the manifest's (or index's) size and SHA-256, then
+-- after decryption and decompression -- the plain bytes against ``raw_size``/``raw_sha256`` (dump)
+or the file's SHA-1 and size (filestore). A file is renamed to its final name only after all of
+its checks passed, so a staging directory never holds an unchecked file under a real name.
+
+:func:`preflight` checks, before anything is downloaded, that every object exists with the size the
+manifest records (one listing request per 1000 filestore objects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
+from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import IntegrityError, RestoreError
+
+try:
+    import zstandard
+
+    HAS_ZSTD = True
+except ImportError:  # pragma: no cover - reported when a zstd backup is restored
+    zstandard = None
+    HAS_ZSTD = False
+
+CHUNK = 1024 * 1024
+ZSTD_ERRORS = (zstandard.ZstdError,) if HAS_ZSTD else ()
+MAX_LISTED_PROBLEMS = 50
+
+
+def _decoders(manifest, key, what):
+    """The decryption and decompression steps for one database object, in read order."""
+    steps = []
+    if manifest.encryption:
+        from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
+
+        if key is None:
+            raise RestoreError(f"backup {manifest.backup_id} is encrypted (key id {manifest.key_id}): the encryption "
+                               "key is required")
+        if crypto.key_id(key) != manifest.key_id:
+            raise RestoreError(f"the encryption key given is not the backup's (key id {crypto.key_id(key)}, backup "
+                               f"needs {manifest.key_id})")
+        steps.append(crypto.Decryptor(key, what=what))
+    return steps
+
+
+class _Zstd:
+    def __init__(self):
+        if not HAS_ZSTD:
+            raise RestoreError("this backup is zstd-compressed: the Python package zstandard is required")
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+
+    def update(self, data):
+        return self._d.decompress(data)
+
+    def finalize(self):
+        return self._d.flush() if hasattr(self._d, "flush") else b""
+
+
+def _pipeline(steps, data, final=False):
+    for step in steps:
+        data = step.update(data) if data else b""
+        if final:
+            data += step.finalize()
+    return data
+
+
+def _integrity(msg, **details):
+    return IntegrityError(msg, **details)
+
+
+def preflight(store, manifest, index_entries, keyspace):
+    """Every dump object and filestore object exists with its recorded stored size (no download)."""
+    problems = []
+    present = {}
+    for rel, size, _mtime in store.iter_objects(manifest.prefix):
+        present[rel] = size
+    for obj in [*manifest.dump_objects, manifest.index_object]:
+        if obj["key"] not in present:
+            problems.append(f"missing: {obj['key']}")
+        elif present[obj["key"]] != obj["size"]:
+            problems.append(f"size {present[obj['key']]} instead of {obj['size']}: {obj['key']}")
+    listed = store.list_filestore(keyspace)
+    for e in index_entries:
+        got = listed.get(e["sha1"])
+        if got is None:
+            problems.append(f"missing filestore object {e['sha1']} ({e['fname']})")
+        elif got[0] != e["stored_size"]:
+            problems.append(f"filestore object {e['sha1']} is {got[0]} bytes instead of {e['stored_size']}")
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            break
+    if problems:
+        raise _integrity(f"backup {manifest.backup_id} is incomplete or damaged, nothing was restored: "
+                         + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
+                         problems=problems[:MAX_LISTED_PROBLEMS], backup_id=manifest.backup_id)
+    return {"objects_listed": len(manifest.dump_objects) + 1 + len(index_entries)}
+
+
+def fetch_dump_object(store, manifest, obj, dest, key=None, progress=None, sink=None):
+    """Stream one database object to ``dest`` (or into ``sink(bytes)``), plain, checked.
+
+    Returns ``{"key", "size", "raw_size"}``. Raises IntegrityError on any mismatch; ``dest`` is then
+    removed.
+    """
+    steps = _decoders(manifest, key, obj["key"])
+    if manifest.data["database"].get("compression") == "zstd":
+        steps.append(_Zstd())
+    stored = hashlib.sha256()
+    raw = hashlib.sha256()
+    n_stored = n_raw = 0
+    tmp = f"{dest}.part" if dest else None
+    fh = open(tmp, "wb") if tmp else None  # noqa: SIM115 - closed below on every path
+    decode_error = None
+    try:
+        for chunk in store.iter_object(obj["key"], CHUNK):
+            stored.update(chunk)
+            n_stored += len(chunk)
+            if n_stored > obj["size"]:
+                raise _integrity(f"{obj['key']} is longer than the {obj['size']} bytes its manifest records",
+                                 key=obj["key"])
+            if decode_error is not None:
+                continue  # keep hashing: a checksum mismatch is the clearer report
+            try:
+                plain = _pipeline(steps, chunk)
+            except (BackupError, *ZSTD_ERRORS) as exc:
+                decode_error = exc
+                continue
+            if plain:
+                raw.update(plain)
+                n_raw += len(plain)
+                if fh:
+                    fh.write(plain)
+                elif sink is not None:
+                    sink(plain)
+            if progress:
+                progress.advance(len(chunk), "db", 0)
+        if n_stored != obj["size"] or stored.hexdigest() != obj["sha256"]:
+            raise _integrity(f"{obj['key']} does not match its manifest: size {n_stored}/{obj['size']}, sha256 "
+                             f"{stored.hexdigest()}/{obj['sha256']}", key=obj["key"], expected=obj["sha256"],
+                             actual=stored.hexdigest())
+        if decode_error is not None:
+            raise decode_error
+        plain = _pipeline(steps, b"", final=True)
+        if plain:
+            raw.update(plain)
+            n_raw += len(plain)
+            if fh:
+                fh.write(plain)
+            elif sink is not None:
+                sink(plain)
+        if obj.get("raw_sha256") and (raw.hexdigest() != obj["raw_sha256"] or n_raw != obj.get("raw_size", n_raw)):
+            raise _integrity(f"{obj['key']}: the archive bytes after decoding do not match the manifest "
+                             f"(sha256 {raw.hexdigest()}/{obj['raw_sha256']})", key=obj["key"])
+        if fh:
+            fh.close()
+            fh = None
+            os.replace(tmp, dest)
+    except IntegrityError:
+        raise
+    except BackupError as exc:
+        if exc.kind in ("encryption", "integrity"):
+            raise _integrity(f"{obj['key']}: {exc.msg}", key=obj["key"]) from exc
+        raise
+    except ZSTD_ERRORS as exc:
+        raise _integrity(f"{obj['key']} does not decompress: {exc}", key=obj["key"]) from exc
+    finally:
+        if fh:
+            fh.close()
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+    return {"key": obj["key"], "size": n_stored, "raw_size": n_raw}
+
+
+def fetch_dump(store, manifest, work_dir, key=None, progress=None):
+    """All database objects into ``work_dir``: ``db.dump`` (custom) or ``db.dir/`` (directory)."""
+    fmt_name = manifest.data["database"]["format"]
+    results = []
+    if fmt_name == "custom":
+        objs = manifest.dump_objects
+        if len(objs) != 1:
+            raise _integrity(f"a custom-format backup has one dump object, this manifest lists {len(objs)}")
+        path = os.path.join(work_dir, "db.dump")
+        results.append(fetch_dump_object(store, manifest, objs[0], path, key, progress))
+        return path, results
+    path = os.path.join(work_dir, "db.dir")
+    os.makedirs(path, exist_ok=True)
+    for obj in manifest.dump_objects:
+        name = obj.get("name")
+        if not name or "/" in name or name in (".", ".."):
+            raise _integrity(f"directory-format object without a safe file name: {obj['key']}")
+        results.append(fetch_dump_object(store, manifest, obj, os.path.join(path, name), key, progress))
+    return path, results
+
+
+def safe_fname(fname):
+    """Odoo's store_fname, refused if it could escape the filestore directory (pure)."""
+    if not isinstance(fname, str) or not fname or fname.startswith("/") or "\\" in fname or "\0" in fname:
+        return None
+    parts = fname.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return None
+    return fname
+
+
+class _Null:
+    def write(self, data):
+        return len(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def fetch_file(store, entry, keyspace, dest_dir, key=None, progress=None):
+    """One filestore object to ``dest_dir/<fname>``, checked (stored sha256, plain sha1 and size).
+
+    ``dest_dir=None`` checks the object without writing it anywhere (check mode).
+    """
+    fname = safe_fname(entry["fname"])
+    if fname is None:
+        raise _integrity(f"unsafe filestore name in the index: {entry['fname']!r}")
+    obj_key = fmt.filestore_key(entry["sha1"], keyspace=keyspace)
+    if dest_dir is None:
+        dest = tmp = None
+    else:
+        dest = os.path.join(dest_dir, fname)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        tmp = f"{dest}.{threading.get_ident()}.part"
+    steps = []
+    if key is not None:
+        from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
+
+        steps.append(crypto.Decryptor(key, what=obj_key))
+    stored = hashlib.sha256()
+    sha1 = hashlib.sha1()  # noqa: S324 - Odoo names files by SHA-1; checked, not trusted for security
+    n_stored = n_plain = 0
+    try:
+        with (open(tmp, "wb") if tmp else _Null()) as fh:
+            for chunk in store.iter_object(obj_key, CHUNK):
+                stored.update(chunk)
+                n_stored += len(chunk)
+                if n_stored > entry["stored_size"]:
+                    raise _integrity(f"filestore object {obj_key} is longer than recorded", key=obj_key)
+                plain = _pipeline(steps, chunk)
+                if plain:
+                    sha1.update(plain)
+                    n_plain += len(plain)
+                    fh.write(plain)
+            if n_stored != entry["stored_size"] or stored.hexdigest() != entry["sha256"]:
+                raise _integrity(f"filestore object {obj_key} ({fname}) does not match the index: size "
+                                 f"{n_stored}/{entry['stored_size']}, sha256 {stored.hexdigest()}/{entry['sha256']}",
+                                 key=obj_key, fname=fname)
+            plain = _pipeline(steps, b"", final=True)
+            if plain:
+                sha1.update(plain)
+                n_plain += len(plain)
+                fh.write(plain)
+        if sha1.hexdigest() != entry["sha1"] or n_plain != entry["size"]:
+            raise _integrity(f"{fname}: content SHA-1 {sha1.hexdigest()} / {n_plain} bytes, the index records "
+                             f"{entry['sha1']} / {entry['size']} bytes", key=obj_key, fname=fname)
+        if tmp:
+            os.replace(tmp, dest)
+    except BackupError as exc:
+        if exc.kind in ("encryption", "integrity"):
+            raise _integrity(f"filestore object {obj_key}: {exc.msg}", key=obj_key) from exc
+        raise
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+    if progress:
+        progress.advance(n_stored, "files", 1)
+    return n_plain
+
+
+def fetch_filestore(store, entries, keyspace, dest_dir, key=None, progress=None, workers=8, skip=None,
+                    on_file=None):
+    """Every index entry into ``dest_dir`` with ``workers`` parallel downloads.
+
+    ``skip(entry)`` returning True leaves an entry out (already present and checked).
+    ``on_file(entry, path)`` is called with each checked file (to upload it elsewhere, for example).
+    Stops at the first integrity problem. Returns ``{"files", "bytes", "skipped"}``.
+    """
+    if dest_dir is not None:
+        os.makedirs(dest_dir, exist_ok=True)
+    todo, skipped = [], 0
+    for e in entries:
+        if skip is not None and skip(e):
+            skipped += 1
+            if progress:
+                progress.advance(e["stored_size"], "files", 1)
+        else:
+            todo.append(e)
+    total = 0
+    stop = threading.Event()
+
+    def one(entry):
+        if stop.is_set():
+            return 0
+        n = fetch_file(store, entry, keyspace, dest_dir, key, progress)
+        if on_file is not None and dest_dir is not None:
+            on_file(entry, os.path.join(dest_dir, entry["fname"]))
+        return n
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
+        futures = [pool.submit(one, e) for e in todo]
+        try:
+            for fut in as_completed(futures):
+                total += fut.result()
+        except BaseException:
+            stop.set()
+            for fut in futures:
+                fut.cancel()
+            raise
+    return {"files": len(todo), "bytes": total, "skipped": skipped}

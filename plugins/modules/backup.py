@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: backup
+short_description: Back up an Odoo database and its filestore as one unit to S3
+version_added: 0.1.0
+description:
+  - Takes one backup of an Odoo database and its filestore together, into an S3 backup store laid
+    out as C(docs/backup-format.md) describes.
+  - The database is dumped with C(pg_dump --format=custom) from one exported snapshot and streamed,
+    compressed with zstd and optionally encrypted, into an S3 multipart upload, without a local copy.
+  - The attachment files referenced by C(ir_attachment) in the same snapshot are stored
+    content-addressed by their SHA-1; a file already in the store is never uploaded again (the store
+    is listed once, not probed per file). Database and filestore are backed up concurrently.
+  - A manifest recording Odoo's dump fields (db_name, version, major_version, pg_version, modules),
+    the source, the time, sizes, exact row counts and the SHA-256 of every object is written last.
+    A backup without its manifest does not exist; an interrupted run leaves no manifest and a retry
+    reuses what was uploaded.
+  - A C(pg_dump) older than the server's major version is refused before anything is written.
+  - Every run creates a new backup, so the task always reports a change. In check mode nothing is
+    written; the result says how many files and bytes would be uploaded.
+  - Progress (percent, throughput) is written to stderr and to O(progress_log) while it runs, and
+    summarized in RV(progress).
+author:
+  - governed.odoo maintainers (@governed-odoo)
+extends_documentation_fragment:
+  - governed.odoo.postgres
+  - governed.odoo.s3
+  - governed.odoo.backup_store
+attributes:
+  check_mode:
+    description: >-
+      Supported; connects, checks versions and lock settings, lists the store and reports what
+      would be uploaded.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+options:
+  environment:
+    description:
+      - Name of the environment the database belongs to, for example V(production). Backups are
+        stored and retained per environment and database.
+    type: str
+    required: true
+  db:
+    description:
+      - The Odoo database to back up (also the database the connection uses).
+    type: str
+    required: true
+  filestore_path:
+    description:
+      - The database's filestore directory, C(<data_dir>/filestore/<db>).
+      - Required when the database has attachments stored in the filestore.
+    type: path
+  filestore_scope:
+    description:
+      - V(referenced) saves the files that C(ir_attachment) references in the backup's snapshot,
+        so the filestore matches the database exactly.
+      - V(all) also saves every other file found under O(filestore_path).
+    type: str
+    choices: [referenced, all]
+    default: referenced
+  pg_bin_dir:
+    description:
+      - Directory of the PostgreSQL client tools (C(pg_dump)). If not set, C(pg_dump) is looked up on
+        E(PATH). Its major version must be at least the server's.
+    type: path
+  compression:
+    description:
+      - Compression of the database archive. The archive itself is written uncompressed by
+        C(pg_dump) and compressed by this module (much faster than C(pg_dump)'s own gzip).
+    type: str
+    choices: [zstd, none]
+    default: zstd
+  compression_level:
+    description: zstd level (1 fastest, 19 smallest).
+    type: int
+    default: 3
+  encryption_key:
+    description:
+      - Encrypt database and filestore objects client-side (AES-256-GCM) with this 32-byte key,
+        given as 64 hex digits or base64 (C(openssl rand -hex 32)).
+      - If not set, the environment variable E(GOVERNED_ODOO_BACKUP_KEY) is used; if neither is set,
+        objects are stored unencrypted. Keep the key outside the backup store; without it, an
+        encrypted backup cannot be restored.
+    type: str
+  object_lock_mode:
+    description:
+      - Put S3 object lock retention on every object written, and extend it on reused filestore
+        objects. The bucket must have object lock enabled, or the module fails before writing.
+      - V(COMPLIANCE) cannot be shortened or bypassed by anyone; V(GOVERNANCE) can be by users with
+        the bypass permission.
+    type: str
+    choices: [COMPLIANCE, GOVERNANCE]
+  object_lock_days:
+    description: Days of object lock retention from the backup's time. Required with O(object_lock_mode).
+    type: int
+  object_lock_slack_days:
+    description:
+      - Filestore objects are locked for O(object_lock_days) plus between one and two times this many
+        days, so that an unchanged file needs its retention extended only about once per this period.
+    type: int
+    default: 7
+  copy_to:
+    description:
+      - Copy the complete backup to a second store (another region's endpoint) after it is written.
+        Filestore objects are copied only if missing there; the manifest is written there last.
+    type: dict
+    suboptions:
+      endpoint_url:
+        description: URL of the second endpoint's S3 API.
+        type: str
+      access_key:
+        description: Access key ID for the second endpoint.
+        type: str
+      secret_key:
+        description: Secret access key for the second endpoint.
+        type: str
+      region:
+        description: Region to sign requests for.
+        type: str
+      s3_validate_certs:
+        description: Whether to verify the TLS certificate of the second endpoint.
+        type: bool
+        default: true
+      bucket:
+        description: Bucket on the second endpoint.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the store in that bucket.
+        type: str
+        default: ""
+  row_counts:
+    description:
+      - Record the exact row count of every table, from the dump's snapshot, in the manifest
+        (what a test restore compares). Costs one sequential scan per table, concurrent with the dump.
+    type: bool
+    default: true
+  lock_wait_timeout:
+    description: Passed to C(pg_dump --lock-wait-timeout), for example V(60s); fail instead of waiting for table locks.
+    type: str
+  progress_log:
+    description: File to append progress lines to while the backup runs.
+    type: path
+  progress_interval:
+    description: Seconds between progress lines.
+    type: int
+    default: 10
+requirements:
+  - zstandard (for O(compression=zstd))
+  - cryptography (for O(encryption_key))
+seealso:
+  - module: governed.odoo.backup_verify
+  - module: governed.odoo.backup_retention
+"""
+
+EXAMPLES = r"""
+- name: Back up production with a 30-day compliance lock and a copy in the second region
+  governed.odoo.backup:
+    environment: production
+    db: odoo
+    filestore_path: /var/lib/odoo/filestore/odoo
+    login_host: pg.internal
+    login_user: backup
+    login_password: "{{ vault_pg_backup_password }}"
+    endpoint_url: https://s3.region-a.example.org
+    access_key: "{{ s3_access_key }}"
+    secret_key: "{{ vault_s3_secret_key }}"
+    bucket: odoo-backups
+    object_lock_mode: COMPLIANCE
+    object_lock_days: 30
+    copy_to:
+      endpoint_url: https://s3.region-b.example.org
+      access_key: "{{ s3_b_access_key }}"
+      secret_key: "{{ vault_s3_b_secret_key }}"
+      bucket: odoo-backups
+    progress_log: /var/log/odoo-backup.log
+  register: backup
+
+- name: What would be uploaded?
+  governed.odoo.backup:
+    environment: staging
+    db: odoo_staging
+    filestore_path: /var/lib/odoo/filestore/odoo_staging
+    bucket: odoo-backups
+  check_mode: true
+"""
+
+RETURN = r"""
+backup_id:
+  description: Id of the new backup (UTC time of its snapshot and a random suffix).
+  returned: success, not in check mode
+  type: str
+  sample: 20250301T020000Z-4f2a9c
+manifest_key:
+  description: Key of the backup's manifest.
+  returned: success, not in check mode
+  type: str
+  sample: backups/production/odoo/20250301T020000Z-4f2a9c/manifest.json
+environment:
+  description: The environment.
+  returned: always
+  type: str
+db_name:
+  description: The database backed up.
+  returned: always
+  type: str
+started_at:
+  description: Time of the database snapshot (the backup's point in time).
+  returned: success, not in check mode
+  type: str
+odoo_version:
+  description: Odoo series of the database, from the C(base) module.
+  returned: success
+  type: str
+  sample: "17.0"
+database:
+  description: Sizes of the database archive and the number of tables and rows recorded.
+  returned: success, not in check mode
+  type: dict
+  sample: {raw_size: 1073741824, stored_size: 201326592, tables: 152, rows: 8423112}
+filestore:
+  description: Files in the backup, how many were uploaded and how many reused from the store.
+  returned: success, not in check mode
+  type: dict
+  sample: {count: 20000, size: 2147483648, uploaded: 200, uploaded_bytes: 21474836, reused: 19800,
+           retention_extended: 0, missing: []}
+would_upload:
+  description: In check mode, the files that would be uploaded and reused.
+  returned: check mode
+  type: dict
+copy:
+  description: Result of O(copy_to) (objects copied and reused on the second endpoint).
+  returned: success with O(copy_to), not in check mode
+  type: dict
+object_lock:
+  description: Lock mode, days and retain-until date of the backup's objects.
+  returned: success with O(object_lock_mode)
+  type: dict
+encrypted:
+  description: Whether the objects were encrypted client-side.
+  returned: success, not in check mode
+  type: bool
+seconds:
+  description: Duration of the backup.
+  returned: success, not in check mode
+  type: float
+progress:
+  description: Progress summary (bytes, throughput, a few samples of the run).
+  returned: success, not in check mode
+  type: dict
+requests:
+  description: S3 requests made (put, get, list, head, retention) and bytes transferred.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.governed.odoo.plugins.module_utils.backup import args as bargs
+from ansible_collections.governed.odoo.plugins.module_utils.backup import dump, pgsource, s3client
+from ansible_collections.governed.odoo.plugins.module_utils.backup.engine import BackupOptions, run_backup
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
+from ansible_collections.governed.odoo.plugins.module_utils.common_args import (
+    postgres_argument_spec,
+    s3_argument_spec,
+)
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(s3_argument_spec())
+    spec.update(bargs.store_argument_spec())
+    spec.update(
+        environment=dict(type="str", required=True),
+        db=dict(type="str", required=True),
+        filestore_path=dict(type="path"),
+        filestore_scope=dict(type="str", choices=["referenced", "all"], default="referenced"),
+        pg_bin_dir=dict(type="path"),
+        compression=dict(type="str", choices=["zstd", "none"], default="zstd"),
+        compression_level=dict(type="int", default=3),
+        encryption_key=bargs.encryption_key_spec(),
+        object_lock_mode=dict(type="str", choices=["COMPLIANCE", "GOVERNANCE"]),
+        object_lock_days=dict(type="int"),
+        object_lock_slack_days=dict(type="int", default=7),
+        copy_to=bargs.copy_to_spec(),
+        row_counts=dict(type="bool", default=True),
+        lock_wait_timeout=dict(type="str"),
+        progress_log=dict(type="path"),
+        progress_interval=dict(type="int", default=10),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        required_by={"object_lock_mode": ["object_lock_days"]},
+    )
+    p = module.params
+    if not s3client.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=str(s3client.BOTO3_IMPORT_ERROR))
+    if not pgsource.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pgsource.PSYCOPG_IMPORT_ERROR))
+    if p["compression"] == "zstd" and not dump.HAS_ZSTD:
+        module.fail_json(msg=missing_required_lib("zstandard"), exception=str(dump.ZSTD_IMPORT_ERROR))
+    try:
+        opts = BackupOptions(
+            environment=p["environment"],
+            pg=bargs.pg_options(p),
+            target=bargs.store_target(p),
+            filestore_path=p["filestore_path"],
+            filestore_scope=p["filestore_scope"],
+            pg_bin_dir=p["pg_bin_dir"],
+            compression=p["compression"],
+            compression_level=p["compression_level"],
+            encryption_key=bargs.parse_key(p),
+            object_lock_mode=p["object_lock_mode"],
+            object_lock_days=p["object_lock_days"] or 0,
+            lock_slack_days=p["object_lock_slack_days"],
+            copy_to=bargs.copy_target(p),
+            threads=p["threads"],
+            row_counts=p["row_counts"],
+            lock_wait_timeout=p["lock_wait_timeout"],
+            progress_log=p["progress_log"],
+            progress_interval=p["progress_interval"],
+            check_mode=module.check_mode,
+        )
+        result = run_backup(opts)
+    except BackupError as exc:
+        module.fail_json(msg=exc.msg, **exc.as_result())
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: backup_retention
+short_description: Apply a grandfather-father-son retention policy to Odoo backups
+version_added: 0.1.0
+description:
+  - Applies a grandfather-father-son policy per environment and database, for example 7 daily,
+    4 weekly and 12 monthly backups. O(policy.daily=7) keeps the newest backup of each of the 7 most
+    recent days that have a backup; weekly uses ISO weeks, monthly and yearly calendar months and
+    years. The newest O(policy.keep_last) backups are always kept.
+  - A backup is deleted manifest first, so it stops being listed as restorable before any part of it
+    goes. Object lock is never bypassed - if the object store refuses to delete a backup's manifest
+    because it is locked, nothing of that backup is touched and it is reported in RV(locked) with the
+    server's answer and the lock's date.
+  - Filestore objects are shared by backups. One is deleted only if no remaining backup of any
+    environment or database in the store references it, and it is older than O(grace_hours) (the new
+    files of a running backup have no manifest yet). Locked filestore objects are reported, not
+    attempted. If any manifest or filestore index cannot be read, no filestore object is deleted.
+  - Also removes the debris of interrupted backups (backup directories without a manifest) and
+    aborts their incomplete multipart uploads, once older than O(grace_hours).
+  - In check mode nothing is deleted; the result lists what would be. A second run right after a
+    first one changes nothing.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+extends_documentation_fragment:
+  - governed.odoo.s3
+  - governed.odoo.backup_store
+attributes:
+  check_mode:
+    description: Supported; lists the backups and objects that would be deleted and those that are locked.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+options:
+  environment:
+    description: Apply the policy to this environment's backups only. If not set, to every environment.
+    type: str
+  database:
+    description: Apply the policy to this database's backups only. If not set, to every database.
+    type: str
+  policy:
+    description: How many backups to keep.
+    type: dict
+    default: {}
+    suboptions:
+      daily:
+        description: Newest backup of each of this many most recent days that have a backup.
+        type: int
+        default: 7
+      weekly:
+        description: Newest backup of each of this many most recent ISO weeks that have a backup.
+        type: int
+        default: 4
+      monthly:
+        description: Newest backup of each of this many most recent months that have a backup.
+        type: int
+        default: 12
+      yearly:
+        description: Newest backup of each of this many most recent years that have a backup.
+        type: int
+        default: 0
+      keep_last:
+        description: The newest this many backups are always kept (at least 1).
+        type: int
+        default: 1
+      timezone:
+        description: Time zone in which days, weeks, months and years begin, for example V(Europe/Berlin).
+        type: str
+        default: UTC
+  gc_filestore:
+    description: Delete filestore objects that no remaining backup references.
+    type: bool
+    default: true
+  grace_hours:
+    description:
+      - Objects and backup directories younger than this are never deleted as garbage or debris.
+        It must exceed the longest backup run.
+    type: int
+    default: 24
+seealso:
+  - module: governed.odoo.backup
+"""
+
+EXAMPLES = r"""
+- name: Keep 7 daily, 4 weekly and 12 monthly backups of production
+  governed.odoo.backup_retention:
+    environment: production
+    bucket: odoo-backups
+    endpoint_url: https://s3.region-a.example.org
+    policy:
+      daily: 7
+      weekly: 4
+      monthly: 12
+      timezone: Europe/Berlin
+
+- name: Preview what retention would delete
+  governed.odoo.backup_retention:
+    bucket: odoo-backups
+    policy: {daily: 3, weekly: 0, monthly: 0}
+  check_mode: true
+  register: preview
+"""
+
+RETURN = r"""
+kept:
+  description: Backups kept, each with the rules that keep it (for example V(daily 2025-03-04)).
+  returned: always
+  type: list
+  elements: dict
+deleted:
+  description: Backups deleted (in check mode - that would be deleted).
+  returned: always
+  type: list
+  elements: dict
+locked:
+  description:
+    - Backups the policy would delete but that are under object lock; the object store refused (or
+      would refuse) their deletion. Each has C(retain_until), C(lock_mode) and, outside check mode,
+      C(server_refused) with the server's answer.
+  returned: always
+  type: list
+  elements: dict
+refused:
+  description: Deleted backups of which the object store refused to delete some objects.
+  returned: always
+  type: list
+  elements: dict
+incomplete_deleted:
+  description: Backup directories without a manifest (interrupted runs) removed.
+  returned: always
+  type: list
+  elements: dict
+uploads_aborted:
+  description: Incomplete multipart uploads aborted.
+  returned: always
+  type: list
+  elements: dict
+filestore:
+  description:
+    - Filestore garbage collection - C(deleted) objects, C(locked) objects not deleted, samples of
+      their keys, or C(skipped) with the reason.
+  returned: always
+  type: dict
+"""
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.governed.odoo.plugins.module_utils.backup import args as bargs
+from ansible_collections.governed.odoo.plugins.module_utils.backup import s3client
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
+from ansible_collections.governed.odoo.plugins.module_utils.backup.prune import run_retention
+from ansible_collections.governed.odoo.plugins.module_utils.backup.retention import Policy
+from ansible_collections.governed.odoo.plugins.module_utils.common_args import s3_argument_spec
+
+
+def argument_spec():
+    spec = s3_argument_spec()
+    spec.update(bargs.store_argument_spec())
+    spec.update(
+        environment=dict(type="str"),
+        database=dict(type="str"),
+        policy=dict(
+            type="dict",
+            default={},
+            options=dict(
+                daily=dict(type="int", default=7),
+                weekly=dict(type="int", default=4),
+                monthly=dict(type="int", default=12),
+                yearly=dict(type="int", default=0),
+                keep_last=dict(type="int", default=1),
+                timezone=dict(type="str", default="UTC"),
+            ),
+        ),
+        gc_filestore=dict(type="bool", default=True),
+        grace_hours=dict(type="int", default=24),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    if not s3client.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=str(s3client.BOTO3_IMPORT_ERROR))
+    try:
+        policy = Policy(**p["policy"])
+        policy.tzinfo()
+    except ValueError as exc:
+        module.fail_json(msg=f"invalid retention policy: {exc}")
+    if p["grace_hours"] < 1:
+        module.fail_json(msg="grace_hours must be at least 1")
+    try:
+        store = bargs.store_target(p).open(pool=max(32, p["threads"] * 2 + 4))
+        report = run_retention(store, policy, environment=p["environment"], db_name=p["database"],
+                               check_mode=module.check_mode, gc_filestore=p["gc_filestore"],
+                               grace=datetime.timedelta(hours=p["grace_hours"]), workers=p["threads"])
+    except BackupError as exc:
+        module.fail_json(msg=exc.msg, **exc.as_result())
+    for warning in report.pop("warnings", []):
+        module.warn(warning)
+    if report["locked"]:
+        ids = ", ".join(f"{i['environment']}/{i['db_name']}/{i['backup_id']} (until {i.get('retain_until')})"
+                        for i in report["locked"][:5])
+        module.warn(f"{len(report['locked'])} backup(s) due for deletion are under object lock and were kept: {ids}")
+    module.exit_json(**report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: backup_verify
+short_description: Verify an Odoo backup against its manifest, optionally by a test restore
+version_added: 0.1.0
+description:
+  - Reads the manifest of one backup (a named one, or the newest of an environment and database)
+    and checks it is intact and unaltered (format and its own SHA-256 seal).
+  - With O(level=full), downloads every object of the backup, streaming, and compares size and
+    SHA-256 with the manifest - the database archive, the filestore index and every filestore object
+    it lists; filestore contents are also checked against their SHA-1 name. With O(level=presence),
+    only checks that every object exists with its recorded size (listing, no download).
+  - With O(test_restore=true), restores the database with C(pg_restore) into a new scratch database
+    and the filestore into a temporary directory, compares the row count of every table with the
+    manifest, and drops both again, whatever the outcome.
+  - Fails when anything does not match, naming each object; RV(problems) lists them all.
+  - Never changes the backup store. The scratch database exists only during the run, so the task
+    reports no change.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+extends_documentation_fragment:
+  - governed.odoo.postgres
+  - governed.odoo.s3
+  - governed.odoo.backup_store
+attributes:
+  check_mode:
+    description: Supported; the checksums are verified (read-only), the test restore is skipped.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+options:
+  environment:
+    description: Environment of the backup.
+    type: str
+    required: true
+  database:
+    description: Name of the backed-up database (the manifest's C(db_name)).
+    type: str
+    required: true
+  backup_id:
+    description: The backup to verify. If not set, the newest restorable backup is verified.
+    type: str
+  db:
+    description:
+      - Maintenance database to connect to for the test restore (the scratch database is created
+        from there).
+    type: str
+    default: postgres
+  level:
+    description:
+      - V(full) downloads and checksums every object; V(presence) checks existence and sizes only.
+    type: str
+    choices: [full, presence]
+    default: full
+  encryption_key:
+    description:
+      - Key of an encrypted backup (64 hex digits or base64); falls back to E(GOVERNED_ODOO_BACKUP_KEY).
+      - Without it, an encrypted backup's checksums are verified, but not its plain content, and no
+        test restore is possible.
+    type: str
+  test_restore:
+    description: Also restore into a scratch database and a temporary directory, compare, and drop both.
+    type: bool
+    default: false
+  scratch_db:
+    description:
+      - Name of the scratch database for the test restore. It must not exist.
+      - If not set, C(verify_<database>_<random>) is used.
+    type: str
+  restore_jobs:
+    description: Parallel jobs of C(pg_restore) in the test restore.
+    type: int
+    default: 2
+  pg_bin_dir:
+    description: Directory of the PostgreSQL client tools (C(pg_restore)); if not set, E(PATH) is searched.
+    type: path
+  workdir:
+    description: Directory for the temporary files of the test restore (the archive and the filestore).
+    type: path
+requirements:
+  - zstandard (for zstd-compressed backups)
+  - cryptography (for encrypted backups)
+seealso:
+  - module: governed.odoo.backup
+"""
+
+EXAMPLES = r"""
+- name: Checksum every object of the newest production backup
+  governed.odoo.backup_verify:
+    environment: production
+    database: odoo
+    bucket: odoo-backups
+    endpoint_url: https://s3.region-a.example.org
+
+- name: Prove the backup just taken restores, with equal row counts
+  governed.odoo.backup_verify:
+    environment: production
+    database: odoo
+    backup_id: "{{ backup.backup_id }}"
+    bucket: odoo-backups
+    test_restore: true
+    login_host: pg-scratch.internal
+    login_user: postgres
+    pg_bin_dir: /usr/lib/postgresql/16/bin
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+backup_id:
+  description: The backup verified.
+  returned: when a manifest was found
+  type: str
+manifest_key:
+  description: Key of its manifest.
+  returned: when a manifest was found
+  type: str
+objects_checked:
+  description: Number of objects checked.
+  returned: when a manifest was found
+  type: int
+bytes_checked:
+  description: Bytes downloaded and checksummed.
+  returned: when a manifest was found
+  type: int
+problems:
+  description:
+    - One entry per object that failed, with C(key), C(problem) (V(missing), V(size), V(sha256),
+      V(sha1), V(decrypt), V(index), V(unreadable)), and the expected and actual values.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{key: filestore/sha1/0a/0a1b2c..., problem: sha256, expected: 9f8e..., actual: 11aa...}]
+test_restore:
+  description:
+    - Report of the test restore - scratch database, timings, tables, rows, row count differences,
+      files restored, and whether the scratch database was dropped.
+  returned: with O(test_restore) outside check mode
+  type: dict
+seconds:
+  description: Duration of the verification.
+  returned: always
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.governed.odoo.plugins.module_utils.backup import args as bargs
+from ansible_collections.governed.odoo.plugins.module_utils.backup import pgsource, s3client
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
+from ansible_collections.governed.odoo.plugins.module_utils.backup.verify import check_objects, restore_check
+from ansible_collections.governed.odoo.plugins.module_utils.common_args import (
+    postgres_argument_spec,
+    s3_argument_spec,
+)
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(s3_argument_spec())
+    spec.update(bargs.store_argument_spec())
+    spec.update(
+        environment=dict(type="str", required=True),
+        database=dict(type="str", required=True),
+        backup_id=dict(type="str"),
+        db=dict(type="str", default="postgres"),
+        level=dict(type="str", choices=["full", "presence"], default="full"),
+        encryption_key=bargs.encryption_key_spec(),
+        test_restore=dict(type="bool", default=False),
+        scratch_db=dict(type="str"),
+        restore_jobs=dict(type="int", default=2),
+        pg_bin_dir=dict(type="path"),
+        workdir=dict(type="path"),
+    )
+    return spec
+
+
+def _summary(problems, limit=5):
+    shown = "; ".join(f"{p['key']}: {p['problem']}" for p in problems[:limit])
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return shown + more
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    if not s3client.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=str(s3client.BOTO3_IMPORT_ERROR))
+    if p["test_restore"] and not pgsource.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pgsource.PSYCOPG_IMPORT_ERROR))
+    t0 = time.monotonic()
+    result = {"changed": False, "ok": False, "problems": []}
+    try:
+        key = bargs.parse_key(p)
+        store = bargs.store_target(p).open(pool=max(32, p["threads"] * 2 + 4))
+        try:
+            manifest = store.find_backup(p["environment"], p["database"], p["backup_id"], skip_invalid=False)
+        except BackupError as exc:
+            # a damaged manifest is a verification failure of that backup, reported like the others
+            result["problems"] = [{"key": exc.details.get("key"), "problem": "manifest", "message": exc.msg}]
+            result["seconds"] = round(time.monotonic() - t0, 3)
+            module.fail_json(msg=f"backup verification failed: {exc.msg}", **result)
+        result.update(backup_id=manifest.backup_id, manifest_key=store.full(manifest.manifest_key))
+        problems, stats = check_objects(store, manifest, level=p["level"], key=key, threads=p["threads"])
+        result.update(problems=problems, objects_checked=stats["objects"], bytes_checked=stats["bytes"])
+        if p["test_restore"] and not problems:
+            if module.check_mode:
+                result["test_restore"] = {"skipped": "check mode"}
+            else:
+                report = restore_check(store, manifest, bargs.pg_options(p), key=key, jobs=p["restore_jobs"],
+                                       threads=p["threads"], pg_bin_dir=p["pg_bin_dir"], scratch_db=p["scratch_db"],
+                                       workdir=p["workdir"])
+                result["test_restore"] = report
+                if not report["ok"]:
+                    reason = report.get("error") or (
+                        f"{len(report.get('row_count_differences') or [])} table(s) differ in row count, "
+                        f"{report.get('files')} of {report.get('files_expected')} files restored")
+                    problems.append({"key": store.full(manifest.manifest_key), "problem": "test_restore",
+                                     "message": reason})
+    except BackupError as exc:
+        result["seconds"] = round(time.monotonic() - t0, 3)
+        module.fail_json(msg=exc.msg, **{**result, **exc.as_result()})
+    result["seconds"] = round(time.monotonic() - t0, 3)
+    result["ok"] = not result["problems"]
+    if not result["ok"]:
+        module.fail_json(msg=f"backup {result.get('backup_id')} failed verification: {_summary(result['problems'])}",
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

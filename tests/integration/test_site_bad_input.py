@@ -1,0 +1,317 @@
+"""playbooks/site.yml refuses malformed inventories before it changes anything.
+
+Each case writes a small inventory (a dev and a prod instance on the lab) with one thing wrong,
+runs site.yml against the lab, and checks that
+
+* the run fails and the output names the offending variable, and
+* nothing was created: no namespace of either instance in the cluster, no database or role of
+  either instance on the lab's PostgreSQL, no bucket with the run's bucket prefix in the lab's S3.
+
+A control case runs the same inventory unmodified in render-only mode (validation and rendering,
+nothing written) to show the failures come from the one thing each case breaks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_DIR = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")).resolve()
+CONNECTION = LAB_DIR / "connection.json"
+PLAYBOOK = ROOT / "playbooks" / "site.yml"
+RUN_ID = secrets.token_hex(3)
+DEV, PROD = f"bi{RUN_ID}d", f"bi{RUN_ID}p"
+BUCKET_PREFIX = f"governed-odoo-badinput-{RUN_ID}"
+DIGEST = "@sha256:" + "ab" * 32
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab():
+    try:
+        conf = json.loads(CONNECTION.read_text())
+    except (OSError, ValueError):
+        pytest.skip(f"lab not up: {CONNECTION} is missing (scripts/lab up)")
+    for part in ("controlplane", "postgres", "s3"):
+        if part not in conf:
+            pytest.skip(f"lab not up: {CONNECTION} has no {part}")
+    kubectl = [conf["controlplane"]["kubectl"], "--kubeconfig", conf["controlplane"]["kubeconfig"]]
+    if subprocess.run([*kubectl, "get", "--raw", "/readyz"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("lab API server not reachable")
+    return {"conf": conf, "kubectl": kubectl}
+
+
+def base_inventory() -> dict:
+    """A valid inventory: {'all': group vars, 'dev': ..., 'prod': ..., 'hosts': {host: (group, vars)}}."""
+    secret = (
+        "{{ lookup('ansible.builtin.password', secret_dir ~ '/' ~ inventory_hostname"
+        " ~ '/%s chars=ascii_letters,digits length=32') }}"
+    )
+    cluster = "{{ lab_connection.controlplane.kubeconfig }}"
+    return {
+        "all": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "lab_connection": f"{{{{ lookup('ansible.builtin.file', '{CONNECTION}') | from_json }}}}",
+            "governed_odoo_instance": "{{ governed_odoo_tenant }}-{{ governed_odoo_environment }}",
+            "governed_odoo_namespace": "odoo-{{ governed_odoo_instance }}",
+            "governed_odoo_size": "small",
+            "governed_odoo_netplan": {
+                "supernet": "10.200.0.0/16",
+                "environment_prefix": 20,
+                "tenant_prefix": 24,
+                "environments": {"dev": 0, "prod": 5},
+                "tenants": {DEV: 0, PROD: 1},
+                "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
+            },
+            "odoo_image": "docker.io/library/odoo" + DIGEST,
+            "redis_image": "docker.io/library/redis" + DIGEST,
+            "postgresql_placement": "external",
+            "postgresql_external": {
+                "host": "{{ lab_connection.postgres.primary.host }}",
+                "port": "{{ lab_connection.postgres.primary.port }}",
+                "admin_user": "{{ lab_connection.postgres.primary.user }}",
+                "admin_password": "{{ lab_connection.postgres.primary.password }}",
+                "ssl_mode": "disable",
+                "cidr": "127.0.0.1/32",
+            },
+            "storage_s3": {
+                "endpoint_url": "{{ lab_connection.s3.a.endpoint }}",
+                "region": "{{ lab_connection.s3.a.region }}",
+                "access_key": "{{ lab_connection.s3.a.access_key }}",
+                "secret_key": "{{ lab_connection.s3.a.secret_key }}",
+                "validate_certs": False,
+                "cidr": "127.0.0.1/32",
+            },
+            "storage_bucket_prefix": BUCKET_PREFIX,
+            "ingress_hostnames": ["{{ governed_odoo_tenant }}.{{ governed_odoo_environment }}.badinput.test"],
+            "ingress_allowlist": ["127.0.0.0/8"],
+            "ingress_traefik": {"namespace": "traefik", "source_cidrs": ["127.0.0.1/32"]},
+            "odoo_db_maxconn": 4,
+            "odoo_workers": 1,
+            "odoo_admin_password": secret % "odoo_admin",
+            "postgresql_app_password": secret % "postgresql_app",
+            "postgresql_reporting_password": secret % "postgresql_reporting",
+            "redis_password": secret % "redis",
+        },
+        "dev": {
+            "governed_odoo_environment": "dev",
+            "governed_odoo_tier": "nonproduction",
+            "governed_odoo_cluster": {"name": "lab", "topology": "shared", "kubeconfig": cluster},
+        },
+        "prod": {
+            "governed_odoo_environment": "prod",
+            "governed_odoo_tier": "production",
+            "governed_odoo_cluster": {"name": "lab-dedicated", "topology": "dedicated", "kubeconfig": cluster},
+            "odoo_hpa": {"enabled": True, "min_replicas": 2, "max_replicas": 2},
+        },
+        "hosts": {
+            f"{DEV}-dev": ("dev", {"governed_odoo_tenant": DEV}),
+            f"{PROD}-prod": ("prod", {"governed_odoo_tenant": PROD}),
+        },
+    }
+
+
+def write_inventory(inv: dict, where: Path) -> Path:
+    shutil.rmtree(where, ignore_errors=True)
+    (where / "group_vars").mkdir(parents=True)
+    groups: dict = {"dev": {}, "prod": {}}
+    for host, (group, hvars) in inv["hosts"].items():
+        groups.setdefault(group, {})[host] = hvars
+    (where / "hosts.yml").write_text(json.dumps({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}}))
+    all_vars = dict(inv["all"], secret_dir=str(where / "secrets"))
+    (where / "group_vars" / "all.yml").write_text(json.dumps(all_vars))
+    for group in ("dev", "prod"):
+        (where / "group_vars" / f"{group}.yml").write_text(json.dumps(inv[group]))
+    return where
+
+
+def run_site(inventory: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    )
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+        timeout=900,
+    )
+
+
+def created_anything(lab) -> list[str]:
+    """Everything of the two test instances that exists in the cluster, PostgreSQL or S3."""
+    import boto3
+    import psycopg
+    from botocore.config import Config
+
+    res = subprocess.run(
+        [*lab["kubectl"], "get", "namespaces", "-o", "name"], capture_output=True, text=True, check=True
+    )
+    found = [f"namespace {n}" for n in res.stdout.split() if n.startswith(f"namespace/odoo-bi{RUN_ID}")]
+    pg = lab["conf"]["postgres"]["primary"]
+    with psycopg.connect(
+        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname="postgres"
+    ) as db:
+        like = f"bi{RUN_ID}%"
+        found += [
+            f"database {n}"
+            for (n,) in db.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (like,)).fetchall()
+        ]
+        found += [
+            f"role {n}" for (n,) in db.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (like,)).fetchall()
+        ]
+    s3c = lab["conf"]["s3"]["a"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3c["endpoint"],
+        aws_access_key_id=s3c["access_key"],
+        aws_secret_access_key=s3c["secret_key"],
+        region_name=s3c["region"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    found += [
+        f"bucket {b['Name']}" for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(BUCKET_PREFIX)
+    ]
+    return found
+
+
+def _dev(inv):
+    return inv["hosts"][f"{DEV}-dev"][1]
+
+
+def _prod(inv):
+    return inv["hosts"][f"{PROD}-prod"][1]
+
+
+def _overlapping_allowlist(inv):
+    inv["dev"]["foundation_egress_allowlist"] = [
+        {"name": "erp-gateway", "cidr": "10.210.0.0/24"},
+        {"name": "printers", "cidr": "10.210.0.128/25"},
+    ]
+
+
+def _shared_budget(inv):
+    # each instance alone fits the lab server (182 of 200 connections free), both together do not:
+    # 2 web pods x (8 workers + 1) x 5 + 1 cron pod x 2 x 5 = 100 each
+    for host in inv["hosts"].values():
+        host[1].update({"odoo_workers": 8, "odoo_db_maxconn": 5, "odoo_max_cron_threads": 2})
+    _dev(inv)["odoo_web_replicas"] = 2
+
+
+def _second_dev_same_hostname(inv):
+    inv["hosts"][f"{DEV}x-dev"] = (
+        "dev",
+        {"governed_odoo_tenant": f"{DEV}x", "ingress_hostnames": [f"{DEV}.dev.badinput.test"]},
+    )
+    inv["all"]["governed_odoo_netplan"]["tenants"][f"{DEV}x"] = 2
+
+
+CASES = {
+    # missing variables
+    "missing tenant": (lambda inv: _dev(inv).pop("governed_odoo_tenant"), ["governed_odoo_tenant"]),
+    "missing admin password": (lambda inv: inv["all"].pop("odoo_admin_password"), ["odoo_admin_password"]),
+    "missing host names": (lambda inv: inv["all"].pop("ingress_hostnames"), ["ingress_hostnames"]),
+    "missing database server host": (
+        lambda inv: inv["all"]["postgresql_external"].pop("host"),
+        ["postgresql_external.host"],
+    ),
+    # wrong values and types
+    "unknown environment": (
+        lambda inv: inv["dev"].update(governed_odoo_environment="development"),
+        ["governed_odoo_environment"],
+    ),
+    "replicas not a number": (lambda inv: _dev(inv).update(odoo_web_replicas="two"), ["odoo_web_replicas"]),
+    "unknown redis persistence": (lambda inv: inv["dev"].update(redis_persistence="always"), ["redis_persistence"]),
+    "short password": (lambda inv: _dev(inv).update(redis_password="short"), ["redis_password"]),
+    "invalid allowlist network": (
+        lambda inv: inv["dev"].update(ingress_allowlist=["10.0.0.300/8"]),
+        ["ingress_allowlist[0]"],
+    ),
+    # overlapping networks
+    "plan overlaps a reserved network": (
+        lambda inv: inv["all"]["governed_odoo_netplan"]["reserved"].update(corporate="10.200.64.0/18"),
+        ["overlap", "governed_odoo_netplan.reserved.corporate"],
+    ),
+    "overlapping egress allowlist": (_overlapping_allowlist, ["overlap", "foundation_egress_allowlist[0]"]),
+    # images
+    "tag instead of digest in prod": (
+        lambda inv: _prod(inv).update(odoo_image="docker.io/library/odoo:17.0"),
+        ["odoo_image", "digest"],
+    ),
+    # connection budget
+    "connection budget cannot fit": (
+        lambda inv: _dev(inv).update(odoo_workers=16, odoo_db_maxconn=64),
+        ["connection budget", "odoo_workers=16", "odoo_db_maxconn=64", "max_connections"],
+    ),
+    "connection budget of instances sharing a server": (
+        _shared_budget,
+        ["shared by 2 instances", "odoo_db_connection_demand"],
+    ),
+    # policies
+    "internet egress outside prod": (
+        lambda inv: inv["dev"].update(foundation_egress_mode="internet"),
+        ["foundation_egress_mode"],
+    ),
+    "off-hours scaling in prod": (
+        lambda inv: _prod(inv).update(
+            odoo_offhours={"enabled": True, "image": "k" + DIGEST, "apiserver_cidrs": ["127.96.0.1/32"]}
+        ),
+        ["odoo_offhours.enabled"],
+    ),
+    "break-glass grant too long": (
+        lambda inv: inv["dev"].update(
+            foundation_breakglass_grants=[
+                {
+                    "name": "incident",
+                    "subject": {"kind": "User", "name": "jane"},
+                    "expires": "2099-01-01T00:00:00Z",
+                    "reason": "test",
+                    "ticket": "INC-1",
+                }
+            ]
+        ),
+        ["foundation_breakglass_grants[0].expires"],
+    ),
+    "prod on a shared cluster": (
+        lambda inv: inv["prod"]["governed_odoo_cluster"].update(topology="shared"),
+        ["governed_odoo_cluster.topology"],
+    ),
+    "one host name for two instances": (_second_dev_same_hostname, ["ingress_hostnames", "claimed by"]),
+}
+
+
+def test_control_inventory_is_valid(lab, tmp_path):
+    """The unmodified inventory passes validation and renders (nothing is written in render-only mode)."""
+    res = run_site(write_inventory(base_inventory(), tmp_path / "inv"), "-e", "governed_odoo_render_only=true")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert created_anything(lab) == []
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_before_any_change(lab, tmp_path, case):
+    breaks, expected = CASES[case]
+    inv = copy.deepcopy(base_inventory())
+    breaks(inv)
+    res = run_site(write_inventory(inv, tmp_path / "inv"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"{case}: site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    for text in expected:
+        assert text in out, f"{case}: the failure does not mention {text!r}:\n{out[-4000:]}"
+    # refused in the first play: the provisioning play never started
+    assert "Create buckets and databases, then apply" not in res.stdout, f"{case}: provisioning started"
+    assert created_anything(lab) == [], f"{case}: something was created"
