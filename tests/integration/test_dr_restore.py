@@ -132,8 +132,8 @@ def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instance
     for name, i in instances.items():
         ns = i["namespace"]
         s = secret(lab.cp, ns)
-        assert (s["PGHOST"], s["PGPORT"], s["PGDATABASE"]) == (lab.server["host"], str(lab.server["port"]),
-                                                             i["database"])
+        expected = (lab.server["host"], str(lab.server["port"]), i["database"])
+        assert (s["PGHOST"], s["PGPORT"], s["PGDATABASE"]) == expected
         conf = json.loads(kubectl(lab.cp, "-n", ns, "get", "configmap", "odoo-config", "-o", "json"))["data"]
         assert f"db_name = {i['database']}" in conf["odoo.conf"] and "; rendered by governed.odoo" in conf["odoo.conf"]
         for dep, replicas in (("odoo-web", 2), ("odoo-cron", 1)):

@@ -90,8 +90,8 @@ def marker(lab, db):
 
 def databases(lab, prefix):
     with lab.connect("postgres") as c:
-        return sorted(r[0] for r in c.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                               (prefix + "%",)).fetchall())
+        rows = c.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",)).fetchall()
+        return sorted(r[0] for r in rows)
 
 
 # --------------------------------------------------------------------------------------------

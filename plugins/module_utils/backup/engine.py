@@ -24,6 +24,7 @@ reuses the filestore objects already uploaded.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import hashlib
 import os
@@ -93,7 +94,7 @@ class BackupOptions:
     lock_slack_days: int = 7
     copy_to: StoreTarget | None = None
     threads: int = 8
-    part_size: int = 16 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024
     row_counts: bool = True
     lock_wait_timeout: str | None = None
     progress_log: str | None = None
@@ -121,9 +122,26 @@ def _first_real_error(errors):
     return errors[0]
 
 
+def tune_malloc():
+    """Keep the process's memory flat whatever the backup size (glibc only; a no-op elsewhere).
+
+    The dump and the uploads allocate and free buffers of 1-8 MiB in a dozen threads. glibc's
+    dynamic mmap threshold moves such buffers into the heap after the first frees, where each
+    thread's arena keeps them: resident memory then grows with the run. A fixed threshold sends
+    every buffer above 256 KiB back to the system when freed, and fewer arenas share the rest.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (also turns off the dynamic adjustment)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def run_backup(opts, store=None, copy_store=None):
     """Run one backup (or, in check mode, plan it). Returns a JSON-ready result dict."""
     t0 = time.monotonic()
+    tune_malloc()
     env = fmt.check_name(opts.environment, "environment")
     dbname = opts.pg.get("db")
     if not dbname:
@@ -172,10 +190,12 @@ def run_backup(opts, store=None, copy_store=None):
         if prev is not None and prev.filestore_keyspace == keyspace:
             try:
                 _ks, entries = store.read_index(prev)
-                prev_entries = {e["sha1"]: e for e in entries}
+                prev_entries = FilestoreBackup.compact_index(entries)
+                del entries
             except BackupError:
                 prev_entries = {}  # a damaged previous index only costs HEAD requests
         fplan = plan(fnames, fs_root or ".", existing, crypto.DEFAULT_CHUNK_SIZE if key is not None else None, keyspace)
+        del existing, fnames
         if opts.check_mode:
             return {
                 "changed": True,
@@ -217,13 +237,12 @@ def run_backup(opts, store=None, copy_store=None):
                 cancel.set()
 
         fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
-                              cancel=cancel, prev_entries=prev_entries)
+                              cancel=cancel, prev_entries=prev_entries, root=fplan.root)
         progress.start()
         ok = False
         try:
             th = threading.Thread(target=dump_thread, name="pg_dump", daemon=True)
             th.start()
-            entries = []
             counts = {}
 
             def count_thread():
@@ -237,7 +256,7 @@ def run_backup(opts, store=None, copy_store=None):
             if opts.row_counts:
                 tc.start()
             try:
-                entries = fsb.run(fplan)
+                fsb.run(fplan)
             except BaseException as exc:
                 errors.append(exc)
                 cancel.set()
@@ -253,15 +272,16 @@ def run_backup(opts, store=None, copy_store=None):
         snap.close()
 
     # 5. index, then manifest ------------------------------------------------------------------
-    index_bytes = fmt.encode_index(entries, keyspace)
+    fsb.prev = {}  # only the new index matters from here on
+    index_bytes = fmt.encode_index(fsb.iter_entries(), keyspace, presorted=True)
     index_rel = prefix + fmt.INDEX_NAME
     index_obj = store.put_bytes(index_rel, index_bytes, lock=dump_lock, content_type="application/gzip")
     objects = [
-        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size", "raw_sha256")},
+        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size")},
         {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"]},
     ]
-    plain_total = sum(e["size"] for e in entries)
-    stored_total = sum(e["stored_size"] for e in entries)
+    plain_total = fsb.plain_size
+    stored_total = fsb.stored_size
     manifest = fmt.build_manifest(
         backup_id=backup_id,
         environment=env,
@@ -299,7 +319,7 @@ def run_backup(opts, store=None, copy_store=None):
             "keyspace": keyspace,
             "index": index_rel,
             "scope": opts.filestore_scope,
-            "count": len(entries),
+            "count": fsb.count,
             "size": plain_total,
             "stored_size": stored_total,
             "new_count": fsb.stats["uploaded"],
@@ -334,7 +354,7 @@ def run_backup(opts, store=None, copy_store=None):
         "pg_dump_version": pg_dump_version,
         "database": {"raw_size": dump_result["raw_size"], "stored_size": dump_result["size"],
                      "tables": len(counts), "rows": sum(counts.values())},
-        "filestore": {"count": len(entries), "size": plain_total, "uploaded": fsb.stats["uploaded"],
+        "filestore": {"count": fsb.count, "size": plain_total, "uploaded": fsb.stats["uploaded"],
                       "uploaded_bytes": fsb.stats["uploaded_bytes"], "reused": fsb.stats["reused"],
                       "retention_extended": fsb.stats["retention_extended"], "head_requests": fsb.stats["head"],
                       "missing": sorted(fplan.missing), "renamed": fsb.renamed},
@@ -357,7 +377,7 @@ def run_backup(opts, store=None, copy_store=None):
         t1 = time.monotonic()
         try:
             copy = replicate(store, copy_store, fmt.Manifest(manifest, key=mrel), manifest_bytes, index_bytes,
-                             entries, lockp, dump_lock, threads=opts.threads)
+                             fsb.iter_entries, lockp, dump_lock, threads=opts.threads)
         except BackupError as exc:
             exc.details.setdefault("backup_id", backup_id)
             exc.details.setdefault("primary_manifest_key", store.full(mrel))
@@ -399,6 +419,8 @@ def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
 def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, dump_lock, threads=8):
     """Copy one complete backup from ``src`` to ``dst`` (manifest last), filestore objects only if missing.
 
+    ``entries`` are the index entries (an iterable, or a callable returning one).
+
     Locks on ``dst`` mirror ``src``: each filestore object is locked at least until the date its
     index entry records, the backup directory until the manifest's retain_until.
     """
@@ -408,7 +430,7 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     known = {}
     if prev is not None and prev.filestore_keyspace == keyspace and prev.backup_id != manifest.backup_id:
         try:
-            known = {e["sha1"]: e for e in dst.read_index(prev)[1]}
+            known = {e["sha1"]: e.get("retain_until") for e in dst.read_index(prev)[1]}
         except BackupError:
             known = {}
     stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
@@ -421,8 +443,7 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         have = existing.get(entry["sha1"])
         if have is not None and have[0] == entry["stored_size"]:
             if lock is not None:
-                k = known.get(entry["sha1"])
-                cur = fmt.parse_time(k.get("retain_until")) if k else None
+                cur = fmt.parse_time(known.get(entry["sha1"]))
                 if cur is None:
                     _mode, cur = dst.retention_of(rel)
                 if cur is None or cur < until:
@@ -441,9 +462,26 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             stats["copied"] += 1
             stats["copied_bytes"] += entry["stored_size"]
 
+    errors = []
+    sem = threading.BoundedSemaphore(max(1, threads) * 2)
+
+    def call(entry):
+        try:
+            one(entry)
+        except BaseException as exc:  # handed to the submitting thread
+            errors.append(exc)
+        finally:
+            sem.release()
+
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for _done in pool.map(one, entries):
-            pass
+        for entry in (entries() if callable(entries) else entries):
+            sem.acquire()
+            if errors:
+                sem.release()
+                break
+            pool.submit(call, entry)
+    if errors:
+        raise errors[0]
     for obj in manifest.dump_objects:
         _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock)
         stats["copied"] += 1

@@ -28,7 +28,7 @@ import datetime as _dt
 import hashlib
 import os
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
@@ -64,18 +64,24 @@ class LockPolicy:
 
 @dataclass
 class FilestorePlan:
+    """What to do per file. Compact tuples: a plan for a million files must stay small."""
+
     keyspace: str
-    upload: list = field(default_factory=list)  # (fname, path, size)
-    reuse: list = field(default_factory=list)  # (fname, sha1, size, stored_size, path)
+    root: str = "."
+    upload: list = field(default_factory=list)  # (fname, size)
+    reuse: list = field(default_factory=list)  # (fname, sha1, size, stored_size)
     missing: list = field(default_factory=list)  # fnames referenced but not on disk
 
     @property
     def upload_bytes(self):
-        return sum(s for _f, _p, s in self.upload)
+        return sum(u[1] for u in self.upload)
 
     @property
     def reuse_bytes(self):
         return sum(r[2] for r in self.reuse)
+
+    def path(self, fname):
+        return os.path.join(self.root, fname)
 
     def as_dict(self):
         return {"upload_count": len(self.upload), "upload_bytes": self.upload_bytes, "reuse_count": len(self.reuse),
@@ -96,11 +102,11 @@ def scan_directory(root):
 def plan(fnames, root, existing, encrypted_chunk=None, keyspace=None):
     """Decide per referenced file: reuse the stored object or upload it.
 
-    ``existing`` is ``store.list_filestore(keyspace)`` (sha1 -> (stored size, mtime));
+    ``existing`` is ``store.list_filestore(keyspace)`` (sha1 -> stored size, or (size, mtime));
     ``encrypted_chunk`` the encryption chunk size when encrypting (stored sizes differ then).
     """
-    p = FilestorePlan(keyspace=keyspace)
     root = os.path.abspath(root)
+    p = FilestorePlan(keyspace=keyspace, root=root)
     for fname in sorted(set(fnames)):
         if fname.startswith("/") or ".." in fname.split("/"):
             p.missing.append(fname)  # never read outside the filestore
@@ -116,10 +122,12 @@ def plan(fnames, root, existing, encrypted_chunk=None, keyspace=None):
         sha1 = fmt.sha1_from_fname(fname)
         stored = crypto.stored_size(size, encrypted_chunk) if encrypted_chunk else size
         have = existing.get(sha1) if sha1 else None
-        if have is not None and have[0] == stored:
-            p.reuse.append((fname, sha1, size, stored, path))
+        if isinstance(have, tuple):
+            have = have[0]
+        if have is not None and have == stored:
+            p.reuse.append((fname, sha1, size, stored))
         else:
-            p.upload.append((fname, path, size))
+            p.upload.append((fname, size))
     return p
 
 
@@ -136,10 +144,14 @@ def _hash_file(path):
 
 
 class FilestoreBackup:
-    """Executes a :class:`FilestorePlan` against a store, in a thread pool."""
+    """Executes a :class:`FilestorePlan` against a store, in a thread pool.
+
+    Results are kept as compact tuples ``fname -> (sha1, size, stored_size, sha256, retain_until)``;
+    :meth:`iter_entries` yields the index entries (dicts) in fname order, one at a time.
+    """
 
     def __init__(self, store, keyspace, key=None, lock=None, threads=8, progress=None, cancel=None,
-                 prev_entries=None):
+                 prev_entries=None, root="."):
         self.store = store
         self.keyspace = keyspace
         self.key = key
@@ -147,17 +159,46 @@ class FilestoreBackup:
         self.threads = max(1, threads)
         self.progress = progress
         self.cancel = cancel or threading.Event()
-        self.prev = prev_entries or {}  # sha1 -> index entry of the previous backup
+        self.prev = prev_entries or {}  # sha1 -> (stored_size, sha256, retain_until) of the previous backup
+        self.root = root
         self.entries = {}
         self.renamed = []  # files whose content does not match their name
         self.stats = {"uploaded": 0, "uploaded_bytes": 0, "uploaded_stored_bytes": 0, "reused": 0,
                       "reused_bytes": 0, "head": 0, "retention_extended": 0, "reuploaded": 0}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def compact_index(entries):
+        """sha1 -> (stored_size, sha256, retain_until) from index entries (the ``prev_entries`` form)."""
+        return {e["sha1"]: (e["stored_size"], e["sha256"], e.get("retain_until")) for e in entries}
+
+    def _record(self, fname, sha1, size, stored_size, sha256, retain):
+        until = fmt.format_time(retain) if isinstance(retain, _dt.datetime) else retain
+        with self._lock:
+            self.entries[fname] = (sha1, size, stored_size, sha256, until)
+
+    def iter_entries(self):
+        for fname in sorted(self.entries):
+            sha1, size, stored_size, sha256, until = self.entries[fname]
+            yield fmt.index_entry(fname, sha1, size, stored_size, sha256, until)
+
+    @property
+    def count(self):
+        return len(self.entries)
+
+    @property
+    def plain_size(self):
+        return sum(e[1] for e in self.entries.values())
+
+    @property
+    def stored_size(self):
+        return sum(e[2] for e in self.entries.values())
+
     # ---------------------------------------------------------------- one file
-    def _upload(self, fname, path, size_hint):
+    def _upload(self, fname, size_hint):
         if self.cancel.is_set():
             return
+        path = os.path.join(self.root, fname)
         try:
             size = os.stat(path).st_size
         except OSError as exc:
@@ -177,6 +218,7 @@ class FilestoreBackup:
                                  metadata={"sha256": sha256, "sha1": sha1, "size": str(len(data))})
             stored_size = len(stored)
             size = len(data)
+            del data, stored
         else:
             sha1, plain_sha256, size = _hash_file(path)
             lock = self.lock.spec_for(sha1) if self.lock else None
@@ -198,22 +240,21 @@ class FilestoreBackup:
         if expected is not None and expected != sha1:
             with self._lock:
                 self.renamed.append({"fname": fname, "content_sha1": sha1})
-        entry = fmt.index_entry(fname, sha1, size, stored_size, sha256, lock.until if lock else None)
+        self._record(fname, sha1, size, stored_size, sha256, lock.until if lock else None)
         with self._lock:
-            self.entries[fname] = entry
             self.stats["uploaded"] += 1
             self.stats["uploaded_bytes"] += size
             self.stats["uploaded_stored_bytes"] += stored_size
         if self.progress is not None:
             self.progress.advance(size, "files", 1)
 
-    def _reuse(self, fname, sha1, size, stored_size, path):
+    def _reuse(self, fname, sha1, size, stored_size):
         if self.cancel.is_set():
             return
         key = fmt.filestore_key(sha1, keyspace=self.keyspace)
         prev = self.prev.get(sha1)
-        if prev is not None and prev.get("stored_size") == stored_size:
-            sha256, retain = prev["sha256"], fmt.parse_time(prev.get("retain_until"))
+        if prev is not None and prev[0] == stored_size:
+            sha256, retain = prev[1], fmt.parse_time(prev[2])
         else:
             head = self.store.head(key)
             with self._lock:
@@ -224,7 +265,7 @@ class FilestoreBackup:
                 # gone since the listing, or written by something that did not record its checksum
                 with self._lock:
                     self.stats["reuploaded"] += 1
-                self._upload(fname, path, size)
+                self._upload(fname, size)
                 return
             retain = head.get("ObjectLockRetainUntilDate")
             if retain is not None and retain.tzinfo is None:
@@ -234,32 +275,32 @@ class FilestoreBackup:
             if self.store.put_retention(key, spec) == "missing":
                 with self._lock:
                     self.stats["reuploaded"] += 1
-                self._upload(fname, path, size)
+                self._upload(fname, size)
                 return
             retain = spec.until
             with self._lock:
                 self.stats["retention_extended"] += 1
-        entry = fmt.index_entry(fname, sha1, size, stored_size, sha256, retain)
+        self._record(fname, sha1, size, stored_size, sha256, retain)
         with self._lock:
-            self.entries[fname] = entry
             self.stats["reused"] += 1
             self.stats["reused_bytes"] += size
 
     # ---------------------------------------------------------------- all files
     def run(self, p):
-        """Upload and reuse everything in plan ``p``; returns the index entries (list)."""
-        tasks = [(self._reuse, r) for r in p.reuse] + [(self._upload, u) for u in p.upload]
-        # big files first: the pool ends with small ones, which balance well
-        tasks.sort(key=lambda t: -(t[1][2] if t[0] == self._upload else 0))
+        """Upload and reuse everything in plan ``p``; returns the number of files in the backup."""
+        self.root = p.root
+        # big uploads first: the pool ends with small ones, which balance well; reuses are cheap
+        tasks = [(self._upload, u) for u in sorted(p.upload, key=lambda u: -u[1])]
+        tasks += [(self._reuse, r) for r in p.reuse]
         sem = threading.BoundedSemaphore(self.threads * 2)
-        futures = []
+        errors = []
 
         def call(fn, args):
             try:
-                return fn(*args)
-            except BaseException:
+                fn(*args)
+            except BaseException as exc:  # handed to the submitting thread
+                errors.append(exc)
                 self.cancel.set()
-                raise
             finally:
                 sem.release()
 
@@ -269,19 +310,9 @@ class FilestoreBackup:
                 if self.cancel.is_set():
                     sem.release()
                     break
-                futures.append(pool.submit(call, fn, args))
-            done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in done:
-                exc = f.exception()
-                if exc is not None:
-                    self.cancel.set()
-                    for g in futures:
-                        g.cancel()
-                    raise exc
-            wait(futures)
-            for f in futures:
-                if not f.cancelled() and f.exception() is not None:
-                    raise f.exception()
+                pool.submit(call, fn, args)
+        if errors:
+            raise errors[0]
         if self.cancel.is_set() and len(self.entries) < len(p.reuse) + len(p.upload):
             raise StoreError("filestore backup stopped: another part of the backup failed")
-        return list(self.entries.values())
+        return len(self.entries)

@@ -33,7 +33,8 @@ files the store does not hold yet.
 ``environment`` and ``db_name`` follow Odoo's database name rule ``[A-Za-z0-9][A-Za-z0-9_.-]*``.
 
 Stored object transformations, applied in this order on write and undone in reverse on read:
-``zst`` = one zstandard stream (database objects only; attachments are mostly compressed already),
+``zst`` = one zstandard frame with a content checksum (database objects only; attachments are
+mostly compressed already),
 ``enc`` = the chunked AES-256-GCM stream of crypto.py. Suffixes appear in the key and are repeated
 in the manifest (``compression``, ``encryption``), so a reader never guesses.
 
@@ -62,10 +63,12 @@ manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of th
                       retain_until applies to every object of the backup directory; filestore
                       objects carry their own (>=) date in the index
     objects           every object of the backup directory except manifest.json itself:
-                      [{key, role: "dump"|"filestore-index", size, sha256, name?, raw_size?,
-                      raw_sha256?}]  size/sha256 describe the bytes as stored; raw_* the bytes
-                      pg_dump wrote (before compression and encryption); name is the file name
-                      inside a directory-format archive
+                      [{key, role: "dump"|"filestore-index", size, sha256, raw_size?,
+                      raw_sha256?}]  size/sha256 describe the bytes as stored; raw_size the
+                      bytes pg_dump wrote (before compression and encryption). raw_sha256 is
+                      optional (writers of this version omit it: the zstd frame carries a checksum
+                      of its content, AES-GCM authenticates every chunk); a reader checks it when
+                      present
     manifest_sha256   SHA-256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of the
                       manifest without this field: a reader detects any change to the manifest
 
@@ -396,14 +399,18 @@ def index_entry(fname, sha1, size, stored_size, sha256, retain_until=None):
             "retain_until": format_time(retain_until) if isinstance(retain_until, _dt.datetime) else retain_until}
 
 
-def encode_index(entries, keyspace):
-    """Bytes of filestore-index.jsonl.gz for ``entries`` (dicts of index_entry), sorted by fname."""
+def encode_index(entries, keyspace, presorted=False):
+    """Bytes of filestore-index.jsonl.gz for ``entries`` (dicts of index_entry), sorted by fname.
+
+    With ``presorted`` the entries (any iterable, a generator too) are already in fname order and
+    are consumed one at a time.
+    """
     buf = io.BytesIO()
     # mtime=0: the same entries always give the same bytes
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
         header = {"format": INDEX_FORMAT, "format_version": INDEX_FORMAT_VERSION, "keyspace": keyspace}
         gz.write(canonical_json(header) + b"\n")
-        for entry in sorted(entries, key=lambda e: e["fname"]):
+        for entry in entries if presorted else sorted(entries, key=lambda e: e["fname"]):
             gz.write(canonical_json(entry) + b"\n")
     return buf.getvalue()
 

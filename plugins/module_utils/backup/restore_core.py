@@ -11,7 +11,8 @@ these functions rather than reading objects itself.
 Every byte is checked on the way, before anything depends on it:
 
 * ``fetch_dump``: the stored object's size and SHA-256 (manifest ``objects``), then, after
-  decryption and decompression, the archive's ``raw_size`` and ``raw_sha256``. The archive is
+  decryption and decompression, the archive's ``raw_size`` (and ``raw_sha256`` when the manifest
+  has one; zstd checks its own content checksum while decompressing). The archive is
   written to a local file because ``pg_restore -j`` needs a seekable file; a partial file is
   removed on failure.
 * ``fetch_filestore``: per file the stored SHA-256 (index), then the SHA-1 of the plain content
@@ -68,41 +69,45 @@ def fetch_dump(store, manifest, dest_path, key=None, progress=None):
     if manifest.data["database"]["format"] != "custom" or len(objs) != 1:
         raise RestoreError(f"database format {manifest.data['database']['format']} is not supported by this reader")
     obj = objs[0]
-    stored_sha, raw_sha = hashlib.sha256(), hashlib.sha256()
+    stored_sha = hashlib.sha256()
+    raw_sha = hashlib.sha256() if obj.get("raw_sha256") else None
     stored_n = raw_n = 0
     dec = crypto.Decryptor(key, what=store.full(obj["key"])) if key is not None else None
     dcmp = decompressor(manifest.data["database"]["compression"])
     tmp = dest_path + ".part"
+
+    def emit(out, data):
+        nonlocal raw_n
+        if dcmp is not None and data:
+            try:
+                data = dcmp.decompress(data)
+            except Exception as exc:  # zstandard.ZstdError: corrupt frame or content checksum mismatch
+                raise IntegrityError(f"the archive in {store.where(obj['key'])} does not decompress: {exc}",
+                                     key=store.full(obj["key"])) from exc
+        if data:
+            if raw_sha is not None:
+                raw_sha.update(data)
+            raw_n += len(data)
+            out.write(data)
+
     try:
         with open(tmp, "wb") as out:
             for chunk in store.iter_object(obj["key"]):
                 stored_sha.update(chunk)
                 stored_n += len(chunk)
-                data = dec.update(chunk) if dec is not None else chunk
-                if dcmp is not None and data:
-                    data = dcmp.decompress(data)
-                if data:
-                    raw_sha.update(data)
-                    raw_n += len(data)
-                    out.write(data)
+                emit(out, dec.update(chunk) if dec is not None else chunk)
                 if progress is not None:
                     progress.advance(len(chunk), "db")
             if dec is not None:
-                data = dec.finalize()
-                if dcmp is not None and data:
-                    data = dcmp.decompress(data)
-                if data:
-                    raw_sha.update(data)
-                    raw_n += len(data)
-                    out.write(data)
+                emit(out, dec.finalize())
         if stored_n != obj["size"] or stored_sha.hexdigest() != obj["sha256"]:
             raise IntegrityError(f"{store.where(obj['key'])} does not match the manifest: {stored_n} bytes sha256 "
                                  f"{stored_sha.hexdigest()}, expected {obj['size']} bytes sha256 {obj['sha256']}",
                                  key=store.full(obj["key"]), expected=obj["sha256"], actual=stored_sha.hexdigest())
-        if raw_n != obj.get("raw_size", raw_n) or raw_sha.hexdigest() != obj.get("raw_sha256", raw_sha.hexdigest()):
+        if raw_n != obj.get("raw_size", raw_n) or (raw_sha is not None and raw_sha.hexdigest() != obj["raw_sha256"]):
             raise IntegrityError(f"the archive in {store.where(obj['key'])} does not match the manifest after "
                                  "decompression", key=store.full(obj["key"]), expected=obj.get("raw_sha256"),
-                                 actual=raw_sha.hexdigest())
+                                 actual=raw_sha.hexdigest() if raw_sha is not None else None)
         os.replace(tmp, dest_path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -239,10 +244,12 @@ def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None):
 
 def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=None, jobs=2, threads=8,
                    pg_bin_dir=None, progress=None):
-    """Whole restore into a NEW database: dump fetch + pg_restore, concurrently with the filestore.
+    """Whole restore into a NEW database: the archive first, then pg_restore and the filestore concurrently.
 
-    Returns timings and sizes. On failure the new database is dropped; the filestore directory is
-    left for the caller to remove (it may be a directory the caller created).
+    The archive is fetched alone (it is small next to the filestore and pg_restore waits for it);
+    then pg_restore -j ``jobs`` runs in PostgreSQL while this process fetches the filestore, so the
+    two heavy parts overlap. Returns timings and sizes. On failure the new database is dropped;
+    the filestore directory is left for the caller to remove (it may be one the caller created).
     """
     import time
 
@@ -250,27 +257,29 @@ def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=Non
     dump_path = os.path.join(workdir, f"{manifest.backup_id}.dump")
     result = {}
     errors = []
-
-    def files():
-        try:
-            t = time.monotonic()
-            result["filestore"] = fetch_filestore(store, manifest, filestore_dest, key=key, threads=threads,
-                                                  progress=progress)
-            result["filestore"]["seconds"] = round(time.monotonic() - t, 3)
-        except BaseException as exc:
-            errors.append(exc)
-
-    th = threading.Thread(target=files, name="restore-filestore", daemon=True)
-    th.start()
     try:
         t = time.monotonic()
         result["dump"] = fetch_dump(store, manifest, dump_path, key=key, progress=progress)
         result["dump"]["seconds"] = round(time.monotonic() - t, 3)
-        t = time.monotonic()
-        restore_database(pg, dbname, manifest, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
-        result["pg_restore_seconds"] = round(time.monotonic() - t, 3)
+
+        def files():
+            try:
+                t = time.monotonic()
+                result["filestore"] = fetch_filestore(store, manifest, filestore_dest, key=key, threads=threads,
+                                                      progress=progress)
+                result["filestore"]["seconds"] = round(time.monotonic() - t, 3)
+            except BaseException as exc:  # handed to the caller
+                errors.append(exc)
+
+        th = threading.Thread(target=files, name="restore-filestore", daemon=True)
+        th.start()
+        try:
+            t = time.monotonic()
+            restore_database(pg, dbname, manifest, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+            result["pg_restore_seconds"] = round(time.monotonic() - t, 3)
+        finally:
+            th.join()
     finally:
-        th.join()
         with contextlib.suppress(OSError):
             os.unlink(dump_path)
     if errors:
