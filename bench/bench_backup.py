@@ -249,6 +249,14 @@ def baseline_restore(lb, db, bucket, target, fs_dest, workdir):
     return {"rclone_copyto": t1 - t0, "pg_restore_j2": t2 - t1, "rclone_copy_back": t3 - t2, "total": t3 - t0}
 
 
+def remove_attachments(lb, db, fs, fnames):
+    with psycopg.connect(odoo_dataset._dsn_for(lb.dsn, db)) as conn:
+        conn.execute("DELETE FROM ir_attachment WHERE store_fname = ANY(%s)", (list(fnames),))
+    for fname in fnames:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(fs, fname))
+
+
 def drop_db(lb, name):
     with psycopg.connect(lb.dsn, autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
@@ -304,6 +312,7 @@ def main(argv=None):
     spec = {"environment": "bench", "pg": dict(lb.pg, db=main_db), "s3": lb.s3, "bucket": ours_bucket,
             "filestore": fs, "bin_dir": lb.bin_dir}
     restored = []
+    added = None
     try:
         # warm the page cache equally for both contenders: one read of the filestore
         subprocess.run(["tar", "cf", "/dev/null", fs], check=True)
@@ -367,6 +376,8 @@ def main(argv=None):
                 if not args.keep:
                     lb.empty_bucket(mb)
     finally:
+        if added:  # put the dataset back as it was, so that the next run measures the same thing
+            remove_attachments(lb, main_db, fs, added["fnames"])
         if not args.keep:
             for name in restored:
                 drop_db(lb, name)

@@ -253,6 +253,11 @@ seconds:
   description: Duration of the backup.
   returned: success, not in check mode
   type: float
+timings:
+  description: Seconds spent in each phase (checks, plan, dump, filestore, row counts, index and manifest).
+  returned: success, not in check mode
+  type: dict
+  sample: {checks: 0.2, plan: 3.7, dump: 11.5, filestore: 0.7, row_counts: 0.5, index_and_manifest: 0.6}
 progress:
   description: Progress summary (bytes, throughput, a few samples of the run).
   returned: success, not in check mode

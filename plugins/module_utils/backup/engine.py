@@ -183,20 +183,23 @@ def run_backup(opts, store=None, copy_store=None):
             raise SourceError(f"filestore directory {fs_root} does not exist", path=fs_root)
         data_size = snap.data_size()
 
-        # 3. plan ------------------------------------------------------------------------------
-        existing = store.list_filestore(keyspace)
-        prev_entries = {}
-        prev = store.latest_manifest(env, dbname)
-        if prev is not None and prev.filestore_keyspace == keyspace:
-            try:
-                _ks, entries = store.read_index(prev)
-                prev_entries = FilestoreBackup.compact_index(entries)
-                del entries
-            except BackupError:
-                prev_entries = {}  # a damaged previous index only costs HEAD requests
-        fplan = plan(fnames, fs_root or ".", existing, crypto.DEFAULT_CHUNK_SIZE if key is not None else None, keyspace)
-        del existing, fnames
+        def make_plan():
+            existing = store.list_filestore(keyspace)
+            prev_entries = {}
+            prev = store.latest_manifest(env, dbname)
+            if prev is not None and prev.filestore_keyspace == keyspace:
+                try:
+                    _ks, entries = store.read_index(prev)
+                    prev_entries = FilestoreBackup.compact_index(entries)
+                    del entries
+                except BackupError:
+                    prev_entries = {}  # a damaged previous index only costs HEAD requests
+            chunk = crypto.DEFAULT_CHUNK_SIZE if key is not None else None
+            return plan(fnames, fs_root or ".", existing, chunk, keyspace), prev_entries, prev
+
+        # 3. check mode: the plan is the answer -------------------------------------------------
         if opts.check_mode:
+            fplan, _prev_entries, prev = make_plan()
             return {
                 "changed": True,
                 "check_mode": True,
@@ -211,53 +214,65 @@ def run_backup(opts, store=None, copy_store=None):
                 "requests": dict(store.stats),
             }
 
-        # 4. dump and filestore, concurrently --------------------------------------------------
+        # 4. dump (started first: it is the long pole), row counts, plan, filestore ------------
+        timings = {"checks": round(time.monotonic() - t0, 3)}
         backup_id = fmt.new_backup_id(now)
         prefix = fmt.backup_prefix(env, dbname, backup_id)
         dump_lock = None
         if lockp:
             dump_lock = LockSpec(lockp.mode, (now + _dt.timedelta(days=lockp.days)).replace(microsecond=0))
-        progress = Progress(f"backup {env}/{dbname}", total=data_size + fplan.upload_bytes,
-                            interval=opts.progress_interval, log_path=opts.progress_log, stream=opts.progress_stream)
+        progress = Progress(f"backup {env}/{dbname}", total=data_size, interval=opts.progress_interval,
+                            log_path=opts.progress_log, stream=opts.progress_stream)
         cancel = threading.Event()
         errors = []
         dump_result = {}
+        counts = {}
         dump_rel = prefix + fmt.dump_object_name("custom", opts.compression, key is not None)
         argv = pg_dump_argv(pg_dump, snap.snapshot, lock_wait_timeout=opts.lock_wait_timeout)
         pg_env = client_env(opts.pg, dbname)
 
         def dump_thread():
+            t = time.monotonic()
             try:
                 dump_result.update(stream_dump(store, dump_rel, argv, pg_env, lock=dump_lock,
                                                compression=opts.compression, level=opts.compression_level,
                                                zstd_threads=opts.zstd_threads, key=key, part_size=opts.part_size,
                                                progress=progress, cancel=cancel))
-            except BaseException as exc:
+            except BaseException as exc:  # handed to the main thread
                 errors.append(exc)
                 cancel.set()
+            timings["dump"] = round(time.monotonic() - t, 3)
 
-        fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
-                              cancel=cancel, prev_entries=prev_entries, root=fplan.root)
+        def count_thread():
+            t = time.monotonic()
+            try:
+                counts.update(snap.row_counts())
+            except BaseException as exc:  # handed to the main thread
+                errors.append(exc)
+                cancel.set()
+            timings["row_counts"] = round(time.monotonic() - t, 3)
+
         progress.start()
         ok = False
+        fsb = None
         try:
             th = threading.Thread(target=dump_thread, name="pg_dump", daemon=True)
             th.start()
-            counts = {}
-
-            def count_thread():
-                try:
-                    counts.update(snap.row_counts())
-                except BaseException as exc:
-                    errors.append(exc)
-                    cancel.set()
-
             tc = threading.Thread(target=count_thread, name="row-counts", daemon=True)
             if opts.row_counts:
                 tc.start()
             try:
+                t = time.monotonic()
+                fplan, prev_entries, _prev = make_plan()
+                timings["plan"] = round(time.monotonic() - t, 3)
+                progress.add_total(fplan.upload_bytes)
+                fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
+                                      cancel=cancel, prev_entries=prev_entries, root=fplan.root)
+                del prev_entries
+                t = time.monotonic()
                 fsb.run(fplan)
-            except BaseException as exc:
+                timings["filestore"] = round(time.monotonic() - t, 3)
+            except BaseException as exc:  # handed on below, after the others stopped
                 errors.append(exc)
                 cancel.set()
             th.join()
@@ -273,6 +288,7 @@ def run_backup(opts, store=None, copy_store=None):
 
     # 5. index, then manifest ------------------------------------------------------------------
     fsb.prev = {}  # only the new index matters from here on
+    t = time.monotonic()
     index_bytes = fmt.encode_index(fsb.iter_entries(), keyspace, presorted=True)
     index_rel = prefix + fmt.INDEX_NAME
     index_obj = store.put_bytes(index_rel, index_bytes, lock=dump_lock, content_type="application/gzip")
@@ -337,6 +353,7 @@ def run_backup(opts, store=None, copy_store=None):
     manifest_bytes = fmt.encode_manifest(manifest)
     mrel = prefix + fmt.MANIFEST_NAME
     store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
+    timings["index_and_manifest"] = round(time.monotonic() - t, 3)
     backup_seconds = time.monotonic() - t0
 
     result = {
@@ -361,6 +378,7 @@ def run_backup(opts, store=None, copy_store=None):
         "encrypted": key is not None,
         "object_lock": manifest["object_lock"],
         "seconds": round(backup_seconds, 3),
+        "timings": timings,
         "progress": progress.summary(),
         "requests": dict(store.stats),
         "warnings": [],

@@ -15,8 +15,9 @@ Every byte is checked on the way, before anything depends on it:
   has one; zstd checks its own content checksum while decompressing). The archive is
   written to a local file because ``pg_restore -j`` needs a seekable file; a partial file is
   removed on failure.
-* ``fetch_filestore``: per file the stored SHA-256 (index), then the SHA-1 of the plain content
-  (its name). Files are written to ``<name>.tmp`` and renamed, so a crash never leaves a
+* ``fetch_filestore``: per file the size, then the SHA-1 of the plain content, which is its name
+  (``strict=True`` adds the stored SHA-256 of the index, as backup_verify checks it). Files are
+  written to ``<name>.tmp`` and renamed, so a crash never leaves a
   truncated file under its final name.
 * ``restore_database``: ``CREATE DATABASE`` (never over an existing one) and
   ``pg_restore --exit-on-error -j N``; the database is dropped again if pg_restore fails.
@@ -116,15 +117,25 @@ def fetch_dump(store, manifest, dest_path, key=None, progress=None):
     return {"path": dest_path, "stored_size": stored_n, "raw_size": raw_n}
 
 
-def fetch_file(store, keyspace, entry, dest_root, key=None):
-    """Fetch one filestore object to ``dest_root/<fname>``, checking SHA-256 then SHA-1."""
+def fetch_file(store, keyspace, entry, dest_root, key=None, strict=False):
+    """Fetch one filestore object to ``dest_root/<fname>``, checking its size and content address.
+
+    The content's SHA-1 must equal the object's name (and, encrypted, every chunk must authenticate):
+    for a content-addressed object that is the integrity check. ``strict`` also compares the
+    SHA-256 the index records (what backup_verify does); it costs a second hash of every byte.
+    """
     rel = fmt.filestore_key(entry["sha1"], keyspace=keyspace)
     data = store.get_bytes(rel, max_size=entry["stored_size"] + 1)
-    digest = hashlib.sha256(data).hexdigest()
-    if len(data) != entry["stored_size"] or digest != entry["sha256"]:
-        raise IntegrityError(f"filestore object {store.where(rel)} does not match the index (sha256 {digest}, "
-                             f"expected {entry['sha256']})", key=store.full(rel), expected=entry["sha256"],
-                             actual=digest)
+    if len(data) != entry["stored_size"]:
+        raise IntegrityError(f"filestore object {store.where(rel)} is {len(data)} bytes, the index says "
+                             f"{entry['stored_size']}", key=store.full(rel), expected=entry["stored_size"],
+                             actual=len(data))
+    if strict:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != entry["sha256"]:
+            raise IntegrityError(f"filestore object {store.where(rel)} does not match the index (sha256 {digest}, "
+                                 f"expected {entry['sha256']})", key=store.full(rel), expected=entry["sha256"],
+                                 actual=digest)
     plain = crypto.decrypt_bytes(key, data, what=store.full(rel)) if key is not None else data
     sha1 = hashlib.sha1(plain).hexdigest()  # noqa: S324 - Odoo's content address
     if sha1 != entry["sha1"]:
@@ -142,7 +153,7 @@ def fetch_file(store, keyspace, entry, dest_root, key=None):
     return len(plain)
 
 
-def fetch_filestore(store, manifest, dest_root, key=None, threads=8, progress=None, entries=None):
+def fetch_filestore(store, manifest, dest_root, key=None, threads=8, progress=None, entries=None, strict=False):
     """Restore the filestore of ``manifest`` into ``dest_root`` (Odoo's filestore/<db> directory)."""
     key = _need_key(manifest, key)
     if entries is None:
@@ -153,7 +164,7 @@ def fetch_filestore(store, manifest, dest_root, key=None, threads=8, progress=No
     lock = threading.Lock()
 
     def one(entry):
-        n = fetch_file(store, keyspace, entry, dest_root, key)
+        n = fetch_file(store, keyspace, entry, dest_root, key, strict=strict)
         with lock:
             total["files"] += 1
             total["bytes"] += n

@@ -190,7 +190,14 @@ class FastS3:
 
         return f"{self.base_path}/{bucket}/{quote(key, safe='/~-_.')}"
 
-    def _sign(self, method, path, headers):
+    @staticmethod
+    def _query_string(query):
+        from urllib.parse import quote
+
+        return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}"
+                        for k, v in sorted((query or {}).items()))
+
+    def _sign(self, method, path, headers, query_string=""):
         import datetime
         import hashlib
         import hmac
@@ -203,10 +210,10 @@ class FastS3:
         headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD
         if self.token:
             headers["x-amz-security-token"] = self.token
-        signed = sorted(k for k in headers if k == "host" or k.startswith("x-amz-") or k in ("content-type",
-                                                                                            "content-md5"))
+        signed = sorted(k for k in headers
+                        if k == "host" or k.startswith("x-amz-") or k in ("content-type", "content-md5"))
         canonical = "\n".join([
-            method, path, "",
+            method, path, query_string,
             "".join(f"{k}:{' '.join(str(headers[k]).split())}\n" for k in signed),
             ";".join(signed), UNSIGNED_PAYLOAD,
         ])
@@ -233,20 +240,22 @@ class FastS3:
         self._local.conn = conn
         return conn
 
-    def request(self, method, bucket, key, body=None, headers=None, op="request"):
+    def request(self, method, bucket, key, body=None, headers=None, op="request", query=None):
         """(status, headers, body bytes); raises a typed error after retries."""
         import http.client
         import time
 
         path = self._path(bucket, key)
+        qs = self._query_string(query)
+        target = f"{path}?{qs}" if qs else path
         last = None
         for attempt in range(self.attempts):
-            hdrs = self._sign(method, path, {k.lower(): v for k, v in (headers or {}).items()})
+            hdrs = self._sign(method, path, {k.lower(): v for k, v in (headers or {}).items()}, qs)
             if body is not None:
                 hdrs["content-length"] = str(len(body))
             try:
                 conn = self._conn(fresh=attempt > 0)
-                conn.request(method, path, body=body, headers=hdrs)
+                conn.request(method, target, body=body, headers=hdrs)
                 resp = conn.getresponse()
                 data = resp.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -291,3 +300,34 @@ class FastS3:
         if status >= 300:
             raise self._fail("GetObject", bucket, key, status, body)
         return body
+
+    def list_objects(self, bucket, prefix, on_page=None):
+        """(key, size, last_modified ISO string) of current objects under ``prefix``, in key order.
+
+        ListObjectsV2 parsed with the C XML parser, without building a datetime per object:
+        listing a filestore of 100,000 objects costs 100 requests and well under a second of CPU.
+        """
+        import xml.etree.ElementTree as ET
+
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        token = None
+        while True:
+            query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+            if token:
+                query["continuation-token"] = token
+            status, _h, body = self.request("GET", bucket, "", query=query, op="ListObjectsV2")
+            if status >= 300:
+                raise self._fail("ListObjectsV2", bucket, prefix, status, body)
+            if on_page is not None:
+                on_page()
+            root = ET.fromstring(body)  # noqa: S314 - see above
+            if not root.tag.startswith(ns):
+                ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            for item in root.iter(f"{ns}Contents"):
+                yield (item.findtext(f"{ns}Key"), int(item.findtext(f"{ns}Size") or 0),
+                       item.findtext(f"{ns}LastModified"))
+            if (root.findtext(f"{ns}IsTruncated") or "").lower() != "true":
+                return
+            token = root.findtext(f"{ns}NextContinuationToken")
+            if not token:
+                return

@@ -94,6 +94,16 @@ class BackupRef:
                 "manifest_key": self.manifest_key, "started_at": fmt.format_time(self.started_at)}
 
 
+def _parse_mtime(text):
+    if not text:
+        return None
+    try:
+        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
 def b64sha256(hexdigest):
     return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
 
@@ -164,6 +174,11 @@ class BackupStore:
     # ------------------------------------------------------------------ listing
     def iter_objects(self, prefix):
         """(rel_key, size, last_modified) of current objects under ``prefix``, in key order."""
+        if self.fast is not None:
+            for key, size, mtime in self.fast.list_objects(self.bucket, self.full(prefix),
+                                                           on_page=lambda: self._count("list")):
+                yield self.rel(key), size, _parse_mtime(mtime)
+            return
         token = None
         while True:
             kw = {"Bucket": self.bucket, "Prefix": self.full(prefix), "MaxKeys": 1000}
