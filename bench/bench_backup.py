@@ -325,7 +325,7 @@ def main(argv=None):
         log("ours: full backup")
         full = run_child("backup", spec)
         results["full"] = {k: full[k] for k in ("seconds", "wall", "process_wall", "peak_rss", "requests",
-                                                "database", "filestore")}
+                                                "database", "filestore", "timings")}
         log(f"  {full['seconds']:.1f}s, uploaded {full['filestore']['uploaded']} files, "
             f"peak {full['peak_rss'] / MiB:.0f} MiB")
 
@@ -333,7 +333,7 @@ def main(argv=None):
         log(f"added {added['files']} attachments ({added['bytes'] / MiB:.1f} MiB)")
         incr = run_child("backup", spec)
         results["incremental"] = {k: incr[k] for k in ("seconds", "wall", "process_wall", "peak_rss", "requests",
-                                                       "database", "filestore")}
+                                                       "database", "filestore", "timings")}
         results["incremental"]["added"] = {"files": added["files"], "bytes": added["bytes"]}
         log(f"  incremental {incr['seconds']:.1f}s, uploaded {incr['filestore']['uploaded']} files "
             f"({incr['filestore']['uploaded_bytes'] / MiB:.1f} MiB), puts {incr['requests']['put']}")
@@ -368,21 +368,28 @@ def main(argv=None):
                 mstats, mfs = ensure_dataset(lb, work, name, int(total / 3), max(50, int(total * 2 / 3 / (100 * 1024))),
                                              int(total * 2 / 3), args.regenerate)
                 mb = lb.bucket(f"bench-{btag}-mem-{label.lower()}-{os.getpid()}")
-                r = run_child("backup", {**spec, "pg": dict(lb.pg, db=name), "bucket": mb, "filestore": mfs})
+                try:
+                    r = run_child("backup", {**spec, "pg": dict(lb.pg, db=name), "bucket": mb, "filestore": mfs})
+                finally:
+                    if not args.keep:
+                        with contextlib.suppress(Exception):
+                            lb.empty_bucket(mb)
                 results["memory"][label] = {"peak_rss": r["peak_rss"], "seconds": r["seconds"],
                                             "database_size": mstats["database_size"],
                                             "files_bytes": mstats["files_bytes"], "files": mstats["files"]}
                 log(f"  memory at {label}: {r['peak_rss'] / MiB:.0f} MiB")
-                if not args.keep:
-                    lb.empty_bucket(mb)
     finally:
+        # each step on its own: a failure in one (the lab restarted underneath) must not skip the rest
         if added:  # put the dataset back as it was, so that the next run measures the same thing
-            remove_attachments(lb, main_db, fs, added["fnames"])
+            with contextlib.suppress(Exception):
+                remove_attachments(lb, main_db, fs, added["fnames"])
         if not args.keep:
             for name in restored:
-                drop_db(lb, name)
-            lb.empty_bucket(base_bucket)
-            lb.empty_bucket(ours_bucket)
+                with contextlib.suppress(Exception):
+                    drop_db(lb, name)
+            for name in (base_bucket, ours_bucket):
+                with contextlib.suppress(Exception):
+                    lb.empty_bucket(name)
     results["host"]["load_after"] = os.getloadavg()
     report(results)
     if args.json:

@@ -443,3 +443,39 @@ def test_filestore_garbage_only_when_unreferenced(lab, source, tmp_path):
         lab.drop_db(db)
         shutil.rmtree(fs, ignore_errors=True)
         wipe_bucket(c, bucket)
+
+
+def test_retention_of_reused_files_is_extended(lab, source):
+    """A longer lock than the reused objects carry extends them (once), never shortens them."""
+    bucket = unique("gbk-ext-")
+    c = lab.client("a")
+    make_bucket(c, bucket)
+    try:
+        first, _stderr = run_module("backup", backup_args(lab, source, bucket, object_lock_mode="GOVERNANCE",
+                                                          object_lock_days=1, object_lock_slack_days=1))
+        assert not first.get("failed"), first
+        time.sleep(1.1)
+        second, _stderr = run_module("backup", backup_args(lab, source, bucket, object_lock_mode="GOVERNANCE",
+                                                           object_lock_days=30))
+        assert not second.get("failed"), second
+        fs = second["filestore"]
+        assert fs["uploaded"] == 0 and fs["reused"] == fs["count"]
+        assert fs["retention_extended"] == fs["count"]
+        store = lab.store(bucket)
+        m = store.read_manifest(ENV, source["db"], second["backup_id"])
+        floor = m.started_at + dt.timedelta(days=30)
+        for e in store.read_index(m)[1][:25]:
+            head = c.head_object(Bucket=bucket, Key=fmt.filestore_key(e["sha1"]))
+            assert head["ObjectLockRetainUntilDate"] >= floor
+            assert fmt.parse_time(e["retain_until"]) >= floor
+        # a third backup with the same policy finds nothing to extend (slack), and a shorter one neither
+        time.sleep(1.1)
+        third, _stderr = run_module("backup", backup_args(lab, source, bucket, object_lock_mode="GOVERNANCE",
+                                                          object_lock_days=30))
+        assert third["filestore"]["retention_extended"] == 0 and third["requests"]["retention"] == 0
+        time.sleep(1.1)
+        fourth, _stderr = run_module("backup", backup_args(lab, source, bucket, object_lock_mode="GOVERNANCE",
+                                                           object_lock_days=2))
+        assert fourth["filestore"]["retention_extended"] == 0
+    finally:
+        wipe_bucket(c, bucket)

@@ -117,3 +117,13 @@ def test_index_round_trip_is_deterministic():
     assert back[1]["retain_until"] == "2025-03-04T02:00:00Z"
     with pytest.raises(ManifestError):
         fmt.decode_index(blob[:-10])
+
+
+def test_streaming_index_reader_agrees_with_the_list_reader():
+    entries = [fmt.index_entry(f"{i:02x}/{i:02x}" + SHA1[2:], f"{i:02x}" + SHA1[2:], i, i, "e" * 64)
+               for i in range(50)]
+    blob = fmt.encode_index(iter(sorted(entries, key=lambda e: e["fname"])), "filestore/sha1/", presorted=True)
+    ks, gen = fmt.iter_index(blob)
+    assert ks == "filestore/sha1/" and list(gen) == fmt.decode_index(blob)[1]
+    with pytest.raises(ManifestError):
+        fmt.iter_index(b"not gzip")

@@ -8,15 +8,16 @@ Order of a run, and why:
 1. Checks that write nothing: names, encryption key, pg_dump version against the server (an older
    pg_dump is refused here), bucket reachable and, if object lock is asked for, lock-enabled.
 2. One snapshot (pgsource.SnapshotSession): Odoo metadata, the attachment list, sizes.
-3. One listing of the filestore keyspace, the previous backup's index: the upload plan.
-   (Check mode stops here and reports the plan.)
-4. pg_dump streams into a multipart upload in a thread while the filestore files are uploaded in
-   a pool, concurrently; row counts are read from the snapshot meanwhile. The first failure stops
+3. Check mode: one listing of the filestore keyspace and the previous backup's index give the
+   upload plan, which is reported; nothing else happens.
+4. pg_dump streams into a multipart upload in a thread (started first: it is the long pole);
+   meanwhile the store is listed once, the previous index read, the plan made, the filestore
+   files uploaded in a pool and the row counts read from the snapshot. The first failure stops
    the other side (pg_dump killed, multipart aborted, pool drained).
 5. The filestore index, then manifest.json: only now does the backup exist.
-6. With copy_to, every object of the backup is copied to the second endpoint (verified against
-   the manifest's SHA-256 by the receiving server), filestore objects only if missing there, and
-   the same manifest written last there too.
+6. With copy_to, every object of the backup is copied to the second endpoint (checked against
+   the manifest's SHA-256 on the way), filestore objects only if missing there, and the same
+   manifest written last there too.
 
 A failure anywhere before step 5 leaves no manifest: nothing is listed as restorable, and a retry
 reuses the filestore objects already uploaded.
@@ -189,9 +190,8 @@ def run_backup(opts, store=None, copy_store=None):
             prev = store.latest_manifest(env, dbname)
             if prev is not None and prev.filestore_keyspace == keyspace:
                 try:
-                    _ks, entries = store.read_index(prev)
+                    _ks, entries = store.iter_index(prev)
                     prev_entries = FilestoreBackup.compact_index(entries)
-                    del entries
                 except BackupError:
                     prev_entries = {}  # a damaged previous index only costs HEAD requests
             chunk = crypto.DEFAULT_CHUNK_SIZE if key is not None else None
@@ -412,7 +412,7 @@ def run_backup(opts, store=None, copy_store=None):
 
 
 def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
-    """Copy one object src -> dst, streaming; the receiving server checks the SHA-256."""
+    """Copy one object src -> dst; its SHA-256 is checked against the manifest before it is sent."""
     if size <= 16 * 1024 * 1024:
         data = src.get_bytes(rel, max_size=size + 1)
         actual = hashlib.sha256(data).hexdigest()

@@ -415,6 +415,36 @@ def encode_index(entries, keyspace, presorted=False):
     return buf.getvalue()
 
 
+def iter_index(data, key=None):
+    """(keyspace, generator of entries) from the bytes of an index, one entry at a time."""
+    where = {"key": key} if key else {}
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"filestore index is not readable: {exc}", **where) from exc
+    lines = iter(text.splitlines())
+    try:
+        header = json.loads(next(lines))
+    except (StopIteration, ValueError) as exc:
+        raise ManifestError("filestore index has no valid header", **where) from exc
+    _require(header.get("format") == INDEX_FORMAT and header.get("format_version") == INDEX_FORMAT_VERSION,
+             f"not a filestore index of a supported version: {header!r}", **where)
+
+    def entries():
+        for line in lines:
+            if not line:
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError as exc:
+                raise ManifestError(f"filestore index is not valid JSON lines: {exc}", **where) from exc
+            _require(SHA1_RE.match(e.get("sha1") or "") and SHA256_RE.match(e.get("sha256") or "")
+                     and isinstance(e.get("fname"), str), f"malformed filestore index entry: {e!r}", **where)
+            yield e
+
+    return header["keyspace"], entries()
+
+
 def decode_index(data, key=None):
     """(keyspace, [entries]) from the bytes of an index (after its SHA-256 was checked)."""
     where = {"key": key} if key else {}

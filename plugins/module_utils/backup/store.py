@@ -355,6 +355,13 @@ class BackupStore:
 
     def read_index(self, manifest):
         """(keyspace, entries) of a backup's filestore index, after checking its size and SHA-256."""
+        return fmt.decode_index(self._index_bytes(manifest), key=self.full(manifest.index_object["key"]))
+
+    def iter_index(self, manifest):
+        """(keyspace, generator of entries): the same, one entry at a time (large filestores)."""
+        return fmt.iter_index(self._index_bytes(manifest), key=self.full(manifest.index_object["key"]))
+
+    def _index_bytes(self, manifest):
         obj = manifest.index_object
         data = self.get_bytes(obj["key"], max_size=obj["size"] + 1)
         digest = hashlib.sha256(data).hexdigest()
@@ -362,7 +369,7 @@ class BackupStore:
             raise IntegrityError(f"filestore index {self.full(obj['key'])} does not match its manifest "
                                  f"(size {len(data)}/{obj['size']}, sha256 {digest}/{obj['sha256']})",
                                  key=self.full(obj["key"]), expected=obj["sha256"], actual=digest)
-        return fmt.decode_index(data, key=self.full(obj["key"]))
+        return data
 
     # ------------------------------------------------------------------ writing
     def put_bytes(self, rel, data, lock=None, metadata=None, content_type=None, sha256=None):
