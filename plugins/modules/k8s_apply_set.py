@@ -216,117 +216,19 @@ error:
            "message": "apply failed: Deployment.apps \"odoo\" is invalid: ..."}
 """
 
-import contextlib
-import copy
-
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
-from ansible_collections.governed.odoo.plugins.module_utils.apply import client as kclient
-from ansible_collections.governed.odoo.plugins.module_utils.apply.engine import DEFAULT_FIELD_MANAGER, apply_set
-from ansible_collections.governed.odoo.plugins.module_utils.common_args import kubernetes_argument_spec
-
-NO_LOG_MARKER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs")
-
-
-def argument_spec():
-    spec = kubernetes_argument_spec()
-    spec.setdefault(
-        "ca_cert", dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"]))
-    )
-    spec.update(
-        objects=dict(type="list", elements="dict", required=True),
-        applyset=dict(type="str", required=True),
-        namespace=dict(type="str"),
-        prune=dict(type="bool", default=True),
-        allow_namespace_prune=dict(type="bool", default=False),
-        force_conflicts=dict(type="bool", default=True),
-        field_manager=dict(type="str", default=DEFAULT_FIELD_MANAGER),
-        wait=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=300),
-    )
-    return spec
-
-
-def _secret_values(objects):
-    """Every value of a Secret's data/stringData in ``objects`` (for no_log_values)."""
-    import base64
-
-    out = set()
-    for obj in objects or []:
-        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
-            continue
-        for field in ("data", "stringData"):
-            for val in (obj.get(field) or {}).values():
-                text = str(val)
-                out.add(text)
-                if field == "data":
-                    with contextlib.suppress(ValueError, UnicodeDecodeError):
-                        out.add(base64.b64decode(text).decode("utf-8"))
-    # a very short value would mask every occurrence of it in the output (names, kinds...);
-    # those are still redacted from the reported arguments below
-    return {v for v in out if len(v) >= 6}
-
-
-def _redacted_invocation(params):
-    """The module arguments as reported back, with Secret values replaced."""
-    shown = dict(params)
-    objects = []
-    for obj in params.get("objects") or []:
-        if isinstance(obj, dict) and obj.get("kind") == "Secret":
-            obj = copy.copy(obj)
-            for field in ("data", "stringData"):
-                if isinstance(obj.get(field), dict):
-                    obj[field] = {k: NO_LOG_MARKER for k in obj[field]}
-        objects.append(obj)
-    shown["objects"] = objects
-    if shown.get("api_key"):
-        shown["api_key"] = NO_LOG_MARKER
-    return {"module_args": shown}
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.governed.odoo.plugins.module_utils.apply import task
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    invocation = _redacted_invocation(module.params)
-    module.no_log_values.update(_secret_values(module.params["objects"]))
-    if kclient.yaml is None:
-        module.fail_json(msg=missing_required_lib("PyYAML"), invocation=invocation)
-
-    p = module.params
-    result = None
-    try:
-        client = kclient.client_from_options(**{k: p.get(k) for k in CONNECTION_OPTIONS})
-        module.no_log_values.update(client.secrets)
-        result = apply_set(
-            client,
-            p["objects"],
-            p["applyset"],
-            namespace=p["namespace"],
-            field_manager=p["field_manager"],
-            force_conflicts=p["force_conflicts"],
-            prune=p["prune"],
-            allow_namespace_prune=p["allow_namespace_prune"],
-            dry_run=module.check_mode,
-            want_diff=module._diff,
-            wait=p["wait"],
-            wait_timeout=p["wait_timeout"],
-        )
-    except ApplyError as exc:
-        partial = getattr(exc, "result", None)
-        extra = partial.to_dict() if partial is not None else {}
-        extra.pop("changed", None)
-        for warning in getattr(partial, "warnings", None) or []:
-            module.warn(warning)
-        module.fail_json(
-            msg=str(exc), error=exc.to_dict(), changed=bool(partial and partial.changed), invocation=invocation, **extra
-        )
-
-    for warning in result.warnings:
+    module = AnsibleModule(argument_spec=task.argument_spec(), supports_check_mode=True)
+    result, secrets = task.run(module.params, check_mode=module.check_mode, diff=module._diff)
+    module.no_log_values.update(secrets)
+    for warning in result.pop("warnings", None) or []:
         module.warn(warning)
-    out = result.to_dict()
-    if module._diff:
-        out["diff"] = result.diffs
-    module.exit_json(invocation=invocation, **out)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: manifests
+short_description: Render a template of Kubernetes manifests into a list of objects
+version_added: 0.2.0
+description:
+  - Renders a Jinja2 template file (searched in the role's or play's C(templates) directories, like
+    R(ansible.builtin.template,ansible_collections.ansible.builtin.template_lookup)) with the task's
+    variables, parses the result as a YAML stream and returns its non-empty documents.
+  - The same result as C(lookup('ansible.builtin.template', name) | from_yaml_all | select | list),
+    without copying every variable of the host first (the builtin lookup deep-copies them, which is
+    most of its cost once a host carries rendered objects) and without a round trip through one big
+    string per template.
+  - Use it with C(query) (or C(wantlist=true)) so that the documents come back as a list.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+options:
+  _terms:
+    description: Template file names.
+    required: true
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Render the objects of the layer
+  ansible.builtin.set_fact:
+    redis_objects: "{{ query('governed.odoo.manifests', 'redis.yml.j2') }}"
+"""
+
+RETURN = r"""
+_list:
+  description: The non-empty YAML documents of the rendered templates, in order.
+  type: list
+  elements: dict
+"""
+
+import yaml
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+from ansible.template import trust_as_template
+
+try:
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        out = []
+        for term in terms:
+            path = self.find_file_in_search_path(variables, "templates", term)
+            if not path:
+                raise AnsibleError(f"the template file {term} could not be found for the lookup")
+            source = trust_as_template(self._loader.get_text_file_contents(path))
+            text = self._templar.template(source)
+            try:
+                docs = list(yaml.load_all(str(text), Loader=SafeLoader))
+            except yaml.YAMLError as exc:
+                raise AnsibleError(f"{term} did not render to valid YAML: {exc}") from exc
+            out.extend(doc for doc in docs if doc)
+        return out
