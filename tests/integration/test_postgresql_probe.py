@@ -1,0 +1,106 @@
+"""governed.odoo.postgresql_probe against the lab's real PostgreSQL: rows for a good login, a clear
+failure (without the password) for a bad one, and never a write."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECTION = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")) / "connection.json"
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def pg():
+    try:
+        return json.loads(CONNECTION.read_text())["postgres"]["primary"]
+    except (OSError, ValueError, KeyError):
+        pytest.skip("lab not up (scripts/lab up)")
+
+
+def probe(tmp_path, logins, query, named_args=None):
+    out = tmp_path / f"probe-{uuid.uuid4().hex[:6]}.json"
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "ansible.builtin.set_fact": {
+                        "result": "{{ query('governed.odoo.postgresql_probe', *logins, query=q, named_args=args) }}"
+                    },
+                    "vars": {"logins": logins, "q": query, "args": named_args or {}},
+                    "no_log": True,
+                },
+                {"ansible.builtin.copy": {"dest": str(out), "content": "{{ result | to_json }}", "mode": "0600"}},
+            ],
+        }
+    ]
+    path = tmp_path / "play.json"
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    res = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(path),
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads(out.read_text()), res.stdout + res.stderr
+
+
+def test_rows_for_a_good_login_and_a_clear_failure_for_a_bad_one(pg, tmp_path):
+    good = {
+        "host": pg["host"],
+        "port": pg["port"],
+        "user": pg["user"],
+        "password": pg["password"],
+        "dbname": "postgres",
+        "ssl_mode": "disable",
+    }
+    wrong_password = "not-the-password-" + uuid.uuid4().hex
+    bad = dict(good, password=wrong_password)
+    missing_db = dict(good, dbname="no_such_db_" + uuid.uuid4().hex[:8])
+    rows, output = probe(
+        tmp_path,
+        [good, bad, missing_db],
+        "SELECT current_user AS me, %(word)s AS word, current_setting('transaction_read_only') AS ro",
+        {"word": "hello"},
+    )
+    assert rows[0]["query_result"] == [{"me": pg["user"], "word": "hello", "ro": "on"}]
+    assert rows[1]["failed"] is True and "password authentication failed" in rows[1]["msg"]
+    assert rows[2]["failed"] is True and missing_db["dbname"] in rows[2]["msg"]
+    assert wrong_password not in json.dumps(rows) and wrong_password not in output
+    assert pg["password"] not in output
+
+
+def test_the_probe_cannot_write(pg, tmp_path):
+    good = {
+        "host": pg["host"],
+        "port": pg["port"],
+        "user": pg["user"],
+        "password": pg["password"],
+        "dbname": "postgres",
+        "ssl_mode": "disable",
+    }
+    table = "probe_write_" + uuid.uuid4().hex[:8]
+    rows, _ = probe(tmp_path, [good], f"CREATE TABLE {table} (x int)")
+    assert rows[0]["failed"] is True and "read-only transaction" in rows[0]["msg"]
