@@ -40,6 +40,10 @@ options:
     description: Seconds to wait for each connection.
     type: int
     default: 10
+  fail_on_error:
+    description: Raise an error naming the login (instead of reporting it in the result) when a login or the query fails.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -79,11 +83,18 @@ class LookupModule(LookupBase):
         query = self.get_option("query")
         args = dict(self.get_option("named_args") or {})
         timeout = int(self.get_option("connect_timeout"))
+        strict = bool(self.get_option("fail_on_error"))
         out = []
         for term in terms:
             if not isinstance(term, dict) or not term.get("host") or not term.get("user") or not term.get("dbname"):
                 raise AnsibleError("each login of governed.odoo.postgresql_probe needs host, user and dbname")
-            out.append(self._probe(term, str(query), args, timeout))
+            entry = self._probe(term, str(query), args, timeout)
+            if strict and entry.get("failed"):
+                raise AnsibleError(
+                    f"PostgreSQL at {term['host']}:{term.get('port') or 5432} as {term['user']} "
+                    f"(database {term['dbname']}): {entry['msg']}"
+                )
+            out.append(entry)
         return out
 
     @staticmethod

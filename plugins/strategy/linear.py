@@ -38,6 +38,7 @@ _PRELOAD = (
         (
             "governed.odoo.manifests",
             "governed.odoo.postgresql_probe",
+            "governed.odoo.k8s_crds",
             "ansible.builtin.file",
             "ansible.builtin.env",
             "ansible.builtin.password",

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: k8s_crds
+short_description: Whether CustomResourceDefinitions exist in a cluster
+version_added: 0.2.0
+description:
+  - For each CustomResourceDefinition name (V(servicemonitors.monitoring.coreos.com)), returns V(true) when
+    the cluster has it and V(false) when it does not, with one GET per name from the controller.
+  - Other answers of the API server (unreachable, unauthorized, forbidden) are errors naming the cluster.
+  - The monitoring role uses it to decide whether to render ServiceMonitors and PrometheusRules.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+options:
+  _terms:
+    description: CustomResourceDefinition names (C(<plural>.<group>)).
+    required: true
+    type: list
+    elements: str
+  kubeconfig:
+    description: Path to a kubeconfig file (default as kubectl finds it).
+    type: path
+  context:
+    description: Context of the kubeconfig to use.
+    type: str
+  host:
+    description: API server URL (with O(api_key), instead of a kubeconfig).
+    type: str
+  api_key:
+    description: Bearer token.
+    type: str
+  validate_certs:
+    description: Verify the API server's certificate.
+    type: bool
+  ca_cert:
+    description: CA bundle of the API server.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Does the cluster have the Prometheus Operator?
+  ansible.builtin.debug:
+    msg: >-
+      {{ query('governed.odoo.k8s_crds', 'servicemonitors.monitoring.coreos.com',
+               'prometheusrules.monitoring.coreos.com', kubeconfig='~/.kube/config') is all }}
+"""
+
+RETURN = r"""
+_list:
+  description: One boolean per name, in order.
+  type: list
+  elements: bool
+"""
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
+from ansible_collections.governed.odoo.plugins.module_utils.apply import client as kclient
+
+CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert")
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        options = {k: self.get_option(k) for k in CONNECTION_OPTIONS}
+        try:
+            client = kclient.client_from_options(**options)
+        except ApplyError as exc:
+            raise AnsibleError(f"cannot reach the cluster to look for CRDs: {exc}") from None
+        out = []
+        for name in terms:
+            name = str(name)
+            try:
+                client.get(CRD_PATH + name)
+            except ApplyError as exc:
+                if getattr(exc, "status", None) == 404:
+                    out.append(False)
+                    continue
+                raise AnsibleError(f"cannot look for CRD {name}: {exc}") from None
+            out.append(True)
+        return out
