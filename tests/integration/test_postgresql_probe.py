@@ -102,5 +102,5 @@ def test_the_probe_cannot_write(pg, tmp_path):
         "ssl_mode": "disable",
     }
     table = "probe_write_" + uuid.uuid4().hex[:8]
-    rows, _ = probe(tmp_path, [good], f"CREATE TABLE {table} (x int)")
+    rows, _output = probe(tmp_path, [good], f"CREATE TABLE {table} (x int)")
     assert rows[0]["failed"] is True and "read-only transaction" in rows[0]["msg"]
