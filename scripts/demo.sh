@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The main job on the lab, from a fresh machine: set up, bring the lab up, and
-# provision the lab inventory's Odoo platforms (playbooks/site.yml).
+# The main job on the lab, from a fresh machine: set up, bring the lab up, then
+#   1. provision the lab inventory's Odoo platforms (playbooks/site.yml; a second run changes nothing);
+#   2. give civil-dev an Odoo-shaped database and filestore (lab/seed_instance.py: a stand-in for Odoo's own
+#      initialisation, which the lab cannot run) and put its grants back (site.yml again, for that instance);
+#   3. back it up and install its nightly CronJob (playbooks/backup.yml);
+#   4. restore its latest backup into an isolated drill environment, verify it, measure RTO and RPO, write the
+#      report (.lab/drill-reports/, JSON and HTML) and tear the drill down (playbooks/dr_drill.yml).
+# Extra arguments go to the first site.yml run (for example --check --diff).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
@@ -9,4 +15,26 @@ scripts/lab up
 # shellcheck disable=SC1091
 source .lab/env.sh
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "provision every instance of inventories/lab (site.yml)"
 .venv/bin/ansible-playbook -i inventories/lab playbooks/site.yml "$@"
+for arg in "$@"; do
+  if [ "$arg" = "--check" ] || [ "$arg" = "-C" ]; then exit 0; fi
+done
+step "site.yml again: nothing to change"
+.venv/bin/ansible-playbook -i inventories/lab playbooks/site.yml
+
+step "seed civil-dev with Odoo-shaped test data (stand-in for Odoo's initialisation)"
+if .venv/bin/python lab/seed_instance.py civil-dev | tee /dev/stderr | grep -q "Odoo-shaped test data owned by"; then
+  step "site.yml for civil-dev: the recreated database gets its grants back"
+  .venv/bin/ansible-playbook -i inventories/lab playbooks/site.yml --limit civil-dev
+fi
+
+step "back up civil-dev now and install its nightly backup CronJob (backup.yml)"
+.venv/bin/ansible-playbook -i inventories/lab playbooks/backup.yml --limit civil-dev
+
+step "disaster-recovery drill: restore civil-dev's latest backup into an isolated environment (dr_drill.yml)"
+(umask 077 && .venv/bin/python lab/demo_drill_vars.py civil-dev dev > .lab/drill-civil-dev.json)
+.venv/bin/ansible-playbook playbooks/dr_drill.yml -e @.lab/drill-civil-dev.json
+echo "drill reports: $ROOT/.lab/drill-reports/"
