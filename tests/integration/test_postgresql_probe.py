@@ -104,3 +104,52 @@ def test_the_probe_cannot_write(pg, tmp_path):
     table = "probe_write_" + uuid.uuid4().hex[:8]
     rows, _output = probe(tmp_path, [good], f"CREATE TABLE {table} (x int)")
     assert rows[0]["failed"] is True and "read-only transaction" in rows[0]["msg"]
+
+
+def test_k8s_crds_lookup_answers_from_the_real_api_server(tmp_path):
+    """The monitoring role's CRD check: true for the lab's Prometheus Operator CRDs, false for a missing one."""
+    try:
+        conf = json.loads(CONNECTION.read_text())
+        kubeconfig = conf["controlplane"]["kubeconfig"]
+    except (OSError, ValueError, KeyError):
+        pytest.skip("lab control plane not up")
+    out = tmp_path / "crds.json"
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "ansible.builtin.copy": {
+                        "dest": str(out),
+                        "mode": "0600",
+                        "content": "{{ query('governed.odoo.k8s_crds', 'servicemonitors.monitoring.coreos.com',"
+                        " 'nothings.example.org', kubeconfig=kc) | to_json }}",
+                    },
+                    "vars": {"kc": kubeconfig},
+                }
+            ],
+        }
+    ]
+    path = tmp_path / "crds.yml"
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(path),
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+    ]
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert json.loads(out.read_text()) == [True, False]
+    # an unreachable cluster is an error naming the CRD, not a silent "no CRDs"
+    bad = dict(play[0])
+    bad["tasks"] = [dict(play[0]["tasks"][0], vars={"kc": str(tmp_path / "missing-kubeconfig")})]
+    path.write_text(json.dumps([bad]))
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert res.returncode != 0 and "k8s_crds" in res.stdout + res.stderr
