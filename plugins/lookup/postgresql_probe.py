@@ -41,7 +41,8 @@ options:
     type: int
     default: 10
   fail_on_error:
-    description: Raise an error naming the login (instead of reporting it in the result) when a login or the query fails.
+    description:
+      - Raise an error naming the login (instead of reporting it in the result) when a login or the query fails.
     type: bool
     default: false
 """

@@ -153,126 +153,16 @@ error:
   sample: {"operation": "DeleteBucket", "bucket": "odoo-backups-prod", "code": "BucketNotEmpty", "message": "..."}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.governed.odoo.plugins.module_utils import s3
-from ansible_collections.governed.odoo.plugins.module_utils.common_args import s3_argument_spec
-
-
-def argument_spec():
-    spec = s3_argument_spec()
-    spec.update(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        versioning=dict(type="bool"),
-        object_lock=dict(
-            type="dict",
-            options=dict(
-                enabled=dict(type="bool", default=True),
-                mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
-                days=dict(type="int"),
-                years=dict(type="int"),
-            ),
-        ),
-        lifecycle_rules=dict(type="list", elements="dict"),
-        tags=dict(type="dict"),
-        force=dict(type="bool", default=False),
-        path_style=dict(type="bool", default=True),
-    )
-    return spec
-
-
-def expected_state(current, calls, p):
-    """The bucket as it is after ``calls`` (check mode reports this without making them)."""
-    state = dict(current)
-    for call in calls:
-        op, params = call["operation"], call["params"]
-        if op == "CreateBucket":
-            state = {"name": p["name"], "exists": True}
-            if p["versioning"] is not None or p["object_lock"] is not None:
-                locked = bool(params.get("ObjectLockEnabledForBucket"))
-                state["versioning"] = "Enabled" if locked else "Disabled"
-            if p["object_lock"] is not None:
-                state["object_lock"] = {
-                    "enabled": bool(params.get("ObjectLockEnabledForBucket")),
-                    "mode": None,
-                    "days": None,
-                    "years": None,
-                }
-            if p["lifecycle_rules"] is not None:
-                state["lifecycle_rules"] = []
-            if p["tags"] is not None:
-                state["tags"] = {}
-        elif op == "PutBucketVersioning":
-            state["versioning"] = params["VersioningConfiguration"]["Status"]
-        elif op == "PutObjectLockConfiguration":
-            retention = (params["ObjectLockConfiguration"].get("Rule") or {}).get("DefaultRetention") or {}
-            state["object_lock"] = {
-                "enabled": True,
-                "mode": retention.get("Mode"),
-                "days": retention.get("Days"),
-                "years": retention.get("Years"),
-            }
-        elif op == "PutBucketLifecycleConfiguration":
-            state["lifecycle_rules"] = params["LifecycleConfiguration"]["Rules"]
-        elif op == "DeleteBucketLifecycle":
-            state["lifecycle_rules"] = []
-        elif op == "PutBucketTagging":
-            state["tags"] = {t["Key"]: t["Value"] for t in params["Tagging"]["TagSet"]}
-        elif op == "DeleteBucketTagging":
-            state["tags"] = {}
-        elif op == "DeleteBucket":
-            state = {"name": p["name"], "exists": False}
-    return state
-
-
-def run(module, client):
-    p = module.params
-    name = p["name"]
-    if p["state"] == "absent":
-        current = s3.read_bucket(client, name, object_lock=True)
-        calls = s3.plan_removal(client, current, force=p["force"])
-    else:
-        current = s3.read_bucket(
-            client,
-            name,
-            versioning=p["versioning"] is not None or p["object_lock"] is not None,
-            object_lock=p["object_lock"] is not None or p["versioning"] is False,
-            lifecycle=p["lifecycle_rules"] is not None,
-            tags=p["tags"] is not None,
-        )
-        calls = s3.plan_bucket(
-            current,
-            name,
-            versioning=p["versioning"],
-            object_lock=p["object_lock"],
-            lifecycle_rules=p["lifecycle_rules"],
-            tags=p["tags"],
-            region=p["region"],
-        )
-    if calls and not module.check_mode:
-        s3.apply_plan(client, calls)
-    return {"changed": bool(calls), "actions": s3.summarize_calls(calls), "bucket": expected_state(current, calls, p)}
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.governed.odoo.plugins.module_utils import bucket_task
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if s3.boto3 is None:
-        module.fail_json(msg=missing_required_lib("boto3"))
-    p = module.params
-    try:
-        client = s3.s3_client(
-            endpoint_url=p["endpoint_url"],
-            access_key=p["access_key"],
-            secret_key=p["secret_key"],
-            region=p["region"],
-            path_style=p["path_style"],
-            validate_certs=p["s3_validate_certs"],
-        )
-        result = run(module, client)
-    except s3.S3Error as exc:
-        if exc.bucket is None:
-            exc.bucket = p["name"]
-        module.fail_json(msg=str(exc), error=exc.to_dict())
+    module = AnsibleModule(argument_spec=bucket_task.argument_spec(), supports_check_mode=True)
+    result, secrets = bucket_task.run(module.params, check_mode=module.check_mode)
+    module.no_log_values.update(secrets)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 
