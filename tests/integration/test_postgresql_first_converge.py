@@ -160,7 +160,7 @@ def assert_as_declared(lab) -> None:
 
 
 def test_first_converge_drift_repair_and_check_mode(lab):
-    changed, _ = site(lab, FIRST)
+    changed, _out = site(lab, FIRST)
     assert changed > 0
     assert_as_declared(lab)
 
