@@ -272,64 +272,46 @@ def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None):
 
 def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=None, jobs=2, threads=8,
                    pg_bin_dir=None, progress=None, yield_cpu=True):
-    """Whole restore into a NEW database: the archive, pg_restore and the filestore, overlapped.
+    """Whole restore into a NEW database: the archive first, then pg_restore and the filestore concurrently.
 
-    A thread fetches the archive, creates the database and starts pg_restore -j ``jobs`` as soon as
-    the archive is local; meanwhile this thread fetches the filestore. pg_restore is the critical
-    path: with ``yield_cpu`` this thread (and the pool it starts) lowers its CPU priority (nice +5,
-    a per-thread attribute on Linux) after the archive thread is started, so on a busy machine the
-    filestore fetch uses the CPU that the archive and pg_restore leave free. Returns timings and
-    sizes. On failure the new database is dropped; the filestore directory is left for the caller
-    to remove (it may be one the caller created).
+    The archive is fetched alone (pg_restore waits for it); then pg_restore -j ``jobs`` runs while
+    this process fetches the filestore. pg_restore is the critical path: with ``yield_cpu`` this
+    process lowers its own CPU priority (nice +5) once pg_restore is started, so on a busy machine
+    the filestore fetch uses the CPU pg_restore leaves free instead of slowing it down. Returns
+    timings and sizes. On failure the new database is dropped; the filestore directory is left for
+    the caller to remove (it may be one the caller created).
     """
     import time
 
     t0 = time.monotonic()
     dump_path = os.path.join(workdir, f"{manifest.backup_id}.dump")
     result = {}
-    side = {}
-
-    def archive_side():
+    try:
+        t = time.monotonic()
+        result["dump"] = fetch_dump(store, manifest, dump_path, key=key, progress=progress)
+        result["dump"]["seconds"] = round(time.monotonic() - t, 3)
+        create_database(pg, dbname, manifest)
         try:
             t = time.monotonic()
-            result["dump"] = fetch_dump(store, manifest, dump_path, key=key, progress=progress)
-            result["dump"]["seconds"] = round(time.monotonic() - t, 3)
-            create_database(pg, dbname, manifest)
-            side["created"] = True
-            side["restore_started"] = time.monotonic()
-            side["proc"] = start_pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
-        except BaseException as exc:  # handed to the main thread
-            side["error"] = exc
-
-    def undo():
-        proc = side.get("proc")
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if side.get("created"):
+            proc = start_pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+            try:
+                if yield_cpu:
+                    with contextlib.suppress(OSError):
+                        os.nice(5)
+                t1 = time.monotonic()
+                result["filestore"] = fetch_filestore(store, manifest, filestore_dest, key=key, threads=threads,
+                                                      progress=progress)
+                result["filestore"]["seconds"] = round(time.monotonic() - t1, 3)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            wait_pg_restore(proc, dbname)
+            result["pg_restore_seconds"] = round(time.monotonic() - t, 3)
+        except BaseException:
             with contextlib.suppress(Exception):  # the original error matters more
                 drop_database(pg, dbname)
-
-    archive = threading.Thread(target=archive_side, name="restore-archive", daemon=True)
-    archive.start()
-    try:
-        try:
-            if yield_cpu:
-                with contextlib.suppress(OSError):
-                    os.nice(5)
-            t1 = time.monotonic()
-            result["filestore"] = fetch_filestore(store, manifest, filestore_dest, key=key, threads=threads,
-                                                  progress=progress)
-            result["filestore"]["seconds"] = round(time.monotonic() - t1, 3)
-        finally:
-            archive.join()
-        if "error" in side:
-            raise side["error"]
-        wait_pg_restore(side["proc"], dbname)
-        result["pg_restore_seconds"] = round(time.monotonic() - side["restore_started"], 3)
-    except BaseException:
-        undo()
-        raise
+            raise
     finally:
         with contextlib.suppress(OSError):
             os.unlink(dump_path)
