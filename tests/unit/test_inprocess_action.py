@@ -22,8 +22,11 @@ class Probe(InProcessAction):
 
     def execute(self, params, check_mode, diff):
         self.calls.append((params, check_mode, diff))
-        return {"changed": True, "echo": f"{params['name']} {params.get('token')} extra-secret-42",
-                "warnings": ["careful with extra-secret-42"]}, {"extra-secret-42"}
+        return {
+            "changed": True,
+            "echo": f"{params['name']} {params.get('token')} extra-secret-42",
+            "warnings": ["careful with extra-secret-42"],
+        }, {"extra-secret-42"}
 
     def _execute_module(self, module_name=None, module_args=None, task_vars=None):
         self.calls.append(("module", module_name, module_args))
