@@ -62,14 +62,13 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
 from ansible_collections.governed.odoo.plugins.module_utils.apply import client as kclient
 
-CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert")
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        options = {k: self.get_option(k) for k in CONNECTION_OPTIONS}
+        options = {k: self.get_option(k) for k in kclient.CONNECTION_OPTIONS}
         try:
             client = kclient.client_from_options(**options)
         except ApplyError as exc:

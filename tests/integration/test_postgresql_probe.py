@@ -26,6 +26,24 @@ def pg():
         pytest.skip("lab not up (scripts/lab up)")
 
 
+def run_play(tmp_path, play):
+    """Run a play on the implicit localhost with the repository's ansible.cfg; the finished process."""
+    path = tmp_path / f"play-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(path),
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+    ]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+
+
 def probe(tmp_path, logins, query, named_args=None):
     out = tmp_path / f"probe-{uuid.uuid4().hex[:6]}.json"
     play = [
@@ -44,25 +62,7 @@ def probe(tmp_path, logins, query, named_args=None):
             ],
         }
     ]
-    path = tmp_path / "play.json"
-    path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            str(path),
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    res = run_play(tmp_path, play)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return json.loads(out.read_text()), res.stdout + res.stderr
 
@@ -131,25 +131,11 @@ def test_k8s_crds_lookup_answers_from_the_real_api_server(tmp_path):
             ],
         }
     ]
-    path = tmp_path / "crds.yml"
-    path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    argv = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(path),
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    ]
-    res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    res = run_play(tmp_path, play)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert json.loads(out.read_text()) == [True, False]
     # an unreachable cluster is an error naming the CRD, not a silent "no CRDs"
     bad = dict(play[0])
     bad["tasks"] = [dict(play[0]["tasks"][0], vars={"kc": str(tmp_path / "missing-kubeconfig")})]
-    path.write_text(json.dumps([bad]))
-    res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    res = run_play(tmp_path, [bad])
     assert res.returncode != 0 and "k8s_crds" in res.stdout + res.stderr

@@ -714,6 +714,10 @@ def _auth_headers(s):
     return headers
 
 
+# the connection options of client_from_options, as the modules and lookups take them
+CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs")
+
+
 def client_from_options(
     kubeconfig=None,
     context=None,

@@ -23,7 +23,6 @@ from ansible_collections.governed.odoo.plugins.module_utils.apply.engine import 
 from ansible_collections.governed.odoo.plugins.module_utils.common_args import kubernetes_argument_spec
 
 NO_LOG_MARKER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs")
 
 
 def argument_spec():
@@ -92,7 +91,7 @@ def run(params, check_mode=False, diff=False):
         result.update(failed=True, msg="Failed to import the required Python library (PyYAML)")
         return result, secrets
     try:
-        client = kclient.client_from_options(**{k: params.get(k) for k in CONNECTION_OPTIONS})
+        client = kclient.client_from_options(**{k: params.get(k) for k in kclient.CONNECTION_OPTIONS})
         secrets.update(client.secrets)
         applied = apply_set(
             client,

@@ -10,21 +10,13 @@ catches that one class in one place and calls ``fail_json(msg=err.msg, **err.as_
 
 from __future__ import annotations
 
+from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
 
-class BackupError(Exception):
+
+class BackupError(GovernedError):
     """Base class. ``details`` is a JSON-serialisable dict returned beside the message."""
 
     kind = "backup_error"
-
-    def __init__(self, msg, **details):
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-    def as_result(self):
-        out = {"error": self.kind}
-        out.update(self.details)
-        return out
 
 
 class ConfigError(BackupError):

@@ -9,21 +9,13 @@ catches that one class and reports ``msg`` plus the structured ``details`` in a 
 
 from __future__ import annotations
 
+from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
 
-class RestoreError(Exception):
+
+class RestoreError(GovernedError):
     """Base class. ``details`` is a JSON-serialisable dict that modules return beside the message."""
 
     kind = "restore_error"
-
-    def __init__(self, msg, **details):
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-    def as_result(self):
-        out = {"error": self.kind}
-        out.update(self.details)
-        return out
 
 
 class BackupNotFound(RestoreError):
