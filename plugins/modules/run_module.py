@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: run_module
 short_description: Run a module of any collection in the worker's own process when the connection is local
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Runs the module named in O(module) with the arguments in O(args), and returns its result as if the task had
     called that module directly (same return values, C(changed), C(failed), check mode and diff).
