@@ -1,0 +1,153 @@
+"""Unit tests of the refuse filter (plugins/filter/refuse.py) and of the render tasks that use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "collections"))
+
+from ansible_collections.governed.odoo.plugins.filter import refuse  # noqa: E402
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+@pytest.mark.parametrize("errors", [[], ()])
+def test_no_problems_pass(errors):
+    assert refuse.refuse(errors) is True
+
+
+def test_one_problem_is_the_message():
+    with pytest.raises(AnsibleFilterError) as caught:
+        refuse.refuse(["redis_password must be set and at least 16 characters long"])
+    assert caught.value.message == "redis_password must be set and at least 16 characters long"
+
+
+def test_every_problem_is_reported_in_order():
+    problems = ["odoo_max_cron_threads=0 must be at least 1", "odoo_web_replicas=0 must be at least 1"]
+    with pytest.raises(AnsibleFilterError) as caught:
+        refuse.refuse(problems)
+    assert caught.value.message == "odoo_max_cron_threads=0 must be at least 1; odoo_web_replicas=0 must be at least 1"
+
+
+def test_problems_that_are_not_strings_are_shown_as_text():
+    with pytest.raises(AnsibleFilterError) as caught:
+        refuse.refuse(["odoo_workers=-1 is negative", 42])
+    assert caught.value.message == "odoo_workers=-1 is negative; 42"
+
+
+@pytest.mark.parametrize("value", [None, "redis_password is short", b"x", {"a": 1}, 0, True])
+def test_anything_but_a_list_is_refused_as_a_misuse(value):
+    with pytest.raises(AnsibleFilterError, match=r"^refuse: expected a list of problems, got "):
+        refuse.refuse(value)
+
+
+def test_filter_is_registered():
+    assert refuse.FilterModule().filters() == {"refuse": refuse.refuse}
+
+
+# --- the render tasks of the roles ------------------------------------------------------------
+
+
+def _refusing_tasks():
+    """(file, task) of every set_fact task in roles/*/tasks that refuses with governed.odoo.refuse."""
+    found = []
+    for path in sorted(ROOT.glob("roles/*/tasks/*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            args = task.get("ansible.builtin.set_fact")
+            if isinstance(args, dict) and "governed.odoo.refuse" in json.dumps(args):
+                found.append((str(path.relative_to(ROOT)), task))
+    return found
+
+
+def test_every_role_that_renders_refuses_in_its_render_task():
+    roles = {where.split("/")[1] for where, task in _refusing_tasks()}
+    assert roles == {"foundation", "postgresql", "redis", "storage", "odoo", "ingress", "monitoring"}
+
+
+@pytest.mark.parametrize("where, task", _refusing_tasks(), ids=lambda value: value if isinstance(value, str) else "")
+def test_the_refusal_is_templated_before_anything_else(where, task):
+    """ansible-core 2.19 templates set_fact keys in sorted order, older cores in written order: first both ways."""
+    keys = [key for key in task["ansible.builtin.set_fact"] if key != "cacheable"]
+    refusing = [key for key in keys if "governed.odoo.refuse" in json.dumps(task["ansible.builtin.set_fact"][key])]
+    assert refusing == [keys[0]], f"{where}: {task['name']}: the refusal must be the first key, not {refusing}"
+    assert keys[0] == min(keys), f"{where}: {task['name']}: {keys[0]} must also sort before {min(keys)}"
+    match = re.fullmatch(r"\{\{ (\w+_errors) \| governed\.odoo\.refuse \}\}", task["ansible.builtin.set_fact"][keys[0]])
+    assert match, f"{where}: {task['name']}: refuse one list of errors"
+    assert match.group(1) in task.get("vars", {}), f"{where}: {task['name']}: {match.group(1)} is not a var of the task"
+
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Check the demo inputs, then render
+      ansible.builtin.set_fact:
+        demo_accepted: "{{ demo_errors | governed.odoo.refuse }}"
+        demo_objects: "{{ demo_input.secret.value }}"
+      no_log: true
+      vars:
+        demo_errors: >-
+          {{ [] if demo_input.ok
+             else ['demo_input.ok must be true', 'demo_input.name=' ~ demo_input.name ~ ' is bad'] }}
+
+    - name: Show what was rendered
+      ansible.builtin.debug:
+        msg: "rendered {{ demo_objects }}"
+"""
+
+
+def _play(tmp_path, demo_input):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAYBOOK)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-v",
+            str(play),
+            "-e",
+            json.dumps({"demo_input": demo_input, "ansible_python_interpreter": sys.executable}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
+def test_a_refused_task_shows_every_problem_before_templating_the_rest(tmp_path):
+    """Even with no_log (ansible-core 2.19 prints the error of a no_log task, censoring only its result)."""
+    res = _play(tmp_path, {"ok": False, "name": "X"})
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "demo_input.ok must be true; demo_input.name=X is bad" in out, out[-3000:]
+    # the other key would have failed on the missing secret, had it been templated first
+    assert "secret" not in out.replace("demo_input.secret.value", ""), out[-3000:]
+    assert "rendered" not in res.stdout
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
+def test_an_accepted_task_renders_under_no_log(tmp_path):
+    res = _play(tmp_path, {"ok": True, "name": "demo", "secret": {"value": "s3cr3t-value"}})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "rendered s3cr3t-value" in res.stdout
+    # the set_fact result (which holds the secret) is censored
+    set_fact_output = res.stdout.split("TASK [Show what was rendered]")[0]
+    assert "s3cr3t-value" not in set_fact_output
+    assert "censored" in set_fact_output
