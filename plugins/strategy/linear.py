@@ -16,13 +16,13 @@ description:
     compiled Jinja templates in memory and on disk (see the C(GOVERNED_ODOO_TEMPLATE_CACHE) environment
     variable), because ansible-core compiles every template again in every worker. Rendering the objects of
     many instances is dominated by both.
-  - Tasks whose action never touches a connection (C(set_fact), C(assert), C(fail), C(debug) and the argument
-    checks of roles, C(validate_argument_spec)) run for several hosts in one worker process: the hosts of such a
-    task are split over as many workers as the machine has CPUs, and each worker runs the task for its hosts one
-    after the other, each on its own copy of the task. The builtin strategy forks one worker per host and task;
-    on a 10-instance render that is about 300 forks of a large process, and the kernel's work to copy it was
-    a quarter of the run's CPU. C(GOVERNED_ODOO_HOST_BATCHING=off) turns this off; a number sets how many
-    workers share the hosts.
+  - Tasks whose action never touches a connection (C(set_fact), C(assert), C(fail), C(debug), the argument
+    checks of roles (C(validate_argument_spec)), C(include_tasks) and C(include_role)) run for several hosts
+    in one worker process: the hosts of such a task are split over as many workers as the machine has CPUs,
+    and each worker runs the task for its hosts one after the other, each on its own copy of the task. The
+    builtin strategy forks one worker per host and task; on a 10-instance render that is about 300 forks of
+    a large process, and the kernel's work to copy it was a quarter of the run's CPU.
+    C(GOVERNED_ODOO_HOST_BATCHING=off) turns this off; a number sets how many workers share the hosts.
   - The output of a play is the same as with the builtin strategy; only its cost changes.
   - The cache lives in C($XDG_CACHE_HOME/governed-odoo/jinja) (by default C(~/.cache/governed-odoo/jinja)),
     keyed by the template source, the compile settings and the versions of Python, Jinja2 and ansible-core.
@@ -38,7 +38,7 @@ import time
 from ansible import context
 from ansible.executor.process.worker import WorkerProcess
 from ansible.plugins import loader as plugin_loader
-from ansible.plugins.loader import filter_loader, lookup_loader, test_loader
+from ansible.plugins.loader import action_loader, filter_loader, lookup_loader, test_loader
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
 from ansible_collections.governed.odoo.plugins.plugin_utils import template_cache
 
@@ -56,16 +56,22 @@ _PRELOAD = (
             "ansible.builtin.password",
         ),
     ),
-    (filter_loader, ("governed.odoo.netplan_carve", "ansible.builtin.to_json", "ansible.builtin.b64encode")),
+    (
+        filter_loader,
+        ("governed.odoo.netplan_carve", "governed.odoo.refuse", "ansible.builtin.to_json", "ansible.builtin.b64encode"),
+    ),
     (test_loader, ("ansible.builtin.match",)),
+    # the in-process actions of play 2 (the collection loader compiles their source in every worker otherwise)
+    (action_loader, ("governed.odoo.k8s_apply_set", "governed.odoo.s3_bucket", "governed.odoo.run_module")),
 )
 
 
-# actions that run entirely in the worker (no connection, no file transfer): safe to run for several hosts in one
+# actions that run entirely in the worker (no connection, no file transfer; an include only returns what to include):
+# safe to run for several hosts in one
 _BATCHABLE = frozenset(
     f"{prefix}.{name}"
     for prefix in ("ansible.builtin", "ansible.legacy")
-    for name in ("set_fact", "assert", "fail", "debug", "validate_argument_spec")
+    for name in ("set_fact", "assert", "fail", "debug", "validate_argument_spec", "include_tasks", "include_role")
 )
 
 
@@ -101,7 +107,7 @@ def _preload():
     for loader, names in _PRELOAD:
         for name in names:
             with contextlib.suppress(Exception):  # preloading is an optimisation only
-                loader.get(name)
+                loader.get(name, class_only=True) if loader is action_loader else loader.get(name)
 
 
 class StrategyModule(LinearStrategyModule):

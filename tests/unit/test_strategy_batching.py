@@ -38,6 +38,10 @@ PLAYBOOK = """
       when: rank | int is odd
       register: shown
 
+    - name: An include for some hosts
+      ansible.builtin.include_tasks: included.yml
+      when: rank | int < 3
+
     - name: An assertion that fails on one host
       ansible.builtin.assert:
         that: rank | int != 5
@@ -47,7 +51,7 @@ PLAYBOOK = """
       ansible.builtin.copy:
         dest: "{{{{ out_dir }}}}/{{{{ inventory_hostname }}}}.json"
         content: "{{{{ {{'double': double, 'squares': squares, 'spec_failed': spec is failed,
-                      'shown': shown is not skipped}} | to_json }}}}"
+                      'shown': shown is not skipped, 'included': included | default(false)}} | to_json }}}}"
         mode: "0600"
 
     - name: Collect the worker of the first task
@@ -63,6 +67,7 @@ def run(tmp_path, strategy, batching):
     out.mkdir()
     play = out / "play.yml"
     play.write_text(PLAYBOOK.format(strategy=strategy))
+    (out / "included.yml").write_text('- ansible.builtin.set_fact:\n    included: "{{ rank }}"\n')
     inventory = out / "inventory.json"
     inventory.write_text(
         json.dumps(
@@ -106,7 +111,8 @@ def test_batched_play_matches_the_builtin_strategy(tmp_path):
     # h5 failed its assertion; h4 failed the argument check (double=8) but ignored it
     assert sorted(facts) == ["h1", "h2", "h3", "h4"]
     assert facts["h4"]["spec_failed"] and not facts["h1"]["spec_failed"]
-    assert facts["h3"] == {"double": 6, "squares": [3, 6, 9], "spec_failed": False, "shown": True}
+    assert facts["h3"] == {"double": 6, "squares": [3, 6, 9], "spec_failed": False, "shown": True, "included": False}
+    assert facts["h2"]["included"] == 2
     assert "host h5 refused" in res.stdout
     # the builtin strategy used a worker per host; batching shared two
     assert len(set(base_workers.values())) == 4
