@@ -64,24 +64,34 @@ from ansible_collections.governed.odoo.plugins.module_utils.apply import client 
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
+# Answers already had in this process, per cluster connection and name. A worker of the collection's strategy
+# renders several instances one after the other, most of them on the same cluster; a CRD that appears or goes
+# during one task of one run is not a case worth a request per instance. Errors are never kept.
+_ANSWERS = {}
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         options = {k: self.get_option(k) for k in kclient.CONNECTION_OPTIONS}
+        cluster = tuple(sorted((k, str(v)) for k, v in options.items() if v is not None))
+        names = [str(name) for name in terms]
+        if all((cluster, name) in _ANSWERS for name in names):
+            return [_ANSWERS[(cluster, name)] for name in names]
         try:
             client = kclient.client_from_options(**options)
         except ApplyError as exc:
             raise AnsibleError(f"cannot reach the cluster to look for CRDs: {exc}") from None
         out = []
-        for name in terms:
-            name = str(name)
+        for name in names:
             try:
                 client.get(CRD_PATH + name)
             except ApplyError as exc:
                 if getattr(exc, "status", None) == 404:
                     out.append(False)
+                    _ANSWERS[(cluster, name)] = False
                     continue
                 raise AnsibleError(f"cannot look for CRD {name}: {exc}") from None
             out.append(True)
+            _ANSWERS[(cluster, name)] = True
         return out

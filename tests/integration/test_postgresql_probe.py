@@ -139,3 +139,34 @@ def test_k8s_crds_lookup_answers_from_the_real_api_server(tmp_path):
     bad["tasks"] = [dict(play[0]["tasks"][0], vars={"kc": str(tmp_path / "missing-kubeconfig")})]
     res = run_play(tmp_path, [bad])
     assert res.returncode != 0 and "k8s_crds" in res.stdout + res.stderr
+
+
+def test_k8s_crds_lookup_asks_once_per_process_and_cluster(monkeypatch):
+    """A worker that renders several instances of one cluster looks each CRD up once; errors are not kept."""
+    try:
+        kubeconfig = json.loads(CONNECTION.read_text())["controlplane"]["kubeconfig"]
+    except (OSError, ValueError, KeyError):
+        pytest.skip("lab control plane not up")
+    from ansible.plugins.loader import init_plugin_loader, lookup_loader
+
+    init_plugin_loader([str(ROOT / "collections")])
+    lookup = lookup_loader.get("governed.odoo.k8s_crds")
+    module = sys.modules[type(lookup).__module__]
+    monkeypatch.setattr(module, "_ANSWERS", {})
+    made = []
+    real = module.kclient.client_from_options
+
+    def counting(**options):
+        made.append(options)
+        return real(**options)
+
+    monkeypatch.setattr(module.kclient, "client_from_options", counting)
+    names = ["servicemonitors.monitoring.coreos.com", "nothings.example.org"]
+    assert lookup.run(names, variables={}, kubeconfig=kubeconfig) == [True, False]
+    assert lookup.run(names, variables={}, kubeconfig=kubeconfig) == [True, False]
+    assert len(made) == 1
+    # another cluster (here: an unreachable one) is asked, and its error is raised every time
+    for _attempt in range(2):
+        with pytest.raises(Exception, match="cannot"):
+            lookup.run(names, variables={}, kubeconfig=kubeconfig + ".missing")
+    assert len(made) == 3
