@@ -18,6 +18,11 @@ description:
     most of its cost once a host carries rendered objects) and without a round trip through one big
     string per template.
   - Use it with C(query) (or C(wantlist=true)) so that the documents come back as a list.
+  - With O(output=json) it returns one string instead, the JSON array of every document of every template,
+    what the collection's roles keep as facts and hand to C(governed.odoo.k8s_apply_set)'s C(objects_json).
+    On ansible-core 2.19 a fact holding a list of nested objects is walked and copied again by every task
+    that returns it, templates it or shows its result; a string is not (on a 10-instance C(site.yml) run
+    that was about a second of a nine-second rerun). Use C(lookup) for it, or take the first item of C(query).
 author:
   - governed.odoo maintainers (@governed-odoo)
 options:
@@ -26,20 +31,36 @@ options:
     required: true
     type: list
     elements: str
+  output:
+    description:
+      - V(objects) returns the documents as a list; V(json) returns one JSON array (a string) of all of them.
+      - Values YAML reads as dates or times become their ISO 8601 text in V(json), as the Kubernetes API
+        would need them anyway.
+    type: str
+    choices: [objects, json]
+    default: objects
 """
 
 EXAMPLES = r"""
 - name: Render the objects of the layer
   ansible.builtin.set_fact:
     redis_objects: "{{ query('governed.odoo.manifests', 'redis.yml.j2') }}"
+
+- name: The same objects as one JSON array, as the roles keep them
+  ansible.builtin.set_fact:
+    redis_objects: "{{ lookup('governed.odoo.manifests', 'redis.yml.j2', output='json') }}"
 """
 
 RETURN = r"""
 _list:
-  description: The non-empty YAML documents of the rendered templates, in order.
+  description:
+    - The non-empty YAML documents of the rendered templates, in order.
+    - With O(output=json), a single string, the JSON array of those documents.
   type: list
-  elements: dict
+  elements: raw
 """
+
+import json
 
 import yaml
 from ansible.errors import AnsibleError
@@ -67,4 +88,12 @@ class LookupModule(LookupBase):
             except yaml.YAMLError as exc:
                 raise AnsibleError(f"{term} did not render to valid YAML: {exc}") from exc
             out.extend(doc for doc in docs if doc)
+        if self.get_option("output") == "json":
+            return [json.dumps(out, separators=(",", ":"), default=_iso)]
         return out
+
+
+def _iso(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")

@@ -50,9 +50,20 @@ options:
         C(managedFields)...) are ignored.
       - Numbers and booleans among the values of labels, annotations, ConfigMap C(data) and Secret
         C(stringData) are sent as strings (V(4) as V("4"), V(true) as V("true")).
+      - One of O(objects) and O(objects_json) is required; an empty list is a set without objects (everything
+        in it is pruned).
     type: list
     elements: dict
-    required: true
+  objects_json:
+    description:
+      - More objects, as JSON arrays of objects (each item one array), applied after O(objects) as part of the
+        same set. This is what the C(governed.odoo.manifests) lookup returns with C(output=json), which the
+        collection's roles keep as facts, because a string costs Ansible nothing to copy, to send between processes and
+        to hand to callbacks, where a list of nested objects is walked each time.
+      - An item that is not a JSON array of objects is refused, naming its index, before anything is sent.
+    type: list
+    elements: str
+    version_added: 0.2.0
   applyset:
     description:
       - Name of the set, for example V(odoo-acme-dev). It names the parent Secret that tracks the set.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import json
 
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
@@ -31,7 +32,8 @@ def argument_spec():
         "ca_cert", dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"]))
     )
     spec.update(
-        objects=dict(type="list", elements="dict", required=True),
+        objects=dict(type="list", elements="dict"),
+        objects_json=dict(type="list", elements="str", no_log=False),
         applyset=dict(type="str", required=True),
         namespace=dict(type="str"),
         prune=dict(type="bool", default=True),
@@ -42,6 +44,26 @@ def argument_spec():
         wait_timeout=dict(type="int", default=300),
     )
     return spec
+
+
+def merged_objects(params):
+    """``objects`` followed by the objects of every JSON array in ``objects_json``; an error names the item.
+
+    One of the two must be given (an empty list is a set without objects: everything in it is pruned), so that
+    a task that forgot its objects does not prune the whole set.
+    """
+    if params.get("objects") is None and params.get("objects_json") is None:
+        raise ValueError("one of objects or objects_json is required")
+    objects = list(params.get("objects") or [])
+    for index, text in enumerate(params.get("objects_json") or []):
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"objects_json[{index}] is not JSON: {exc}") from None
+        if not isinstance(items, list) or not all(isinstance(obj, dict) for obj in items):
+            raise ValueError(f"objects_json[{index}] must be a JSON array of objects")
+        objects.extend(items)
+    return objects
 
 
 def secret_values(objects):
@@ -85,6 +107,13 @@ def run(params, check_mode=False, diff=False):
     Returns ``(result, no_log_values)``: ``result`` is the task result (``failed`` and ``msg`` set on
     failure, ``warnings`` a list), ``no_log_values`` the values to mask in it before it is shown.
     """
+    try:
+        objects = merged_objects(params)
+    except ValueError as exc:
+        shown = dict(params, objects_json=[NO_LOG_MARKER] * len(params.get("objects_json") or []))
+        return {"invocation": redacted_invocation(shown), "failed": True, "msg": str(exc)}, set()
+    # the sets given as JSON are reported as objects (their Secrets redacted like the others)
+    params = dict(params, objects=objects, objects_json=[])
     result = {"invocation": redacted_invocation(params)}
     secrets = secret_values(params["objects"])
     if kclient.yaml is None:
