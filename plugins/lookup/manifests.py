@@ -34,10 +34,14 @@ options:
   output:
     description:
       - V(objects) returns the documents as a list; V(json) returns one JSON array (a string) of all of them.
+      - V(text) returns each rendered template as text, without parsing it (for a file that is not YAML, such as
+        C(odoo.conf)), as R(ansible.builtin.template,ansible_collections.ansible.builtin.template_lookup)
+        does, but without its copy of every variable and without the C(template_*) and C(ansible_managed)
+        variables.
       - Values YAML reads as dates or times become their ISO 8601 text in V(json), as the Kubernetes API
         would need them anyway.
     type: str
-    choices: [objects, json]
+    choices: [objects, json, text]
     default: objects
 """
 
@@ -83,6 +87,9 @@ class LookupModule(LookupBase):
                 raise AnsibleError(f"the template file {term} could not be found for the lookup")
             source = trust_as_template(self._loader.get_text_file_contents(path))
             text = self._templar.template(source)
+            if self.get_option("output") == "text":
+                out.append(str(text))
+                continue
             try:
                 docs = list(yaml.load_all(str(text), Loader=SafeLoader))
             except yaml.YAMLError as exc:

@@ -56,11 +56,77 @@ _PRELOAD = (
             "ansible.builtin.password",
         ),
     ),
+    # the filters and tests the roles' templates use: a worker resolves each name it meets, and a name resolved here
+    # is already resolved in every worker forked after
     (
         filter_loader,
-        ("governed.odoo.netplan_carve", "governed.odoo.refuse", "ansible.builtin.to_json", "ansible.builtin.b64encode"),
+        tuple(
+            f"governed.odoo.{name}"
+            for name in ("netplan_carve", "netplan_validate_allowlist", "netplan_check_overlaps", "refuse")
+        )
+        + tuple(
+            f"ansible.builtin.{name}"
+            for name in (
+                "to_json",
+                "from_json",
+                "to_nice_yaml",
+                "combine",
+                "bool",
+                "hash",
+                "b64encode",
+                "b64decode",
+                "to_datetime",
+                "urlsplit",
+                "regex_escape",
+                "regex_replace",
+                "flatten",
+                "unique",
+                "intersect",
+                "dict2items",
+                "items2dict",
+                "extract",
+                "mandatory",
+            )
+        ),
     ),
-    (test_loader, ("ansible.builtin.match",)),
+    # and by the short names the templates use (a name is resolved, and cached, as it is written)
+    (
+        filter_loader,
+        (
+            "default",
+            "from_json",
+            "to_json",
+            "int",
+            "length",
+            "combine",
+            "replace",
+            "bool",
+            "string",
+            "list",
+            "selectattr",
+            "join",
+            "unique",
+            "map",
+            "first",
+            "truncate",
+            "to_datetime",
+            "sort",
+            "items2dict",
+            "hash",
+            "dictsort",
+            "dict2items",
+            "urlsplit",
+            "split",
+            "select",
+            "round",
+            "rejectattr",
+            "regex_replace",
+            "regex_escape",
+            "intersect",
+        ),
+    ),
+    (test_loader, tuple(f"ansible.builtin.{name}" for name in ("match", "search", "regex", "version", "subset"))),
+    (test_loader, ("match", "defined", "in", "eq", "none", "all")),
     # the in-process actions of play 2 (the collection loader compiles their source in every worker otherwise)
     (action_loader, ("governed.odoo.k8s_apply_set", "governed.odoo.s3_bucket", "governed.odoo.run_module")),
 )

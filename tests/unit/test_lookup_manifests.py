@@ -18,9 +18,11 @@ PLAY = """
     - ansible.builtin.set_fact:
         as_list: "{{ query('governed.odoo.manifests', 'one.yml.j2', 'two.yml.j2') }}"
         as_json: "{{ lookup('governed.odoo.manifests', 'one.yml.j2', 'two.yml.j2', output='json') }}"
+        as_text: "{{ lookup('governed.odoo.manifests', 'three.conf.j2', output='text') }}"
     - ansible.builtin.copy:
         dest: "{{ playbook_dir }}/out.json"
-        content: "{{ {'list': as_list, 'json': as_json, 'json_is_string': as_json is string} | to_json }}"
+        content: >-
+          {{ {'list': as_list, 'json': as_json, 'json_is_string': as_json is string, 'text': as_text} | to_json }}
         mode: "0600"
 """
 ONE = """\
@@ -34,12 +36,14 @@ data: {since: 2026-11-26, count: "{{ loop.index }}"}
 ---
 """
 TWO = "kind: Namespace\napiVersion: v1\nmetadata: {name: ns}\n"
+THREE = "[options]\nnames = {{ names | join(',') }}\n: not YAML {\n"
 
 
 def test_json_output_is_the_list_output_as_one_string(tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "one.yml.j2").write_text(ONE)
     (tmp_path / "templates" / "two.yml.j2").write_text(TWO)
+    (tmp_path / "templates" / "three.conf.j2").write_text(THREE)
     (tmp_path / "play.yml").write_text(PLAY)
     playbook = str(Path(sys.executable).parent / "ansible-playbook")
     play = str(tmp_path / "play.yml")
@@ -54,6 +58,7 @@ def test_json_output_is_the_list_output_as_one_string(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["json_is_string"] is True
+    assert out["text"] == "[options]\nnames = b,a\n: not YAML {\n"
     parsed = json.loads(out["json"])
     assert [o["metadata"]["name"] for o in parsed] == ["b", "a", "ns"]
     # a YAML date becomes its ISO text; everything else is the list output exactly
