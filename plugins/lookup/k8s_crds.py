@@ -70,28 +70,32 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 _ANSWERS = {}
 
 
+def crds_present(options, names):
+    """One boolean per CRD name, for the cluster the connection ``options`` reach; answers are kept per process."""
+    cluster = tuple(sorted((k, str(v)) for k, v in options.items() if v is not None))
+    names = [str(name) for name in names]
+    if all((cluster, name) in _ANSWERS for name in names):
+        return [_ANSWERS[(cluster, name)] for name in names]
+    try:
+        client = kclient.client_from_options(**options)
+    except ApplyError as exc:
+        raise AnsibleError(f"cannot reach the cluster to look for CRDs: {exc}") from None
+    out = []
+    for name in names:
+        try:
+            client.get(CRD_PATH + name)
+        except ApplyError as exc:
+            if getattr(exc, "status", None) == 404:
+                out.append(False)
+                _ANSWERS[(cluster, name)] = False
+                continue
+            raise AnsibleError(f"cannot look for CRD {name}: {exc}") from None
+        out.append(True)
+        _ANSWERS[(cluster, name)] = True
+    return out
+
+
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        options = {k: self.get_option(k) for k in kclient.CONNECTION_OPTIONS}
-        cluster = tuple(sorted((k, str(v)) for k, v in options.items() if v is not None))
-        names = [str(name) for name in terms]
-        if all((cluster, name) in _ANSWERS for name in names):
-            return [_ANSWERS[(cluster, name)] for name in names]
-        try:
-            client = kclient.client_from_options(**options)
-        except ApplyError as exc:
-            raise AnsibleError(f"cannot reach the cluster to look for CRDs: {exc}") from None
-        out = []
-        for name in names:
-            try:
-                client.get(CRD_PATH + name)
-            except ApplyError as exc:
-                if getattr(exc, "status", None) == 404:
-                    out.append(False)
-                    _ANSWERS[(cluster, name)] = False
-                    continue
-                raise AnsibleError(f"cannot look for CRD {name}: {exc}") from None
-            out.append(True)
-            _ANSWERS[(cluster, name)] = True
-        return out
+        return crds_present({k: self.get_option(k) for k in kclient.CONNECTION_OPTIONS}, terms)

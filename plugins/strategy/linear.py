@@ -18,7 +18,7 @@ description:
     many instances is dominated by both.
   - Tasks whose action never touches a connection (C(set_fact), C(assert), C(fail), C(debug), the argument
     checks of roles (C(validate_argument_spec)), C(include_tasks) and C(include_role)) run for several hosts
-    in one worker process: the hosts of such a task are split over as many workers as the machine has CPUs,
+    in one worker process. The hosts of such a task are split over as many workers as the machine has CPUs,
     and each worker runs the task for its hosts one after the other, each on its own copy of the task. The
     builtin strategy forks one worker per host and task; on a 10-instance render that is about 300 forks of
     a large process, and the kernel's work to copy it was a quarter of the run's CPU.

@@ -147,11 +147,8 @@ def test_k8s_crds_lookup_asks_once_per_process_and_cluster(monkeypatch):
         kubeconfig = json.loads(CONNECTION.read_text())["controlplane"]["kubeconfig"]
     except (OSError, ValueError, KeyError):
         pytest.skip("lab control plane not up")
-    from ansible.plugins.loader import init_plugin_loader, lookup_loader
+    from ansible_collections.governed.odoo.plugins.lookup import k8s_crds as module
 
-    init_plugin_loader([str(ROOT / "collections")])
-    lookup = lookup_loader.get("governed.odoo.k8s_crds")
-    module = sys.modules[type(lookup).__module__]
     monkeypatch.setattr(module, "_ANSWERS", {})
     made = []
     real = module.kclient.client_from_options
@@ -162,11 +159,12 @@ def test_k8s_crds_lookup_asks_once_per_process_and_cluster(monkeypatch):
 
     monkeypatch.setattr(module.kclient, "client_from_options", counting)
     names = ["servicemonitors.monitoring.coreos.com", "nothings.example.org"]
-    assert lookup.run(names, variables={}, kubeconfig=kubeconfig) == [True, False]
-    assert lookup.run(names, variables={}, kubeconfig=kubeconfig) == [True, False]
+    options = {"kubeconfig": kubeconfig}
+    assert module.crds_present(options, names) == [True, False]
+    assert module.crds_present(options, names) == [True, False]
     assert len(made) == 1
     # another cluster (here: an unreachable one) is asked, and its error is raised every time
     for _attempt in range(2):
         with pytest.raises(Exception, match="cannot"):
-            lookup.run(names, variables={}, kubeconfig=kubeconfig + ".missing")
+            module.crds_present({"kubeconfig": kubeconfig + ".missing"}, names)
     assert len(made) == 3
