@@ -11,7 +11,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.vars.clean import remove_internal_keys
 from ansible_collections.governed.odoo.plugins.plugin_utils import direct
-from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import LOCAL_TRANSPORTS
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import runs_here
 
 try:  # what the builtin service and package actions use to apply module_defaults to the module they choose
     from ansible.executor.module_common import _apply_action_arg_defaults
@@ -29,11 +29,6 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = False
-
-    def _runs_here(self):
-        transport = getattr(self._connection, "transport", None)
-        name = getattr(self._connection, "_load_name", None)
-        return transport in LOCAL_TRANSPORTS or name in LOCAL_TRANSPORTS
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -53,7 +48,7 @@ class ActionModule(ActionBase):
             module_args = _apply_action_arg_defaults(context.resolved_fqcn, self._task, module_args, self._templar)
 
         module = None
-        if params["direct"] and self._runs_here():
+        if params["direct"] and runs_here(self._connection):
             try:
                 module = direct.import_module(context.plugin_resolved_name)
             except direct.ModuleNotDirect as exc:

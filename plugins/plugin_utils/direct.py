@@ -22,10 +22,9 @@ import contextlib
 import copy
 import importlib
 import io
-import json
 
 from ansible.module_utils import basic
-from ansible.parsing.ajson import AnsibleJSONEncoder
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
 
 
 class ModuleNotDirect(Exception):
@@ -45,11 +44,6 @@ def import_module(resolved_name):
     if not callable(getattr(module, "main", None)) or not hasattr(module, "AnsibleModule"):
         raise ModuleNotDirect(f"{resolved_name} has no main() built on AnsibleModule")
     return module
-
-
-def plain(value):
-    """The plain JSON values a module process would receive (no templating wrappers or tags)."""
-    return json.loads(json.dumps(value, cls=AnsibleJSONEncoder))
 
 
 def run(module, module_args):

@@ -27,6 +27,18 @@ display = Display()
 LOCAL_TRANSPORTS = frozenset({"local", "ansible.builtin.local", "ansible.legacy.local"})
 
 
+def runs_here(connection):
+    """Whether a task on ``connection`` runs on the controller itself (a local connection)."""
+    transport = getattr(connection, "transport", None)
+    name = getattr(connection, "_load_name", None)
+    return transport in LOCAL_TRANSPORTS or name in LOCAL_TRANSPORTS
+
+
+def plain(value):
+    """The plain JSON values a module process would receive (no templating wrappers or tags)."""
+    return json.loads(json.dumps(value, cls=AnsibleJSONEncoder))
+
+
 class InProcessAction(ActionBase):
     """Subclasses set MODULE (the module's FQCN) and implement argument_spec() and execute()."""
 
@@ -43,22 +55,17 @@ class InProcessAction(ActionBase):
         """Return (result dict with optional failed/msg/warnings, set of values to mask)."""
         raise NotImplementedError
 
-    def _runs_here(self):
-        transport = getattr(self._connection, "transport", None)
-        name = getattr(self._connection, "_load_name", None)
-        return transport in LOCAL_TRANSPORTS or name in LOCAL_TRANSPORTS
-
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # not used
-        if not self._runs_here():
+        if not runs_here(self._connection):
             result.update(
                 self._execute_module(module_name=self.MODULE, module_args=self._task.args, task_vars=task_vars)
             )
             return result
 
         # the same plain JSON values a module would receive (no templating wrappers or tags)
-        args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
+        args = plain(self._task.args)
         validation = ArgumentSpecValidator(self.argument_spec()).validate(args)
         hidden = set(validation._no_log_values)
         if validation.error_messages:

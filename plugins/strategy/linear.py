@@ -181,20 +181,19 @@ class StrategyModule(LinearStrategyModule):
         super().__init__(tqm)
         template_cache.install()
         _preload()
+        self._batch_count = _batch_workers()  # 0: no batching
+        self._held = []  # (host, task, task_vars, play_context) of one batchable task, not started yet
 
     # Host batching. The builtin linear strategy queues a task host by host (computing each host's variables in
     # this process) and then waits for the results; batchable tasks are held until that wait and then started
     # in as few workers as there are CPUs. Everything else (result handling, callbacks, blocked hosts, failures,
     # any_errors_fatal) is the builtin code path: each host's result arrives as if its own worker had sent it.
     def _queue_task(self, host, task, task_vars, play_context):
-        held = getattr(self, "_held", None)
-        if held and held[0][1]._uuid != task._uuid:
+        if self._held and self._held[0][1]._uuid != task._uuid:
             self._start_held()
-        if not _batch_workers() or task.resolved_action not in _BATCHABLE or task.throttle:
+        if not self._batch_count or task.resolved_action not in _BATCHABLE or task.throttle:
             self._start_held()
             return super()._queue_task(host, task, task_vars, play_context)
-        if not getattr(self, "_held", None):
-            self._held = []
         self._held.append((host, task, task_vars, play_context))
         self._queued_task_cache[(host.name, task._uuid)] = {
             "host": host,
@@ -211,10 +210,10 @@ class StrategyModule(LinearStrategyModule):
         return super()._wait_on_pending_results(iterator)
 
     def _start_held(self):
-        held, self._held = getattr(self, "_held", None), None
+        held, self._held = self._held, []
         if not held:
             return
-        count = max(1, min(len(held), _batch_workers(), len(self._workers)))
+        count = max(1, min(len(held), self._batch_count, len(self._workers)))
         for part in (held[i::count] for i in range(count)):
             host, task, task_vars, play_context = part[0]
             while True:

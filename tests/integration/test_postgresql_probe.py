@@ -4,44 +4,17 @@ failure (without the password) for a bad one, and never a write."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-CONNECTION = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")) / "connection.json"
+from _playrun import CONNECTION, lab_postgres, run_play
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def pg():
-    try:
-        return json.loads(CONNECTION.read_text())["postgres"]["primary"]
-    except (OSError, ValueError, KeyError):
-        pytest.skip("lab not up (scripts/lab up)")
-
-
-def run_play(tmp_path, play):
-    """Run a play on the implicit localhost with the repository's ansible.cfg; the finished process."""
-    path = tmp_path / f"play-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    argv = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(path),
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    ]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return lab_postgres()
 
 
 def probe(tmp_path, logins, query, named_args=None):

@@ -5,69 +5,36 @@ module_defaults, and falls back to a module process when told to."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-CONNECTION = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")) / "connection.json"
+from _playrun import lab_postgres, run_play
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def pg():
-    try:
-        return json.loads(CONNECTION.read_text())["postgres"]["primary"]
-    except (OSError, ValueError, KeyError):
-        pytest.skip("lab not up (scripts/lab up)")
+    return lab_postgres()
 
 
 def play(tmp_path, pg, tasks, *extra):
     """Run tasks on the implicit localhost, with the lab's login as module_defaults of community.postgresql;
     the finished process (its output at -vvv)."""
-    path = tmp_path / f"play-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(
-        json.dumps(
-            [
-                {
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "module_defaults": {
-                        "group/community.postgresql.all": {
-                            "login_host": pg["host"],
-                            "login_port": pg["port"],
-                            "login_user": pg["user"],
-                            "login_password": "{{ lab_pg_password }}",
-                        }
-                    },
-                    "tasks": tasks,
-                }
-            ]
-        )
-    )
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps({"lab_pg_password": pg["password"]}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    argv = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-vvv",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(path),
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        "-e",
-        f"@{secrets}",
-        *extra,
+    login = {"login_host": pg["host"], "login_port": pg["port"], "login_user": pg["user"]}
+    plays = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "module_defaults": {
+                "group/community.postgresql.all": dict(login, login_password="{{ lab_pg_password }}"),
+            },
+            "tasks": tasks,
+        }
     ]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return run_play(tmp_path, plays, "-vvv", "-e", f"@{secrets}", *extra)
 
 
 def save(var, dest):
