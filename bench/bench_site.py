@@ -124,17 +124,16 @@ PHASES = (
         "databases+buckets",
         (
             "governed.odoo.postgresql : Probe",
-            "governed.odoo.postgresql : Compare",
             "governed.odoo.postgresql : Create",
             "governed.odoo.postgresql : Make",
-            "governed.odoo.postgresql : Revoke",
             "governed.odoo.postgresql : Allow",
-            "governed.odoo.postgresql : Let",
+            "governed.odoo.postgresql : Show what changed",
             "governed.odoo.storage : Work out the buckets",
             "governed.odoo.storage : Create the attachments",
         ),
     ),
-    ("lookups", ("governed.odoo.monitoring : Look for", "governed.odoo.postgresql : Read the connection limits")),
+    # the CRD lookup runs inside the monitoring role's render task, counted with validate+render
+    ("lookups", ("governed.odoo.postgresql : Read the connection limits",)),
 )
 
 
