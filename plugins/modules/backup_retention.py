@@ -23,8 +23,15 @@ description:
     environment or database in the store references it, and it is older than O(grace_hours) (the new
     files of a running backup have no manifest yet). Locked filestore objects are reported, not
     attempted. If any manifest or filestore index cannot be read, no filestore object is deleted.
+  - Table-data objects (backup format version 2, under C(dbdata/)) hold the data of one large table
+    and are shared the same way - a later backup references the object an earlier backup wrote while
+    the table did not change, so deleting the backup that wrote one does not delete it. One is deleted
+    only if no remaining manifest of any environment or database references it and it is older than
+    O(grace_hours); locked ones are reported, not attempted; if any manifest cannot be read, none is
+    deleted. This collection runs whatever O(gc_filestore) says.
   - Also removes the debris of interrupted backups (backup directories without a manifest) and
-    aborts their incomplete multipart uploads, once older than O(grace_hours).
+    aborts incomplete multipart uploads (of backup directories and of table-data objects), once older
+    than O(grace_hours).
   - In check mode nothing is deleted; the result lists what would be. A second run right after a
     first one changes nothing.
 author:
@@ -147,6 +154,13 @@ filestore:
   description:
     - Filestore garbage collection - C(deleted) objects, C(locked) objects not deleted, samples of
       their keys, or C(skipped) with the reason.
+  returned: always
+  type: dict
+dbdata:
+  description:
+    - Garbage collection of table-data objects (under C(dbdata/)) that no remaining manifest
+      references - C(deleted) objects, C(locked) objects not deleted, samples of their keys
+      (C(deleted_keys), C(locked_keys)), or C(skipped) with the reason. Same shape as RV(filestore).
   returned: always
   type: dict
 """

@@ -201,6 +201,8 @@ def _copy_backup(lab, backup_id, new_id):
     data = json.loads(json.dumps(m.data))
     data["backup_id"] = new_id
     for obj in data["objects"]:
+        if not obj["key"].startswith(old_prefix):
+            continue  # a table archive under dbdata/: shared, referenced as it is
         new_key = obj["key"].replace(old_prefix, new_prefix)
         lab.client.copy_object(Bucket=lab.bucket, Key=new_key, CopySource={"Bucket": lab.bucket, "Key": obj["key"]})
         obj["key"] = new_key
@@ -230,6 +232,30 @@ def test_corrupted_dump_object_is_refused(lab, env):
         _untouched(lab, name, data, files_before)
     finally:
         _delete_prefix(lab, fmt.backup_prefix(ENV, lab.src, new_id))
+
+
+def test_corrupted_table_archive_is_refused(lab, env):
+    """A large table's own archive (format version 2), damaged: refused, the environment untouched."""
+    name, data = env
+    new_id = "20300101T000000Z-7ab1e0"
+    m = _copy_backup(lab, lab.backups[1]["backup_id"], new_id)
+    tables = [o for o in m["objects"] if o["role"] == "table-data"]
+    assert tables, "the restore lab writes format version 2 backups"
+    obj = max(tables, key=lambda o: o["size"])
+    body = bytearray(lab.client.get_object(Bucket=lab.bucket, Key=obj["key"])["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # same size, one byte flipped, in a copy of its own
+    obj["key"] = fmt.table_object_key(new_id, 99, "zstd", False)
+    lab.client.put_object(Bucket=lab.bucket, Key=obj["key"], Body=bytes(body))
+    lab.client.put_object(Bucket=lab.bucket, Key=fmt.backup_prefix(ENV, lab.src, new_id) + fmt.MANIFEST_NAME,
+                          Body=fmt.encode_manifest(m))
+    files_before = sorted(str(p) for p in data.rglob("*"))
+    try:
+        with pytest.raises(IntegrityError):
+            flow.run(lab.store(), lab.options(name, data, backup_id=new_id))
+        _untouched(lab, name, data, files_before)
+    finally:
+        _delete_prefix(lab, fmt.backup_prefix(ENV, lab.src, new_id))
+        lab.client.delete_object(Bucket=lab.bucket, Key=obj["key"])
 
 
 def test_truncated_dump_object_is_refused_before_download(lab, env):

@@ -93,7 +93,7 @@ def test_damaged_manifests_are_refused():
     with pytest.raises(ManifestError, match="not valid JSON"):
         fmt.decode_manifest(good[: len(good) // 2])
     other = json.loads(good)
-    other["format_version"] = 2
+    other["format_version"] = 3
     other = fmt.seal(other)
     with pytest.raises(ManifestError, match="format_version"):
         fmt.decode_manifest(json.dumps(other).encode())

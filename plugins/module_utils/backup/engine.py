@@ -10,14 +10,17 @@ Order of a run, and why:
 2. One snapshot (pgsource.SnapshotSession): Odoo metadata, the attachment list, sizes.
 3. Check mode: one listing of the filestore keyspace and the previous backup's index give the
    upload plan, which is reported; nothing else happens.
-4. pg_dump streams into a multipart upload in a thread (started first: it is the long pole);
+4. pg_dump streams into a multipart upload in a thread (started first: it is the long pole),
+   without the data of the large tables (tabledata.py); beside it, ``table_jobs`` at a time, each
+   large table is fingerprinted in the same snapshot and either reused from the previous backup
+   (unchanged) or dumped into an archive of its own under dbdata/;
    meanwhile the store is listed once, the previous index read, the plan made, the filestore
    files uploaded in a pool and the row counts read from the snapshot. The first failure stops
    the other side (pg_dump killed, multipart aborted, pool drained).
 5. The filestore index, then manifest.json: only now does the backup exist.
 6. With copy_to, every object of the backup is copied to the second endpoint (checked against
-   the manifest's SHA-256 on the way), filestore objects only if missing there, and the same
-   manifest written last there too.
+   the manifest's SHA-256 on the way), filestore objects and table archives only if missing
+   there, and the same manifest written last there too.
 
 A failure anywhere before step 5 leaves no manifest: nothing is listed as restorable, and a retry
 reuses the filestore objects already uploaded.
@@ -35,7 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
+from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto, tabledata
 from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
 from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import Cancelled, pg_dump_argv, stream_dump
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
@@ -97,6 +100,8 @@ class BackupOptions:
     threads: int = 8
     part_size: int = 8 * 1024 * 1024
     row_counts: bool = True
+    split_min_size: int | None = tabledata.DEFAULT_SPLIT_MIN_SIZE  # None or -1: every table in db.dump
+    table_jobs: int = 2  # tables fingerprinted and dumped at the same time
     lock_wait_timeout: str | None = None
     progress_log: str | None = None
     progress_interval: float = 10.0
@@ -150,6 +155,8 @@ def run_backup(opts, store=None, copy_store=None):
     fmt.check_name(dbname, "db")
     if opts.filestore_scope not in ("referenced", "all"):
         raise ConfigError("filestore_scope must be 'referenced' or 'all'", option="filestore_scope")
+    if opts.table_jobs is None or opts.table_jobs < 1:
+        raise ConfigError("table_jobs must be at least 1", option="table_jobs")
     key = opts.encryption_key
     kid = crypto.key_id(key) if key is not None else None
     if key is not None and not crypto.HAS_CRYPTOGRAPHY:
@@ -183,6 +190,7 @@ def run_backup(opts, store=None, copy_store=None):
         if fnames and not os.path.isdir(fs_root):
             raise SourceError(f"filestore directory {fs_root} does not exist", path=fs_root)
         data_size = snap.data_size()
+        split = tabledata.list_split_tables(snap, opts.split_min_size, server["server_version_num"])
 
         def make_plan():
             existing = store.list_filestore(keyspace)
@@ -207,6 +215,7 @@ def run_backup(opts, store=None, copy_store=None):
                 "db_name": dbname,
                 "would_upload": fplan.as_dict(),
                 "database_size": server["database_size"],
+                "split_tables": [st.name for st in split],
                 "pg_dump": {"path": pg_dump, "version": pg_dump_version},
                 "postgresql_version": server["server_version"],
                 "odoo_version": odoo.get("version"),
@@ -228,8 +237,53 @@ def run_backup(opts, store=None, copy_store=None):
         dump_result = {}
         counts = {}
         dump_rel = prefix + fmt.dump_object_name("custom", opts.compression, key is not None)
-        argv = pg_dump_argv(pg_dump, snap.snapshot, lock_wait_timeout=opts.lock_wait_timeout)
+        argv = pg_dump_argv(pg_dump, snap.snapshot, extra=tabledata.exclude_args(split),
+                            lock_wait_timeout=opts.lock_wait_timeout)
         pg_env = client_env(opts.pg, dbname)
+        table_entries = []
+        reused = set()
+        smajor = int(server["server_version_num"]) // 10000
+        dbks = fmt.dbdata_keyspace(kid)
+
+        def one_table(st, prev_objs):
+            if cancel.is_set():
+                raise Cancelled("table dump stopped: another part of the backup failed")
+            reader = tabledata.SnapshotReader(opts.pg, dbname, snap.snapshot)
+            try:
+                reader.measure(st, server["encoding"], smajor)
+            finally:
+                reader.close()
+            prev_obj = prev_objs.get(st.name)
+            if prev_obj is not None and prev_obj["fingerprint"] == st.fingerprint:
+                entry = tabledata.reuse(store, st, prev_obj, dump_lock)
+                if entry is not None:
+                    reused.add(st.name)
+                    progress.advance(st.size, "db")
+                    return entry
+            rel = fmt.table_object_key(backup_id, st.number, opts.compression, key is not None, kid)
+            info = tabledata.dump_table(store, st, rel, pg_dump, snap.snapshot, pg_env, dump_lock, opts,
+                                        progress=progress, cancel=cancel)
+            return tabledata.table_entry(st, info, opts.compression, backup_id, dump_lock.until if dump_lock else None)
+
+        def tables_thread():
+            t = time.monotonic()
+            try:
+                prev = store.latest_manifest(env, dbname)
+                prev_objs = tabledata.previous_objects(prev, dbks, opts.compression)
+                with ThreadPoolExecutor(max_workers=max(1, opts.table_jobs), thread_name_prefix="table") as pool:
+                    futures = [pool.submit(one_table, st, prev_objs) for st in split]
+                    try:
+                        for f in futures:
+                            table_entries.append(f.result())
+                    except BaseException as exc:  # first, before the pool waits for the other tables
+                        errors.append(exc)
+                        cancel.set()
+                        raise
+            except BaseException as exc:  # handed to the main thread
+                if exc not in errors:
+                    errors.append(exc)
+                cancel.set()
+            timings["tables"] = round(time.monotonic() - t, 3)
 
         def dump_thread():
             t = time.monotonic()
@@ -246,7 +300,7 @@ def run_backup(opts, store=None, copy_store=None):
         def count_thread():
             t = time.monotonic()
             try:
-                counts.update(snap.row_counts())
+                counts.update(snap.row_counts(skip={st.name for st in split}))
             except BaseException as exc:  # handed to the main thread
                 errors.append(exc)
                 cancel.set()
@@ -258,6 +312,9 @@ def run_backup(opts, store=None, copy_store=None):
         try:
             th = threading.Thread(target=dump_thread, name="pg_dump", daemon=True)
             th.start()
+            tt = threading.Thread(target=tables_thread, name="tables", daemon=True)
+            if split:
+                tt.start()
             tc = threading.Thread(target=count_thread, name="row-counts", daemon=True)
             if opts.row_counts:
                 tc.start()
@@ -276,6 +333,8 @@ def run_backup(opts, store=None, copy_store=None):
                 errors.append(exc)
                 cancel.set()
             th.join()
+            if split:
+                tt.join()
             if opts.row_counts:
                 tc.join()
             if errors:
@@ -295,7 +354,11 @@ def run_backup(opts, store=None, copy_store=None):
     objects = [
         {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size")},
         {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"]},
+        *table_entries,
     ]
+    if opts.row_counts:
+        counts.update({e["table"]: e["rows"] for e in table_entries})
+    tables_info = tabledata.describe(table_entries, reused)
     plain_total = fsb.plain_size
     stored_total = fsb.stored_size
     manifest = fmt.build_manifest(
@@ -328,8 +391,10 @@ def run_backup(opts, store=None, copy_store=None):
             "compression": opts.compression,
             "compression_level": opts.compression_level if opts.compression == "zstd" else None,
             "jobs": 1,
-            "raw_size": dump_result["raw_size"],
+            "raw_size": dump_result["raw_size"] + tables_info["raw_size"],
             "tables": counts,
+            "table_data": {"split_min_size": opts.split_min_size, "count": tables_info["count"],
+                           "reused": tables_info["reused"], "dumped": tables_info["dumped"]},
         },
         filestore={
             "keyspace": keyspace,
@@ -369,8 +434,13 @@ def run_backup(opts, store=None, copy_store=None):
         "odoo_version": odoo.get("version"),
         "postgresql_version": server["server_version"],
         "pg_dump_version": pg_dump_version,
-        "database": {"raw_size": dump_result["raw_size"], "stored_size": dump_result["size"],
-                     "tables": len(counts), "rows": sum(counts.values())},
+        "database": {"raw_size": dump_result["raw_size"] + tables_info["raw_size"],
+                     "stored_size": dump_result["size"] + tables_info["stored_size"],
+                     "uploaded_size": dump_result["size"] + sum(e["size"] for e in table_entries
+                                                                if e["table"] not in reused),
+                     "tables": len(counts), "rows": sum(counts.values()),
+                     "table_archives": tables_info["count"], "tables_reused": tables_info["reused"],
+                     "tables_dumped": tables_info["dumped"]},
         "filestore": {"count": fsb.count, "size": plain_total, "uploaded": fsb.stats["uploaded"],
                       "uploaded_bytes": fsb.stats["uploaded_bytes"], "reused": fsb.stats["reused"],
                       "retention_extended": fsb.stats["retention_extended"], "head_requests": fsb.stats["head"],
@@ -412,7 +482,7 @@ def run_backup(opts, store=None, copy_store=None):
 
 
 def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
-    """Copy one object src -> dst; its SHA-256 is checked against the manifest before it is sent."""
+    """Copy one object src -> dst; its size and SHA-256 are checked against the manifest before it is sent."""
     if size <= 16 * 1024 * 1024:
         data = src.get_bytes(rel, max_size=size + 1)
         actual = hashlib.sha256(data).hexdigest()
@@ -424,14 +494,66 @@ def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
     writer = dst.multipart(rel, lock=lock, metadata=metadata)
     with writer:
         h = hashlib.sha256()
+        n = 0
         for chunk in src.iter_object(rel):
             h.update(chunk)
+            n += len(chunk)
+            if n > size:
+                break  # longer than the manifest says: refused below, without reading the rest
             writer.write(chunk)
-        if h.hexdigest() != sha256:
+        if n != size or h.hexdigest() != sha256:
             writer.abort()
-            raise IntegrityError(f"{src.where(rel)} does not match its manifest; not copied", key=src.full(rel),
-                                 expected=sha256, actual=h.hexdigest())
+            raise IntegrityError(f"{src.where(rel)} does not match its manifest ({n} bytes, {size} expected); not "
+                                 "copied", key=src.full(rel), expected=sha256, actual=h.hexdigest())
         writer.close()
+
+
+def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
+    """Copy the table-data objects of ``manifest`` (format version 2) to ``dst``, only those missing there.
+
+    A table-data object lives outside the backup directory and is shared by the later backups that
+    reference it, so ``dst`` often has it already (from the copy of an earlier backup): an object
+    present with the recorded size is reused, and with object lock its retention on ``dst`` is
+    extended to the entry's ``retain_until`` when it ends earlier (never shortened). A copied one is
+    locked until that date. Returns counters.
+    """
+    stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    objs = manifest.table_objects
+    if not objs:
+        return stats
+    lk = threading.Lock()
+
+    def one(obj):
+        rel = obj["key"]
+        lock = None
+        if lockp is not None:
+            until = fmt.parse_time(obj.get("retain_until")) or (dump_lock.until if dump_lock is not None else None)
+            lock = LockSpec(lockp.mode, until) if until is not None else None
+        head = dst.head(rel)
+        if head is not None and head.get("ContentLength") == obj["size"]:
+            if lock is not None and lock.active():
+                cur = head.get("ObjectLockRetainUntilDate")
+                if cur is not None and cur.tzinfo is None:
+                    cur = cur.replace(tzinfo=_dt.timezone.utc)
+                if cur is None or cur < lock.until:
+                    if dst.put_retention(rel, lock) == "missing":
+                        head = None  # deleted meanwhile: copied below
+                    else:
+                        with lk:
+                            stats["retention_extended"] += 1
+            if head is not None:
+                with lk:
+                    stats["reused"] += 1
+                return
+        _copy_object(src, dst, rel, obj["size"], obj["sha256"], lock, metadata={"sha256": obj["sha256"]})
+        with lk:
+            stats["copied"] += 1
+            stats["copied_bytes"] += obj["size"]
+
+    # a few at a time: each large one streams through a multipart upload of its own
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, 4)), thread_name_prefix="copy-table") as pool:
+        list(pool.map(one, objs))
+    return stats
 
 
 def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, dump_lock, threads=8):
@@ -440,7 +562,11 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     ``entries`` are the index entries (an iterable, or a callable returning one).
 
     Locks on ``dst`` mirror ``src``: each filestore object is locked at least until the date its
-    index entry records, the backup directory until the manifest's retain_until.
+    index entry records, the backup directory until the manifest's retain_until. Table-data objects
+    (format version 2, under ``dbdata/``, shared with other backups) are copied before the manifest
+    too, only if missing on ``dst`` with the same size, each locked until its entry's
+    ``retain_until``; see :func:`_replicate_tables`. Every copied object's SHA-256 is checked
+    against the manifest (or index) on the way.
     """
     keyspace = manifest.filestore_keyspace
     existing = dst.list_filestore(keyspace)
@@ -500,6 +626,9 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             pool.submit(call, entry)
     if errors:
         raise errors[0]
+    tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads)
+    for name, value in tables.items():
+        stats[name] += value
     for obj in manifest.dump_objects:
         _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock)
         stats["copied"] += 1
@@ -509,7 +638,7 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         raise IntegrityError("filestore index changed during the copy")  # pragma: no cover - defensive
     dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
     return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
-            **stats, "requests": dict(dst.stats)}
+            **stats, "table_data": tables, "requests": dict(dst.stats)}
 
 
 __all__ = ["BackupOptions", "StoreError", "StoreTarget", "replicate", "run_backup"]

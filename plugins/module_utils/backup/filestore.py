@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
 from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
-from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import SourceError, StoreError
+from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import Cancelled
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import SourceError
 from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec
 
 SMALL_FILE = 16 * 1024 * 1024
@@ -314,5 +315,5 @@ class FilestoreBackup:
         if errors:
             raise errors[0]
         if self.cancel.is_set() and len(self.entries) < len(p.reuse) + len(p.upload):
-            raise StoreError("filestore backup stopped: another part of the backup failed")
+            raise Cancelled("filestore backup stopped: another part of the backup failed")
         return len(self.entries)

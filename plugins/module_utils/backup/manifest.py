@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""THE backup format of governed.odoo (version 1): object layout, manifest, filestore index.
+"""THE backup format of governed.odoo (versions 1 and 2): object layout, manifest, filestore index.
 
 This file is the one description of the format in code; docs/backup-format.md is the same in
 prose. backup, backup_verify, backup_retention and restore all read and write backups through the
@@ -17,6 +17,12 @@ lets one bucket hold several stores; ``root=""`` is the bucket itself)::
     filestore/enc-<key_id>/sha1/ab/abcdef...  the same, client-side encrypted with key <key_id>
                                               (each key has its own keyspace, so switching keys or
                                               turning encryption on never mixes formats)
+    dbdata/plain/<backup_id>/<n>.dump[.zst]   (version 2) the data of ONE large table: a pg_dump
+    dbdata/enc-<key_id>/<backup_id>/<n>...    --data-only custom archive, written by the backup
+                                              <backup_id> and referenced by every later backup of
+                                              the same database whose fingerprint of that table
+                                              is the same (see tabledata.py): an unchanged table
+                                              is never dumped or uploaded again
     backups/<environment>/<db_name>/<backup_id>/
         db.dump[.zst][.enc]                   pg_dump custom-format archive (format "custom"), or
         db.dir/<file>[.zst][.enc]             the files of a directory-format archive ("directory")
@@ -39,10 +45,11 @@ mostly compressed already),
 in the manifest (``compression``, ``encryption``), so a reader never guesses.
 
 manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of the same
-``format_version``; a different ``format_version`` is refused)::
+``format_version``; a ``format_version`` this reader does not know is refused)::
 
     format            "governed.odoo/backup"
-    format_version    1
+    format_version    1, or 2 when ``objects`` holds "table-data" objects (a reader of version 1
+                      refuses it: it could not restore the tables stored outside db.dump)
     backup_id, environment, db_name
     started_at        time of the database snapshot (the backup's point in time), ISO 8601 UTC "Z"
     finished_at       time the manifest was sealed
@@ -64,7 +71,13 @@ manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of th
                       objects carry their own (>=) date in the index
     objects           every object of the backup directory except manifest.json itself:
                       [{key, role: "dump"|"filestore-index", size, sha256, raw_size?,
-                      raw_sha256?}]  size/sha256 describe the bytes as stored; raw_size the
+                      raw_sha256?}], and (version 2) one object per large table whose data is
+                      not in db.dump: {key (under dbdata/), role: "table-data", table,
+                      size, sha256, raw_size, rows, fingerprint, written_by (backup id that
+                      dumped it), retain_until (its lock, or null)}. db.dump then holds the
+                      schema, the small tables, sequences and everything else; a restore loads
+                      pre-data from it, then its data and every table-data archive, then
+                      post-data.  size/sha256 describe the bytes as stored; raw_size the
                       bytes pg_dump wrote (before compression and encryption). raw_sha256 is
                       optional (writers of this version omit it: the zstd frame carries a checksum
                       of its content, AES-GCM authenticates every chunk); a reader checks it when
@@ -100,10 +113,15 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
 
 FORMAT = "governed.odoo/backup"
 FORMAT_VERSION = 1
+FORMAT_VERSION_TABLES = 2  # written when the manifest has table-data objects
+FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_TABLES)
 INDEX_FORMAT = "governed.odoo/filestore-index"
 INDEX_FORMAT_VERSION = 1
+FORMAT_VERSION_TABLES = 2  # written when the manifest has table-data objects
+FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_TABLES)
 
 FILESTORE_ROOT = "filestore/"
+DBDATA_ROOT = "dbdata/"
 BACKUPS_ROOT = "backups/"
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "filestore-index.jsonl.gz"
@@ -112,6 +130,8 @@ DUMP_DIRNAME = "db.dir"
 
 ROLE_DUMP = "dump"
 ROLE_INDEX = "filestore-index"
+ROLE_TABLE = "table-data"
+ROLES = (ROLE_DUMP, ROLE_INDEX, ROLE_TABLE)
 
 DB_FORMATS = ("custom", "directory")
 COMPRESSIONS = ("zstd", "none")
@@ -187,6 +207,23 @@ def filestore_key(sha1, key_id=None, keyspace=None):
     if not SHA1_RE.match(sha1 or ""):
         raise ValueError(f"not a SHA-1 hex digest: {sha1!r}")
     return (keyspace or filestore_keyspace(key_id)) + sha1[:2] + "/" + sha1
+
+
+def dbdata_keyspace(key_id=None):
+    """Prefix of the per-table data archives: plain, or per encryption key (like the filestore)."""
+    if key_id is None:
+        return DBDATA_ROOT + "plain/"
+    if not KEY_ID_RE.match(key_id):
+        raise ConfigError(f"not an encryption key id: {key_id!r}")
+    return f"{DBDATA_ROOT}enc-{key_id}/"
+
+
+def table_object_key(backup_id, number, compression, encrypted, key_id=None):
+    """Key of the data archive of one table, written by ``backup_id`` (``number`` tells tables apart)."""
+    if not BACKUP_ID_RE.match(backup_id or ""):
+        raise ValueError(f"not a backup id: {backup_id!r}")
+    suffix = (".zst" if compression == "zstd" else "") + (".enc" if encrypted else "")
+    return f"{dbdata_keyspace(key_id)}{backup_id}/{int(number)}.dump{suffix}"
 
 
 def sha1_from_key(key, keyspace):
@@ -275,9 +312,9 @@ def validate_manifest(manifest, key=None):
     _require(isinstance(manifest, dict), "manifest is not a JSON object", **where)
     _require(manifest.get("format") == FORMAT,
              f"not a governed.odoo backup manifest (format {manifest.get('format')!r})", **where)
-    _require(manifest.get("format_version") == FORMAT_VERSION,
+    _require(manifest.get("format_version") in FORMAT_VERSIONS,
              f"manifest format_version {manifest.get('format_version')!r} is not supported (this reader: "
-             f"{FORMAT_VERSION})", **where)
+             f"{', '.join(str(v) for v in FORMAT_VERSIONS)})", **where)
     recorded = manifest.get("manifest_sha256")
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     actual = hashlib.sha256(canonical_json(body)).hexdigest()
@@ -296,9 +333,18 @@ def validate_manifest(manifest, key=None):
     _require(isinstance(objs, list) and objs, "manifest lists no objects", **where)
     prefix = backup_prefix(manifest["environment"], manifest["db_name"], manifest["backup_id"])
     for obj in objs:
-        _require(isinstance(obj, dict) and isinstance(obj.get("key"), str) and obj["key"].startswith(prefix),
-                 f"object entry outside the backup directory: {obj!r}", **where)
-        _require(obj.get("role") in (ROLE_DUMP, ROLE_INDEX), f"object with unknown role: {obj.get('key')}", **where)
+        _require(isinstance(obj, dict) and isinstance(obj.get("key"), str), f"malformed object entry: {obj!r}",
+                 **where)
+        _require(obj.get("role") in ROLES, f"object with unknown role: {obj.get('key')}", **where)
+        if obj["role"] == ROLE_TABLE:
+            _require(manifest["format_version"] >= FORMAT_VERSION_TABLES,
+                     f"table-data object in a format_version 1 manifest: {obj['key']}", **where)
+            _require(obj["key"].startswith(DBDATA_ROOT) and ".." not in obj["key"].split("/"),
+                     f"table-data object outside {DBDATA_ROOT}: {obj['key']}", **where)
+            _require(isinstance(obj.get("table"), str) and obj["table"], f"table-data object without table: "
+                     f"{obj['key']}", **where)
+        else:
+            _require(obj["key"].startswith(prefix), f"object entry outside the backup directory: {obj!r}", **where)
         _require(isinstance(obj.get("size"), int) and obj["size"] >= 0, f"object without size: {obj['key']}", **where)
         _require(SHA256_RE.match(obj.get("sha256") or ""), f"object without sha256: {obj['key']}", **where)
     _require(sum(1 for o in objs if o["role"] == ROLE_INDEX) == 1, "manifest must list one filestore index", **where)
@@ -365,6 +411,16 @@ class Manifest:
         return [o for o in self.data["objects"] if o["role"] == ROLE_DUMP]
 
     @property
+    def table_objects(self):
+        """The per-table data archives (format version 2), largest first as the backup wrote them."""
+        return [o for o in self.data["objects"] if o["role"] == ROLE_TABLE]
+
+    @property
+    def database_objects(self):
+        """Every object holding database content: db.dump (or its files) and the table archives."""
+        return [o for o in self.data["objects"] if o["role"] in (ROLE_DUMP, ROLE_TABLE)]
+
+    @property
     def index_object(self):
         return next(o for o in self.data["objects"] if o["role"] == ROLE_INDEX)
 
@@ -382,7 +438,7 @@ class Manifest:
             "started_at": d["started_at"],
             "finished_at": d["finished_at"],
             "odoo_version": d["odoo"].get("version"),
-            "database_stored_size": sum(o["size"] for o in self.dump_objects),
+            "database_stored_size": sum(o["size"] for o in self.database_objects),
             "filestore_count": d["filestore"].get("count"),
             "filestore_size": d["filestore"].get("size"),
             "encrypted": d.get("encryption") is not None,
@@ -474,7 +530,8 @@ def build_manifest(*, backup_id, environment, db_name, started_at, finished_at, 
     """Assemble a manifest dict (not yet sealed) and validate it as a reader would."""
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION_TABLES if any(o.get("role") == ROLE_TABLE for o in objects)
+        else FORMAT_VERSION,
         "backup_id": backup_id,
         "environment": environment,
         "db_name": db_name,

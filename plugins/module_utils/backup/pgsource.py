@@ -230,9 +230,12 @@ class SnapshotSession:
             "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg\\_%'")[0][0])
 
-    def row_counts(self):
+    def row_counts(self, skip=()):
+        """Exact row counts of this snapshot (``skip``: manifest names counted elsewhere)."""
         counts = {}
         for schema, table in self.tables():
+            if table_name(schema, table) in skip:
+                continue
             q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             counts[table_name(schema, table)] = self._q(q)[0][0]
         return counts

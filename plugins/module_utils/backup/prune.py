@@ -2,19 +2,28 @@
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Applies retention to a store: expired backups, debris of interrupted runs, unreferenced
-filestore objects. Decisions come from retention.py (pure); this file only observes and acts.
+filestore objects and unreferenced table-data objects. Decisions come from retention.py (pure);
+this file only observes and acts.
 
 Safety rules, in the order they are enforced:
 
 * A backup is removed manifest first: the moment anything of it is gone, it is no longer listed
   as restorable. If the server refuses to delete the manifest (object lock), nothing else of that
   backup is touched and the refusal is reported with the lock's mode and date.
-* Object lock is never bypassed. Locked filestore objects are not even attempted: their
-  retain-until date is read first and they are reported as locked.
+* Object lock is never bypassed. Locked shared objects (filestore, table-data) are not even
+  attempted: their retain-until date is read first and they are reported as locked.
 * A filestore object is garbage only if NO manifest in the whole store references it (every
   environment and database, kept backups and backups whose deletion was refused) and it is older
   than the grace period (a running backup's new files have no manifest yet). If any manifest or
   index cannot be read, filestore garbage collection is skipped for this run, with a warning.
+* Table-data objects (format version 2, under ``dbdata/``) are shared the same way: a later backup
+  references the object an earlier one wrote while the table did not change, so deleting a backup
+  never deletes them (they are outside its directory). One is garbage only if no surviving
+  manifest of the whole store lists it among its ``table-data`` objects and it is older than the
+  grace period; an unreadable manifest skips this collection for the run, with a warning. It runs
+  whatever ``gc_filestore`` says: it is the database data of the deleted backups.
+* Incomplete multipart uploads older than the grace period are aborted, under ``backups/`` (of the
+  environment/database in scope) and under ``dbdata/``.
 * Deletion is by version (lock-enabled buckets are versioned; a plain DELETE only hides).
 * Check mode computes the same plan and deletes nothing.
 """
@@ -71,8 +80,8 @@ def run_retention(store, policy, environment=None, db_name=None, check_mode=Fals
         "incomplete_deleted": [],
         "incomplete_locked": [],
         "uploads_aborted": [],
-        "filestore": {"deleted": 0, "locked": 0, "skipped": None, "deleted_keys": [],
-                      "locked_keys": []},
+        "filestore": _gc_section(),
+        "dbdata": _gc_section(),
         "warnings": [],
     }
     to_delete = []
@@ -136,7 +145,39 @@ def run_retention(store, policy, environment=None, db_name=None, check_mode=Fals
             report["incomplete_locked"].append(item)
         else:
             report["incomplete_deleted"].append(item)
-    for up in store.list_multipart_uploads(fmt.env_prefix(environment, db_name)):
+    for prefix in (fmt.env_prefix(environment, db_name), fmt.DBDATA_ROOT):
+        _abort_stale_uploads(store, prefix, report, now, grace, check_mode)
+
+    # 3. shared objects no surviving manifest references: filestore, table data ---------------
+    manifests, unreadable = _surviving_manifests(store, refs, survivors, workers)
+    if unreadable is not None:
+        report["dbdata"]["skipped"] = (f"manifest {unreadable} is unreadable; no table-data object is deleted in "
+                                       "this run")
+        report["warnings"].append(report["dbdata"]["skipped"])
+    else:
+        referenced = {o["key"] for m in manifests for o in m.table_objects}
+        _gc_objects(store, fmt.DBDATA_ROOT, referenced, report["dbdata"], report, now, grace, check_mode, workers,
+                    "table-data")
+    if not gc_filestore:
+        report["filestore"]["skipped"] = "gc_filestore is off"
+    elif unreadable is not None:
+        report["filestore"]["skipped"] = (f"manifest {unreadable} is unreadable; no filestore object is deleted in "
+                                          "this run")
+        report["warnings"].append(report["filestore"]["skipped"])
+    else:
+        _collect_garbage(store, manifests, report, now, grace, check_mode, workers)
+
+    report["changed"] = bool(report["deleted"] or report["incomplete_deleted"] or report["uploads_aborted"]
+                             or report["filestore"]["deleted"] or report["dbdata"]["deleted"])
+    return report
+
+
+def _gc_section():
+    return {"deleted": 0, "locked": 0, "skipped": None, "deleted_keys": [], "locked_keys": []}
+
+
+def _abort_stale_uploads(store, prefix, report, now, grace, check_mode):
+    for up in store.list_multipart_uploads(prefix):
         initiated = up.get("initiated")
         if initiated is not None and initiated.tzinfo is None:
             initiated = initiated.replace(tzinfo=_dt.timezone.utc)
@@ -147,35 +188,52 @@ def run_retention(store, policy, environment=None, db_name=None, check_mode=Fals
         report["uploads_aborted"].append({"key": store.full(up["key"]), "initiated": fmt.format_time(initiated)
                                           if initiated else None})
 
-    # 3. filestore garbage --------------------------------------------------------------------
-    if gc_filestore:
-        _collect_garbage(store, refs, survivors, report, now, grace, check_mode, workers)
-    else:
-        report["filestore"]["skipped"] = "gc_filestore is off"
 
-    report["changed"] = bool(report["deleted"] or report["incomplete_deleted"] or report["uploads_aborted"]
-                             or report["filestore"]["deleted"])
-    return report
+def _surviving_manifests(store, refs, survivors, workers):
+    """(manifests of the surviving backups, None), or (None, "env/db/id (reason)") if one is unreadable."""
+    alive = [r for r in refs if (r.environment, r.db_name, r.backup_id) in survivors]
+
+    def read(ref):
+        try:
+            return store.read_manifest(ref.environment, ref.db_name, ref.backup_id), None
+        except BackupError as exc:
+            return None, f"of {ref.environment}/{ref.db_name}/{ref.backup_id} ({exc.msg})"
+
+    if not alive:
+        return [], None
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(alive)))) as pool:
+        results = list(pool.map(read, alive))
+    for _m, problem in results:
+        if problem is not None:
+            return None, problem
+    return [m for m, _p in results], None
 
 
-def _collect_garbage(store, refs, survivors, report, now, grace, check_mode, workers):
+def _collect_garbage(store, manifests, report, now, grace, check_mode, workers):
+    """Filestore objects that no surviving manifest's index lists (every keyspace)."""
     fsr = report["filestore"]
     referenced = set()
-    for ref in refs:
-        if (ref.environment, ref.db_name, ref.backup_id) not in survivors:
-            continue
+    for m in manifests:
         try:
-            m = store.read_manifest(ref.environment, ref.db_name, ref.backup_id)
             keyspace, entries = store.read_index(m)
         except BackupError as exc:
-            fsr["skipped"] = (f"manifest or index of {ref.environment}/{ref.db_name}/{ref.backup_id} is unreadable "
-                              f"({exc.msg}); no filestore object is deleted in this run")
+            fsr["skipped"] = (f"index of {m.environment}/{m.db_name}/{m.backup_id} is unreadable ({exc.msg}); no "
+                              "filestore object is deleted in this run")
             report["warnings"].append(fsr["skipped"])
             return
         for e in entries:
             referenced.add(fmt.filestore_key(e["sha1"], keyspace=keyspace))
-    # every version of every object under filestore/, all keyspaces
-    versions = store.list_versions(fmt.FILESTORE_ROOT)
+    _gc_objects(store, fmt.FILESTORE_ROOT, referenced, fsr, report, now, grace, check_mode, workers, "filestore")
+
+
+def _gc_objects(store, root, referenced, section, report, now, grace, check_mode, workers, what):
+    """Delete every version of the objects under ``root`` not in ``referenced`` and older than ``grace``.
+
+    Locked versions are not attempted (reported in ``section["locked_keys"]`` with their date); a key's
+    delete markers go only once every version of it is gone. ``section`` is filled like
+    ``report["filestore"]``.
+    """
+    versions = store.list_versions(root)
     newest = {}
     for key, _vid, _marker, mtime in versions:
         if key not in newest or mtime > newest[key]:
@@ -195,26 +253,28 @@ def _collect_garbage(store, refs, survivors, report, now, grace, check_mode, wor
         states = list(pool.map(lock_of, candidates))
     free = [item for item, locked, _u in states if not locked]
     locked = [(item, until) for item, locked, until in states if locked]
-    fsr["locked"] = len(locked)
-    fsr["locked_keys"] = [{"key": store.full(k), "retain_until": fmt.format_time(u)}
-                          for (k, _v), u in locked][:MAX_LISTED]
+    section["locked"] = len(locked)
+    section["locked_keys"] = [{"key": store.full(k), "retain_until": fmt.format_time(u)}
+                              for (k, _v), u in locked][:MAX_LISTED]
     locked_keys = {k for (k, _v), _u in locked}
     if check_mode:
-        fsr["deleted"] = len({k for k, _v in free})
-        fsr["deleted_keys"] = sorted({store.full(k) for k, _v in free})[:MAX_LISTED]
+        section["deleted"] = len({k for k, _v in free} - locked_keys)
+        section["deleted_keys"] = sorted({store.full(k) for k, _v in free if k not in locked_keys})[:MAX_LISTED]
         return
     deleted, refused = store.delete_versions(free, workers=workers)
     # delete markers only of keys whose every version is gone
     deleted_keys = {store.rel(d["key"]) for d in deleted}
     refused_keys = {store.rel(r["key"]) for r in refused}
     gone = deleted_keys - refused_keys - locked_keys
-    store.delete_versions([(k, v) for k, v in markers if k in gone], workers=workers)
-    fsr["deleted"] = len(gone)
-    fsr["deleted_keys"] = sorted(store.full(k) for k in gone)[:MAX_LISTED]
+    # a key left with delete markers only (its versions went in an earlier run) loses them too
+    markers_only = garbage - {k for k, _v in candidates}
+    store.delete_versions([(k, v) for k, v in markers if k in gone or k in markers_only], workers=workers)
+    section["deleted"] = len(gone)
+    section["deleted_keys"] = sorted(store.full(k) for k in gone)[:MAX_LISTED]
     if refused:
-        fsr["locked"] += len(refused)
-        fsr["locked_keys"] += [{"key": r["key"], "server_refused": r["message"]} for r in refused][:MAX_LISTED]
-        report["warnings"].append(f"the object store refused to delete {len(refused)} filestore object version(s) "
+        section["locked"] += len(refused)
+        section["locked_keys"] += [{"key": r["key"], "server_refused": r["message"]} for r in refused][:MAX_LISTED]
+        report["warnings"].append(f"the object store refused to delete {len(refused)} {what} object version(s) "
                                   "(object lock)")
 
 

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
 from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.backup.dbload import Background, DatabaseLoad
 from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import decompressor
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
     EncryptionError,
@@ -203,16 +204,30 @@ def create_database(pg, dbname, manifest=None):
             _ident(dbname), sql.Literal(encoding)))
 
 
-def _pg_restore_argv(pg, dbname, dump_path, jobs, pg_bin_dir, no_owner):
+def _pg_restore_base(pg, dbname, pg_bin_dir, no_owner):
+    """pg_restore and its options up to --dbname (no jobs, section or archive)."""
     tool = find_tool("pg_restore", pg_bin_dir)
     with connect(pg, dbname) as conn:
         vnum = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
     check_tool_for_server(tool, vnum)
-    argv = [tool, "--exit-on-error", "--no-password", f"--jobs={max(1, int(jobs))}", f"--dbname={dbname}"]
+    argv = [tool, "--exit-on-error", "--no-password", f"--dbname={dbname}"]
     if no_owner:
         argv += ["--no-owner", "--no-acl"]
-    argv.append(dump_path)
     return argv
+
+
+def _pg_restore_argv(pg, dbname, dump_path, jobs, pg_bin_dir, no_owner):
+    return [*_pg_restore_base(pg, dbname, pg_bin_dir, no_owner), f"--jobs={max(1, int(jobs))}", dump_path]
+
+
+def start_load(store, manifest, pg, dbname, dump_path, key=None, jobs=2, pg_bin_dir=None, no_owner=True,
+               progress=None):
+    """Start loading the backup (db.dump and any table archives) into the empty ``dbname``, in a thread."""
+    base = _pg_restore_base(pg, dbname, pg_bin_dir, no_owner)
+    env = client_env(pg, dbname, application_name="governed.odoo.restore")
+    load = DatabaseLoad(store, manifest, dump_path, base, env, key=_need_key(manifest, key), jobs=jobs,
+                        progress=progress)
+    return Background(load).start()
 
 
 def start_pg_restore(pg, dbname, dump_path, jobs=2, pg_bin_dir=None, no_owner=True):
@@ -259,10 +274,19 @@ def compare_row_counts(pg, dbname, expected):
     return diffs
 
 
-def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None):
-    """Create ``dbname`` and pg_restore into it; drop it again if the restore fails."""
+def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None, store=None, key=None):
+    """Create ``dbname`` and pg_restore into it; drop it again if the restore fails.
+
+    A backup with table archives (format version 2) needs ``store`` (and ``key`` if encrypted).
+    """
     create_database(pg, dbname, manifest)
     try:
+        if manifest.table_objects:
+            if store is None:
+                raise RestoreError(f"backup {manifest.backup_id} stores large tables as separate archives; "
+                                   "restoring it needs the store")
+            res = start_load(store, manifest, pg, dbname, dump_path, key=key, jobs=jobs, pg_bin_dir=pg_bin_dir).wait()
+            return {"database": dbname, "jobs": jobs, **res}
         return pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
     except BaseException:
         with contextlib.suppress(Exception):  # the original error matters more
@@ -293,7 +317,8 @@ def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=Non
         create_database(pg, dbname, manifest)
         try:
             t = time.monotonic()
-            proc = start_pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+            proc = start_load(store, manifest, pg, dbname, dump_path, key=key, jobs=jobs, pg_bin_dir=pg_bin_dir,
+                              progress=progress)
             try:
                 if yield_cpu:
                     with contextlib.suppress(OSError):
@@ -304,9 +329,8 @@ def restore_backup(store, manifest, pg, dbname, filestore_dest, workdir, key=Non
                 result["filestore"]["seconds"] = round(time.monotonic() - t1, 3)
             except BaseException:
                 proc.kill()
-                proc.wait()
                 raise
-            wait_pg_restore(proc, dbname)
+            result["load"] = proc.wait()
             result["pg_restore_seconds"] = round(time.monotonic() - t, 3)
         except BaseException:
             with contextlib.suppress(Exception):  # the original error matters more

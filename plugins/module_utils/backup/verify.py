@@ -5,12 +5,15 @@
 
 Levels:
 
-* ``full`` (default): download every object of the backup (database archive, filestore index,
-  every filestore object the index lists), streaming, and compare size and SHA-256 with the
-  manifest. Filestore objects are also checked against their SHA-1 name (after decryption when
-  the key is given). Catches corruption, truncation, a missing object, a replaced object.
+* ``full`` (default): download every object of the backup (database archive, table-data archives
+  of format version 2, filestore index, every filestore object the index lists), streaming, and
+  compare size and SHA-256 with the manifest. Filestore objects are also checked against their
+  SHA-1 name (after decryption when the key is given). Catches corruption, truncation, a missing
+  object, a replaced object.
 * ``presence``: listing only (no download): every object exists with the recorded size. Cheap
-  enough to run after each backup; ``full`` belongs in a schedule.
+  enough to run after each backup; ``full`` belongs in a schedule. Table-data objects live outside
+  the backup directory (under ``dbdata/<keyspace>/<backup that wrote them>/``): each such
+  directory is listed once.
 
 A damaged or altered manifest fails reading it (format, seal). Every problem names the object.
 
@@ -56,6 +59,27 @@ def _problem(store, rel, problem, **kw):
     return {"key": store.full(rel), "problem": problem, **kw}
 
 
+def _what(obj):
+    """Extra fields naming what a database object holds (the table of a table-data object)."""
+    return {"table": obj["table"]} if obj.get("role") == fmt.ROLE_TABLE else {}
+
+
+def listed_sizes(store, prefix, objects):
+    """rel key -> stored size of the objects present among ``objects``: one listing of ``prefix``, plus one
+    of each other directory an object lives in (table-data objects are outside the backup directory)."""
+    dirs = {prefix}
+    for obj in objects:
+        if not obj["key"].startswith(prefix):
+            dirs.add(obj["key"].rsplit("/", 1)[0] + "/")
+    wanted = {obj["key"] for obj in objects}
+    out = {}
+    for d in sorted(dirs):
+        for k, size, _t in store.iter_objects(d):
+            if k in wanted:
+                out[k] = size
+    return out
+
+
 def check_objects(store, manifest, level="full", key=None, threads=8, progress=None, entries=None):
     """Problems (list of dicts naming each object) and counters for ``manifest``'s objects."""
     if level not in LEVELS:
@@ -74,28 +98,34 @@ def check_objects(store, manifest, level="full", key=None, threads=8, progress=N
         if progress is not None:
             progress.advance(n, "verified", 1)
 
-    # the backup directory's own objects
-    listed = {k: s for k, s, _t in store.iter_objects(manifest.prefix)} if level == "presence" else None
-    for obj in manifest.objects:
+    # the backup directory's own objects, and the table-data objects it references
+    listed = listed_sizes(store, manifest.prefix, manifest.objects) if level == "presence" else None
+
+    def one_object(obj):
         rel = obj["key"]
         if level == "presence":
-            if rel not in listed:
-                problems.append(_problem(store, rel, "missing"))
-            elif listed[rel] != obj["size"]:
-                problems.append(_problem(store, rel, "size", expected=obj["size"], actual=listed[rel]))
             note(0)
-            continue
+            if rel not in listed:
+                return [_problem(store, rel, "missing", **_what(obj))]
+            if listed[rel] != obj["size"]:
+                return [_problem(store, rel, "size", expected=obj["size"], actual=listed[rel], **_what(obj))]
+            return []
         try:
             n, digest = _stream_digest(store, rel)
         except StoreError as exc:
-            problems.append(_problem(store, rel, "missing" if exc.details.get("code") in ("NoSuchKey", "404")
-                                     else "unreadable", message=exc.msg))
-            continue
-        if n != obj["size"]:
-            problems.append(_problem(store, rel, "size", expected=obj["size"], actual=n))
-        elif digest != obj["sha256"]:
-            problems.append(_problem(store, rel, "sha256", expected=obj["sha256"], actual=digest))
+            return [_problem(store, rel, "missing" if exc.details.get("code") in ("NoSuchKey", "404", "NotFound")
+                             else "unreadable", message=exc.msg, **_what(obj))]
         note(n)
+        if n != obj["size"]:
+            return [_problem(store, rel, "size", expected=obj["size"], actual=n, **_what(obj))]
+        if digest != obj["sha256"]:
+            return [_problem(store, rel, "sha256", expected=obj["sha256"], actual=digest, **_what(obj))]
+        return []
+
+    # streamed a few at a time: a version 2 backup can list dozens of large table archives
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as pool:
+        for found in pool.map(one_object, manifest.objects):
+            problems.extend(found)
 
     # the filestore objects through the index (whose checksum was just verified, or is checked now)
     if entries is None:

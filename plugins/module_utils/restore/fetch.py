@@ -80,16 +80,26 @@ def _integrity(msg, **details):
 
 
 def preflight(store, manifest, index_entries, keyspace):
-    """Every dump object and filestore object exists with its recorded stored size (no download)."""
+    """Every database object (dump and table-data), the index and every filestore object exists with its
+    recorded stored size (no download).
+
+    Table-data objects (format version 2) live outside the backup directory, under
+    ``dbdata/<keyspace>/<backup that wrote them>/``: each such directory is listed once.
+    """
     problems = []
+    objects = [*manifest.database_objects, manifest.index_object]
+    dirs = {manifest.prefix} | {obj["key"].rsplit("/", 1)[0] + "/" for obj in objects
+                                if not obj["key"].startswith(manifest.prefix)}
     present = {}
-    for rel, size, _mtime in store.iter_objects(manifest.prefix):
-        present[rel] = size
-    for obj in [*manifest.dump_objects, manifest.index_object]:
+    for prefix in sorted(dirs):
+        for rel, size, _mtime in store.iter_objects(prefix):
+            present[rel] = size
+    for obj in objects:
+        what = f"{obj['key']} (data of table {obj['table']})" if obj["role"] == fmt.ROLE_TABLE else obj["key"]
         if obj["key"] not in present:
-            problems.append(f"missing: {obj['key']}")
+            problems.append(f"missing: {what}")
         elif present[obj["key"]] != obj["size"]:
-            problems.append(f"size {present[obj['key']]} instead of {obj['size']}: {obj['key']}")
+            problems.append(f"size {present[obj['key']]} instead of {obj['size']}: {what}")
     listed = store.list_filestore(keyspace)
     for e in index_entries:
         got = listed.get(e["sha1"])
@@ -103,7 +113,7 @@ def preflight(store, manifest, index_entries, keyspace):
         raise _integrity(f"backup {manifest.backup_id} is incomplete or damaged, nothing was restored: "
                          + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
                          problems=problems[:MAX_LISTED_PROBLEMS], backup_id=manifest.backup_id)
-    return {"objects_listed": len(manifest.dump_objects) + 1 + len(index_entries)}
+    return {"objects_listed": len(objects) + len(index_entries)}
 
 
 def fetch_dump_object(store, manifest, obj, dest, key=None, progress=None, sink=None):

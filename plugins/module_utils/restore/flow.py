@@ -47,17 +47,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ansible_collections.governed.odoo.plugins.module_utils.backup.dbload import DatabaseLoad
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
 from ansible_collections.governed.odoo.plugins.module_utils.restore import dbops, fetch, pgtools, selection, tablecheck
 from ansible_collections.governed.odoo.plugins.module_utils.restore import filestore as fsmod
 from ansible_collections.governed.odoo.plugins.module_utils.restore import neutralize as nz
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import (
+    DatabaseError,
     IntegrityError,
     RefusedError,
     RestoreError,
     VerificationError,
 )
-from ansible_collections.governed.odoo.plugins.module_utils.restore.pgconn import connect
+from ansible_collections.governed.odoo.plugins.module_utils.restore.pgconn import client_env, connect
 
 PAUSE_ENV = "GOVERNED_ODOO_RESTORE_PAUSE_AT"
 NEUTRALIZE_MODES = ("auto", "sql", "job", "none")
@@ -414,20 +416,23 @@ class Restore:
     def _progress(self, manifest, entries):
         from ansible_collections.governed.odoo.plugins.module_utils.backup.progress import Progress
 
-        total = sum(ob["size"] for ob in manifest.dump_objects) + sum(e["stored_size"] for e in entries)
+        total = sum(ob["size"] for ob in manifest.database_objects) + sum(e["stored_size"] for e in entries)
         label = f"restore {manifest.environment}/{manifest.db_name}/{manifest.backup_id}"
         stream = self.opts.progress_stream if self.opts.progress_stream is not None else _Quiet()
         return Progress(label, total=total, interval=5.0, log_path=self.opts.progress_log, stream=stream)
 
     def _verify_only(self, manifest, entries, keyspace):
+        """Check mode: every database object (dump and table-data archives) and filestore object, checked."""
         key = self.opts.encryption_key
-        dump_bytes = 0
-        for ob in manifest.dump_objects:
-            dump_bytes += fetch.fetch_dump_object(self.store, manifest, ob, None, key)["size"]
+        dump_bytes = sum(fetch.fetch_dump_object(self.store, manifest, ob, None, key)["size"]
+                         for ob in manifest.dump_objects)
+        table_bytes = sum(fetch.fetch_dump_object(self.store, manifest, ob, None, key)["size"]
+                          for ob in manifest.table_objects)
         files = fetch.fetch_filestore(self.store, entries, keyspace, None, key if manifest.encryption else None,
                                       workers=self.opts.workers)
-        return {"dump_objects": len(manifest.dump_objects), "dump_bytes": dump_bytes, "filestore_files": files["files"],
-                "filestore_bytes": files["bytes"]}
+        return {"dump_objects": len(manifest.dump_objects), "dump_bytes": dump_bytes,
+                "table_objects": len(manifest.table_objects), "table_bytes": table_bytes,
+                "filestore_files": files["files"], "filestore_bytes": files["bytes"]}
 
     def _fetch_and_restore(self, manifest, entries, keyspace, work, staging, candidate, role, pg_restore, progress):
         o = self.opts
@@ -448,7 +453,10 @@ class Restore:
 
                 def restore():
                     try:
-                        pgtools.run_pg_restore(pg_restore, o.target, candidate, dump_path, jobs=o.jobs, role=role)
+                        if manifest.table_objects:
+                            self._load(manifest, dump_path, candidate, role, pg_restore, progress)
+                        else:
+                            pgtools.run_pg_restore(pg_restore, o.target, candidate, dump_path, jobs=o.jobs, role=role)
                     except BaseException as exc:
                         restore_thread_error.append(exc)
 
@@ -464,6 +472,22 @@ class Restore:
                 raise
             files = files_future.result() if files_future is not None else None
         return dump_path, files
+
+    def _load(self, manifest, dump_path, candidate, role, pg_restore, progress):
+        """db.dump and the table archives of a format version 2 backup (backup/dbload.py)."""
+        o = self.opts
+        base = pgtools.restore_command(pg_restore, candidate, dump_path, jobs=1, role=role)[:-1]
+        env = client_env(o.target, dbname=candidate)
+        env["PGAPPNAME"] = "governed.odoo pg_restore"
+        load = DatabaseLoad(self.store, manifest, dump_path, base, env,
+                            key=o.encryption_key if manifest.encryption else None, jobs=o.jobs, progress=progress)
+        try:
+            return load.run()
+        except BackupError as exc:
+            if exc.kind in ("integrity", "encryption", "manifest"):
+                raise  # mapped to an IntegrityError by run()
+            raise DatabaseError(f"restoring {manifest.backup_id} into {candidate} failed: {exc.msg}",
+                                database=candidate, **exc.details) from exc
 
     def _fill_bucket(self, entries, keyspace, staging, file_key, progress):
         """Add the backup's files missing under the live database's keys, each checked, then uploaded."""
