@@ -418,6 +418,11 @@ def report(r):
     print(f"  incremental: {i['filestore']['uploaded']} files / {i['filestore']['uploaded_bytes'] / MiB:.1f} MiB "
           f"uploaded ({i['added']['files']} added), {i['requests']['put']} PUT requests, "
           f"{i['requests']['put_bytes'] / MiB:.1f} MiB sent (database archive included)")
+    idb = i.get("database") or {}
+    if idb.get("table_archives"):
+        print(f"  incremental database: {len(idb['tables_reused'])} of {idb['table_archives']} table archives reused, "
+              f"dumped {', '.join(idb['tables_dumped']) or 'none'}; {idb['uploaded_size'] / MiB:.1f} MiB of "
+              f"{idb['stored_size'] / MiB:.1f} MiB stored uploaded")
     if "restore" in r:
         rb = r["baseline_restore"]
         print(f"  baseline restore: copyto {rb['rclone_copyto']:.1f}s + pg_restore -j2 {rb['pg_restore_j2']:.1f}s + "

@@ -127,12 +127,15 @@ def fingerprint(table, rows, rowhash, columns, encoding, server_major):
 class SnapshotReader:
     """A connection that sees exactly the backup's snapshot (``SET TRANSACTION SNAPSHOT``)."""
 
-    def __init__(self, pg, dbname, snapshot):
+    def __init__(self, pg, dbname, snapshot, lock_wait_timeout=None):
         self.conn = connect(pg, dbname, autocommit=False, application_name="governed.odoo.backup.tables")
         try:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             self.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            for name, value in OUTPUT_SETTINGS:
+            settings = list(OUTPUT_SETTINGS)
+            if lock_wait_timeout:  # like pg_dump --lock-wait-timeout: fail rather than queue behind a DDL lock
+                settings.append(("lock_timeout", str(lock_wait_timeout)))
+            for name, value in settings:
                 self.conn.execute("SELECT set_config(%s, %s, true)", (name, value))
         except Exception as exc:
             self.close()
