@@ -191,6 +191,25 @@ def child_restore(spec):
     print(json.dumps(res, default=str))
 
 
+def child_module_restore(spec):
+    """The restore module's own code path (restore/flow.py): restore into a new database, verify it (row counts,
+    every attachment), neutralize it (SQL mode: a non-production target), switch the environment to it."""
+    from ansible_collections.governed.odoo.plugins.module_utils.backup.engine import StoreTarget
+    from ansible_collections.governed.odoo.plugins.module_utils.restore import flow
+
+    t0 = time.monotonic()
+    store = StoreTarget(spec["s3"], spec["bucket"]).open()
+    opts = flow.Options(environment=spec["environment"], db_name=spec["db"], target=dict(spec["pg"], db="postgres"),
+                        target_db=spec["target"], target_environment="staging", filestore_path=spec["data_dir"],
+                        neutralize="sql", jobs=2, workers=spec.get("threads", 8), pg_bin_dir=spec["bin_dir"],
+                        work_dir=spec["workdir"], keep_previous=False, progress_stream=sys.stderr)
+    res = flow.run(store, opts)
+    out = {"seconds": round(time.monotonic() - t0, 3), "phases": res.get("phases"), "switched": res.get("switched")}
+    out["wall"] = out["seconds"]
+    out["peak_rss"] = peak_rss()
+    print(json.dumps(out, default=str))
+
+
 def peak_rss():
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -281,12 +300,18 @@ def main(argv=None):
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--child-backup", help=argparse.SUPPRESS)
     ap.add_argument("--child-restore", help=argparse.SUPPRESS)
+    ap.add_argument("--child-module-restore", help=argparse.SUPPRESS)
+    ap.add_argument("--skip-module-restore", action="store_true",
+                    help="skip the run of the restore module's own path (verification, neutralization, switch)")
     args = ap.parse_args(argv)
     if args.child_backup:
         child_backup(json.loads(args.child_backup))
         return 0
     if args.child_restore:
         child_restore(json.loads(args.child_restore))
+        return 0
+    if args.child_module_restore:
+        child_module_restore(json.loads(args.child_module_restore))
         return 0
 
     lb = Lab()
@@ -358,6 +383,15 @@ def main(argv=None):
                 results["restore"] = {k: ro.get(k) for k in ("seconds", "wall", "process_wall", "peak_rss", "dump",
                                                              "filestore", "pg_restore_seconds")}
                 log(f"  {ro['seconds']:.1f}s")
+                if not args.skip_module_restore:
+                    tgt3 = f"{main_db}_rm"
+                    restored.append(tgt3)
+                    drop_db(lb, tgt3)
+                    log("ours: the restore module's path (restore, verify, neutralize, switch)")
+                    rm = run_child("module-restore", {**spec, "db": main_db, "target": tgt3,
+                                                      "data_dir": f"{tmp}/module_data", "workdir": tmp})
+                    results["module_restore"] = {k: rm.get(k) for k in ("seconds", "peak_rss", "phases")}
+                    log(f"  {rm['seconds']:.1f}s")
             if not args.keep:
                 lb.empty_bucket(base_bucket2)
 
@@ -427,6 +461,12 @@ def report(r):
         rb = r["baseline_restore"]
         print(f"  baseline restore: copyto {rb['rclone_copyto']:.1f}s + pg_restore -j2 {rb['pg_restore_j2']:.1f}s + "
               f"copy back {rb['rclone_copy_back']:.1f}s")
+    if "module_restore" in r:
+        mr = r["module_restore"]
+        phases = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in mr.get("phases") or [] if p.get("seconds"))
+        print(f"  restore module path (also verifies rows and every attachment, neutralizes, switches): "
+              f"{mr['seconds']:.1f}s = {mr['seconds'] / r['baseline_restore']['total']:.2f}x the raw tools, "
+              f"which verify nothing; {phases}")
     print(f"peak memory of the backup process: full {f['peak_rss'] / MiB:.0f} MiB, incremental "
           f"{i['peak_rss'] / MiB:.0f} MiB (target < 256 MiB)")
     for label, m in (r.get("memory") or {}).items():

@@ -429,7 +429,7 @@ class Restore:
         table_bytes = sum(fetch.fetch_dump_object(self.store, manifest, ob, None, key)["size"]
                           for ob in manifest.table_objects)
         files = fetch.fetch_filestore(self.store, entries, keyspace, None, key if manifest.encryption else None,
-                                      workers=self.opts.workers)
+                                      workers=self.opts.workers, strict=True)
         return {"dump_objects": len(manifest.dump_objects), "dump_bytes": dump_bytes,
                 "table_objects": len(manifest.table_objects), "table_bytes": table_bytes,
                 "filestore_files": files["files"], "filestore_bytes": files["bytes"]}
