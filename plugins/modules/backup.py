@@ -18,6 +18,8 @@ description:
   - The attachment files referenced by C(ir_attachment) in the same snapshot are stored
     content-addressed by their SHA-1; a file already in the store is never uploaded again (the store
     is listed once, not probed per file). Database and filestore are backed up concurrently.
+  - The attachments are read from a filestore directory (O(filestore_path)) or, for an Odoo that keeps
+    them in object storage, from a bucket (O(filestore_s3)), listed once as well.
   - A manifest recording Odoo's dump fields (db_name, version, major_version, pg_version, modules),
     the source, the time, sizes, exact row counts and the SHA-256 of every object is written last.
     A backup without its manifest does not exist; an interrupted run leaves no manifest and a retry
@@ -57,13 +59,56 @@ options:
   filestore_path:
     description:
       - The database's filestore directory, C(<data_dir>/filestore/<db>).
-      - Required when the database has attachments stored in the filestore.
+      - Required when the database has attachments stored in the filestore, unless they are in a
+        bucket (O(filestore_s3)).
     type: path
+  filestore_s3:
+    description:
+      - The attachments are in a bucket (Odoo with attachments in object storage) instead of
+        O(filestore_path).
+      - Objects are C(<prefix><db>/<store_fname>), or C(<prefix><store_fname>) with
+        O(filestore_s3.per_database=false), the layout M(governed.odoo.restore) writes with its
+        C(filestore_s3) option, so a backup of the bucket restores into it.
+      - The prefix is listed once; each object not yet in the backup store is read (one GET, two
+        streaming reads above 16 MiB), checked against its SHA-1 name and stored like a file of a
+        filestore directory. The bucket is only read.
+      - Mutually exclusive with O(filestore_path).
+    type: dict
+    suboptions:
+      bucket:
+        description: The attachments bucket.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the instance inside the bucket, for example V(building-prod/).
+        type: str
+        default: ""
+      per_database:
+        description: Whether keys carry the database name after the prefix.
+        type: bool
+        default: true
+      endpoint_url:
+        description: URL of the S3 API of the attachments bucket.
+        type: str
+      access_key:
+        description: Access key ID.
+        type: str
+      secret_key:
+        description: Secret access key.
+        type: str
+      region:
+        description: Region to sign requests for.
+        type: str
+      s3_validate_certs:
+        description: Whether to verify the TLS certificate of O(filestore_s3.endpoint_url).
+        type: bool
+        default: true
   filestore_scope:
     description:
       - V(referenced) saves the files that C(ir_attachment) references in the backup's snapshot,
         so the filestore matches the database exactly.
-      - V(all) also saves every other file found under O(filestore_path).
+      - V(all) also saves every other file found under O(filestore_path), or every object under the
+        database's prefix of O(filestore_s3).
     type: str
     choices: [referenced, all]
     default: referenced
@@ -199,6 +244,26 @@ EXAMPLES = r"""
     progress_log: /var/log/odoo-backup.log
   register: backup
 
+- name: Back up an instance whose attachments are in object storage (<prefix><db>/<store_fname>)
+  governed.odoo.backup:
+    environment: production
+    db: building
+    filestore_s3:
+      endpoint_url: https://s3.region-a.example.org
+      access_key: "{{ s3_access_key }}"
+      secret_key: "{{ vault_s3_secret_key }}"
+      bucket: governed-odoo-prod-attachments
+      prefix: building-prod/
+    login_host: pg.internal
+    login_user: backup
+    login_password: "{{ vault_pg_backup_password }}"
+    endpoint_url: https://s3.region-a.example.org
+    access_key: "{{ s3_access_key }}"
+    secret_key: "{{ vault_s3_secret_key }}"
+    bucket: governed-odoo-prod-backups
+    object_lock_mode: COMPLIANCE
+    object_lock_days: 35
+
 - name: What would be uploaded?
   governed.odoo.backup:
     environment: staging
@@ -302,6 +367,19 @@ def argument_spec():
         environment=dict(type="str", required=True),
         db=dict(type="str", required=True),
         filestore_path=dict(type="path"),
+        filestore_s3=dict(
+            type="dict",
+            options=dict(
+                bucket=dict(type="str", required=True),
+                prefix=dict(type="str", default=""),
+                per_database=dict(type="bool", default=True),
+                endpoint_url=dict(type="str"),
+                access_key=dict(type="str", no_log=False),
+                secret_key=dict(type="str", no_log=True),
+                region=dict(type="str"),
+                s3_validate_certs=dict(type="bool", default=True),
+            ),
+        ),
         filestore_scope=dict(type="str", choices=["referenced", "all"], default="referenced"),
         pg_bin_dir=dict(type="path"),
         compression=dict(type="str", choices=["zstd", "none"], default="zstd"),
@@ -326,6 +404,7 @@ def main():
         argument_spec=argument_spec(),
         supports_check_mode=True,
         required_by={"object_lock_mode": ["object_lock_days"]},
+        mutually_exclusive=[("filestore_path", "filestore_s3")],
     )
     p = module.params
     if not s3client.HAS_BOTO3:
@@ -340,6 +419,7 @@ def main():
             pg=bargs.pg_options(p),
             target=bargs.store_target(p),
             filestore_path=p["filestore_path"],
+            filestore_s3=p["filestore_s3"],
             filestore_scope=p["filestore_scope"],
             pg_bin_dir=p["pg_bin_dir"],
             compression=p["compression"],

@@ -49,6 +49,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
     StoreError,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.backup.filestore import (
+    BucketSource,
     FilestoreBackup,
     LockPolicy,
     plan,
@@ -87,6 +88,9 @@ class BackupOptions:
     pg: dict  # shared postgres options; pg["db"] is the database to back up
     target: StoreTarget
     filestore_path: str | None = None
+    # or attachments in a bucket: S3 options (endpoint_url, access_key, secret_key, region, s3_validate_certs),
+    # bucket, prefix, per_database (objects <prefix><db>/<fname>, or <prefix><fname>)
+    filestore_s3: dict | None = None
     filestore_scope: str = "referenced"  # or "all"
     pg_bin_dir: str | None = None
     compression: str = "zstd"
@@ -155,6 +159,11 @@ def run_backup(opts, store=None, copy_store=None):
     fmt.check_name(dbname, "db")
     if opts.filestore_scope not in ("referenced", "all"):
         raise ConfigError("filestore_scope must be 'referenced' or 'all'", option="filestore_scope")
+    if opts.filestore_path and opts.filestore_s3:
+        raise ConfigError("filestore_path and filestore_s3 are mutually exclusive: the attachments are either in a "
+                          "directory or in a bucket", option="filestore_path, filestore_s3")
+    if opts.filestore_s3 is not None and not (opts.filestore_s3 or {}).get("bucket"):
+        raise ConfigError("filestore_s3.bucket is required", option="filestore_s3.bucket")
     if opts.table_jobs is None or opts.table_jobs < 1:
         raise ConfigError("table_jobs must be at least 1", option="table_jobs")
     key = opts.encryption_key
@@ -182,12 +191,18 @@ def run_backup(opts, store=None, copy_store=None):
         odoo = snap.odoo(server["server_version"])
         fnames = snap.store_fnames()
         fs_root = opts.filestore_path
+        fs_bucket = None
+        if opts.filestore_s3:
+            fs_bucket = BucketSource.open(opts.filestore_s3, dbname, pool=max(32, opts.threads * 2 + 4))
+            fs_bucket.check()
+            if opts.filestore_scope == "all":
+                fnames = sorted(set(fnames) | set(fs_bucket.listing()))
         if fs_root and opts.filestore_scope == "all" and os.path.isdir(fs_root):
             fnames = sorted(set(fnames) | set(scan_directory(fs_root)))
-        if fnames and not fs_root:
-            raise ConfigError(f"{dbname} has {len(fnames)} attachment files but no filestore_path was given",
-                              option="filestore_path")
-        if fnames and not os.path.isdir(fs_root):
+        if fnames and not fs_root and fs_bucket is None:
+            raise ConfigError(f"{dbname} has {len(fnames)} attachment files but no filestore_path or filestore_s3 "
+                              "was given", option="filestore_path")
+        if fnames and fs_bucket is None and not os.path.isdir(fs_root):
             raise SourceError(f"filestore directory {fs_root} does not exist", path=fs_root)
         data_size = snap.data_size()
         split = tabledata.list_split_tables(snap, opts.split_min_size, server["server_version_num"])
@@ -203,7 +218,7 @@ def run_backup(opts, store=None, copy_store=None):
                 except BackupError:
                     prev_entries = {}  # a damaged previous index only costs HEAD requests
             chunk = crypto.DEFAULT_CHUNK_SIZE if key is not None else None
-            return plan(fnames, fs_root or ".", existing, chunk, keyspace), prev_entries, prev
+            return plan(fnames, fs_bucket or fs_root or ".", existing, chunk, keyspace), prev_entries, prev
 
         # 3. check mode: the plan is the answer -------------------------------------------------
         if opts.check_mode:
@@ -248,7 +263,7 @@ def run_backup(opts, store=None, copy_store=None):
         def one_table(st, prev_objs):
             if cancel.is_set():
                 raise Cancelled("table dump stopped: another part of the backup failed")
-            reader = tabledata.SnapshotReader(opts.pg, dbname, snap.snapshot)
+            reader = tabledata.SnapshotReader(opts.pg, dbname, snap.snapshot, opts.lock_wait_timeout)
             try:
                 reader.measure(st, server["encoding"], smajor)
             finally:
@@ -373,6 +388,7 @@ def run_backup(opts, store=None, copy_store=None):
             "host": opts.pg.get("login_host"),
             "port": opts.pg.get("login_port"),
             "filestore_path": fs_root,
+            **({"filestore_s3": fs_bucket.describe()} if fs_bucket is not None else {}),
             "runner": platform.node(),
             "tool": TOOL,
         },
@@ -455,7 +471,8 @@ def run_backup(opts, store=None, copy_store=None):
     }
     if fplan.missing:
         result["warnings"].append(f"{len(fplan.missing)} attachment file(s) referenced by ir_attachment are missing "
-                                  f"from {fs_root}; the backup records them under filestore.missing")
+                                  f"from {fs_bucket.describe() if fs_bucket is not None else fs_root}; the backup "
+                                  "records them under filestore.missing")
     if fsb.renamed:
         result["warnings"].append(f"{len(fsb.renamed)} filestore file(s) do not match their SHA-1 name; stored under "
                                   "their real SHA-1 (see filestore.renamed)")

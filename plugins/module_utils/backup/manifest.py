@@ -53,7 +53,9 @@ manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of th
     backup_id, environment, db_name
     started_at        time of the database snapshot (the backup's point in time), ISO 8601 UTC "Z"
     finished_at       time the manifest was sealed
-    source            {environment, database, host, port, filestore_path, runner, tool}
+    source            {environment, database, host, port, filestore_path, runner, tool}, and
+                      filestore_s3 ("s3://bucket/prefix/db/", no credentials) when the attachments
+                      were read from a bucket instead of a directory
     odoo              Odoo's own dump manifest fields, as odoo/service/db.py writes them:
                       {odoo_dump: "1", db_name, version, version_info, major_version, pg_version,
                       modules: {name: installed version}} plus database_uuid (ir_config_parameter)
