@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - reported when a zstd backup is restore
     HAS_ZSTD = False
 
 CHUNK = 1024 * 1024
+SMALL_OBJECT = 16 * 1024 * 1024  # fetched with one GET, in memory
 ZSTD_ERRORS = (zstandard.ZstdError,) if HAS_ZSTD else ()
 MAX_LISTED_PROBLEMS = 50
 
@@ -262,8 +263,14 @@ def fetch_file(store, entry, keyspace, dest_dir, key=None, progress=None, strict
     sha1 = hashlib.sha1()  # noqa: S324 - Odoo names files by SHA-1; checked, not trusted for security
     n_stored = n_plain = 0
     try:
+        # most attachments are small: one GET through the store's fast path, not a botocore stream
+        # (botocore's per-request CPU made the module's restore twice as slow on 20,000 files)
+        if entry["stored_size"] <= SMALL_OBJECT:
+            chunks = (store.get_bytes(obj_key),)
+        else:
+            chunks = store.iter_object(obj_key, CHUNK)
         with (open(tmp, "wb") if tmp else _Null()) as fh:
-            for chunk in store.iter_object(obj_key, CHUNK):
+            for chunk in chunks:
                 if stored is not None:
                     stored.update(chunk)
                 n_stored += len(chunk)
