@@ -95,7 +95,13 @@ class DatabaseLoad:
 
     def _run(self, extra, what):
         proc = self._start([*self.base, *extra, self.dump_path])
-        _out, err = proc.communicate()
+        try:
+            _out, err = proc.communicate()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         self._finish(proc, what, err)
         self.steps.append(what)
 

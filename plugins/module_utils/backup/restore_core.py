@@ -19,8 +19,9 @@ Every byte is checked on the way, before anything depends on it:
   (``strict=True`` adds the stored SHA-256 of the index, as backup_verify checks it). Files are
   written to ``<name>.tmp`` and renamed, so a crash never leaves a
   truncated file under its final name.
-* ``restore_database``: ``CREATE DATABASE`` (never over an existing one) and
-  ``pg_restore --exit-on-error -j N``; the database is dropped again if pg_restore fails.
+* ``restore_database``: ``CREATE DATABASE`` (never over an existing one) and the load of
+  ``dbload.DatabaseLoad`` (``pg_restore --exit-on-error -j N``, plus the table archives of a
+  version 2 backup); the database is dropped again if the load fails.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -216,41 +216,14 @@ def _pg_restore_base(pg, dbname, pg_bin_dir, no_owner):
     return argv
 
 
-def _pg_restore_argv(pg, dbname, dump_path, jobs, pg_bin_dir, no_owner):
-    return [*_pg_restore_base(pg, dbname, pg_bin_dir, no_owner), f"--jobs={max(1, int(jobs))}", dump_path]
-
-
 def start_load(store, manifest, pg, dbname, dump_path, key=None, jobs=2, pg_bin_dir=None, no_owner=True,
                progress=None):
     """Start loading the backup (db.dump and any table archives) into the empty ``dbname``, in a thread."""
     base = _pg_restore_base(pg, dbname, pg_bin_dir, no_owner)
     env = client_env(pg, dbname, application_name="governed.odoo.restore")
-    load = DatabaseLoad(store, manifest, dump_path, base, env, key=_need_key(manifest, key), jobs=jobs,
-                        progress=progress)
+    key = _need_key(manifest, key) if manifest.table_objects else None  # db.dump is fetched decrypted already
+    load = DatabaseLoad(store, manifest, dump_path, base, env, key=key, jobs=jobs, progress=progress)
     return Background(load).start()
-
-
-def start_pg_restore(pg, dbname, dump_path, jobs=2, pg_bin_dir=None, no_owner=True):
-    """Start pg_restore --exit-on-error -j ``jobs`` into the existing, empty ``dbname``; returns the process."""
-    argv = _pg_restore_argv(pg, dbname, dump_path, jobs, pg_bin_dir, no_owner)
-    return subprocess.Popen(argv, env=client_env(pg, dbname, application_name="governed.odoo.restore"),  # noqa: S603
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def wait_pg_restore(proc, dbname):
-    _out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise RestoreError(f"pg_restore into {dbname} failed (exit {proc.returncode}): {(err or '').strip()[-2000:]}",
-                           database=dbname, exit_code=proc.returncode)
-    return {"database": dbname}
-
-
-def pg_restore(pg, dbname, dump_path, jobs=2, pg_bin_dir=None, no_owner=True):
-    """pg_restore --exit-on-error -j ``jobs`` into the existing, empty database ``dbname``."""
-    proc = start_pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir, no_owner=no_owner)
-    res = wait_pg_restore(proc, dbname)
-    res["jobs"] = jobs
-    return res
 
 
 def row_counts(pg, dbname):
@@ -275,19 +248,17 @@ def compare_row_counts(pg, dbname, expected):
 
 
 def restore_database(pg, dbname, manifest, dump_path, jobs=2, pg_bin_dir=None, store=None, key=None):
-    """Create ``dbname`` and pg_restore into it; drop it again if the restore fails.
+    """Create ``dbname`` and load the backup into it; drop it again if the load fails.
 
     A backup with table archives (format version 2) needs ``store`` (and ``key`` if encrypted).
     """
+    if manifest.table_objects and store is None:
+        raise RestoreError(f"backup {manifest.backup_id} stores large tables as separate archives; "
+                           "restoring it needs the store")
     create_database(pg, dbname, manifest)
     try:
-        if manifest.table_objects:
-            if store is None:
-                raise RestoreError(f"backup {manifest.backup_id} stores large tables as separate archives; "
-                                   "restoring it needs the store")
-            res = start_load(store, manifest, pg, dbname, dump_path, key=key, jobs=jobs, pg_bin_dir=pg_bin_dir).wait()
-            return {"database": dbname, "jobs": jobs, **res}
-        return pg_restore(pg, dbname, dump_path, jobs=jobs, pg_bin_dir=pg_bin_dir)
+        res = start_load(store, manifest, pg, dbname, dump_path, key=key, jobs=jobs, pg_bin_dir=pg_bin_dir).wait()
+        return {"database": dbname, "jobs": jobs, **res}
     except BaseException:
         with contextlib.suppress(Exception):  # the original error matters more
             drop_database(pg, dbname)

@@ -453,10 +453,7 @@ class Restore:
 
                 def restore():
                     try:
-                        if manifest.table_objects:
-                            self._load(manifest, dump_path, candidate, role, pg_restore, progress)
-                        else:
-                            pgtools.run_pg_restore(pg_restore, o.target, candidate, dump_path, jobs=o.jobs, role=role)
+                        self._load(manifest, dump_path, candidate, role, pg_restore, progress)
                     except BaseException as exc:
                         restore_thread_error.append(exc)
 
@@ -474,7 +471,7 @@ class Restore:
         return dump_path, files
 
     def _load(self, manifest, dump_path, candidate, role, pg_restore, progress):
-        """db.dump and the table archives of a format version 2 backup (backup/dbload.py)."""
+        """pg_restore of db.dump (or db.dir), and the table archives of a version 2 backup (backup/dbload.py)."""
         o = self.opts
         base = pgtools.restore_command(pg_restore, candidate, dump_path, jobs=1, role=role)[:-1]
         env = client_env(o.target, dbname=candidate)

@@ -1,27 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_restore: which binary, whether it can read the archive, and running it so it dies with us.
+"""pg_restore: which binary, whether it can read the archive, and its command line.
 
-A restore killed with SIGKILL must not leave a pg_restore writing on: the child is started with
-the parent-death signal set (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``), in its own process group.
+Running it (so that it dies with us, and the table archives of a version 2 backup) is
+backup/dbload.py's ``DatabaseLoad``, shared with the backup package's restore_core.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import glob
 import os
 import re
 import shutil
-import signal
 import subprocess
 
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import DatabaseError, RefusedError
-from ansible_collections.governed.odoo.plugins.module_utils.restore.pgconn import client_env
 
-PR_SET_PDEATHSIG = 1
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
 
@@ -101,14 +96,6 @@ def check_compatible(pg_restore_major, dump_major, source_server_major, target_s
     return notes
 
 
-def _die_with_parent():
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:  # not Linux: the process group is still ours
-        pass
-
-
 def restore_command(binary, dbname, archive, jobs=2, role=None, single_job=False):
     """The pg_restore argv (pure): no owner, no privileges, stop at the first error."""
     cmd = [binary, "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dbname}"]
@@ -118,24 +105,3 @@ def restore_command(binary, dbname, archive, jobs=2, role=None, single_job=False
         cmd.append(f"--role={role}")
     cmd.append(archive)
     return cmd
-
-
-def run_pg_restore(binary, params, dbname, archive, jobs=2, role=None, timeout=None):
-    """Run pg_restore into ``dbname``; raise DatabaseError with the tail of its stderr on failure."""
-    cmd = restore_command(binary, dbname, archive, jobs=jobs, role=role)
-    env = client_env(params, dbname=dbname)
-    env["PGAPPNAME"] = "governed.odoo pg_restore"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,  # noqa: S603
-                            preexec_fn=_die_with_parent, start_new_session=True)
-    try:
-        _out, err = proc.communicate(timeout=timeout)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
-    if proc.returncode != 0:
-        tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-15:]
-        raise DatabaseError(f"pg_restore into {dbname} failed (exit {proc.returncode}): " + " | ".join(tail),
-                            database=dbname, stderr=tail)
-    return {"command": cmd, "jobs": jobs}
