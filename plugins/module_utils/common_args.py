@@ -58,3 +58,17 @@ def s3_argument_spec():
         region=dict(type="str"),
         s3_validate_certs=dict(type="bool", default=True),
     )
+
+
+def filestore_s3_spec():
+    """Option ``filestore_s3``: attachments in a bucket, ``<prefix><db>/<fname>`` (``per_database``) or
+    ``<prefix><fname>``; the same for the backup (read) and the restore (write)."""
+    return dict(
+        type="dict",
+        options=dict(
+            bucket=dict(type="str", required=True),
+            prefix=dict(type="str", default=""),
+            per_database=dict(type="bool", default=True),
+            **s3_argument_spec(),
+        ),
+    )

@@ -354,6 +354,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup import dump, 
 from ansible_collections.governed.odoo.plugins.module_utils.backup.engine import BackupOptions, run_backup
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
 from ansible_collections.governed.odoo.plugins.module_utils.common_args import (
+    filestore_s3_spec,
     postgres_argument_spec,
     s3_argument_spec,
 )
@@ -367,19 +368,7 @@ def argument_spec():
         environment=dict(type="str", required=True),
         db=dict(type="str", required=True),
         filestore_path=dict(type="path"),
-        filestore_s3=dict(
-            type="dict",
-            options=dict(
-                bucket=dict(type="str", required=True),
-                prefix=dict(type="str", default=""),
-                per_database=dict(type="bool", default=True),
-                endpoint_url=dict(type="str"),
-                access_key=dict(type="str", no_log=False),
-                secret_key=dict(type="str", no_log=True),
-                region=dict(type="str"),
-                s3_validate_certs=dict(type="bool", default=True),
-            ),
-        ),
+        filestore_s3=filestore_s3_spec(),
         filestore_scope=dict(type="str", choices=["referenced", "all"], default="referenced"),
         pg_bin_dir=dict(type="path"),
         compression=dict(type="str", choices=["zstd", "none"], default="zstd"),

@@ -406,6 +406,7 @@ progress:
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
 from ansible_collections.governed.odoo.plugins.module_utils.common_args import (
+    filestore_s3_spec,
     kubernetes_argument_spec,
     postgres_argument_spec,
     s3_argument_spec,
@@ -453,19 +454,7 @@ def argument_spec():
             ),
         ),
         filestore_path=dict(type="path"),
-        filestore_s3=dict(
-            type="dict",
-            options=dict(
-                bucket=dict(type="str", required=True),
-                prefix=dict(type="str", default=""),
-                per_database=dict(type="bool", default=True),
-                endpoint_url=dict(type="str"),
-                access_key=dict(type="str", no_log=False),
-                secret_key=dict(type="str", no_log=True),
-                region=dict(type="str"),
-                s3_validate_certs=dict(type="bool", default=True),
-            ),
-        ),
+        filestore_s3=filestore_s3_spec(),
         filestore_prune=dict(type="bool"),
         keep_previous=dict(type="bool", default=True),
         switch=dict(type="bool", default=True),

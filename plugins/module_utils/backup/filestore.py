@@ -50,7 +50,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.s3client impo
     make_client,
     translate,
 )
-from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec
+from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec, stream_body
 
 SMALL_FILE = 16 * 1024 * 1024
 BLOCK = 1024 * 1024
@@ -250,19 +250,8 @@ class BucketSource:
         self._count("get")
         if info is not None:
             info["etag"] = resp.get("ETag")
-        body = resp["Body"]
-        try:
-            while True:
-                try:
-                    data = body.read(BLOCK)
-                except Exception as exc:
-                    raise self._fail(exc, "GetObject", fname) from exc
-                if not data:
-                    return
-                self._count("get", 0, nbytes=len(data))
-                yield data
-        finally:
-            body.close()
+        yield from stream_body(resp["Body"], BLOCK, lambda exc: self._fail(exc, "GetObject", fname),
+                               lambda n: self._count("get", 0, nbytes=n))
 
 
 def _code(exc):
@@ -277,53 +266,39 @@ def _not_found(exc):
     return _code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 
 
-def _plan_bucket(fnames, source, existing, encrypted_chunk, keyspace):
-    """:func:`plan` for a bucket: sizes from one listing of the source prefix."""
-    sizes = source.listing() if fnames else {}
-    p = FilestorePlan(keyspace=keyspace, source=source)
-    for fname in sorted(set(fnames)):
-        if not fname or fname.startswith("/") or ".." in fname.split("/"):
-            p.missing.append(fname)  # never read outside the database's prefix
-            continue
-        size = sizes.get(fname)
-        if size is None:
-            p.missing.append(fname)
-            continue
-        sha1 = fmt.sha1_from_fname(fname)
-        stored = crypto.stored_size(size, encrypted_chunk) if encrypted_chunk else size
-        have = existing.get(sha1) if sha1 else None
-        if isinstance(have, tuple):
-            have = have[0]
-        if have is not None and have == stored:
-            p.reuse.append((fname, sha1, size, stored))
-        else:
-            p.upload.append((fname, size))
-    return p
-
-
 def plan(fnames, root, existing, encrypted_chunk=None, keyspace=None):
     """Decide per referenced file: reuse the stored object or upload it.
 
-    ``root`` is the filestore directory, or a :class:`BucketSource`;
-    ``existing`` is ``store.list_filestore(keyspace)`` (sha1 -> stored size, or (size, mtime));
-    ``encrypted_chunk`` the encryption chunk size when encrypting (stored sizes differ then).
+    ``root`` is the filestore directory (sizes from stat), or a :class:`BucketSource` (sizes from one
+    listing of its prefix); ``existing`` is ``store.list_filestore(keyspace)`` (sha1 -> stored size,
+    or (size, mtime)); ``encrypted_chunk`` the encryption chunk size when encrypting (stored sizes
+    differ then).
     """
     if isinstance(root, BucketSource):
-        return _plan_bucket(fnames, root, existing, encrypted_chunk, keyspace)
-    root = os.path.abspath(root)
-    p = FilestorePlan(keyspace=keyspace, root=root)
+        p = FilestorePlan(keyspace=keyspace, source=root)
+        sizes = root.listing() if fnames else {}
+        size_of = sizes.get
+    else:
+        root = os.path.abspath(root)
+        p = FilestorePlan(keyspace=keyspace, root=root)
+
+        def size_of(fname):
+            path = os.path.join(root, fname)
+            try:
+                return os.stat(path).st_size
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise SourceError(f"cannot read filestore file {path}: {exc}", path=path) from exc
+
     for fname in sorted(set(fnames)):
-        if fname.startswith("/") or ".." in fname.split("/"):
-            p.missing.append(fname)  # never read outside the filestore
+        if not fname or fname.startswith("/") or ".." in fname.split("/"):
+            p.missing.append(fname)  # never read outside the filestore (or the database's prefix)
             continue
-        path = os.path.join(root, fname)
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
+        size = size_of(fname)
+        if size is None:
             p.missing.append(fname)
             continue
-        except OSError as exc:
-            raise SourceError(f"cannot read filestore file {path}: {exc}", path=path) from exc
         sha1 = fmt.sha1_from_fname(fname)
         stored = crypto.stored_size(size, encrypted_chunk) if encrypted_chunk else size
         have = existing.get(sha1) if sha1 else None

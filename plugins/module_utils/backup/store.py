@@ -104,6 +104,22 @@ def _parse_mtime(text):
     return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
 
 
+def stream_body(body, chunk_size, on_error, on_data):
+    """Yield a response body in blocks of ``chunk_size`` and close it; a failed read raises ``on_error(exc)``."""
+    try:
+        while True:
+            try:
+                data = body.read(chunk_size)
+            except Exception as exc:
+                raise on_error(exc) from exc
+            if not data:
+                return
+            on_data(len(data))
+            yield data
+    finally:
+        body.close()
+
+
 def b64sha256(hexdigest):
     return base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii")
 
@@ -282,19 +298,8 @@ class BackupStore:
         except Exception as exc:
             raise self._err(exc, "GetObject", rel) from exc
         self._count("get")
-        body = resp["Body"]
-        try:
-            while True:
-                try:
-                    data = body.read(chunk_size)
-                except Exception as exc:
-                    raise self._err(exc, "GetObject", rel) from exc
-                if not data:
-                    return
-                self._count("get", 0, nbytes=len(data))
-                yield data
-        finally:
-            body.close()
+        yield from stream_body(resp["Body"], chunk_size, lambda exc: self._err(exc, "GetObject", rel),
+                               lambda n: self._count("get", 0, nbytes=n))
 
     def head(self, rel):
         """HEAD an object; None if it does not exist."""
