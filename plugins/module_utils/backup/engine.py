@@ -206,11 +206,12 @@ def run_backup(opts, store=None, copy_store=None):
             raise SourceError(f"filestore directory {fs_root} does not exist", path=fs_root)
         data_size = snap.data_size()
         split = tabledata.list_split_tables(snap, opts.split_min_size, server["server_version_num"])
+        # the previous backup: its filestore index for the plan, its table archives for the tables
+        prev = store.latest_manifest(env, dbname)
 
         def make_plan():
             existing = store.list_filestore(keyspace)
             prev_entries = {}
-            prev = store.latest_manifest(env, dbname)
             if prev is not None and prev.filestore_keyspace == keyspace:
                 try:
                     _ks, entries = store.iter_index(prev)
@@ -218,11 +219,11 @@ def run_backup(opts, store=None, copy_store=None):
                 except BackupError:
                     prev_entries = {}  # a damaged previous index only costs HEAD requests
             chunk = crypto.DEFAULT_CHUNK_SIZE if key is not None else None
-            return plan(fnames, fs_bucket or fs_root or ".", existing, chunk, keyspace), prev_entries, prev
+            return plan(fnames, fs_bucket or fs_root or ".", existing, chunk, keyspace), prev_entries
 
         # 3. check mode: the plan is the answer -------------------------------------------------
         if opts.check_mode:
-            fplan, _prev_entries, prev = make_plan()
+            fplan, _prev_entries = make_plan()
             return {
                 "changed": True,
                 "check_mode": True,
@@ -283,7 +284,6 @@ def run_backup(opts, store=None, copy_store=None):
         def tables_thread():
             t = time.monotonic()
             try:
-                prev = store.latest_manifest(env, dbname)
                 prev_objs = tabledata.previous_objects(prev, dbks, opts.compression)
                 with ThreadPoolExecutor(max_workers=max(1, opts.table_jobs), thread_name_prefix="table") as pool:
                     futures = [pool.submit(one_table, st, prev_objs) for st in split]
@@ -335,7 +335,7 @@ def run_backup(opts, store=None, copy_store=None):
                 tc.start()
             try:
                 t = time.monotonic()
-                fplan, prev_entries, _prev = make_plan()
+                fplan, prev_entries = make_plan()
                 timings["plan"] = round(time.monotonic() - t, 3)
                 progress.add_total(fplan.upload_bytes)
                 fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
