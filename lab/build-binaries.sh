@@ -2,7 +2,8 @@
 # Build the lab's control-plane binaries from Go modules, once, into a cache
 # outside the repository keyed by version. A warm run finds them and exits at once.
 #
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (k8s.io/kubernetes)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#   kubelet, kube-proxy (the lab's real worker node)                  (k8s.io/kubernetes)
 #   etcd                                                            (go.etcd.io/etcd/server/v3)
 #   kwok, kwokctl                                                   (sigs.k8s.io/kwok)
 #
@@ -20,9 +21,18 @@ export CGO_ENABLED=0
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
+# One build at a time: a second run (another checkout, setup.sh beside a manual build) waits for the first
+# and then finds the binaries cached, instead of deleting the first one's work directory under it.
+if [[ "${1:-all}" != path ]]; then
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.build.lock"
+  flock 9
+fi
+
 build_k8s() {
   local dest="$CACHE/bin/kubernetes-$K8S_VERSION"
-  if [[ -x "$dest/kube-apiserver" && -x "$dest/kube-controller-manager" && -x "$dest/kube-scheduler" && -x "$dest/kubectl" ]]; then
+  if [[ -x "$dest/kube-apiserver" && -x "$dest/kube-controller-manager" && -x "$dest/kube-scheduler" && -x "$dest/kubectl" \
+        && -x "$dest/kubelet" && -x "$dest/kube-proxy" ]]; then
     log "kubernetes $K8S_VERSION: cached in $dest"; return
   fi
   local staging="v0.${K8S_VERSION#v1.}"
@@ -44,7 +54,7 @@ build_k8s() {
   } > "$work/go.mod"
   (
     cd "$work"
-    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
       go get -tool "k8s.io/kubernetes/cmd/$cmd@$K8S_VERSION"
     done
     local major minor
@@ -56,7 +66,8 @@ build_k8s() {
     log "kubernetes $K8S_VERSION: compiling (a cold build takes 15-30 minutes on two cores)"
     GOBIN="$dest" go install -trimpath -tags=selinux,notest -ldflags="$ldflags" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
   )
   log "kubernetes $K8S_VERSION: built into $dest"
 }

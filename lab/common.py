@@ -30,8 +30,13 @@ VENV_BIN = REPO / ".venv" / "bin"
 HOST = "127.0.0.1"
 
 # One table of every port the lab listens on, so that nothing collides and
-# `lab down` can check that every one of them is free again.
-PORTS = {
+# `lab down` can check that every one of them is free again. GOVERNED_ODOO_LAB_PORT_OFFSET (a multiple of
+# 10000, at most 40000) moves every port, so that a second checkout (with its own GOVERNED_ODOO_LAB_DIR, the
+# default being its own .lab/) can run a lab of its own beside the first.
+PORT_OFFSET = int(os.environ.get("GOVERNED_ODOO_LAB_PORT_OFFSET", "0"))
+if PORT_OFFSET % 10000 or not 0 <= PORT_OFFSET <= 40000:
+    raise SystemExit(f"GOVERNED_ODOO_LAB_PORT_OFFSET={PORT_OFFSET} must be 0, 10000, 20000, 30000 or 40000")
+_BASE_PORTS = {
     "etcd_client": 17379,
     "etcd_peer": 17380,
     "kube_apiserver": 17443,
@@ -53,6 +58,7 @@ PORTS = {
     "traefik_websecure": 18443,
     "traefik_api": 18090,
 }
+PORTS = {name: port + PORT_OFFSET for name, port in _BASE_PORTS.items()}
 
 
 class LabError(RuntimeError):

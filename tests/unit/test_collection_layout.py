@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,24 @@ def _group_members(group):
     return members
 
 
+# versions on both sides of every bound a requires_ansible range could plausibly have
+_CORE_PROBES = [f"2.{minor}.{patch}" for minor in range(15, 30) for patch in (0, 99)]
+
+
+def core_range_tested(root):
+    """The ansible-core specifier of pyproject.toml's dependencies (what the tests install), or None."""
+    path = Path(root) / "pyproject.toml"
+    if not path.is_file():
+        return None
+    deps = tomllib.loads(path.read_text())["project"]["dependencies"]
+    for dep in deps:
+        if dep.replace(" ", "").startswith("ansible-core"):
+            return SpecifierSet(dep.replace(" ", "").removeprefix("ansible-core"))
+    return None
+
+
 def check_runtime(root, planned=PLANNED_MODULES):
-    """requires_ansible is a lower bound; the action groups match the modules.
+    """requires_ansible is the range of ansible-core the tests run on; the action groups match the modules.
 
     Group `all` lists every module. Groups `kubernetes`, `postgres` and `s3` list exactly the
     modules that take the options of the doc fragment of that name: module_defaults passes every
@@ -143,8 +160,12 @@ def check_runtime(root, planned=PLANNED_MODULES):
     except ValueError:
         problems.append(f"meta/runtime.yml: requires_ansible {requires!r} is not a version range")
     else:
-        if any(spec.operator in ("<", "<=", "==", "~=") for spec in specifier):
-            problems.append("meta/runtime.yml: requires_ansible must be a lower bound only")
+        tested = core_range_tested(root)
+        if tested is not None and any((v in specifier) != (v in tested) for v in _CORE_PROBES):
+            problems.append(
+                f"meta/runtime.yml: requires_ansible {requires!r} differs from the ansible-core the tests run on"
+                f" ({tested} in pyproject.toml)"
+            )
 
     groups = runtime.get("action_groups") or {}
     present = module_names(root)
@@ -585,9 +606,19 @@ def test_missing_group_fails(tree):
     ]
 
 
-def test_requires_ansible_upper_bound_fails(tree):
-    _write(tree / "meta" / "runtime.yml", _runtime(requires="'>=2.17,<2.20'"))
-    assert check_runtime(tree) == ["meta/runtime.yml: requires_ansible must be a lower bound only"]
+def test_requires_ansible_wider_than_tested_fails(tree):
+    _write(tree / "pyproject.toml", '[project]\ndependencies = ["ansible-core>=2.20,<2.22"]\n')
+    _write(tree / "meta" / "runtime.yml", _runtime(requires="'>=2.17'"))
+    assert check_runtime(tree) == [
+        "meta/runtime.yml: requires_ansible '>=2.17' differs from the ansible-core the tests run on"
+        " (<2.22,>=2.20 in pyproject.toml)"
+    ]
+
+
+def test_requires_ansible_as_tested_passes(tree):
+    _write(tree / "pyproject.toml", '[project]\ndependencies = ["ansible-core >=2.20,<2.22"]\n')
+    _write(tree / "meta" / "runtime.yml", _runtime(requires="'>=2.20.0,<2.22.0'"))
+    assert check_runtime(tree) == []
 
 
 def test_bad_playbook_fails(tree):
