@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of governed.odoo.check_instances: evaluates the rule package on the controller.
+
+Run it once per run (``run_once: true``). For each instance it builds the value of every input the rules
+read as the roles would see it (the role's vars, then the host's variables, then the role's defaults) by
+templating under that host's variables with the public Templar API, then evaluates the instance rules for
+the instances of the run and the inventory rules over every instance of the inventory, including those
+outside ``--limit``.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import evaluate, inputs_of, rules_for
+from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import LAYERS, role_files
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
+
+ARGUMENT_SPEC = {
+    "instances": {"type": "list", "elements": "str", "required": True},
+    "inventory": {"type": "list", "elements": "str"},
+    "layers": {"type": "list", "elements": "str", "choices": list(LAYERS)},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(plain(self._task.args))
+        if validation.error_messages:
+            result.update(failed=True, msg="; ".join(validation.error_messages))
+            return result
+        args = validation.validated_parameters
+        layers = args["layers"] or list(LAYERS)
+        instances = args["instances"]
+        inventory = args["inventory"] or instances
+
+        instance_rules = [r for layer in layers for r in rules_for(layer=layer, scope="instance")]
+        inventory_rules = [r for layer in layers for r in rules_for(layer=layer, scope="inventory")]
+        names = set(inputs_of(instance_rules))
+        for r in inventory_rules:
+            names.update(n.split(".", 1)[1] for n in r.reads if n.startswith("instances."))
+
+        hostvars = task_vars["hostvars"]
+        defaults, role_vars = self._role_values(layers)
+        values = {}
+        for host in dict.fromkeys([*inventory, *instances]):
+            if host not in hostvars:
+                raise AnsibleError(f"governed.odoo.check_instances: {host} is not in the inventory")
+            values[host] = self._effective(hostvars[host], role_vars, defaults, names)
+
+        findings = []
+        for host in instances:
+            findings.extend((host, f) for f in evaluate(instance_rules, values[host]))
+        if inventory_rules:
+            shared = {"instances": {h: values[h] for h in inventory}, "run_instances": list(instances)}
+            findings.extend((None, f) for f in evaluate(inventory_rules, shared))
+
+        result["findings"] = [dict(f.as_dict(), instance=host) for host, f in findings]
+        result["checked"] = {
+            "instances": len(instances),
+            "inventory": len(inventory),
+            "rules": len(instance_rules) + len(inventory_rules),
+        }
+        if findings:
+            result["failed"] = True
+            result["msg"] = "; ".join(f"{host}: {f}" if host else str(f) for host, f in findings)
+        return result
+
+    def _role_values(self, layers):
+        defaults, role_vars = {}, {}
+        for layer in layers:
+            d, v = role_files(layer)
+            if d:
+                defaults.update(self._loader.load_from_file(str(d), trusted_as_template=True) or {})
+            if v:
+                role_vars.update(self._loader.load_from_file(str(v), trusted_as_template=True) or {})
+        return defaults, role_vars
+
+    def _effective(self, host_vars, role_vars, defaults, names):
+        """The values of ``names`` for one host, as its roles would template them."""
+        scope = ChainMap(role_vars, host_vars, defaults)
+        templar = self._templar.copy_with_new_env(available_variables=scope)
+        out = {}
+        for name in names:
+            if name in role_vars:
+                out[name] = plain(templar.template(role_vars[name]))
+            elif name in host_vars:
+                out[name] = plain(host_vars[name])
+            elif name in defaults:
+                out[name] = plain(templar.template(defaults[name]))
+        return out

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small predicates the rules share: digests, names, sizes, text that lands in another format."""
+
+from __future__ import annotations
+
+import re
+
+DIGEST_RE = re.compile(r"^[^@\s]+@sha256:[a-f0-9]{64}$")
+DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# C0 and C1 control characters and the Unicode line and paragraph separators: anything that can end a line
+# or a value in YAML, INI, SQL or a log line
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def is_digest(image):
+    """An image reference pinned by digest (name@sha256:<64 hex>)."""
+    return isinstance(image, str) and bool(DIGEST_RE.match(image))
+
+
+def is_dns_label(value, max_length=63):
+    return isinstance(value, str) and len(value) <= max_length and bool(DNS_LABEL_RE.match(value))
+
+
+def has_control_characters(value):
+    """Whether ``value`` (a string, or the strings inside a list or dict) holds a control character."""
+    if isinstance(value, str):
+        return bool(_CONTROL_RE.search(value))
+    if isinstance(value, dict):
+        return any(has_control_characters(k) or has_control_characters(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_control_characters(v) for v in value)
+    return False
+
+
+def as_int(value):
+    """``value`` as an int, or None when it is not a whole number (bools are not numbers here)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
+def text(value):
+    """The text of a value as a message shows it."""
+    return "" if value is None else str(value)

@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: check_instances
+short_description: Refuse every instance whose variables break the collection's rules, before any change
+version_added: 0.2.0
+description:
+  - Evaluates the collection's rule package (C(plugins/module_utils/rules); C(docs/rules.md) lists every rule
+    with its id, what it refuses and an example message) on the controller.
+  - For each instance the inputs are the values its roles would see (role vars, then the instance's variables,
+    then role defaults). Instance rules run for O(instances); inventory rules (collisions, shared budgets) run
+    over every instance of O(inventory), so that an instance outside C(--limit) still counts.
+  - Fails with every finding at once, each with its instance and rule id. Messages never contain secret values.
+  - Run it once per run (C(run_once=true)); it reads no server and changes nothing.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+options:
+  instances:
+    description: The instances (inventory hosts) of this run, for example C(ansible_play_hosts).
+    type: list
+    elements: str
+    required: true
+  inventory:
+    description: Every instance of the inventory (for example C(groups['all'])); defaults to O(instances).
+    type: list
+    elements: str
+  layers:
+    description: The layers whose rules to evaluate; all of them by default.
+    type: list
+    elements: str
+    choices: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring, backup]
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  action:
+    support: full
+notes:
+  - Runs on the controller only (an action plugin); there is no module to run on a target.
+"""
+
+EXAMPLES = r"""
+- name: Refuse any instance whose variables break a rule, before anything is created
+  governed.odoo.check_instances:
+    instances: "{{ ansible_play_hosts }}"
+    inventory: "{{ groups['all'] }}"
+  run_once: true
+"""
+
+RETURN = r"""
+findings:
+  description: Every problem found, each with its instance (null for a rule over the whole inventory).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"instance": "civil-dev", "rule": "redis.password_length",
+            "message": "redis_password must be set and at least 16 characters long"}]
+checked:
+  description: How many instances, inventory instances and rules were evaluated.
+  returned: always
+  type: dict
+  sample: {"instances": 3, "inventory": 3, "rules": 90}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "instances": {"type": "list", "elements": "str", "required": True},
+            "inventory": {"type": "list", "elements": "str"},
+            "layers": {
+                "type": "list",
+                "elements": "str",
+                "choices": [
+                    "platform",
+                    "foundation",
+                    "postgresql",
+                    "redis",
+                    "storage",
+                    "odoo",
+                    "ingress",
+                    "monitoring",
+                    "backup",
+                ],
+            },
+        },
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="governed.odoo.check_instances runs on the controller (its action plugin) only")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""For every redis rule: inputs that trigger it and inputs that pass it (one such file per layer).
+
+test_rules.py checks that each "bad" input gives at least one finding of that rule (and, where a message is
+given, one that contains it) and that each "good" input gives none. A rule without cases fails the
+completeness test: every rule has a unit test that triggers it and one that does not.
+"""
+
+from __future__ import annotations
+
+DIGEST = "@sha256:" + "a" * 64
+
+CASES = {
+    "redis.password_length": {
+        "bad": [({"redis_password": "short"}, "at least 16 characters"), ({}, None), ({"redis_password": None}, None)],
+        "good": [{"redis_password": "x" * 16}],
+    },
+    "redis.maxmemory_size": {
+        "bad": [({"redis_maxmemory": "lots"}, "redis_maxmemory=lots"), ({"redis_maxmemory": "256 mb"}, None)],
+        "good": [{"redis_maxmemory": "256mb"}, {"redis_maxmemory": "1GB"}, {"redis_maxmemory": "1024"}],
+    },
+    "redis.external_server": {
+        "bad": [
+            ({"redis_placement": "external", "redis_external": {"host": "r"}}, "redis_external.cidr is required"),
+            ({"redis_placement": "external", "redis_external": {}}, "redis_external.host is required"),
+        ],
+        "good": [
+            {"redis_placement": "in_cluster", "redis_external": {}},
+            {"redis_placement": "external", "redis_external": {"host": "r", "cidr": "10.0.0.0/24"}},
+        ],
+    },
+    "redis.image_pinned": {
+        "bad": [
+            ({"redis_placement": "in_cluster", "redis_image": "", "governed_odoo_environment": "dev"}, "is required"),
+            (
+                {"redis_placement": "in_cluster", "redis_image": "redis:7", "governed_odoo_environment": "qa"},
+                "must be pinned by digest",
+            ),
+            (
+                {"redis_placement": "external", "redis_exporter_image": "exp:1", "governed_odoo_environment": "prod"},
+                "redis_exporter_image=exp:1",
+            ),
+        ],
+        "good": [
+            {"redis_placement": "in_cluster", "redis_image": "redis:7", "governed_odoo_environment": "dev"},
+            {"redis_placement": "in_cluster", "redis_image": "redis" + DIGEST, "governed_odoo_environment": "prod"},
+            {"redis_placement": "external", "redis_image": "", "governed_odoo_environment": "prod"},
+        ],
+    },
+}
