@@ -1,4 +1,4 @@
-"""Unit tests of the network plan filters (plugins/filter/netplan.py)."""
+"""Unit tests of the network plan (plugins/module_utils/netplan.py, behind the netplan_* filters)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 
-from ansible_collections.governed.odoo.plugins.filter import netplan  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils import netplan  # noqa: E402
 
 PLAN = {"supernet": "10.64.0.0/12", "environment_prefix": 16, "tenant_prefix": 20}
 ENVS = {"dev": 0, "staging": 1, "prod": 2}
@@ -91,7 +90,7 @@ def test_carve_accepts_the_three_shapes_and_tenant_environments():
     ],
 )
 def test_carve_errors_name_the_field(plan, envs, tenants, message):
-    with pytest.raises(AnsibleFilterError, match=message):
+    with pytest.raises(netplan.NetplanError, match=message):
         netplan.netplan_carve(plan, envs, tenants)
 
 
@@ -130,7 +129,7 @@ def test_allowlist_normalizes():
     ],
 )
 def test_allowlist_errors_name_the_field(value, kwargs, message):
-    with pytest.raises(AnsibleFilterError, match=message):
+    with pytest.raises(netplan.NetplanError, match=message):
         netplan.netplan_validate_allowlist(value, "ingress", **kwargs)
 
 
@@ -141,7 +140,7 @@ def test_allowlist_any_outside_production_or_when_allowed():
 
 
 def test_check_overlaps_names_every_pair():
-    with pytest.raises(AnsibleFilterError) as err:
+    with pytest.raises(netplan.NetplanError) as err:
         netplan.netplan_check_overlaps(
             {
                 "odoo_pod_cidr": "10.0.0.0/16",
@@ -159,7 +158,7 @@ def test_check_overlaps_names_every_pair():
 
 
 def test_check_overlaps_within_one_list_and_identical():
-    with pytest.raises(AnsibleFilterError, match=r"a\[0\] \(10.0.0.0/24\) overlaps a\[1\] \(10.0.0.0/24\)"):
+    with pytest.raises(netplan.NetplanError, match=r"a\[0\] \(10.0.0.0/24\) overlaps a\[1\] \(10.0.0.0/24\)"):
         netplan.netplan_check_overlaps({"a": ["10.0.0.0/24", "10.0.0.0/24"]})
 
 
@@ -169,13 +168,25 @@ def test_check_overlaps_adjacent_is_fine_and_normalizes():
 
 
 def test_check_overlaps_bad_entry_names_it():
-    with pytest.raises(AnsibleFilterError, match=r"netplan_check_overlaps: b\[1\] 'nope' is not a valid"):
+    with pytest.raises(netplan.NetplanError, match=r"netplan_check_overlaps: b\[1\] 'nope' is not a valid"):
         netplan.netplan_check_overlaps({"a": "10.0.0.0/8", "b": ["192.168.0.0/16", "nope"]})
 
 
 def test_filters_are_registered():
-    assert set(netplan.FilterModule().filters()) == {
+    from ansible_collections.governed.odoo.plugins.filter.netplan import FilterModule
+
+    assert set(FilterModule().filters()) == {
         "netplan_carve",
         "netplan_validate_allowlist",
         "netplan_check_overlaps",
     }
+
+
+def test_the_filters_raise_ansible_filter_errors():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.governed.odoo.plugins.filter.netplan import FilterModule
+
+    filters = FilterModule().filters()
+    with pytest.raises(AnsibleFilterError, match=r"allow\[0\] 'nope' is not a valid IP address"):
+        filters["netplan_validate_allowlist"](["nope"], "allow")
+    assert filters["netplan_check_overlaps"]({"a": "10.0.0.0/24"}) == {"a": "10.0.0.0/24"}
