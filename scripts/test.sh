@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of governed.odoo, from a fresh machine: set up, bring the lab up, then
-# pytest (unit and lab integration), molecule scenarios, ansible-test sanity,
+# pytest (unit and lab integration; unit again on ansible-core 2.20), molecule scenarios, ansible-test
+# sanity (on 2.21 and 2.20),
 # ansible-lint (production profile), ruff, yamllint and the changelog lint.
 # Prints one closing line "suites: N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
@@ -23,11 +24,18 @@ suite() {
 }
 
 suite "pytest" .venv/bin/pytest -p no:cacheprovider tests/unit tests/integration
+# the older supported ansible-core (2.20, on Python 3.13): unit tests and sanity
+if [[ -x .venv-2.20/bin/pytest ]]; then
+  suite "pytest-unit:ansible-core-2.20" .venv-2.20/bin/pytest -p no:cacheprovider tests/unit
+fi
 for scenario in molecule/*/molecule.yml; do
   s="$(basename "$(dirname "$scenario")")"
   suite "molecule:$s" .venv/bin/molecule test -s "$s"
 done
 suite "sanity" bash scripts/sanity.sh
+if [[ -x .venv-2.20/bin/ansible-test ]]; then
+  suite "sanity:ansible-core-2.20" env GOVERNED_ODOO_VENV=.venv-2.20 bash scripts/sanity.sh
+fi
 suite "lint" bash scripts/lint.sh
 # last: stops and restarts the lab (down frees every port, a warm up is quick)
 suite "lab-lifecycle" env LAB_LIFECYCLE_TEST=1 .venv/bin/pytest -p no:cacheprovider tests/integration/test_lab_lifecycle.py
