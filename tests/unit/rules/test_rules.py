@@ -44,7 +44,7 @@ def _good_cases():
             yield pytest.param(rule_id, inputs, id=f"{rule_id}-good{n}")
 
 
-@pytest.mark.parametrize(("rule_id", "inputs", "expected"), _bad_cases())
+@pytest.mark.parametrize(("rule_id", "inputs", "expected"), list(_bad_cases()))
 def test_rule_refuses(rule_id, inputs, expected):
     findings = RULES[rule_id].evaluate(inputs)
     assert findings, f"{rule_id} accepted {inputs!r}"
@@ -53,7 +53,7 @@ def test_rule_refuses(rule_id, inputs, expected):
         assert any(expected in f.message for f in findings), [f.message for f in findings]
 
 
-@pytest.mark.parametrize(("rule_id", "inputs"), _good_cases())
+@pytest.mark.parametrize(("rule_id", "inputs"), list(_good_cases()))
 def test_rule_accepts(rule_id, inputs):
     assert RULES[rule_id].evaluate(inputs) == []
 
