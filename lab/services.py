@@ -48,7 +48,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import HOST, LAB_DIR, PORTS, Component, LabError, Proc, log, pid_alive, port_open, run, wait_for, which
+from common import (
+    HOST,
+    LAB_DIR,
+    NODE_GATEWAY,
+    NODE_POD_CIDR,
+    PORTS,
+    Component,
+    LabError,
+    Proc,
+    log,
+    pid_alive,
+    port_open,
+    run,
+    wait_for,
+    which,
+)
 
 # Plain HTTP to loopback only: never through a proxy from the environment.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -276,7 +291,9 @@ class Postgres(Component):
         port = self.ports[role]
         conf = "\n".join([
             "# written by lab/services.py on every up; ALTER SYSTEM (postgresql.auto.conf) still wins",
-            f"listen_addresses = '{HOST}'",
+            # the real node's pods reach the server on the host side of their bridge (lab/node.py creates it
+            # before PostgreSQL starts; an address that is missing is only a warning to the server)
+            f"listen_addresses = '{HOST},{NODE_GATEWAY}'",
             f"port = {port}",
             f"unix_socket_directories = '{self.sockdir}'",
             f"cluster_name = 'lab-{role}'",
@@ -304,10 +321,11 @@ class Postgres(Component):
             with main.open("a") as fh:
                 fh.write("\ninclude 'lab.conf'\n")
         hba = "\n".join([
-            "# written by lab/services.py: password (SCRAM) everywhere, loopback only",
+            "# written by lab/services.py: password (SCRAM) everywhere, loopback and the real node's pods",
             "# TYPE  DATABASE     USER  ADDRESS       METHOD",
             "local   all          all                 scram-sha-256",
             "host    all          all   127.0.0.0/8   scram-sha-256",
+            f"host    all          all   {NODE_POD_CIDR:13} scram-sha-256",
             "local   replication  all                 scram-sha-256",
             "host    replication  all   127.0.0.0/8   scram-sha-256",
             "",
