@@ -324,3 +324,65 @@ def test_down_leaves_nothing_and_up_brings_the_node_back_ready_without_old_pods(
         check=False,
     ).stdout.split()
     assert not tasks, f"containers from before `lab down` still run: {tasks}"
+
+
+# --------------------------------------------------------------------------- readiness
+def _deployment(lab: dict, ns: str, name: str, probe: list[str]) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 15,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    **_on_node(lab),
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": lab["node"]["images"]["tools"],
+                            "command": ["sleep", "3600"],
+                            "readinessProbe": {"exec": {"command": probe}, "periodSeconds": 1, "failureThreshold": 1},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _deployment_condition(lab: dict, ns: str, name: str, cond: str) -> dict:
+    dep = _json(lab, "get", "deployment", name, "-n", ns)
+    return next((c for c in dep.get("status", {}).get("conditions", []) if c["type"] == cond), {})
+
+
+def test_deployment_whose_readiness_probe_fails_never_becomes_available(lab, namespace):
+    """The probe really runs in the container: `false` keeps the pod unready, `true` makes it Available."""
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_deployment(lab, namespace, "broken", ["false"])))
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_deployment(lab, namespace, "working", ["true"])))
+    ok = kubectl(lab, "rollout", "status", "deployment/working", "-n", namespace, "--timeout=60s", check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert _deployment_condition(lab, namespace, "working", "Available").get("status") == "True"
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        progressing = _deployment_condition(lab, namespace, "broken", "Progressing")
+        if progressing.get("reason") == "ProgressDeadlineExceeded":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the broken Deployment did not exceed its progress deadline: {progressing}")
+    assert _deployment_condition(lab, namespace, "broken", "Available").get("status") == "False"
+    pods = _json(lab, "get", "pods", "-n", namespace, "-l", "app=broken")["items"]
+    assert pods and all(p["status"].get("phase") == "Running" for p in pods), "the container runs, unready"
+    for p in pods:
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False", ready
+    status = kubectl(lab, "rollout", "status", "deployment/broken", "-n", namespace, "--timeout=5s", check=False)
+    assert status.returncode != 0, status.stdout
