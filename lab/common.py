@@ -75,6 +75,20 @@ NODE_GATEWAY = f"198.19.{LAB_INDEX}.1"
 NODE_BRIDGE = f"labnode{LAB_INDEX}"
 
 
+def ensure_node_bridge() -> bool:
+    """Create the real node's bridge with NODE_GATEWAY on it (root only; idempotent). PostgreSQL calls it
+    too, before it starts, so that it can listen there whichever of the two comes up first."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return False
+    if subprocess.run(["ip", "link", "show", NODE_BRIDGE], capture_output=True, check=False).returncode != 0:
+        run(["ip", "link", "add", NODE_BRIDGE, "type", "bridge"])
+    prefix = NODE_POD_CIDR.split("/")[1]
+    if f"{NODE_GATEWAY}/{prefix}" not in run(["ip", "-4", "addr", "show", "dev", NODE_BRIDGE]).stdout:
+        run(["ip", "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
+    run(["ip", "link", "set", NODE_BRIDGE, "up"])
+    return True
+
+
 class LabError(RuntimeError):
     """A lab step failed; the message says which and where its log is."""
 

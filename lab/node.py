@@ -50,6 +50,7 @@ from common import (
     Component,
     LabError,
     Proc,
+    ensure_node_bridge,
     log,
     pid_alive,
     port_open,
@@ -245,15 +246,6 @@ class Node(Component):
         return path
 
     # ------------------------------------------------------------------ network
-    def _bridge(self) -> None:
-        """The node's bridge with the gateway address; the CNI bridge plugin attaches pods to it."""
-        if run(["ip", "link", "show", NODE_BRIDGE], check=False).returncode != 0:
-            run(["ip", "link", "add", NODE_BRIDGE, "type", "bridge"])
-        prefix = NODE_POD_CIDR.split("/")[1]
-        if f"{NODE_GATEWAY}/{prefix}" not in run(["ip", "-4", "addr", "show", "dev", NODE_BRIDGE]).stdout:
-            run(["ip", "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
-        run(["ip", "link", "set", NODE_BRIDGE, "up"])
-
     def _cni_config(self) -> None:
         self.cni_conf.mkdir(parents=True, exist_ok=True)
         self.ipam_dir.mkdir(parents=True, exist_ok=True)
@@ -577,7 +569,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         from build import push
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._bridge()
+        ensure_node_bridge()
         self._cni_config()
         self._host_firewall()
         self._cgroup_root()

@@ -57,6 +57,7 @@ from common import (
     Component,
     LabError,
     Proc,
+    ensure_node_bridge,
     log,
     pid_alive,
     port_open,
@@ -291,8 +292,8 @@ class Postgres(Component):
         port = self.ports[role]
         conf = "\n".join([
             "# written by lab/services.py on every up; ALTER SYSTEM (postgresql.auto.conf) still wins",
-            # the real node's pods reach the server on the host side of their bridge (lab/node.py creates it
-            # before PostgreSQL starts; an address that is missing is only a warning to the server)
+            # the real node's pods reach the server on the host side of their bridge (created before the
+            # primary starts; where it cannot be, as without root, the missing address is only a warning)
             f"listen_addresses = '{HOST},{NODE_GATEWAY}'",
             f"port = {port}",
             f"unix_socket_directories = '{self.sockdir}'",
@@ -416,6 +417,7 @@ SELECT pg_create_physical_replication_slot('{PG_SLOT}', true)
             if not (self.pdata / "PG_VERSION").exists():
                 self._initdb()
             self._write_conf(self.pdata, "primary")
+            ensure_node_bridge()  # the address the real node's pods reach PostgreSQL on
             self._start(self.primary, self.pdata, "primary")
         elif not self._ready(self.ports["primary"]):
             wait_for(lambda: self._ready(self.ports["primary"]), "postgres primary", 60,
