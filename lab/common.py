@@ -61,32 +61,17 @@ _BASE_PORTS = {
     "registry": 17500,
     "kubelet": 17250,
     "kubelet_healthz": 17248,
-    "kube_proxy_metrics": 17249,
-    "kube_proxy_healthz": 17256,
 }
 PORTS = {name: port + PORT_OFFSET for name, port in _BASE_PORTS.items()}
 
 # The real worker node's pod network: one /24 per lab (the port offset picks it), inside
 # 198.19.0.0/16 (RFC 2544, never routed). The host side of the node's bridge holds NODE_GATEWAY;
-# the lab's servers that pods may reach (PostgreSQL) also listen there.
+# pods reach the lab's servers there (lab/node.py forwards the allowed ports to 127.0.0.1).
 LAB_INDEX = PORT_OFFSET // 10000
 NODE_POD_CIDR = f"198.19.{LAB_INDEX}.0/24"
 NODE_GATEWAY = f"198.19.{LAB_INDEX}.1"
 NODE_BRIDGE = f"labnode{LAB_INDEX}"
 
-
-def ensure_node_bridge() -> bool:
-    """Create the real node's bridge with NODE_GATEWAY on it (root only; idempotent). PostgreSQL calls it
-    too, before it starts, so that it can listen there whichever of the two comes up first."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        return False
-    if subprocess.run(["ip", "link", "show", NODE_BRIDGE], capture_output=True, check=False).returncode != 0:
-        run(["ip", "link", "add", NODE_BRIDGE, "type", "bridge"])
-    prefix = NODE_POD_CIDR.split("/")[1]
-    if f"{NODE_GATEWAY}/{prefix}" not in run(["ip", "-4", "addr", "show", "dev", NODE_BRIDGE]).stdout:
-        run(["ip", "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
-    run(["ip", "link", "set", NODE_BRIDGE, "up"])
-    return True
 
 
 class LabError(RuntimeError):

@@ -14,8 +14,9 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
   several checkouts do not meet.
 * **pod network**: a bridge (``labnode<N>``) that the lab creates with ``NODE_GATEWAY`` on it, the CNI
   ``bridge`` and ``host-local`` plugins handing out addresses of ``NODE_POD_CIDR``. Pods get the
-  bridge's subnet route and nothing else: no default route, no NAT, so no route off the machine.
-  The lab's PostgreSQL listens on ``NODE_GATEWAY`` too, so a pod reaches it there.
+  bridge's subnet route and nothing else: no default route, no masquerading, so no route off the machine.
+  A pod reaches the lab's servers (PostgreSQL, Redis, S3, Traefik; all on 127.0.0.1) at
+  ``NODE_GATEWAY:<same port>``, through a DNAT of the lab's own, and nothing else on this host.
 
 ``down`` leaves nothing behind: it deletes the node's pods (the API server still runs), stops
 kubelet, kills what is left of the containers, stops containerd and the registry, unmounts every
@@ -50,7 +51,6 @@ from common import (
     Component,
     LabError,
     Proc,
-    ensure_node_bridge,
     log,
     pid_alive,
     port_open,
@@ -73,9 +73,27 @@ CNI_BIN = Path("/usr/lib/cni")
 NETNS_DIR = Path("/run/netns")
 
 
-# the only ports of this host that the node's pods may open (on NODE_GATEWAY)
-POD_REACHABLE_PORTS = ("postgres_primary", "postgres_replica")
+# the lab's servers (all on 127.0.0.1) that the node's pods may open, at NODE_GATEWAY:<same port>
+POD_REACHABLE_PORTS = (
+    "postgres_primary",
+    "postgres_replica",
+    "redis",
+    "s3_a",
+    "s3_b",
+    "traefik_web",
+    "traefik_websecure",
+)
 FIREWALL_CHAIN = f"LAB-NODE-{LAB_INDEX}"
+DNAT_CHAIN = f"LAB-NODE-{LAB_INDEX}-DNAT"
+
+
+def _firewall_hooks() -> list[tuple[str, str, str, list[str]]]:
+    """(table, parent chain, lab chain, match) of the jumps into the lab's chains."""
+    comment = ["-m", "comment", "--comment", f"governed-odoo lab {LAB_INDEX} node"]
+    return [
+        ("filter", "INPUT", FIREWALL_CHAIN, ["-i", NODE_BRIDGE, *comment]),
+        ("nat", "PREROUTING", DNAT_CHAIN, ["-i", NODE_BRIDGE, "-d", NODE_GATEWAY, *comment]),
+    ]
 
 
 def _other_kubelets(mine: int | None) -> list[int]:
@@ -246,6 +264,15 @@ class Node(Component):
         return path
 
     # ------------------------------------------------------------------ network
+    def _bridge(self) -> None:
+        """The node's bridge with the gateway address; the CNI bridge plugin attaches pods to it."""
+        if run(["ip", "link", "show", NODE_BRIDGE], check=False).returncode != 0:
+            run(["ip", "link", "add", NODE_BRIDGE, "type", "bridge"])
+        prefix = NODE_POD_CIDR.split("/")[1]
+        if f"{NODE_GATEWAY}/{prefix}" not in run(["ip", "-4", "addr", "show", "dev", NODE_BRIDGE]).stdout:
+            run(["ip", "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
+        run(["ip", "link", "set", NODE_BRIDGE, "up"])
+
     def _cni_config(self) -> None:
         self.cni_conf.mkdir(parents=True, exist_ok=True)
         self.ipam_dir.mkdir(parents=True, exist_ok=True)
@@ -276,54 +303,45 @@ class Node(Component):
             path.write_text(text)
 
     def _host_firewall(self) -> None:
-        """Pods reach this host only where the lab says so: PostgreSQL on NODE_GATEWAY, nothing else.
+        """Pods reach the lab's servers at ``NODE_GATEWAY:<port>`` and nothing else on this host.
 
-        A chain of the lab's own (LAB-NODE-<N>) hooked into INPUT for traffic from the node's bridge.
+        The servers listen on 127.0.0.1 only; a DNAT chain of the lab's own (nat ``LAB-NODE-<N>-DNAT``,
+        for packets that come in on the node's bridge to NODE_GATEWAY) sends the allowed ports there,
+        which the kernel accepts because ``route_localnet`` is on for this bridge (and no other
+        interface). A filter chain (``LAB-NODE-<N>``, INPUT from the bridge) accepts exactly those
+        and rejects everything else, the kubelet's port on the same address included.
         """
-        chain = FIREWALL_CHAIN
-        if run(["iptables", "-w", "-n", "-L", chain], check=False).returncode != 0:
-            run(["iptables", "-w", "-N", chain])
-        rules = [
-            ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-            *(["-p", "tcp", "-d", NODE_GATEWAY, "--dport", str(PORTS[p]), "-j", "ACCEPT"] for p in POD_REACHABLE_PORTS),
-            ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
-        ]
-        run(["iptables", "-w", "-F", chain])
-        for r in rules:
-            run(["iptables", "-w", "-A", chain, *r])
-        hook = [
-            "INPUT",
-            "-i",
-            NODE_BRIDGE,
-            "-m",
-            "comment",
-            "--comment",
-            f"governed-odoo lab {LAB_INDEX} node",
-            "-j",
-            chain,
-        ]
-        if run(["iptables", "-w", "-C", *hook], check=False).returncode != 0:
-            run(["iptables", "-w", "-I", *hook])
+        Path(f"/proc/sys/net/ipv4/conf/{NODE_BRIDGE}/route_localnet").write_text("1\n")
+        ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
+        chains = {
+            ("nat", DNAT_CHAIN): [
+                ["-p", "tcp", "--dport", str(p), "-j", "DNAT", "--to-destination", f"{HOST}:{p}"] for p in ports
+            ],
+            ("filter", FIREWALL_CHAIN): [
+                ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+                *(["-p", "tcp", "-d", HOST, "--dport", str(p), "-j", "ACCEPT"] for p in ports),
+                ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+            ],
+        }
+        for (table, chain), rules in chains.items():
+            if run(["iptables", "-w", "-t", table, "-n", "-L", chain], check=False).returncode != 0:
+                run(["iptables", "-w", "-t", table, "-N", chain])
+            run(["iptables", "-w", "-t", table, "-F", chain])
+            for r in rules:
+                run(["iptables", "-w", "-t", table, "-A", chain, *r])
+        for table, parent, chain, match in _firewall_hooks():
+            if run(["iptables", "-w", "-t", table, "-C", parent, *match, "-j", chain], check=False).returncode != 0:
+                run(["iptables", "-w", "-t", table, "-I", parent, *match, "-j", chain])
 
     def _host_firewall_remove(self) -> None:
         if not shutil.which("iptables"):
             return
-        hook = [
-            "INPUT",
-            "-i",
-            NODE_BRIDGE,
-            "-m",
-            "comment",
-            "--comment",
-            f"governed-odoo lab {LAB_INDEX} node",
-            "-j",
-            FIREWALL_CHAIN,
-        ]
-        while run(["iptables", "-w", "-D", *hook], check=False).returncode == 0:
-            pass
-        if run(["iptables", "-w", "-n", "-L", FIREWALL_CHAIN], check=False).returncode == 0:
-            run(["iptables", "-w", "-F", FIREWALL_CHAIN], check=False)
-            run(["iptables", "-w", "-X", FIREWALL_CHAIN], check=False)
+        for table, parent, chain, match in _firewall_hooks():
+            while run(["iptables", "-w", "-t", table, "-D", parent, *match, "-j", chain], check=False).returncode == 0:
+                pass
+            if run(["iptables", "-w", "-t", table, "-n", "-L", chain], check=False).returncode == 0:
+                run(["iptables", "-w", "-t", table, "-F", chain], check=False)
+                run(["iptables", "-w", "-t", table, "-X", chain], check=False)
         # chains an older kubelet of this lab made (makeIPTablesUtilChains was on), unless another kubelet
         # on this machine owns them
         if not _other_kubelets(self.kubelet.pid()):
@@ -569,7 +587,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         from build import push
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        ensure_node_bridge()
+        self._bridge()
         self._cni_config()
         self._host_firewall()
         self._cgroup_root()
@@ -587,19 +605,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         wait_for(
             lambda: self.node_ready(started), f"node {NODE_NAME} Ready", 120, interval=0.5, logfile=self.kubelet.logfile
         )
-        pg = PORTS["postgres_primary"]
-        if port_open(pg) and not port_open(pg, host=NODE_GATEWAY):
-            log(
-                f"node: PostgreSQL does not listen on {NODE_GATEWAY} (started before the node's bridge existed): "
-                "`scripts/lab down && scripts/lab up` makes pods reach it"
-            )
         return {
             "enabled": True,
             "name": NODE_NAME,
             "label": {NODE_LABEL: NODE_LABEL_VALUE},
             "taint": f"{NODE_LABEL}={NODE_LABEL_VALUE}:NoSchedule",
             "pod_cidr": NODE_POD_CIDR,
-            "host_address": NODE_GATEWAY,  # where pods reach the lab's servers (PostgreSQL)
+            # pods reach the lab's servers at host_address:<the server's port>
+            "host_address": NODE_GATEWAY,
+            "pod_reachable_ports": {p: PORTS[p] for p in POD_REACHABLE_PORTS},
             "registry": self.registry_addr,
             "images": images,
             "containerd_socket": str(self.sock),

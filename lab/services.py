@@ -51,13 +51,11 @@ from pathlib import Path
 from common import (
     HOST,
     LAB_DIR,
-    NODE_GATEWAY,
     NODE_POD_CIDR,
     PORTS,
     Component,
     LabError,
     Proc,
-    ensure_node_bridge,
     log,
     pid_alive,
     port_open,
@@ -292,9 +290,7 @@ class Postgres(Component):
         port = self.ports[role]
         conf = "\n".join([
             "# written by lab/services.py on every up; ALTER SYSTEM (postgresql.auto.conf) still wins",
-            # the real node's pods reach the server on the host side of their bridge (created before the
-            # primary starts; where it cannot be, as without root, the missing address is only a warning)
-            f"listen_addresses = '{HOST},{NODE_GATEWAY}'",
+            f"listen_addresses = '{HOST}'",
             f"port = {port}",
             f"unix_socket_directories = '{self.sockdir}'",
             f"cluster_name = 'lab-{role}'",
@@ -326,6 +322,7 @@ class Postgres(Component):
             "# TYPE  DATABASE     USER  ADDRESS       METHOD",
             "local   all          all                 scram-sha-256",
             "host    all          all   127.0.0.0/8   scram-sha-256",
+            # the real node's pods (lab/node.py forwards NODE_GATEWAY:<port> to 127.0.0.1, the source stays the pod's)
             f"host    all          all   {NODE_POD_CIDR:13} scram-sha-256",
             "local   replication  all                 scram-sha-256",
             "host    replication  all   127.0.0.0/8   scram-sha-256",
@@ -417,7 +414,6 @@ SELECT pg_create_physical_replication_slot('{PG_SLOT}', true)
             if not (self.pdata / "PG_VERSION").exists():
                 self._initdb()
             self._write_conf(self.pdata, "primary")
-            ensure_node_bridge()  # the address the real node's pods reach PostgreSQL on
             self._start(self.primary, self.pdata, "primary")
         elif not self._ready(self.ports["primary"]):
             wait_for(lambda: self._ready(self.ports["primary"]), "postgres primary", 60,

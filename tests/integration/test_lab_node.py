@@ -224,31 +224,35 @@ def test_job_that_exits_3_fails_with_exit_code_3(lab, namespace):
     assert "failing on purpose" in _logs(lab, namespace, pod)
 
 
-def test_pod_has_no_route_off_the_machine_and_reaches_only_postgresql(lab, namespace):
-    """The pod's routing table holds its subnet only; on this host it opens PostgreSQL and nothing else."""
+def test_pod_has_no_route_off_the_machine_and_reaches_only_the_lab_servers(lab, namespace):
+    """The pod's routing table holds its subnet only. On this host it opens the lab's servers that the node
+    forwards (PostgreSQL, Redis) at host_address, and not the kubelet or the API server."""
     gw = lab["node"]["host_address"]
-    pg_port = lab["postgres"]["primary"]["port"] if lab.get("postgres") else 0
-    # the kubelet listens on the bridge address: a port that is open on this host, not for pods
-    kubelet_port = int(
-        _json(lab, "get", "node", lab["node"]["name"])["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    )
+    reachable = lab["node"]["pod_reachable_ports"]
+    # ports that are open on this host (the kubelet on the bridge address, the API server on 127.0.0.1), not for pods
+    kubelet = _json(lab, "get", "node", lab["node"]["name"])["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    apiserver = int(lab["controlplane"]["server"].rsplit(":", 1)[1])
+    expect = {int(kubelet): "closed", apiserver: "closed"}
+    for name in ("postgres_primary", "redis"):
+        if _port_open("127.0.0.1", reachable[name]):
+            expect[reachable[name]] = "open"
+    assert "open" in expect.values(), "no lab server that pods may reach is up: run scripts/lab up postgres"
+    probes = "\n".join(f"probe {gw} {port}" for port in expect)
     script = f"""
 cat /proc/net/route
 probe() {{ if timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then echo "open $1:$2"; \
 else echo "closed $1:$2"; fi; }}
-probe {gw} {kubelet_port}
-{f"probe {gw} {pg_port}" if pg_port else ""}
+{probes}
 """
     kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_job(lab, namespace, "net", script)))
     assert _wait_job(lab, namespace, "net") == "Complete"
     out = _logs(lab, namespace, _job_pod(lab, namespace, "net"))
-    routes = [line.split() for line in out.splitlines()[1:] if line.startswith("eth0") or line.startswith("lo")]
+    routes = [line.split() for line in out.splitlines()[1:] if line.startswith(("eth0", "lo"))]
     assert routes, out
     assert all(r[1] != "00000000" for r in routes), f"a default route in the pod:\n{out}"
     assert all(r[2] == "00000000" for r in routes), f"a route through a gateway in the pod:\n{out}"
-    assert f"closed {gw}:{kubelet_port}" in out, out
-    if pg_port:
-        assert f"open {gw}:{pg_port}" in out, out
+    for port, state in expect.items():
+        assert f"{state} {gw}:{port}" in out, out
 
 
 # --------------------------------------------------------------------------- down / up
