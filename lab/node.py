@@ -111,6 +111,18 @@ def _other_kubelets(mine: int | None) -> list[int]:
     return found
 
 
+# what the kubelet sets at start (setupKernelTunables, protectKernelDefaults: false); `down` puts back the
+# values from before the kubelet's start when no other kubelet runs on this machine
+KERNEL_TUNABLES = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
+
+
 def node_selector() -> dict:
     """What a pod spec needs to run on the real node (nodeSelector and tolerations)."""
     return {
@@ -516,9 +528,28 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
 
+    def _save_kernel_tunables(self) -> None:
+        saved = self.dir / "kernel-tunables.json"
+        if saved.exists() or _other_kubelets(None):
+            return  # the values from before any kubelet ran are the ones to keep
+        values = {k: Path("/proc/sys", k).read_text().strip() for k in KERNEL_TUNABLES if Path("/proc/sys", k).exists()}
+        saved.write_text(json.dumps(values, indent=2) + "\n")
+
+    def _restore_kernel_tunables(self) -> None:
+        saved = self.dir / "kernel-tunables.json"
+        if not saved.exists() or _other_kubelets(None):
+            return
+        for key, value in json.loads(saved.read_text()).items():
+            try:
+                Path("/proc/sys", key).write_text(value + "\n")
+            except OSError as exc:
+                log(f"node: could not restore {key.replace('/', '.')}={value}: {exc}")
+        saved.unlink()
+
     def _start_kubelet(self) -> None:
         if self.kubelet.running():
             return
+        self._save_kernel_tunables()
         cfg = self._kubelet_config()
         kc = self._kubelet_kubeconfig()
         self.kubelet_dir.mkdir(parents=True, exist_ok=True)
@@ -631,6 +662,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             with contextlib.suppress(LabError):
                 wait_for(lambda: not self._tasks(), "the node's containers to stop", 20, interval=0.5)
         self.kubelet.stop()
+        self._restore_kernel_tunables()
         if self.containerd.running():
             self._kill_tasks()
         self.containerd.stop()

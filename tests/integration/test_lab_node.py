@@ -4,7 +4,8 @@
 * a Job's container writes a row into the lab's PostgreSQL (over the pod network, to the bridge
   address) and the Job completes; a Job whose container exits 3 fails, exit code 3 in its pod status;
 * a pod has no route off the machine and opens nothing on this host but PostgreSQL;
-* ``lab down`` leaves nothing of the node behind and ``lab up`` brings it back Ready without the
+* ``lab down`` leaves nothing of the node behind (kernel tunables the kubelet changed included) and
+  ``lab up`` brings it back Ready without the
   earlier pods (this one stops the whole lab: it runs only with LAB_LIFECYCLE_TEST=1, like
   test_lab_lifecycle.py).
 
@@ -309,8 +310,15 @@ def test_down_leaves_nothing_and_up_brings_the_node_back_ready_without_old_pods(
     assert _node_leftovers(lab), "the check finds a running node's processes, mounts and links"
     components = [k for k in lab if k != "env" and isinstance(lab[k], dict)]
 
+    saved = LAB_DIR / "node" / "kernel-tunables.json"  # what the kernel had before the kubelet changed it
+    before = json.loads(saved.read_text()) if saved.exists() else {}
     down = subprocess.run([*LAB, "down"], capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     leftovers = _node_leftovers(lab)
+    leftovers += [
+        f"sysctl {key} = {Path('/proc/sys', key).read_text().strip()} (was {value})"
+        for key, value in before.items()
+        if Path("/proc/sys", key).read_text().strip() != value
+    ]
     t = time.monotonic()
     up = subprocess.run([*LAB, "up", *components], capture_output=True, text=True, timeout=900, cwd=REPO, check=False)
     t_up = time.monotonic() - t
