@@ -160,8 +160,9 @@ class Node(Component):
     def registry_addr(self) -> str:
         return f"{HOST}:{PORTS['registry']}"
 
-    def supported(self) -> str | None:
-        """Why the node cannot run here, or None."""
+    def supported(self, joining: bool = False) -> str | None:
+        """Why the node cannot run here, or None. ``joining``: also that the lab's own API server runs now
+        (with an external KUBECONFIG the lab starts none, and the node joins only the lab's own)."""
         if os.geteuid() != 0:
             return "the real node needs root (containers, network namespaces, cgroups)"
         missing = [
@@ -174,6 +175,8 @@ class Node(Component):
             return f"no kubelet in {K8S_BIN}: run `bash lab/build-binaries.sh k8s`"
         if not (self.cp_dir / "pki" / "ca.key").exists():
             return "the lab control plane is external or not set up; the real node joins only the lab's own"
+        if joining and not port_open(PORTS["kube_apiserver"]):
+            return "the lab's own API server is not running (an external cluster?); the node joins only the lab's"
         return None
 
     def kubectl(
@@ -611,7 +614,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     # ------------------------------------------------------------------ lifecycle
     def up(self) -> dict:
-        why = self.supported()
+        why = self.supported(joining=True)
         if why:
             log(f"node: not started: {why}")
             return {"enabled": False, "reason": why}
