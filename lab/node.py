@@ -716,8 +716,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         bridge_ifindexes = set()
         res = run(["ip", "-j", "link", "show", "master", NODE_BRIDGE], check=False)
         if res.returncode == 0 and res.stdout.strip():
-            for link in json.loads(res.stdout):
-                bridge_ifindexes.add(link.get("link_index"))
+            for link in json.loads(res.stdout):  # the host ends of the pods' veth pairs
+                bridge_ifindexes.add(link.get("ifindex"))
         for ns in NETNS_DIR.glob("cni-*"):
             out = run(["ip", "-n", ns.name, "-j", "link", "show"], check=False)
             if out.returncode != 0 or not out.stdout.strip():
