@@ -34,7 +34,7 @@ if ((${#missing[@]})); then
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; own_policy=1
   fi
-  trap '[[ $own_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
+  trap 'if [[ $own_policy == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -45,8 +45,8 @@ for svc in docker-registry containerd; do
     log "stopping the system-wide $svc that the package started"; /etc/init.d/$svc stop >/dev/null 2>&1 || true
   fi
 done
-for b in containerd runc registry-server mmdebstrap skopeo iptables ip; do
-  command -v "$b" >/dev/null || [[ -x /usr/bin/docker-registry ]] || { log "missing $b after install"; exit 1; }
+for b in containerd containerd-shim-runc-v2 ctr runc docker-registry mmdebstrap skopeo iptables ip conntrack; do
+  command -v "$b" >/dev/null || { log "missing $b after install"; exit 1; }
 done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] \
   || { log "CNI plugins missing under /usr/lib/cni"; exit 1; }
