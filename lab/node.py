@@ -16,7 +16,8 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
   ``bridge`` and ``host-local`` plugins handing out addresses of ``NODE_POD_CIDR``. Pods get the
   bridge's subnet route and nothing else: no default route, no masquerading, so no route off the machine.
   A pod reaches the lab's servers (PostgreSQL, Redis, S3, Traefik; all on 127.0.0.1) at
-  ``NODE_GATEWAY:<same port>``, through a DNAT of the lab's own, and nothing else on this host.
+  ``NODE_GATEWAY:<same port>``, through a DNAT of the lab's own, and the loopback Service ClusterIPs
+  that local stand-ins bind (lab/cni/lab-loopback-services), and nothing else on this host.
 
 ``down`` leaves nothing behind: it deletes the node's pods (the API server still runs), stops
 kubelet, kills what is left of the containers, stops containerd and the registry, unmounts every
@@ -57,6 +58,7 @@ from common import (
     run,
     wait_for,
 )
+from controlplane import SERVICE_CIDR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "images"))
 
@@ -70,6 +72,8 @@ CGROUP_V1 = Path("/sys/fs/cgroup")
 NOFILE = 20000  # the host's hard limit; containerd's default for containers would exceed it
 IMAGES = ("pause", "tools")
 CNI_BIN = Path("/usr/lib/cni")
+# the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
+LOOPBACK_SERVICES_PLUGIN = Path(__file__).resolve().parent / "cni" / "lab-loopback-services"
 NETNS_DIR = Path("/run/netns")
 
 
@@ -153,6 +157,7 @@ class Node(Component):
         self.sock = self.dir / "containerd" / "containerd.sock"
         self.kubelet_dir = self.dir / "kubelet"
         self.cni_conf = self.dir / "cni" / "net.d"
+        self.cni_bin = self.dir / "cni" / "bin"
         self.ipam_dir = self.dir / "cni" / "ipam"
 
     # ------------------------------------------------------------------ helpers
@@ -166,7 +171,9 @@ class Node(Component):
         if os.geteuid() != 0:
             return "the real node needs root (containers, network namespaces, cgroups)"
         missing = [
-            b for b in ("containerd", "runc", "docker-registry", "skopeo", "mmdebstrap", "ctr") if not shutil.which(b)
+            b
+            for b in ("containerd", "runc", "docker-registry", "skopeo", "mmdebstrap", "ctr", "nsenter")
+            if not shutil.which(b)
         ]
         missing += [str(CNI_BIN / p) for p in ("bridge", "host-local", "loopback") if not (CNI_BIN / p).exists()]
         if missing:
@@ -289,6 +296,13 @@ class Node(Component):
         run(["ip", "link", "set", NODE_BRIDGE, "up"])
 
     def _cni_config(self) -> None:
+        # containerd 1.6 takes one plugin directory: Debian's plugins and the lab's own, linked side by side
+        self.cni_bin.mkdir(parents=True, exist_ok=True)
+        for src in [*sorted(CNI_BIN.iterdir()), LOOPBACK_SERVICES_PLUGIN]:
+            link = self.cni_bin / src.name
+            if not link.is_symlink() or link.resolve() != src.resolve():
+                link.unlink(missing_ok=True)
+                link.symlink_to(src)
         self.cni_conf.mkdir(parents=True, exist_ok=True)
         self.ipam_dir.mkdir(parents=True, exist_ok=True)
         conf = {
@@ -309,7 +323,9 @@ class Node(Component):
                         "routes": [],  # the subnet route only: no default route, nothing off the machine
                         "dataDir": str(self.ipam_dir),
                     },
-                }
+                },
+                # a route for the loopback Service range through the gateway, in the pod's `local` table
+                {"type": LOOPBACK_SERVICES_PLUGIN.name, "serviceCIDR": SERVICE_CIDR, "gateway": NODE_GATEWAY},
             ],
         }
         path = self.cni_conf / "10-lab.conflist"
@@ -324,7 +340,8 @@ class Node(Component):
         for packets that come in on the node's bridge to NODE_GATEWAY) sends the allowed ports there,
         which the kernel accepts because ``route_localnet`` is on for this bridge (and no other
         interface). A filter chain (``LAB-NODE-<N>``, INPUT from the bridge) accepts exactly those
-        and rejects everything else, the kubelet's port on the same address included.
+        and the loopback Service range (lab-loopback-services routes it to the bridge), and rejects everything
+        else, the kubelet's port on the same address included.
         """
         Path(f"/proc/sys/net/ipv4/conf/{NODE_BRIDGE}/route_localnet").write_text("1\n")
         ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
@@ -335,6 +352,8 @@ class Node(Component):
             ("filter", FIREWALL_CHAIN): [
                 ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
                 *(["-p", "tcp", "-d", HOST, "--dport", str(p), "-j", "ACCEPT"] for p in ports),
+                # the loopback ClusterIPs that local stand-ins bind (lab-loopback-services routes them here)
+                ["-p", "tcp", "-d", SERVICE_CIDR, "-j", "ACCEPT"],
                 ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
             ],
         }
@@ -454,7 +473,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   SystemdCgroup = false
 
 [{cri}.cni]
-  bin_dir = "{CNI_BIN}"
+  bin_dir = "{self.cni_bin}"
   conf_dir = "{self.cni_conf}"
   max_conf_num = 1
 

@@ -14,11 +14,13 @@ Reads .lab/connection.json; skipped, with the reason, when the lab or its node i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -254,6 +256,49 @@ else echo "closed $1:$2"; fi; }}
     assert all(r[2] == "00000000" for r in routes), f"a route through a gateway in the pod:\n{out}"
     for port, state in expect.items():
         assert f"{state} {gw}:{port}" in out, out
+
+
+def test_pod_reaches_a_local_stand_in_on_a_loopback_service_clusterip(lab, namespace):
+    """The lab's Service ClusterIPs are loopback addresses that local stand-ins bind (as for Traefik);
+    a pod on the node reaches one through the bridge (lab/cni/lab-loopback-services)."""
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "standin", "namespace": namespace},
+        "spec": {"ports": [{"port": 8069, "targetPort": 8069}]},  # no selector: the stand-in is the backend
+    }
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(svc))
+    ip = _json(lab, "get", "service", "standin", "-n", namespace)["spec"]["clusterIP"]
+    assert ip.startswith("127."), ip
+    greeting = secrets.token_hex(8)
+    seen: list[str] = []
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ip, 8069))
+    srv.listen()
+    srv.settimeout(90)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, addr = srv.accept()
+            with conn:
+                seen.append(addr[0])
+                conn.sendall(greeting.encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        script = f"exec 3<>/dev/tcp/{ip}/8069 && head -1 <&3"
+        kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_job(lab, namespace, "client", script)))
+        result = _wait_job(lab, namespace, "client")
+        pod = _job_pod(lab, namespace, "client")
+        out = _logs(lab, namespace, pod)
+        assert result == "Complete", out
+        assert greeting in out
+        assert seen == [pod["status"]["podIP"]], seen
+    finally:
+        srv.close()
+        thread.join(5)
 
 
 # --------------------------------------------------------------------------- down / up

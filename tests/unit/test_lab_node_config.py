@@ -12,6 +12,7 @@ import io
 import json
 import sys
 import tarfile
+import types
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,17 @@ LAB = Path(__file__).resolve().parents[2] / "lab"
 def lab_modules(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(LAB / "images"))
     monkeypatch.syspath_prepend(str(LAB))
-    for name in ("common", "node", "build"):
+    for name in ("common", "controlplane", "node", "build"):
         sys.modules.pop(name, None)
-    import build
     import common
     import node
 
+    import build
+
     monkeypatch.setattr(common, "LAB_DIR", tmp_path / "lab")
     monkeypatch.setattr(node, "LAB_DIR", tmp_path / "lab")
-    yield common, node, build
-    for name in ("common", "node", "build"):
+    yield types.SimpleNamespace(common=common, node=node, build=build)
+    for name in ("common", "controlplane", "node", "build"):
         sys.modules.pop(name, None)
 
 
@@ -47,7 +49,7 @@ def _tar(entries: list[tuple[str, bytes, int]]) -> bytes:
 
 
 def test_normalised_tar_is_the_same_whatever_the_order_and_times(lab_modules, tmp_path):
-    _, _, build = lab_modules
+    build = lab_modules.build
     a, b = tmp_path / "a.tar", tmp_path / "b.tar"
     a.write_bytes(_tar([("./etc/x", b"x", 2_000_000_000), ("./bin/y", b"y", 5)]))
     b.write_bytes(_tar([("./bin/y", b"y", 5), ("./etc/x", b"x", 1_900_000_000)]))
@@ -60,7 +62,7 @@ def test_normalised_tar_is_the_same_whatever_the_order_and_times(lab_modules, tm
 
 
 def test_image_layout_is_reproducible_and_refers_to_its_blobs(lab_modules, tmp_path):
-    _, _, build = lab_modules
+    build = lab_modules.build
     recipe = {"name": "demo", "entrypoint": ["/pause", "-P"]}
     layer = _tar([("pause", b"\x7fELF", build.SOURCE_DATE_EPOCH)])
     build._write_layout(recipe, "k1", layer, tmp_path / "one")
@@ -79,7 +81,7 @@ def test_image_layout_is_reproducible_and_refers_to_its_blobs(lab_modules, tmp_p
 
 
 def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
-    _, _, build = lab_modules
+    build = lab_modules.build
     import yaml
 
     recipes = build.recipes()
@@ -94,7 +96,7 @@ def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
 
 
 def test_pod_network_has_no_default_route_no_masquerade_no_forwarding(lab_modules):
-    common, node, _ = lab_modules
+    common, node = lab_modules.common, lab_modules.node
     n = node.Node()
     n._cni_config()
     conf = json.loads((n.cni_conf / "10-lab.conflist").read_text())
@@ -104,11 +106,15 @@ def test_pod_network_has_no_default_route_no_masquerade_no_forwarding(lab_module
     assert bridge["isGateway"] is False, "as gateway the bridge plugin switches the host's forwarding on"
     assert bridge["ipam"]["routes"] == []
     assert bridge["ipam"]["ranges"] == [[{"subnet": common.NODE_POD_CIDR, "gateway": common.NODE_GATEWAY}]]
-    assert [p["type"] for p in conf["plugins"]] == ["bridge"]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "lab-loopback-services"]
+    services = conf["plugins"][1]
+    assert services["serviceCIDR"].startswith("127.") and services["gateway"] == common.NODE_GATEWAY
+    assert (n.cni_bin / "lab-loopback-services").resolve() == node.LOOPBACK_SERVICES_PLUGIN
+    assert (n.cni_bin / "bridge").exists()
 
 
 def test_kubelet_configuration_fits_this_host(lab_modules):
-    common, node, _ = lab_modules
+    common, node = lab_modules.common, lab_modules.node
     import yaml
 
     n = node.Node()
@@ -128,10 +134,10 @@ def test_kubelet_configuration_fits_this_host(lab_modules):
 
 
 def test_pods_reach_only_lab_servers_and_never_the_control_plane(lab_modules):
-    common, node, _ = lab_modules
+    common, node = lab_modules.common, lab_modules.node
     reachable = set(node.POD_REACHABLE_PORTS)
     assert reachable <= set(common.PORTS)
     assert not reachable & {"kube_apiserver", "etcd_client", "etcd_peer", "kubelet", "kubelet_healthz", "registry"}
     hooks = node._firewall_hooks()
-    assert {(t, parent) for t, parent, _, _ in hooks} == {("filter", "INPUT"), ("nat", "PREROUTING")}
-    assert all(match[:2] == ["-i", common.NODE_BRIDGE] for _, _, _, match in hooks)
+    assert {(hook[0], hook[1]) for hook in hooks} == {("filter", "INPUT"), ("nat", "PREROUTING")}
+    assert all(hook[3][:2] == ["-i", common.NODE_BRIDGE] for hook in hooks)
