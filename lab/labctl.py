@@ -29,8 +29,7 @@ def components() -> list[Component]:
     from node import Node
     from services import Postgres, Redis, SeaweedS3, Traefik
 
-    # order matters: Traefik reads IngressRoutes from the API server; the real node joins the API server and
-    # creates the bridge address PostgreSQL also listens on, so it comes before PostgreSQL
+    # order matters: Traefik reads IngressRoutes from the API server, and the real node joins it
     return [ControlPlane(), Node(), Postgres(), Redis(), SeaweedS3(), Traefik()]
 
 
