@@ -57,8 +57,21 @@ _BASE_PORTS = {
     "traefik_web": 18000,
     "traefik_websecure": 18443,
     "traefik_api": 18090,
+    # the real worker node (lab/node.py)
+    "registry": 17500,
+    "kubelet": 17250,
+    "kubelet_healthz": 17248,
 }
 PORTS = {name: port + PORT_OFFSET for name, port in _BASE_PORTS.items()}
+
+# The real worker node's pod network: one /24 per lab (the port offset picks it), inside
+# 198.19.0.0/16 (RFC 2544, never routed). The host side of the node's bridge holds NODE_GATEWAY;
+# pods reach the lab's servers there (lab/node.py forwards the allowed ports to 127.0.0.1).
+LAB_INDEX = PORT_OFFSET // 10000
+NODE_POD_CIDR = f"198.19.{LAB_INDEX}.0/24"
+NODE_GATEWAY = f"198.19.{LAB_INDEX}.1"
+NODE_BRIDGE = f"labnode{LAB_INDEX}"
+
 
 
 class LabError(RuntimeError):

@@ -47,6 +47,8 @@ POD_GUARD_ROUTE = "198.18.0.0/15"
 SERVICE_CIDR = "127.96.0.0/16"
 ZONES = ("lab-a", "lab-b", "lab-c")
 FAIL_ANNOTATION = "lab.governed.odoo/fail"
+# kwok manages the nodes with this annotation only, not the real node of lab/node.py
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 BIN = {
     "etcd": CACHE_DIR / "bin" / f"etcd-{ETCD_VERSION}" / "etcd",
@@ -243,7 +245,9 @@ def _kwok_config(path: Path) -> None:
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokConfiguration",
         "options": {
-            "cidr": POD_CIDR, "nodeIP": HOST, "manageAllNodes": True,
+            # only the fake nodes (annotated kwok.x-k8s.io/node=fake): the real node (lab/node.py) has a kubelet
+            "cidr": POD_CIDR, "nodeIP": HOST, "manageAllNodes": False,
+            "manageNodesWithAnnotationSelector": f"{KWOK_NODE_ANNOTATION}=fake",
             # kwok applies no defaults to options read from a file: set them all
             "podPlayStageParallelism": 8, "nodePlayStageParallelism": 4, "nodeLeaseParallelism": 4,
             "podsOnNodeSyncParallelism": 2, "nodeLeaseDurationSeconds": 40,
@@ -378,6 +382,10 @@ class ControlPlane(Component):
                 "--authorization-mode=Node,RBAC", "--allow-privileged=true",
                 f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
                 "--enable-admission-plugins=NodeRestriction", "--v=1",
+                # logs and exec of the real node's pods: the kubelet authenticates the API server by the lab CA
+                f"--kubelet-client-certificate={self.pki / 'admin.crt'}",
+                f"--kubelet-client-key={self.pki / 'admin.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
             ])
         wait_for(lambda: self._get("/readyz")[0] == 200, "kube-apiserver /readyz", 120, logfile=api.logfile)
 
@@ -406,7 +414,8 @@ class ControlPlane(Component):
             _kwok_config(cfg)
             kwok.start([
                 str(BIN["kwok"]), f"--kubeconfig={self.kubeconfig}", f"--config={cfg}",
-                "--manage-all-nodes=true", f"--server-address={HOST}:{PORTS['kwok_metrics']}",
+                "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+                f"--server-address={HOST}:{PORTS['kwok_metrics']}",
                 f"--cidr={POD_CIDR}", f"--node-ip={HOST}",
             ])
         for p in (kcm, sched, kwok):
@@ -460,7 +469,7 @@ class ControlPlane(Component):
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                                "kubernetes.io/arch": "amd64", "type": "kwok",
                                "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "lab"},

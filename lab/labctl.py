@@ -26,10 +26,11 @@ from common import LAB_DIR, PORTS, Component, LabError, log, port_open, write_js
 
 def components() -> list[Component]:
     from controlplane import ControlPlane
+    from node import Node
     from services import Postgres, Redis, SeaweedS3, Traefik
 
-    # order matters: Traefik reads IngressRoutes from the API server
-    return [ControlPlane(), Postgres(), Redis(), SeaweedS3(), Traefik()]
+    # order matters: Traefik reads IngressRoutes from the API server, and the real node joins it
+    return [ControlPlane(), Node(), Postgres(), Redis(), SeaweedS3(), Traefik()]
 
 
 def _env_lines(conn: dict) -> list[str]:

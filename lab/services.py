@@ -48,7 +48,21 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import HOST, LAB_DIR, PORTS, Component, LabError, Proc, log, pid_alive, port_open, run, wait_for, which
+from common import (
+    HOST,
+    LAB_DIR,
+    NODE_POD_CIDR,
+    PORTS,
+    Component,
+    LabError,
+    Proc,
+    log,
+    pid_alive,
+    port_open,
+    run,
+    wait_for,
+    which,
+)
 
 # Plain HTTP to loopback only: never through a proxy from the environment.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -304,10 +318,12 @@ class Postgres(Component):
             with main.open("a") as fh:
                 fh.write("\ninclude 'lab.conf'\n")
         hba = "\n".join([
-            "# written by lab/services.py: password (SCRAM) everywhere, loopback only",
+            "# written by lab/services.py: password (SCRAM) everywhere, loopback and the real node's pods",
             "# TYPE  DATABASE     USER  ADDRESS       METHOD",
             "local   all          all                 scram-sha-256",
             "host    all          all   127.0.0.0/8   scram-sha-256",
+            # the real node's pods (lab/node.py forwards NODE_GATEWAY:<port> to 127.0.0.1, the source stays the pod's)
+            f"host    all          all   {NODE_POD_CIDR:13} scram-sha-256",
             "local   replication  all                 scram-sha-256",
             "host    replication  all   127.0.0.0/8   scram-sha-256",
             "",

@@ -1,0 +1,262 @@
+"""Build the lab's container images from Debian packages, reproducibly, and push them to the lab registry.
+
+Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
+
+``deb-files``
+    files taken out of pinned Debian packages (``apt-get download`` + ``dpkg-deb -x``) into a
+    single layer; for the pause image (catatonit, a static binary).
+``mmdebstrap``
+    a Debian root filesystem made by mmdebstrap from the Debian archive (no base image from
+    anywhere) with the listed packages.
+
+The result is an OCI image layout (one gzip layer, written with fixed timestamps, owners and
+order, so the same inputs give the same digest) cached in ``~/.cache/governed-odoo-lab/images/``
+under ``<name>-<key>``, where the key hashes the recipe and this builder. A warm run finds it and
+builds nothing. ``push`` copies it into the lab registry with skopeo and returns the reference by
+digest (``127.0.0.1:PORT/lab/<name>@sha256:…``), which is how pods refer to it.
+
+    python lab/images/build.py [NAME ...]     build (or find) the images, print their cache dirs
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import CACHE_DIR, LabError, log, run
+
+HERE = Path(__file__).resolve().parent
+IMAGES_CACHE = CACHE_DIR / "images"
+# every file in every layer gets this time; the images say they were created then
+SOURCE_DATE_EPOCH = 1700000000
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MT_CONFIG = "application/vnd.oci.image.config.v1+json"
+MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def recipes() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(HERE.glob("*.yaml"))}
+
+
+def recipe_key(path: Path) -> str:
+    h = hashlib.sha256()
+    h.update(path.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- layers
+def _normalise_tar(src: Path) -> bytes:
+    """Re-write a tar with sorted entries, fixed mtimes and numeric root ownership."""
+    out = io.BytesIO()
+    with tarfile.open(src) as tin, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tout:
+        members = sorted(tin.getmembers(), key=lambda m: m.name.lstrip("./"))
+        for m in members:
+            name = m.name.lstrip("./") or "."
+            if name == ".":
+                continue
+            m.name = name
+            m.mtime = min(m.mtime, SOURCE_DATE_EPOCH)
+            m.uname = m.gname = ""
+            m.pax_headers = {}
+            tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
+    return out.getvalue()
+
+
+def _layer_deb_files(recipe: dict, work: Path) -> bytes:
+    debs = work / "debs"
+    root = work / "root"
+    debs.mkdir()
+    root.mkdir()
+    # the work directory is private to root: download as root rather than as apt's sandbox user
+    run(["apt-get", "-o", "APT::Sandbox::User=root", "download", *recipe["packages"]], cwd=str(debs))
+    for deb in sorted(debs.glob("*.deb")):
+        run(["dpkg-deb", "-x", str(deb), str(root)])
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for dest, src in sorted(recipe["files"].items()):
+            path = root / src
+            if not path.is_file():
+                raise LabError(f"image {recipe['name']}: {src} is not in {recipe['packages']}")
+            info = tarfile.TarInfo(dest.lstrip("/"))
+            info.size = path.stat().st_size
+            info.mode = path.stat().st_mode & 0o7777
+            info.mtime = SOURCE_DATE_EPOCH
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
+    return out.getvalue()
+
+
+def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
+    tarball = work / "rootfs.tar"
+    argv = ["mmdebstrap", "--mode=root", f"--variant={recipe.get('variant', 'minbase')}", "--format=tar", "--quiet"]
+    if recipe.get("include"):
+        argv.append("--include=" + ",".join(recipe["include"]))
+    for pattern in recipe.get("exclude_paths", []):
+        argv.append(f"--dpkgopt=path-exclude={pattern}")
+    # mmdebstrap removes apt's lists and downloaded packages itself; these files differ from run to run
+    argv += ['--customize-hook=rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log']
+    argv += [recipe.get("suite", "bookworm"), str(tarball)]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(SOURCE_DATE_EPOCH))
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if res.returncode != 0:
+        raise LabError(f"mmdebstrap for image {recipe['name']} failed: {res.stderr[-3000:]}")
+    return _normalise_tar(tarball)
+
+
+# --------------------------------------------------------------------------- OCI layout
+def _write_layout(recipe: dict, key: str, layer_tar: bytes, dest: Path) -> None:
+    gz = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as fh:
+        fh.write(layer_tar)
+    layer = gz.getvalue()
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
+    cfg: dict = {"Env": [PATH_ENV], "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}
+    if "entrypoint" in recipe:
+        cfg["Entrypoint"] = recipe["entrypoint"]
+    if "cmd" in recipe:
+        cfg["Cmd"] = recipe["cmd"]
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": created,
+            "config": cfg,
+            "rootfs": {"type": "layers", "diff_ids": [_sha(layer_tar)]},
+            "history": [{"created": created, "created_by": f"lab/images/build.py {recipe['name']}.yaml"}],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MT_MANIFEST,
+            "config": {"mediaType": MT_CONFIG, "digest": _sha(config), "size": len(config)},
+            "layers": [{"mediaType": MT_LAYER, "digest": _sha(layer), "size": len(layer)}],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for blob in (layer, config, manifest):
+        (blobs / _sha(blob).split(":", 1)[1]).write_bytes(blob)
+    (dest / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (dest / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": MT_MANIFEST,
+                        "digest": _sha(manifest),
+                        "size": len(manifest),
+                        "annotations": {"org.opencontainers.image.ref.name": key},
+                    }
+                ],
+            },
+            sort_keys=True,
+        )
+    )
+
+
+def manifest_digest(layout: Path) -> str:
+    return json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+
+
+def build(name: str) -> Path:
+    """The OCI layout of image ``name``, built now unless the cache has it."""
+    path = recipes().get(name)
+    if path is None:
+        raise LabError(f"no image recipe {name!r} in {HERE}")
+    key = recipe_key(path)
+    dest = IMAGES_CACHE / f"{name}-{key}"
+    if (dest / "index.json").exists():
+        return dest
+    IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(IMAGES_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another checkout may be building the same image
+        if (dest / "index.json").exists():
+            return dest
+        recipe = yaml.safe_load(path.read_text())
+        t = time.monotonic()
+        log(f"image {name}: building ({recipe['kind']}, key {key})")
+        with tempfile.TemporaryDirectory(prefix=f"lab-image-{name}-", dir=IMAGES_CACHE) as tmp:
+            work = Path(tmp)
+            if recipe["kind"] == "deb-files":
+                layer = _layer_deb_files(recipe, work)
+            elif recipe["kind"] == "mmdebstrap":
+                layer = _layer_mmdebstrap(recipe, work)
+            else:
+                raise LabError(f"image {name}: unknown kind {recipe['kind']!r}")
+            staged = work / "layout"
+            _write_layout(recipe, key, layer, staged)
+            staged.rename(dest)
+        log(f"image {name}: built in {time.monotonic() - t:.1f}s, {manifest_digest(dest)}")
+    return dest
+
+
+def _registry_has(registry: str, repo: str, digest: str) -> bool:
+    req = urllib.request.Request(
+        f"http://{registry}/v2/{repo}/manifests/{digest}", method="HEAD", headers={"Accept": MT_MANIFEST}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310 - the lab registry on loopback
+            return r.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+def push(name: str, registry: str) -> str:
+    """Build (or find) image ``name``, make sure the registry holds it, return ``registry/lab/name@digest``."""
+    layout = build(name)
+    digest = manifest_digest(layout)
+    repo = f"lab/{name}"
+    if not _registry_has(registry, repo, digest):
+        key = layout.name.rsplit("-", 1)[1]
+        with tempfile.NamedTemporaryFile("r", suffix=".digest") as df:
+            # --insecure-policy: no signature policy applies to images built on this machine;
+            # --dest-tls-verify=false: the lab registry serves plain HTTP on loopback
+            run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--quiet",
+                    "--insecure-policy",
+                    "--dest-tls-verify=false",
+                    "--digestfile",
+                    df.name,
+                    f"oci:{layout}:{key}",
+                    f"docker://{registry}/{repo}:{key}",
+                ]
+            )
+            pushed = df.read().strip()
+        if pushed != digest:
+            raise LabError(f"image {name}: the registry stored {pushed}, the layout says {digest}")
+    return f"{registry}/{repo}@{digest}"
+
+
+if __name__ == "__main__":
+    for n in sys.argv[1:] or list(recipes()):
+        print(build(n))

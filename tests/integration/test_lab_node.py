@@ -1,0 +1,445 @@
+"""The lab's real worker node runs real containers (lab/node.py, issue 11).
+
+* the node is Ready, runs containerd, carries the label and taint that keep other pods off it;
+* a Job's container writes a row into the lab's PostgreSQL (over the pod network, to the bridge
+  address) and the Job completes; a Job whose container exits 3 fails, exit code 3 in its pod status;
+* a pod has no route off the machine and opens nothing on this host but PostgreSQL;
+* ``lab down`` leaves nothing of the node behind (kernel tunables the kubelet changed included) and
+  ``lab up`` brings it back Ready without the
+  earlier pods (this one stops the whole lab: it runs only with LAB_LIFECYCLE_TEST=1, like
+  test_lab_lifecycle.py).
+
+Reads .lab/connection.json; skipped, with the reason, when the lab or its node is not up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_DIR = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", REPO / ".lab")).resolve()
+LAB = [str(REPO / "scripts" / "lab")]
+LABEL = "lab.governed.odoo/node"
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _conn() -> dict:
+    path = LAB_DIR / "connection.json"
+    if not path.exists():
+        pytest.skip(f"the lab is not up ({path} missing): run scripts/lab up")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def lab() -> dict:
+    conn = _conn()
+    cp, node = conn.get("controlplane"), conn.get("node")
+    if not cp or cp.get("external"):
+        pytest.skip("the real node joins only the lab's own control plane: run scripts/lab up")
+    if not node or not node.get("enabled"):
+        pytest.skip(f"the lab's real node is not enabled: {(node or {}).get('reason', 'run scripts/lab up node')}")
+    port = int(cp["server"].rsplit(":", 1)[1])
+    if not _port_open("127.0.0.1", port):
+        pytest.skip("the lab API server is not listening: run scripts/lab up")
+    if not _port_open("127.0.0.1", int(node["registry"].rsplit(":", 1)[1])):
+        pytest.skip("the lab's real node is down: run scripts/lab up")
+    return conn
+
+
+def kubectl(lab: dict, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cp = lab["controlplane"]
+    res = subprocess.run(
+        [cp["kubectl"], "--kubeconfig", cp["kubeconfig"], *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {res.stderr}")
+    return res
+
+
+def _json(lab: dict, *args: str) -> dict:
+    return json.loads(kubectl(lab, *args, "-o", "json").stdout)
+
+
+@pytest.fixture
+def namespace(lab):
+    name = f"lab-node-test-{secrets.token_hex(3)}"
+    kubectl(lab, "create", "namespace", name)
+    yield name
+    kubectl(lab, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def _on_node(lab: dict) -> dict:
+    return {
+        "nodeSelector": {LABEL: "real"},
+        "tolerations": [{"key": LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
+    }
+
+
+def _job(lab: dict, ns: str, name: str, script: str, env: list[dict] | None = None) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 600,
+            "template": {
+                "spec": {
+                    **_on_node(lab),
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": lab["node"]["images"]["tools"],
+                            "command": ["bash", "-c", script],
+                            "env": env or [],
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+def _wait_job(lab: dict, ns: str, name: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _json(lab, "get", "job", name, "-n", ns)
+        for c in job.get("status", {}).get("conditions", []):
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True":
+                return c["type"]
+        time.sleep(0.5)
+    pods = kubectl(lab, "get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+    events = kubectl(lab, "get", "events", "-n", ns, check=False).stdout
+    raise AssertionError(f"job {ns}/{name} did not finish in {timeout:.0f}s\n{pods}\n{events}")
+
+
+def _job_pod(lab: dict, ns: str, name: str) -> dict:
+    pods = _json(lab, "get", "pods", "-n", ns, "-l", f"job-name={name}")["items"]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def _logs(lab: dict, ns: str, pod: dict) -> str:
+    return kubectl(lab, "logs", "-n", ns, pod["metadata"]["name"], check=False).stdout
+
+
+# --------------------------------------------------------------------------- tests
+def test_node_is_ready_with_containerd_label_and_taint(lab):
+    info = lab["node"]
+    node = _json(lab, "get", "node", info["name"])
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True", ready
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == lab["controlplane"]["version"]
+    assert node["metadata"]["labels"][LABEL] == "real"
+    assert {"key": LABEL, "value": "real", "effect": "NoSchedule"} in node["spec"]["taints"]
+    # kwok manages the fake nodes only: the real node's heartbeat comes from its kubelet
+    assert "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {})
+    assert node["status"]["addresses"][0]["address"] == info["host_address"]
+
+
+def test_job_writes_a_row_to_the_lab_postgresql(lab, namespace):
+    import psycopg
+    from psycopg import sql
+
+    pg = lab.get("postgres")
+    if not pg or not _port_open("127.0.0.1", pg["primary"]["port"]):
+        pytest.skip("the lab PostgreSQL is not up: run scripts/lab up postgres")
+    role, password, token = f"lab_node_{secrets.token_hex(4)}", secrets.token_hex(16), secrets.token_hex(8)
+    table = f"{role}_rows"
+    with psycopg.connect(pg["primary"]["dsn"], autocommit=True) as db:
+        db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+        db.execute(f"CREATE TABLE {table} (token text, pod_ip inet DEFAULT inet_client_addr())")
+        db.execute(f"GRANT INSERT ON {table} TO {role}")
+    try:
+        kubectl(lab, "create", "secret", "generic", "pg", "-n", namespace, "--from-literal=password=" + password)
+        env = [
+            {"name": "PGHOST", "value": lab["node"]["host_address"]},
+            {"name": "PGPORT", "value": str(pg["primary"]["port"])},
+            {"name": "PGUSER", "value": role},
+            {"name": "PGDATABASE", "value": pg["primary"]["dbname"]},
+            {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "password"}}},
+            {"name": "PGCONNECT_TIMEOUT", "value": "5"},
+        ]
+        job = _job(
+            lab,
+            namespace,
+            "writer",
+            "echo started=$(date +%s.%N); "
+            f"psql -v ON_ERROR_STOP=1 -c \"INSERT INTO {table} (token) VALUES ('{token}')\"",
+            env,
+        )
+        t_apply = time.time()
+        kubectl(lab, "apply", "-f", "-", stdin=json.dumps(job))
+        result = _wait_job(lab, namespace, "writer")
+        pod = _job_pod(lab, namespace, "writer")
+        assert result == "Complete", _logs(lab, namespace, pod)
+        assert pod["spec"]["nodeName"] == lab["node"]["name"]
+        state = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert state["exitCode"] == 0
+        # the container's first command prints the time (same clock as this test's): kubectl apply -> running
+        started = float(_logs(lab, namespace, pod).split("started=", 1)[1].split()[0])
+        print(f"\njob applied -> its container running: {started - t_apply:.2f}s")
+        assert started - t_apply < 30, "the node takes far longer than its 5 s budget to start a Job's container"
+        with psycopg.connect(pg["primary"]["dsn"]) as db:
+            rows = db.execute(f"SELECT token, host(pod_ip) FROM {table}").fetchall()
+        assert len(rows) == 1 and rows[0][0] == token, rows
+        assert rows[0][1] == pod["status"]["podIP"], "the row came over the pod network, from the pod's address"
+    finally:
+        with psycopg.connect(pg["primary"]["dsn"], autocommit=True) as db:
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_job_that_exits_3_fails_with_exit_code_3(lab, namespace):
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_job(lab, namespace, "exit3", "echo failing on purpose; exit 3")))
+    assert _wait_job(lab, namespace, "exit3") == "Failed"
+    pod = _job_pod(lab, namespace, "exit3")
+    assert pod["status"]["phase"] == "Failed"
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 3, term
+    assert "failing on purpose" in _logs(lab, namespace, pod)
+
+
+def test_pod_has_no_route_off_the_machine_and_reaches_only_the_lab_servers(lab, namespace):
+    """The pod's routing table holds its subnet only. On this host it opens the lab's servers that the node
+    forwards (PostgreSQL, Redis) at host_address, and not the kubelet or the API server."""
+    gw = lab["node"]["host_address"]
+    reachable = lab["node"]["pod_reachable_ports"]
+    # ports that are open on this host (the kubelet on the bridge address, the API server on 127.0.0.1), not for pods
+    kubelet = _json(lab, "get", "node", lab["node"]["name"])["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    apiserver = int(lab["controlplane"]["server"].rsplit(":", 1)[1])
+    expect = {int(kubelet): "closed", apiserver: "closed"}
+    for name in ("postgres_primary", "redis"):
+        if _port_open("127.0.0.1", reachable[name]):
+            expect[reachable[name]] = "open"
+    assert "open" in expect.values(), "no lab server that pods may reach is up: run scripts/lab up postgres"
+    probes = "\n".join(f"probe {gw} {port}" for port in expect)
+    script = f"""
+cat /proc/net/route
+probe() {{ if timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then echo "open $1:$2"; \
+else echo "closed $1:$2"; fi; }}
+{probes}
+"""
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_job(lab, namespace, "net", script)))
+    assert _wait_job(lab, namespace, "net") == "Complete"
+    out = _logs(lab, namespace, _job_pod(lab, namespace, "net"))
+    routes = [line.split() for line in out.splitlines()[1:] if line.startswith(("eth0", "lo"))]
+    assert routes, out
+    assert all(r[1] != "00000000" for r in routes), f"a default route in the pod:\n{out}"
+    assert all(r[2] == "00000000" for r in routes), f"a route through a gateway in the pod:\n{out}"
+    for port, state in expect.items():
+        assert f"{state} {gw}:{port}" in out, out
+
+
+def test_pod_reaches_a_local_stand_in_on_a_loopback_service_clusterip(lab, namespace):
+    """The lab's Service ClusterIPs are loopback addresses that local stand-ins bind (as for Traefik);
+    a pod on the node reaches one through the bridge (lab/cni/lab-loopback-services)."""
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "standin", "namespace": namespace},
+        "spec": {"ports": [{"port": 8069, "targetPort": 8069}]},  # no selector: the stand-in is the backend
+    }
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(svc))
+    ip = _json(lab, "get", "service", "standin", "-n", namespace)["spec"]["clusterIP"]
+    assert ip.startswith("127."), ip
+    greeting = secrets.token_hex(8)
+    seen: list[str] = []
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ip, 8069))
+    srv.listen()
+    srv.settimeout(90)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, addr = srv.accept()
+            with conn:
+                seen.append(addr[0])
+                conn.sendall(greeting.encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        script = f"exec 3<>/dev/tcp/{ip}/8069 && head -1 <&3"
+        kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_job(lab, namespace, "client", script)))
+        result = _wait_job(lab, namespace, "client")
+        pod = _job_pod(lab, namespace, "client")
+        out = _logs(lab, namespace, pod)
+        assert result == "Complete", out
+        assert greeting in out
+        assert seen == [pod["status"]["podIP"]], seen
+    finally:
+        srv.close()
+        thread.join(5)
+
+
+# --------------------------------------------------------------------------- down / up
+def _node_leftovers(lab: dict) -> list[str]:
+    node_dir = LAB_DIR / "node"
+    info = lab["node"]
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        found += [f"mount {line.split()[4]}" for line in fh if str(node_dir) in line.split()[4]]
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=False).stdout
+    bridge = f"labnode{info['pod_cidr'].split('.')[2]}"
+    found += [f"link {line.split()[0]}" for line in links.splitlines() if bridge in line]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    found += [f"iptables {line}" for line in rules.splitlines() if "LAB-NODE-" + info["pod_cidr"].split(".")[2] in line]
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cg = (d / "cgroup").read_text()
+        except OSError:
+            continue
+        if info["containerd_socket"] in cmd or f":{info['cgroup_root']}/" in cg or str(node_dir) in cmd:
+            found.append(f"process {d.name}: {cmd[:120]}")
+    cgroups = [p for p in Path("/sys/fs/cgroup").glob("*" + info["cgroup_root"]) if p.is_dir()]
+    found += [f"cgroup {p}" for p in cgroups]
+    for ns in Path("/run/netns").glob("cni-*") if Path("/run/netns").is_dir() else []:
+        out = subprocess.run(
+            ["ip", "-n", ns.name, "-4", "-o", "addr"], capture_output=True, text=True, check=False
+        ).stdout
+        prefix = info["pod_cidr"].rsplit(".", 1)[0] + "."
+        if prefix in out:
+            found.append(f"netns {ns.name}")
+    return found
+
+
+@pytest.mark.skipif(
+    os.environ.get("LAB_LIFECYCLE_TEST") != "1",
+    reason="stops the whole lab; set LAB_LIFECYCLE_TEST=1 to run it (alone)",
+)
+def test_down_leaves_nothing_and_up_brings_the_node_back_ready_without_old_pods(lab, namespace):
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "sleeper", "namespace": namespace},
+        "spec": {
+            **_on_node(lab),
+            "containers": [{"name": "main", "image": lab["node"]["images"]["tools"], "command": ["sleep", "3600"]}],
+        },
+    }
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(pod))
+    kubectl(lab, "wait", "--for=condition=Ready", "pod/sleeper", "-n", namespace, "--timeout=60s")
+    uid = _json(lab, "get", "pod", "sleeper", "-n", namespace)["metadata"]["uid"]
+    assert _node_leftovers(lab), "the check finds a running node's processes, mounts and links"
+    components = [k for k in lab if k != "env" and isinstance(lab[k], dict)]
+
+    saved = LAB_DIR / "node" / "kernel-tunables.json"  # what the kernel had before the kubelet changed it
+    before = json.loads(saved.read_text()) if saved.exists() else {}
+    down = subprocess.run([*LAB, "down"], capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
+    leftovers = _node_leftovers(lab)
+    leftovers += [
+        f"sysctl {key} = {Path('/proc/sys', key).read_text().strip()} (was {value})"
+        for key, value in before.items()
+        if Path("/proc/sys", key).read_text().strip() != value
+    ]
+    t = time.monotonic()
+    up = subprocess.run([*LAB, "up", *components], capture_output=True, text=True, timeout=900, cwd=REPO, check=False)
+    t_up = time.monotonic() - t
+    assert not leftovers, "left behind by `lab down`:\n" + "\n".join(leftovers) + "\n" + down.stderr
+    assert up.returncode == 0, up.stderr
+    print(f"\nlab up after down: {t_up:.1f}s")
+    node = _json(lab, "get", "node", lab["node"]["name"])
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+    pods = _json(lab, "get", "pods", "-A", f"--field-selector=spec.nodeName={lab['node']['name']}")["items"]
+    assert uid not in [p["metadata"]["uid"] for p in pods], "a pod from before `lab down` is back"
+    tasks = subprocess.run(
+        ["ctr", "--address", lab["node"]["containerd_socket"], "-n", "k8s.io", "tasks", "ls", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert not tasks, f"containers from before `lab down` still run: {tasks}"
+
+
+# --------------------------------------------------------------------------- readiness
+def _deployment(lab: dict, ns: str, name: str, probe: list[str]) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 15,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    **_on_node(lab),
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": lab["node"]["images"]["tools"],
+                            "command": ["sleep", "3600"],
+                            "readinessProbe": {"exec": {"command": probe}, "periodSeconds": 1, "failureThreshold": 1},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _deployment_condition(lab: dict, ns: str, name: str, cond: str) -> dict:
+    dep = _json(lab, "get", "deployment", name, "-n", ns)
+    return next((c for c in dep.get("status", {}).get("conditions", []) if c["type"] == cond), {})
+
+
+def test_deployment_whose_readiness_probe_fails_never_becomes_available(lab, namespace):
+    """The probe really runs in the container: `false` keeps the pod unready, `true` makes it Available."""
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_deployment(lab, namespace, "broken", ["false"])))
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(_deployment(lab, namespace, "working", ["true"])))
+    ok = kubectl(lab, "rollout", "status", "deployment/working", "-n", namespace, "--timeout=60s", check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert _deployment_condition(lab, namespace, "working", "Available").get("status") == "True"
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        progressing = _deployment_condition(lab, namespace, "broken", "Progressing")
+        if progressing.get("reason") == "ProgressDeadlineExceeded":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the broken Deployment did not exceed its progress deadline: {progressing}")
+    assert _deployment_condition(lab, namespace, "broken", "Available").get("status") == "False"
+    pods = _json(lab, "get", "pods", "-n", namespace, "-l", "app=broken")["items"]
+    assert pods and all(p["status"].get("phase") == "Running" for p in pods), "the container runs, unready"
+    for p in pods:
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False", ready
+    status = kubectl(lab, "rollout", "status", "deployment/broken", "-n", namespace, "--timeout=5s", check=False)
+    assert status.returncode != 0, status.stdout

@@ -1,0 +1,143 @@
+"""Pure logic of the lab's real node (lab/node.py) and its image builder (lab/images/build.py).
+
+The node itself is tested against the real kubelet, containerd and registry in
+tests/integration/test_lab_node.py; these check what is decided before anything runs: the
+image layout is byte-for-byte reproducible, the pod network has no route off the machine, the
+kubelet configuration keeps to this host's constraints.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+import types
+from pathlib import Path
+
+import pytest
+
+LAB = Path(__file__).resolve().parents[2] / "lab"
+
+
+@pytest.fixture
+def lab_modules(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(LAB / "images"))
+    monkeypatch.syspath_prepend(str(LAB))
+    for name in ("common", "controlplane", "node", "build"):
+        sys.modules.pop(name, None)
+    import common
+    import node
+
+    import build
+
+    monkeypatch.setattr(common, "LAB_DIR", tmp_path / "lab")
+    monkeypatch.setattr(node, "LAB_DIR", tmp_path / "lab")
+    yield types.SimpleNamespace(common=common, node=node, build=build)
+    for name in ("common", "controlplane", "node", "build"):
+        sys.modules.pop(name, None)
+
+
+def _tar(entries: list[tuple[str, bytes, int]]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data, mtime in entries:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.uname = len(data), mtime, "someone"
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_normalised_tar_is_the_same_whatever_the_order_and_times(lab_modules, tmp_path):
+    build = lab_modules.build
+    a, b = tmp_path / "a.tar", tmp_path / "b.tar"
+    a.write_bytes(_tar([("./etc/x", b"x", 2_000_000_000), ("./bin/y", b"y", 5)]))
+    b.write_bytes(_tar([("./bin/y", b"y", 5), ("./etc/x", b"x", 1_900_000_000)]))
+    na, nb = build._normalise_tar(a), build._normalise_tar(b)
+    assert na == nb
+    with tarfile.open(fileobj=io.BytesIO(na)) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["bin/y", "etc/x"]
+    assert all(m.mtime <= build.SOURCE_DATE_EPOCH and m.uname == "" for m in members)
+
+
+def test_image_layout_is_reproducible_and_refers_to_its_blobs(lab_modules, tmp_path):
+    build = lab_modules.build
+    recipe = {"name": "demo", "entrypoint": ["/pause", "-P"]}
+    layer = _tar([("pause", b"\x7fELF", build.SOURCE_DATE_EPOCH)])
+    build._write_layout(recipe, "k1", layer, tmp_path / "one")
+    build._write_layout(recipe, "k1", layer, tmp_path / "two")
+    assert build.manifest_digest(tmp_path / "one") == build.manifest_digest(tmp_path / "two")
+    blobs = tmp_path / "one" / "blobs" / "sha256"
+    manifest = json.loads((blobs / build.manifest_digest(tmp_path / "one").split(":")[1]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_bytes())
+    assert config["config"]["Entrypoint"] == ["/pause", "-P"]
+    assert config["rootfs"]["diff_ids"] == [build._sha(layer)]
+    for desc in [manifest["config"], *manifest["layers"]]:
+        assert (blobs / desc["digest"].split(":")[1]).stat().st_size == desc["size"]
+    # another recipe key is another image
+    build._write_layout(recipe, "k2", layer, tmp_path / "three")
+    assert build.manifest_digest(tmp_path / "three") != build.manifest_digest(tmp_path / "one")
+
+
+def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
+    build = lab_modules.build
+    import yaml
+
+    recipes = build.recipes()
+    assert {"pause", "tools"} <= set(recipes)
+    for name, path in recipes.items():
+        recipe = yaml.safe_load(path.read_text())
+        assert recipe["name"] == name
+        assert recipe["kind"] in ("deb-files", "mmdebstrap")
+        assert build.recipe_key(path) == build.recipe_key(path)
+    pause = yaml.safe_load(recipes["pause"].read_text())
+    assert all("=" in pkg for pkg in pause["packages"]), "the pause image's packages are pinned"
+
+
+def test_pod_network_has_no_default_route_no_masquerade_no_forwarding(lab_modules):
+    common, node = lab_modules.common, lab_modules.node
+    n = node.Node()
+    n._cni_config()
+    conf = json.loads((n.cni_conf / "10-lab.conflist").read_text())
+    bridge = conf["plugins"][0]
+    assert bridge["type"] == "bridge" and bridge["bridge"] == common.NODE_BRIDGE
+    assert bridge["ipMasq"] is False
+    assert bridge["isGateway"] is False, "as gateway the bridge plugin switches the host's forwarding on"
+    assert bridge["ipam"]["routes"] == []
+    assert bridge["ipam"]["ranges"] == [[{"subnet": common.NODE_POD_CIDR, "gateway": common.NODE_GATEWAY}]]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "lab-loopback-services"]
+    services = conf["plugins"][1]
+    assert services["serviceCIDR"].startswith("127.") and services["gateway"] == common.NODE_GATEWAY
+    assert (n.cni_bin / "lab-loopback-services").resolve() == node.LOOPBACK_SERVICES_PLUGIN
+    assert (n.cni_bin / "bridge").exists()
+
+
+def test_kubelet_configuration_fits_this_host(lab_modules):
+    common, node = lab_modules.common, lab_modules.node
+    import yaml
+
+    n = node.Node()
+    n.dir.mkdir(parents=True)
+    cfg = yaml.safe_load(n._kubelet_config().read_text())
+    assert cfg["failCgroupV1"] is False
+    assert cfg["cgroupDriver"] == "cgroupfs"
+    assert cfg["cgroupRoot"] == node.CGROUP_ROOT
+    assert cfg["makeIPTablesUtilChains"] is False
+    assert cfg["readOnlyPort"] == 0
+    assert cfg["authentication"]["anonymous"]["enabled"] is False
+    assert cfg["authorization"]["mode"] == "Webhook"
+    assert cfg["registerWithTaints"] == [{"key": node.NODE_LABEL, "value": "real", "effect": "NoSchedule"}]
+    assert cfg["address"] == common.NODE_GATEWAY and cfg["port"] == common.PORTS["kubelet"]
+    assert cfg["containerRuntimeEndpoint"] == f"unix://{n.sock}"
+    assert str(n.dir) in cfg["podLogsDir"]
+
+
+def test_pods_reach_only_lab_servers_and_never_the_control_plane(lab_modules):
+    common, node = lab_modules.common, lab_modules.node
+    reachable = set(node.POD_REACHABLE_PORTS)
+    assert reachable <= set(common.PORTS)
+    assert not reachable & {"kube_apiserver", "etcd_client", "etcd_peer", "kubelet", "kubelet_healthz", "registry"}
+    hooks = node._firewall_hooks()
+    assert {(hook[0], hook[1]) for hook in hooks} == {("filter", "INPUT"), ("nat", "PREROUTING")}
+    assert all(hook[3][:2] == ["-i", common.NODE_BRIDGE] for hook in hooks)
