@@ -27,6 +27,9 @@ def run_module_raw(name, args, check_mode=False, diff=False, timeout=600):
     full = dict(args)
     full["_ansible_check_mode"] = check_mode
     full["_ansible_diff"] = diff
+    # ansible-core 2.21 returns the module's arguments (`invocation`) only when asked (INJECT_INVOCATION); ask, so
+    # that tests see, and check the redaction of, what a user who turns it on would see
+    full["_ansible_inject_invocation"] = True
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"ANSIBLE_MODULE_ARGS": full}, fh)
         args_file = fh.name
