@@ -41,8 +41,12 @@ def test_production_copy_fails_verification_before_neutralization(odoo17):
         nz.verify(conn, before=before)
     failed = {c["name"] for c in err.value.details["verification"]["checks"] if not c["ok"]}
     assert failed == {
-        "no active outgoing mail server", "no active incoming mail server", "crons off except the autovacuum",
-        "database.is_neutralized set", "database.uuid new for the copy", "database.secret new for the copy",
+        "no active outgoing mail server",
+        "no active incoming mail server",
+        "crons off except the autovacuum",
+        "database.is_neutralized set",
+        "database.uuid new for the copy",
+        "database.secret new for the copy",
     }
     assert "smtp.office365.com" in err.value.msg
 
@@ -58,12 +62,16 @@ def test_sql_mode_neutralizes_and_verifies(odoo17):
 
     # what Odoo's neutralize.sql files do, row by row
     assert _one(conn, "SELECT count(*) FROM ir_mail_server WHERE active AND smtp_host <> 'invalid'")[0] == 0
-    dummy = conn.execute("SELECT name, smtp_host, smtp_port, active FROM ir_mail_server WHERE smtp_host = 'invalid'"
-                         ).fetchall()
+    dummy = conn.execute(
+        "SELECT name, smtp_host, smtp_port, active FROM ir_mail_server WHERE smtp_host = 'invalid'"
+    ).fetchall()
     assert dummy == [(nz.DUMMY_MAIL_SERVER_NAME, "invalid", 1025, True)]
     assert dict(conn.execute("SELECT cron_name, active FROM ir_cron").fetchall()) == {
-        "Base: Auto-vacuum internal data": True, "Mail: Email Queue Manager": False,
-        "Sync invoices to the bank": False, "Old disabled cron": False}
+        "Base: Auto-vacuum internal data": True,
+        "Mail: Email Queue Manager": False,
+        "Sync invoices to the bank": False,
+        "Old disabled cron": False,
+    }
     assert _one(conn, "SELECT active FROM fetchmail_server")[0] is False
     assert _one(conn, "SELECT mail_server_id FROM mail_template")[0] is None
     assert _one(conn, "SELECT webhook_url FROM ir_act_server WHERE state = 'webhook'")[0] == nz.WEBHOOK_NEUTRALIZED
@@ -90,15 +98,19 @@ def test_sql_mode_is_idempotent(odoo17):
 
 def test_check_mode_changes_nothing(odoo17):
     conn, _before = odoo17
-    snapshot = conn.execute("SELECT (SELECT json_agg(m ORDER BY id) FROM ir_mail_server m)::text, "
-                            "(SELECT json_agg(c ORDER BY id) FROM ir_cron c)::text, "
-                            "(SELECT json_agg(p ORDER BY id) FROM ir_config_parameter p)::text").fetchone()
+    snapshot = conn.execute(
+        "SELECT (SELECT json_agg(m ORDER BY id) FROM ir_mail_server m)::text, "
+        "(SELECT json_agg(c ORDER BY id) FROM ir_cron c)::text, "
+        "(SELECT json_agg(p ORDER BY id) FROM ir_config_parameter p)::text"
+    ).fetchone()
     plan = nz.apply_sql(conn, check_mode=True)
     nz.renew_identity(conn, check_mode=True)
     assert plan["rows"] == [] and plan["queries"][0]["name"] == "disable outgoing mail servers"
-    after = conn.execute("SELECT (SELECT json_agg(m ORDER BY id) FROM ir_mail_server m)::text, "
-                         "(SELECT json_agg(c ORDER BY id) FROM ir_cron c)::text, "
-                         "(SELECT json_agg(p ORDER BY id) FROM ir_config_parameter p)::text").fetchone()
+    after = conn.execute(
+        "SELECT (SELECT json_agg(m ORDER BY id) FROM ir_mail_server m)::text, "
+        "(SELECT json_agg(c ORDER BY id) FROM ir_cron c)::text, "
+        "(SELECT json_agg(p ORDER BY id) FROM ir_config_parameter p)::text"
+    ).fetchone()
     assert after == snapshot
 
 
@@ -144,7 +156,9 @@ def test_old_odoo_schema(primary):
         assert result["autovacuum_cron_ids"] == [1]  # found by ir_cron.model, no xml id in this database
         nz.verify(conn, before=before)
         assert dict(conn.execute("SELECT name, active FROM ir_cron").fetchall()) == {
-            "Auto-vacuum internal data": True, "Email Queue Manager": False}
+            "Auto-vacuum internal data": True,
+            "Email Queue Manager": False,
+        }
 
 
 def test_not_an_odoo_database(primary):

@@ -16,20 +16,24 @@ from ansible_collections.governed.odoo.plugins.module_utils.restore.errors impor
 
 DIGEST = "registry.example.org/odoo@sha256:" + "0123456789abcdef" * 4
 
-ODOO17 = nz.Schema({
-    "ir_mail_server": {"id", "name", "smtp_host", "smtp_port", "smtp_encryption", "smtp_authentication", "active"},
-    "ir_cron": {"id", "cron_name", "active", "ir_actions_server_id"},
-    "ir_act_server": {"id", "model_name", "state", "webhook_url"},
-    "ir_model_data": {"id", "module", "name", "model", "res_id"},
-    "ir_config_parameter": {"id", "key", "value"},
-    "fetchmail_server": {"id", "name", "active"},
-    "mail_template": {"id", "mail_server_id"},
-})
-ODOO10 = nz.Schema({
-    "ir_mail_server": {"id", "name", "smtp_host", "smtp_port", "smtp_encryption", "active"},
-    "ir_cron": {"id", "name", "model", "active"},
-    "ir_config_parameter": {"id", "key", "value"},
-})
+ODOO17 = nz.Schema(
+    {
+        "ir_mail_server": {"id", "name", "smtp_host", "smtp_port", "smtp_encryption", "smtp_authentication", "active"},
+        "ir_cron": {"id", "cron_name", "active", "ir_actions_server_id"},
+        "ir_act_server": {"id", "model_name", "state", "webhook_url"},
+        "ir_model_data": {"id", "module", "name", "model", "res_id"},
+        "ir_config_parameter": {"id", "key", "value"},
+        "fetchmail_server": {"id", "name", "active"},
+        "mail_template": {"id", "mail_server_id"},
+    }
+)
+ODOO10 = nz.Schema(
+    {
+        "ir_mail_server": {"id", "name", "smtp_host", "smtp_port", "smtp_encryption", "active"},
+        "ir_cron": {"id", "name", "model", "active"},
+        "ir_config_parameter": {"id", "key", "value"},
+    }
+)
 
 
 def names(steps):
@@ -42,9 +46,15 @@ def names(steps):
 def test_plan_for_odoo17_covers_every_core_object():
     steps = nz.sql_plan(ODOO17, [7])
     assert names(steps) == [
-        "disable outgoing mail servers", "dummy mail server state", "add dummy mail server",
-        "mail templates use no fixed server", "disable incoming mail servers", "disable crons except the autovacuum",
-        "disable webhooks", "set database.is_neutralized", "set database.is_neutralized",
+        "disable outgoing mail servers",
+        "dummy mail server state",
+        "add dummy mail server",
+        "mail templates use no fixed server",
+        "disable incoming mail servers",
+        "disable crons except the autovacuum",
+        "disable webhooks",
+        "set database.is_neutralized",
+        "set database.is_neutralized",
     ]
     crons = next(s for s in steps if s.name == "disable crons except the autovacuum")
     assert crons.params == {"keep": [7]}
@@ -62,8 +72,10 @@ def test_plan_adapts_to_an_old_schema():
 
 
 def test_dummy_mail_server_modes():
-    assert next(s for s in nz.sql_plan(ODOO17, [], "disabled") if s.name == "add dummy mail server"
-                ).params["active"] is False
+    assert (
+        next(s for s in nz.sql_plan(ODOO17, [], "disabled") if s.name == "add dummy mail server").params["active"]
+        is False
+    )
     assert "add dummy mail server" not in names(nz.sql_plan(ODOO17, [], "none"))
     with pytest.raises(NeutralizationError, match="dummy_mail_server"):
         nz.sql_plan(ODOO17, [], "sometimes")
@@ -82,7 +94,10 @@ def test_parameter_upsert_does_not_need_a_unique_constraint_and_uses_type_when_p
 
 def test_autovacuum_rules_in_order_of_authority():
     assert names(nz.autovacuum_queries(ODOO17)) == [
-        "autovacuum by xml id", "autovacuum by server action model", "autovacuum by name"]
+        "autovacuum by xml id",
+        "autovacuum by server action model",
+        "autovacuum by name",
+    ]
     assert names(nz.autovacuum_queries(ODOO10)) == ["autovacuum by cron model", "autovacuum by name"]
 
 
@@ -98,8 +113,15 @@ def test_identity_renewal_plan_and_values():
 # verdicts
 # --------------------------------------------------------------------------------------------
 def facts(**kw):
-    base = {"active_mail_servers": [], "active_crons": [], "fetchmail_present": True, "active_fetchmail_servers": [],
-            "is_neutralized": "true", nz.PARAM_UUID: "new-uuid", nz.PARAM_SECRET: "new-secret"}
+    base = {
+        "active_mail_servers": [],
+        "active_crons": [],
+        "fetchmail_present": True,
+        "active_fetchmail_servers": [],
+        "is_neutralized": "true",
+        nz.PARAM_UUID: "new-uuid",
+        nz.PARAM_SECRET: "new-secret",
+    }
     base.update(kw)
     return base
 
@@ -116,17 +138,22 @@ def test_a_neutral_copy_passes_every_check():
     assert len(verdict(facts())) == 6
 
 
-@pytest.mark.parametrize(("change", "failed"), [
-    ({"active_mail_servers": [{"id": 1, "name": "O365", "smtp_host": "smtp.office365.com"}]},
-     "no active outgoing mail server"),
-    ({"active_fetchmail_servers": ["invoices"]}, "no active incoming mail server"),
-    ({"active_crons": ["Bank sync (id 3)"]}, "crons off except the autovacuum"),
-    ({"is_neutralized": None}, "database.is_neutralized set"),
-    ({"is_neutralized": "false"}, "database.is_neutralized set"),
-    ({nz.PARAM_UUID: "prod-uuid"}, "database.uuid new for the copy"),
-    ({nz.PARAM_SECRET: "prod-secret"}, "database.secret new for the copy"),
-    ({nz.PARAM_UUID: None}, "database.uuid new for the copy"),
-])
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        (
+            {"active_mail_servers": [{"id": 1, "name": "O365", "smtp_host": "smtp.office365.com"}]},
+            "no active outgoing mail server",
+        ),
+        ({"active_fetchmail_servers": ["invoices"]}, "no active incoming mail server"),
+        ({"active_crons": ["Bank sync (id 3)"]}, "crons off except the autovacuum"),
+        ({"is_neutralized": None}, "database.is_neutralized set"),
+        ({"is_neutralized": "false"}, "database.is_neutralized set"),
+        ({nz.PARAM_UUID: "prod-uuid"}, "database.uuid new for the copy"),
+        ({nz.PARAM_SECRET: "prod-secret"}, "database.secret new for the copy"),
+        ({nz.PARAM_UUID: None}, "database.uuid new for the copy"),
+    ],
+)
 def test_each_check_catches_its_problem(change, failed):
     v = verdict(facts(**change))
     assert [name for name, ok in v.items() if not ok] == [failed]
@@ -154,8 +181,14 @@ def test_no_fetchmail_table_no_check():
 # the Job
 # --------------------------------------------------------------------------------------------
 def job(**kw):
-    args = dict(name="neutralize-acme-x", namespace="odoo-acme-staging", image=DIGEST, db_name="acme__restore_1",
-                config_secret="odoo-config", odoo_version="17.0")
+    args = dict(
+        name="neutralize-acme-x",
+        namespace="odoo-acme-staging",
+        image=DIGEST,
+        db_name="acme__restore_1",
+        config_secret="odoo-config",
+        odoo_version="17.0",
+    )
     args.update(kw)
     return nz.render_neutralize_job(**args)
 
@@ -172,8 +205,12 @@ def test_job_runs_odoo_neutralize_on_the_new_database_with_the_release_image():
 
 
 def test_job_options():
-    j = job(command=["/usr/bin/odoo"], annotations={"lab.governed.odoo/fail": "exit"}, service_account="odoo",
-            env={"PGHOST": "db"})
+    j = job(
+        command=["/usr/bin/odoo"],
+        annotations={"lab.governed.odoo/fail": "exit"},
+        service_account="odoo",
+        env={"PGHOST": "db"},
+    )
     spec = j["spec"]["template"]
     assert spec["metadata"]["annotations"] == {"lab.governed.odoo/fail": "exit"}
     assert spec["spec"]["serviceAccountName"] == "odoo"
@@ -187,8 +224,18 @@ def test_job_needs_an_image_pinned_by_digest(image):
         job(image=image)
 
 
-@pytest.mark.parametrize(("version", "ok"), [("17.0", True), ("16.0+e", True), ("saas~17.2", True), (18, True),
-                                             ("15.0", False), ("12.0", False), (None, False)])
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ("17.0", True),
+        ("16.0+e", True),
+        ("saas~17.2", True),
+        (18, True),
+        ("15.0", False),
+        ("12.0", False),
+        (None, False),
+    ],
+)
 def test_job_needs_odoo_16(version, ok):
     if ok:
         job(odoo_version=version)

@@ -82,8 +82,13 @@ class Schema:
 def read_schema(conn):
     """Read the tables and columns neutralization may touch."""
     tables = [
-        "ir_mail_server", "ir_cron", "ir_config_parameter", "ir_model_data", "ir_act_server",
-        "fetchmail_server", "mail_template",
+        "ir_mail_server",
+        "ir_cron",
+        "ir_config_parameter",
+        "ir_model_data",
+        "ir_act_server",
+        "fetchmail_server",
+        "mail_template",
     ]
     with conn.cursor() as cur:
         cur.execute(
@@ -148,13 +153,10 @@ AUTOVACUUM_BY_XMLID = (
     "SELECT res_id FROM ir_model_data WHERE model = 'ir.cron' AND module = %(module)s AND name = %(name)s"
 )
 AUTOVACUUM_BY_ACTION_MODEL = (
-    "SELECT c.id FROM ir_cron c JOIN ir_act_server a ON a.id = c.ir_actions_server_id "
-    "WHERE a.model_name = %(model)s"
+    "SELECT c.id FROM ir_cron c JOIN ir_act_server a ON a.id = c.ir_actions_server_id WHERE a.model_name = %(model)s"
 )
 AUTOVACUUM_BY_CRON_MODEL = "SELECT id FROM ir_cron WHERE model = %(model)s"
-AUTOVACUUM_BY_CRON_NAME = (
-    "SELECT id FROM ir_cron WHERE lower(cron_name::text) SIMILAR TO %(pattern)s"
-)
+AUTOVACUUM_BY_CRON_NAME = "SELECT id FROM ir_cron WHERE lower(cron_name::text) SIMILAR TO %(pattern)s"
 AUTOVACUUM_BY_NAME = "SELECT id FROM ir_cron WHERE lower(name::text) SIMILAR TO %(pattern)s"
 AUTOVACUUM_NAME_PATTERN = "%(auto-vacuum|autovacuum|auto vacuum)%"
 
@@ -168,8 +170,13 @@ def autovacuum_queries(schema):
     """
     out = []
     if schema.has("ir_model_data", "res_id"):
-        out.append(Step("autovacuum by xml id", AUTOVACUUM_BY_XMLID,
-                        {"module": AUTOVACUUM_XMLID[0], "name": AUTOVACUUM_XMLID[1]}))
+        out.append(
+            Step(
+                "autovacuum by xml id",
+                AUTOVACUUM_BY_XMLID,
+                {"module": AUTOVACUUM_XMLID[0], "name": AUTOVACUUM_XMLID[1]},
+            )
+        )
     if schema.has("ir_cron", "ir_actions_server_id") and schema.has("ir_act_server", "model_name"):
         out.append(Step("autovacuum by server action model", AUTOVACUUM_BY_ACTION_MODEL, {"model": AUTOVACUUM_MODEL}))
     if schema.has("ir_cron", "model"):  # Odoo before 11: the cron names its model itself
@@ -196,12 +203,14 @@ def sql_plan(schema, keep_cron_ids, dummy_mail_server="active"):
     ]
     if dummy_mail_server != "none":
         active = dummy_mail_server == "active"
-        steps.append(Step(
-            "dummy mail server state",
-            "UPDATE ir_mail_server SET active = %(active)s, smtp_port = 1025, smtp_encryption = 'none' "
-            "WHERE name = %(dummy)s AND smtp_host = %(host)s",
-            {"active": active, "dummy": DUMMY_MAIL_SERVER_NAME, "host": DUMMY_MAIL_HOST},
-        ))
+        steps.append(
+            Step(
+                "dummy mail server state",
+                "UPDATE ir_mail_server SET active = %(active)s, smtp_port = 1025, smtp_encryption = 'none' "
+                "WHERE name = %(dummy)s AND smtp_host = %(host)s",
+                {"active": active, "dummy": DUMMY_MAIL_SERVER_NAME, "host": DUMMY_MAIL_HOST},
+            )
+        )
         if schema.has("ir_mail_server", "smtp_authentication"):
             insert = (
                 "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
@@ -216,28 +225,45 @@ def sql_plan(schema, keep_cron_ids, dummy_mail_server="active"):
                 "CAST(%(active)s AS boolean) WHERE NOT EXISTS (SELECT 1 FROM ir_mail_server "
                 "WHERE name = CAST(%(dummy)s AS varchar) AND smtp_host = CAST(%(host)s AS varchar))"
             )
-        steps.append(Step("add dummy mail server", insert,
-                          {"dummy": DUMMY_MAIL_SERVER_NAME, "host": DUMMY_MAIL_HOST, "active": active}))
+        steps.append(
+            Step(
+                "add dummy mail server",
+                insert,
+                {"dummy": DUMMY_MAIL_SERVER_NAME, "host": DUMMY_MAIL_HOST, "active": active},
+            )
+        )
     if schema.has("mail_template", "mail_server_id"):
-        steps.append(Step("mail templates use no fixed server",
-                          "UPDATE mail_template SET mail_server_id = NULL WHERE mail_server_id IS NOT NULL"))
+        steps.append(
+            Step(
+                "mail templates use no fixed server",
+                "UPDATE mail_template SET mail_server_id = NULL WHERE mail_server_id IS NOT NULL",
+            )
+        )
     if schema.has("fetchmail_server", "active"):
-        steps.append(Step("disable incoming mail servers",
-                          "UPDATE fetchmail_server SET active = false WHERE active IS NOT FALSE"))
-    steps.append(Step(
-        "disable crons except the autovacuum",
-        "UPDATE ir_cron SET active = false WHERE active IS NOT FALSE AND id <> ALL(%(keep)s)",
-        {"keep": sorted(set(keep_cron_ids))},
-    ))
+        steps.append(
+            Step(
+                "disable incoming mail servers", "UPDATE fetchmail_server SET active = false WHERE active IS NOT FALSE"
+            )
+        )
+    steps.append(
+        Step(
+            "disable crons except the autovacuum",
+            "UPDATE ir_cron SET active = false WHERE active IS NOT FALSE AND id <> ALL(%(keep)s)",
+            {"keep": sorted(set(keep_cron_ids))},
+        )
+    )
     if schema.has("ir_act_server", "webhook_url") and schema.has("ir_act_server", "state"):
-        steps.append(Step(
-            "disable webhooks",
-            "UPDATE ir_act_server SET webhook_url = %(url)s WHERE state = 'webhook' "
-            "AND webhook_url IS DISTINCT FROM %(url)s",
-            {"url": WEBHOOK_NEUTRALIZED},
-        ))
-    steps += _set_param_steps("set database.is_neutralized", PARAM_NEUTRALIZED, "true",
-                              schema.has("ir_config_parameter", "type"))
+        steps.append(
+            Step(
+                "disable webhooks",
+                "UPDATE ir_act_server SET webhook_url = %(url)s WHERE state = 'webhook' "
+                "AND webhook_url IS DISTINCT FROM %(url)s",
+                {"url": WEBHOOK_NEUTRALIZED},
+            )
+        )
+    steps += _set_param_steps(
+        "set database.is_neutralized", PARAM_NEUTRALIZED, "true", schema.has("ir_config_parameter", "type")
+    )
     return steps
 
 
@@ -297,8 +323,12 @@ def apply_sql(conn, dummy_mail_server="active", check_mode=False):
     keep = find_autovacuum(conn, schema, how)
     steps = sql_plan(schema, keep, dummy_mail_server)
     rows = [] if check_mode else execute(conn, steps)
-    return {"queries": [s.as_dict() for s in steps], "rows": rows, "autovacuum_cron_ids": keep,
-            "autovacuum_found_by": how[0] if how else None}
+    return {
+        "queries": [s.as_dict() for s in steps],
+        "rows": rows,
+        "autovacuum_cron_ids": keep,
+        "autovacuum_found_by": how[0] if how else None,
+    }
 
 
 def read_identity(conn):
@@ -334,15 +364,22 @@ def evaluate(facts, before=None, expect_copy=True):
         checks.append({"name": name, "ok": bool(ok), "detail": detail})
 
     servers = facts["active_mail_servers"]
-    check("no active outgoing mail server", not servers,
-          "none" if not servers else "active: " + ", ".join(f"{s['name']} ({s['smtp_host']})" for s in servers))
+    check(
+        "no active outgoing mail server",
+        not servers,
+        "none" if not servers else "active: " + ", ".join(f"{s['name']} ({s['smtp_host']})" for s in servers),
+    )
     if facts.get("fetchmail_present"):
         incoming = facts["active_fetchmail_servers"]
-        check("no active incoming mail server", not incoming,
-              "none" if not incoming else "active: " + ", ".join(incoming))
+        check(
+            "no active incoming mail server", not incoming, "none" if not incoming else "active: " + ", ".join(incoming)
+        )
     crons = facts["active_crons"]
-    check("crons off except the autovacuum", not crons,
-          "only the autovacuum may run" if not crons else "active: " + ", ".join(crons))
+    check(
+        "crons off except the autovacuum",
+        not crons,
+        "only the autovacuum may run" if not crons else "active: " + ", ".join(crons),
+    )
     flag = (facts.get("is_neutralized") or "").strip().lower()
     check("database.is_neutralized set", flag in ("true", "1", "yes"), f"value: {facts.get('is_neutralized')!r}")
     if expect_copy:
@@ -391,8 +428,10 @@ def collect_facts(conn):
         if fetchmail:
             cur.execute("SELECT name FROM fetchmail_server WHERE active IS NOT FALSE ORDER BY id")
             incoming = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT key, value FROM ir_config_parameter WHERE key = ANY(%s)",
-                    ([PARAM_NEUTRALIZED, PARAM_UUID, PARAM_SECRET],))
+        cur.execute(
+            "SELECT key, value FROM ir_config_parameter WHERE key = ANY(%s)",
+            ([PARAM_NEUTRALIZED, PARAM_UUID, PARAM_SECRET],),
+        )
         params = dict(cur.fetchall())
     return {
         "active_mail_servers": servers,
@@ -411,8 +450,12 @@ def verify(conn, before=None, expect_copy=True, raise_on_failure=True):
     facts = collect_facts(conn)
     checks = evaluate(facts, before, expect_copy)
     failed = [c for c in checks if not c["ok"]]
-    report = {"ok": not failed, "checks": checks, "autovacuum_cron_ids": facts["autovacuum_cron_ids"],
-              "uuid": facts.get(PARAM_UUID)}
+    report = {
+        "ok": not failed,
+        "checks": checks,
+        "autovacuum_cron_ids": facts["autovacuum_cron_ids"],
+        "uuid": facts.get(PARAM_UUID),
+    }
     if failed and raise_on_failure:
         raise NeutralizationError(
             "the database is not neutralized: " + "; ".join(f"{c['name']}: {c['detail']}" for c in failed),
@@ -439,10 +482,25 @@ def job_name(db_name, stamp):
     return f"{base[: 62 - len(suffix)].rstrip('-')}-{suffix}"
 
 
-def render_neutralize_job(*, name, namespace, image, db_name, config_secret, config_key="odoo.conf",
-                          odoo_version=None, command=None, odoo_bin="odoo", labels=None, annotations=None,
-                          service_account=None, active_deadline_seconds=1800, ttl_seconds_after_finished=3600,
-                          resources=None, env=None):
+def render_neutralize_job(
+    *,
+    name,
+    namespace,
+    image,
+    db_name,
+    config_secret,
+    config_key="odoo.conf",
+    odoo_version=None,
+    command=None,
+    odoo_bin="odoo",
+    labels=None,
+    annotations=None,
+    service_account=None,
+    active_deadline_seconds=1800,
+    ttl_seconds_after_finished=3600,
+    resources=None,
+    env=None,
+):
     """The Job that runs ``odoo neutralize -d <db_name>`` in the release image.
 
     ``image`` must be pinned by digest (``repo@sha256:<64 hex>``): what neutralizes a copy of
@@ -454,11 +512,16 @@ def render_neutralize_job(*, name, namespace, image, db_name, config_secret, con
         raise NeutralizationError(f"the neutralize Job needs the release image pinned by digest, got {image!r}")
     major = parse_major(odoo_version)
     if major is None:
-        raise NeutralizationError("the Odoo version of the backup is unknown: cannot tell whether `odoo neutralize` "
-                                  "exists (Odoo 16+); use neutralize_mode=sql")
+        raise NeutralizationError(
+            "the Odoo version of the backup is unknown: cannot tell whether `odoo neutralize` "
+            "exists (Odoo 16+); use neutralize_mode=sql"
+        )
     if major < JOB_MIN_ODOO_MAJOR:
-        raise NeutralizationError(f"`odoo neutralize` exists from Odoo {JOB_MIN_ODOO_MAJOR}; this backup is Odoo "
-                                  f"{major}: use neutralize_mode=sql", odoo_major=major)
+        raise NeutralizationError(
+            f"`odoo neutralize` exists from Odoo {JOB_MIN_ODOO_MAJOR}; this backup is Odoo "
+            f"{major}: use neutralize_mode=sql",
+            odoo_major=major,
+        )
     conf_path = f"/etc/odoo/{config_key}"
     base_labels = {
         "app.kubernetes.io/name": "odoo",
@@ -498,8 +561,12 @@ def render_neutralize_job(*, name, namespace, image, db_name, config_secret, con
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(base_labels),
-                     "annotations": {"governed.odoo/database": db_name}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(base_labels),
+            "annotations": {"governed.odoo/database": db_name},
+        },
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": int(active_deadline_seconds),
