@@ -213,7 +213,7 @@ REQUIRED_FAILS = {
         nz.CHECK_EDI,
         nz.CHECK_POS,
     },
-    "minimal": {nz.CHECK_PAYMENT, nz.CHECK_WEBSITE, nz.CHECK_CARRIERS},
+    "minimal": {nz.CHECK_PAYMENT, nz.CHECK_WEBSITE, nz.CHECK_CARRIERS, nz.CHECK_CALENDAR},
 }
 REQUIRED_FAILS["17"] = REQUIRED_FAILS["18"] = REQUIRED_FAILS["16"] | {nz.CHECK_WEBHOOKS, nz.CHECK_WEB_PUSH}
 CORE_FAILS = {
@@ -288,6 +288,11 @@ def test_sql_mode_neutralizes_every_addon_and_verifies(addons):
             "fixed": True,
         }
         assert _rows(conn, "SELECT domain FROM website") == [(None,)]
+        assert _rows(
+            conn,
+            "SELECT calendar_rtoken, calendar_token, calendar_sync_token, synchronization_stopped "
+            "FROM google_calendar_credentials",
+        ) == [(None, None, None, True)]
         return
     assert _rows(
         conn, "SELECT smtp_port, smtp_encryption, smtp_authentication FROM ir_mail_server WHERE smtp_host = 'invalid'"
@@ -311,15 +316,18 @@ def test_sql_mode_neutralizes_every_addon_and_verifies(addons):
     assert _rows(
         conn,
         "SELECT google_calendar_rtoken, google_calendar_token, google_calendar_sync_token, "
-        "microsoft_calendar_sync_token, microsoft_synchronization_stopped FROM res_users_settings",
-    ) == [(None, None, None, None, True)]
+        "microsoft_calendar_sync_token, google_synchronization_stopped, microsoft_synchronization_stopped "
+        "FROM res_users_settings",
+    ) == [(None, None, None, None, True, True)]
     assert _rows(
         conn,
         "SELECT count(*) FROM res_users WHERE microsoft_calendar_token IS NOT NULL "
         "OR microsoft_calendar_rtoken IS NOT NULL",
     ) == [(0,)]
     if shape == "16":
-        assert _rows(conn, "SELECT edi_mode FROM account_edi_proxy_client_user") == [("test",)]
+        assert _rows(conn, "SELECT value FROM ir_config_parameter WHERE key = 'account_edi_proxy_client.demo'") == [
+            ("true",)
+        ]
         assert _rows(conn, "SELECT l10n_eg_production_env FROM res_company") == [(False,)]
         assert _rows(conn, "SELECT adyen_test_mode FROM pos_payment_method") == [(True,)]
         return
@@ -347,7 +355,7 @@ def test_sql_mode_on_addons_is_idempotent(addons):
     second = nz.apply_sql(conn)
     changed = {r["name"]: r["rows"] for r in second["rows"] if r["rows"]}
     # the dummy server's state is set every time (one row); nothing else is touched twice
-    assert set(changed) <= {"dummy mail server state", "set database.is_neutralized"}, changed
+    assert set(changed) == {"dummy mail server state"}, changed
     assert changed.get("dummy mail server state") == 1
     nz.verify(conn, before=seeded["identity"])
 
@@ -417,10 +425,22 @@ RELIVE = [
         "res_users_settings id {calendar} (2, google_calendar_rtoken)",
     ),
     (
-        FULL,
+        NEW,
         "UPDATE account_edi_proxy_client_user SET edi_mode = 'prod' WHERE id = {edi}",
         nz.CHECK_EDI,
         "account_edi_proxy_client_user id {edi}",
+    ),
+    (
+        ("16",),
+        "DELETE FROM ir_config_parameter WHERE key = 'account_edi_proxy_client.demo'",
+        nz.CHECK_EDI,
+        "ir_config_parameter (account_edi_proxy_client.demo is not true)",
+    ),
+    (
+        ("minimal",),
+        "UPDATE google_calendar_credentials SET calendar_token = 'g-access'",
+        nz.CHECK_CALENDAR,
+        "google_calendar_credentials id {calendar} (calendar_token)",
     ),
     (
         ("16",),

@@ -283,7 +283,34 @@ def test_calendar_tokens_in_settings_and_users():
     )
     users = step(plan, "clear calendar sync tokens (res_users)").query
     assert "microsoft_calendar_rtoken = NULL" in users and "login" not in users
-    assert "stop Microsoft calendar sync (res_users_settings)" in names(plan)
+    assert "stop calendar sync (res_users_settings.microsoft_synchronization_stopped)" in names(plan)
+    older = nz.Schema(
+        {
+            "google_calendar_credentials": {"id", "calendar_rtoken", "calendar_token", "synchronization_stopped"},
+            "microsoft_calendar_credentials": {"id", "calendar_sync_token", "last_sync_date"},
+        }
+    )
+    steps, probes = nz.integration_plan(older)
+    assert names(steps) == [
+        "clear calendar sync tokens (google_calendar_credentials)",
+        "stop calendar sync (google_calendar_credentials.synchronization_stopped)",
+        "clear calendar sync tokens (microsoft_calendar_credentials)",
+    ]
+    assert [(p.table, p.check) for p in probes] == [("google_calendar_credentials", nz.CHECK_CALENDAR)]
+
+
+def test_odoo16_edi_users_are_put_in_demo_by_its_parameter():
+    odoo16 = nz.Schema(
+        {
+            "account_edi_proxy_client_user": {"id", "id_client", "edi_format_id"},
+            "ir_config_parameter": {"id", "key", "value"},
+        }
+    )
+    steps, probes = nz.integration_plan(odoo16)
+    assert [(s.name, s.params) for s in steps] == [
+        ("e-invoicing connections to demo mode", {"key": "account_edi_proxy_client.demo", "value": "true"})
+    ] * 2
+    assert probes[0].table == "ir_config_parameter" and "NOT EXISTS" in probes[0].query
 
 
 @pytest.mark.parametrize("name", ["Robert'); DROP TABLE x;--", "Upper", "a b", "", None, "x" * 64])

@@ -9,20 +9,23 @@ Two ways to neutralize, one way to check:
   ``odoo neutralize -d DB`` with the release image, pinned by digest. Odoo then runs every installed
   module's ``data/neutralize.sql`` (mail servers, crons, webhooks, payment providers...).
 * **SQL mode** (when Odoo cannot run: older versions, a broken image, no cluster): :func:`sql_plan`
-  and :func:`apply_sql` do what Odoo's ``base`` module does for the core objects, written to be
-  idempotent and to adapt to the columns the database really has:
+  and :func:`apply_sql` do what the ``data/neutralize.sql`` files of Odoo's community addons do
+  (Odoo 16 to 18; docs/neutralization.md has the table per addon and version), written to be
+  idempotent and to run each statement only where its table and columns exist:
 
   - every outgoing mail server (``ir_mail_server``) set inactive, and one dummy server added,
-    pointing at the host ``invalid`` (RFC 6761: never resolves). Odoo 17+ adds the same dummy as an
-    *active* server, because without any active server Odoo falls back to the SMTP server of its
-    configuration file; ``dummy_mail_server='disabled'`` adds it inactive instead, ``'none'`` not at
-    all;
-  - ``mail_template.mail_server_id`` cleared (mail's neutralize.sql) when that table exists;
-  - incoming mail servers (``fetchmail_server``) inactive when that table exists, so a copy does
-    not fetch (and thereby steal) production's mail;
+    pointing at the host ``invalid`` (RFC 6761: never resolves), with ``smtp_port``,
+    ``smtp_encryption`` and ``smtp_authentication`` only when the table has them. Odoo 17+ adds the
+    same dummy as an *active* server, because without any active server Odoo falls back to the SMTP
+    server of its configuration file; ``dummy_mail_server='disabled'`` adds it inactive instead,
+    ``'none'`` not at all;
+  - incoming mail servers (``fetchmail_server``) inactive, so a copy does not fetch (and thereby
+    steal) production's mail; ``mail_template.mail_server_id`` cleared;
   - every cron inactive except the autovacuum (XML id ``base.autovacuum_job``, or failing that the
     cron whose server action runs on the model ``ir.autovacuum``);
-  - server-action webhooks pointed nowhere when the column exists (Odoo 17+);
+  - the addons' integrations (:data:`INTEGRATIONS`): webhooks, web push devices, payment providers,
+    IAP accounts, shipping carriers, websites, calendar tokens, e-invoicing, payment terminals,
+    social media tokens, the neutralized banner;
   - the parameter ``database.is_neutralized`` set to ``true``.
 
 * **Copy identity** (:func:`renew_identity_plan`): what Odoo's restore with ``copy=True`` does, a new
@@ -30,10 +33,13 @@ Two ways to neutralize, one way to check:
   does not impersonate production towards Odoo's services (IAP, the publisher warranty).
 
 * **Check** (:func:`verify`): no active outgoing mail server except the dummy, no active incoming
-  mail server, no active cron but the autovacuum, ``database.is_neutralized`` true, and -- for a
-  copy -- ``database.uuid`` and ``database.secret`` different from the values the copy had before.
-  The check runs after both modes: custom modules may talk to systems that no neutralize script
-  knows, and a Job that "succeeded" may not have run at all.
+  mail server, no active cron but the autovacuum, nothing live in any integration of
+  :data:`INTEGRATIONS` whose table exists (each failure names table and row),
+  ``database.is_neutralized`` true, and -- for a copy -- ``database.uuid`` and ``database.secret``
+  different from the values the copy had before. The check runs after both modes: custom modules
+  may talk to systems that no neutralize script knows, and a Job that "succeeded" may not have run
+  at all. What governed.odoo does beyond Odoo's own scripts is reported as a warning only, so that
+  a real ``odoo neutralize`` Job is not refused for it.
 
 The planning functions are pure (schema facts in, SQL out) and unit-tested; :func:`apply_sql` and
 :func:`verify` take an open psycopg connection.
@@ -107,6 +113,8 @@ SCHEMA_TABLES = (
     "website",
     "res_users",
     "res_users_settings",
+    "google_calendar_credentials",
+    "microsoft_calendar_credentials",
     "account_edi_proxy_client_user",
     "res_company",
     "pos_payment_method",
@@ -201,7 +209,7 @@ def _show(value):
 
 def _set_param_steps(name, key, value, has_type):
     """Upsert an ir_config_parameter without relying on a unique constraint on ``key``."""
-    update = "UPDATE ir_config_parameter SET value = %(value)s WHERE key = %(key)s"
+    update = "UPDATE ir_config_parameter SET value = %(value)s WHERE key = %(key)s AND value IS DISTINCT FROM %(value)s"
     if has_type:
         insert = (
             "INSERT INTO ir_config_parameter (key, value, type) "
@@ -327,11 +335,17 @@ EDI_DEMO_PROXY_TYPES = ("l10n_it_edi", "peppol", "nemhandel")  # these proxies h
 EDI_ARCHIVED_PROXY_TYPES = ("l10n_my_edi", "l10n_gr_edi")  # switching them may clash with a test user: archived
 WEB_PUSH_PARAMS = ("mail.web_push_vapid_private_key", "mail.web_push_vapid_public_key", "mail.sfu_server_key")
 WEBSITE_TRACKING_COLUMNS = ("google_analytics_key", "google_search_console", "plausible_shared_key", "plausible_site")
+# Calendar sync: the tables holding tokens across versions (res_users_settings 16+, res_users, and the
+# *_calendar_credentials tables of older versions), the tokens that grant access (checked), everything
+# cleared with them, and the "synchronization stopped" switches set.
+CALENDAR_TABLES = ("res_users_settings", "res_users", "google_calendar_credentials", "microsoft_calendar_credentials")
 CALENDAR_TOKENS = (
     "google_calendar_rtoken",
     "google_calendar_token",
     "microsoft_calendar_rtoken",
     "microsoft_calendar_token",
+    "calendar_rtoken",
+    "calendar_token",
 )
 CALENDAR_CLEARED = (
     *CALENDAR_TOKENS,
@@ -340,7 +354,12 @@ CALENDAR_CLEARED = (
     "microsoft_calendar_token_validity",
     "microsoft_calendar_sync_token",
     "microsoft_last_sync_date",
+    "calendar_token_validity",
+    "calendar_sync_token",
+    "last_sync_date",
 )
+CALENDAR_STOPPED = ("google_synchronization_stopped", "microsoft_synchronization_stopped", "synchronization_stopped")
+EDI_DEMO_PARAM = "account_edi_proxy_client.demo"  # Odoo 16: one switch for every EDI proxy user
 # res_company switches of the localisations' e-invoicing services: column, live value, neutral value, required
 COMPANY_EDI_SWITCHES = (
     ("l10n_eg_production_env", "true", "false", True),  # l10n_eg_edi_eta
@@ -372,7 +391,7 @@ def _label(schema, table, candidates):
             parts.append(f"coalesce({col} ->> 'en_US', {col}::text)")
         else:
             parts.append(f"{col}::text")
-    return "concat_ws(', ', " + ", ".join(parts) + ")" if parts else "''"
+    return "concat_ws(', ', " + ", ".join(parts) + ")" if parts else "NULL::text"
 
 
 def _probe(check, table, label, where, schema, required=True, params=None):
@@ -621,9 +640,9 @@ def _watermarks(schema):
 
 
 def _calendars(schema):
-    """google_calendar, microsoft_calendar: the users' sync tokens (res_users_settings 16+, res_users before)."""
+    """google_calendar, microsoft_calendar: the users' sync tokens, wherever the version keeps them."""
     steps, probes = [], []
-    for table in ("res_users_settings", "res_users"):
+    for table in CALENDAR_TABLES:
         cleared = schema.present(table, CALENDAR_CLEARED)
         tokens = schema.present(table, CALENDAR_TOKENS)
         if cleared:
@@ -635,15 +654,11 @@ def _calendars(schema):
                     _q("UPDATE {t} SET {sets} WHERE {where}", t=table, sets=sets, where=where),
                 )
             )
-        if schema.has(table, "microsoft_synchronization_stopped"):
+        for stop in schema.present(table, CALENDAR_STOPPED):
             steps.append(
                 Step(
-                    f"stop Microsoft calendar sync ({table})",
-                    _q(
-                        "UPDATE {t} SET microsoft_synchronization_stopped = true "
-                        "WHERE microsoft_synchronization_stopped IS NOT TRUE",
-                        t=table,
-                    ),
+                    f"stop calendar sync ({table}.{stop})",
+                    _q("UPDATE {t} SET {c} = true WHERE {c} IS NOT TRUE", t=table, c=stop),
                 )
             )
         if tokens:
@@ -665,6 +680,20 @@ def _edi(schema):
     """account_edi_proxy_client and the localisations: e-invoicing connections out of production."""
     steps, probes = [], []
     table = "account_edi_proxy_client_user"
+    if schema.has(table) and not schema.has(table, "edi_mode"):
+        # Odoo 16 has no mode per user: one parameter puts every proxy user in demo mode
+        steps += _set_param_steps(
+            "e-invoicing connections to demo mode", EDI_DEMO_PARAM, "true", schema.has("ir_config_parameter", "type")
+        )
+        probes.append(
+            Probe(
+                CHECK_EDI,
+                "ir_config_parameter",
+                "SELECT NULL::integer, %(what)s WHERE NOT EXISTS (SELECT 1 FROM ir_config_parameter "
+                "WHERE key = %(key)s AND lower(value) IN ('true', '1'))",
+                {"key": EDI_DEMO_PARAM, "what": f"{EDI_DEMO_PARAM} is not true"},
+            )
+        )
     if schema.has(table, "edi_mode"):
         label = _label(schema, table, ("proxy_type", "id_client", "company_id"))
         if schema.has(table, "proxy_type"):
