@@ -245,7 +245,12 @@ def test_payment_providers_disabled_unless_test_or_disabled_in_both_table_names(
 def test_iap_tokens_get_odoos_disabled_suffix_once():
     iap = step(nz.integration_plan(FULL)[0], "disable IAP accounts")
     assert "regexp_replace(account_token, '(\\+.*)?$', '+disabled')" in iap.query
-    assert iap.query.endswith("WHERE account_token IS NOT NULL AND right(account_token, 9) <> '+disabled'")
+    assert iap.query.endswith(
+        "WHERE account_token IS NOT NULL AND right(account_token, 9) <> '+disabled' AND length(account_token) <= 33"
+    )
+    legacy = step(nz.integration_plan(FULL)[0], "disable legacy IAP accounts")
+    assert legacy.query.startswith("UPDATE iap_account SET account_token = 'dummy_value+disabled' WHERE")
+    assert legacy.query.endswith("AND length(account_token) > 33")
 
 
 def test_carriers_websites_edi_and_terminals():

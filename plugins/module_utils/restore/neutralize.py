@@ -330,6 +330,7 @@ def mail_server_steps(schema, dummy_mail_server):
 NEUTRAL_PAYMENT_STATES = ("test", "disabled")
 OFFLINE_CARRIER_TYPES = ("fixed", "base_on_rule")
 IAP_DISABLED_SUFFIX = "+disabled"
+IAP_TOKEN_LENGTH = 33  # a real IAP token; longer ones are legacy values (Odoo's iap/data/neutralize.sql)
 ROBOTS_DISALLOW_ALL = "User-agent: *\nDisallow: /"
 EDI_DEMO_PROXY_TYPES = ("l10n_it_edi", "peppol", "nemhandel")  # these proxies have a 'demo' mode, the rest 'test'
 EDI_ARCHIVED_PROXY_TYPES = ("l10n_my_edi", "l10n_gr_edi")  # switching them may clash with a test user: archived
@@ -521,21 +522,38 @@ def _payment(schema):
 
 
 def _iap(schema):
-    """iap: every account token suffixed '+disabled', so IAP services refuse the copy (credits are not spent)."""
+    """iap: every account token suffixed '+disabled', so IAP services refuse the copy (credits are not spent).
+
+    As Odoo's script does since 17: a token longer than a real one (33 characters) is a legacy value
+    that cannot take the suffix; it becomes ``dummy_value+disabled``.
+    """
     if not schema.has("iap_account", "account_token"):
         return [], []
     n = len(IAP_DISABLED_SUFFIX)
     where = f"account_token IS NOT NULL AND right(account_token, {n}) <> '{IAP_DISABLED_SUFFIX}'"
-    step = Step(
-        "disable IAP accounts",
-        _q(
-            "UPDATE iap_account SET account_token = regexp_replace(account_token, '(\\+.*)?$', "
-            "'{suffix}') WHERE {where}",
-            suffix=IAP_DISABLED_SUFFIX,
-            where=where,
+    steps = [
+        Step(
+            "disable IAP accounts",
+            _q(
+                "UPDATE iap_account SET account_token = regexp_replace(account_token, '(\\+.*)?$', "
+                "'{suffix}') WHERE {where} AND length(account_token) <= {max}",
+                suffix=IAP_DISABLED_SUFFIX,
+                where=where,
+                max=IAP_TOKEN_LENGTH,
+            ),
         ),
-    )
-    return [step], [
+        Step(
+            "disable legacy IAP accounts",
+            _q(
+                "UPDATE iap_account SET account_token = 'dummy_value{suffix}' WHERE {where} "
+                "AND length(account_token) > {max}",
+                suffix=IAP_DISABLED_SUFFIX,
+                where=where,
+                max=IAP_TOKEN_LENGTH,
+            ),
+        ),
+    ]
+    return steps, [
         _probe(CHECK_IAP, "iap_account", _label(schema, "iap_account", ("service_name", "name")), where, schema)
     ]
 
