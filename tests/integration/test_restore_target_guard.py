@@ -248,3 +248,54 @@ def test_the_module_refuses_a_downgrade(store, kube, namespaces, tmp_path):
     assert res["failed"] and res["error"] == "refused", res
     assert "is labelled production" in res["msg"]
     assert databases_like(store, f"rt_guard_mod_{store['tag']}") == []
+
+
+def test_dr_restore_playbook_refuses_a_downgraded_production_namespace(store, kube, tmp_path):
+    """dr_restore.yml passes each environment's namespace: 'production: false' on production's is refused."""
+    from restore_lab import run_playbook
+
+    ns = f"rt-guard-dr-{store['tag']}"
+    database = f"rt_guard_dr_{store['tag']}"
+    objs = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": ns,
+                "labels": {"governed.odoo/environment": "prod", "governed.odoo/tier": "production"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "odoo-db", "namespace": ns},
+            "type": "Opaque",
+            "stringData": {"PGUSER": store["pg"]["login_user"], "PGPASSWORD": "unused"},
+        },
+    ]
+    _kubectl(kube, "apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objs))
+    try:
+        dr_vars = {
+            "dr_store": dict(store["s3"], bucket=store["bucket"]),
+            "dr_environments": [
+                {
+                    "name": "building-staging-by-mistake",
+                    "production": False,
+                    "source": {"environment": ENV, "database": store["src"]},
+                    "target": {
+                        "kube": {"kubeconfig": kube["kubeconfig"]},
+                        "namespace": ns,
+                        "postgres": store["pg"],
+                        "database": database,
+                        "filestore_path": str(tmp_path / "data"),
+                    },
+                }
+            ],
+        }
+        proc = run_playbook("dr_restore.yml", dr_vars)
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        assert f"namespace {ns} is labelled production" in proc.stdout, proc.stdout[-3000:]
+        assert "not restored: building-staging-by-mistake" in proc.stdout, proc.stdout[-3000:]
+        assert databases_like(store, database) == []
+    finally:
+        _kubectl(kube, "delete", "namespace", ns, "--wait=false", check=False)
