@@ -231,6 +231,23 @@ def test_live_addons_fail_the_check_naming_table_and_row(addons):
     shape, conn, seeded = addons
     report = nz.verify(conn, before=seeded["identity"], raise_on_failure=False)
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    # what names a live row is never one of its secrets (tokens, keys, webhook and push URLs)
+    for secret in (
+        "a1b2c3d4e5",
+        "g-refresh",
+        "g-access",
+        "ms-token",
+        "sk_live_x",
+        "pk_live_x",
+        "fb-token",
+        "hub.example.com/hook",
+        "fcm.googleapis.com",
+        "vapid-private",
+        "gsc-token",
+        "pls-key",
+        seeded["identity"]["database.secret"],
+    ):
+        assert secret not in str(report), secret
     assert failed == CORE_FAILS | REQUIRED_FAILS[shape]
     detail = {c["name"]: c["detail"] for c in report["checks"]}
     payment_table = "payment_acquirer" if shape == "minimal" else "payment_provider"
@@ -466,9 +483,9 @@ RELIVE = [
     ),
     (
         NEW,
-        "UPDATE ir_act_server SET webhook_url = 'https://hub.example.com/hook' WHERE state = 'webhook'",
+        "UPDATE ir_act_server SET webhook_url = 'https://hub.example.com/hook?token=s3cret' WHERE state = 'webhook'",
         nz.CHECK_WEBHOOKS,
-        "https://hub.example.com/hook",
+        "ir_act_server id 11 (Notify ERP hub, webhook URL set)",
     ),
 ]
 RELIVE_CASES = [
@@ -490,6 +507,9 @@ def test_one_thing_left_live_is_refused(primary, shape, statement, check, named)
         checks = err.value.details["verification"]["checks"]
         assert [c["name"] for c in checks if not c["ok"]] == [check]
         assert named.format(**seeded["ids"]) in err.value.msg
+        # rows are named by name, code and id: never a token, key or capability URL
+        for secret in ("s3cret", "g-refresh", "a1b2c3d4e5", "https://push", "client-1"):
+            assert secret not in str(err.value.msg) and secret not in str(err.value.details)
 
 
 def test_what_odoo_leaves_alone_is_a_warning_not_a_refusal(primary):

@@ -385,7 +385,11 @@ CHECK_SOCIAL = "social media tokens cleared"
 
 
 def _label(schema, table, candidates):
-    """SQL text describing a row by the first of ``candidates`` it has (jsonb names by their en_US value)."""
+    """SQL text describing a row by those of ``candidates`` it has (jsonb names by their en_US value).
+
+    Candidates are names, codes and ids only: a row's description ends up in the result and the
+    logs, so no token, key, password or capability URL (webhook, push endpoint) is ever one.
+    """
     parts = []
     for col in schema.present(table, candidates):
         if schema.types.get((table, col)) == "jsonb":
@@ -450,7 +454,7 @@ def _templates_and_webhooks(schema):
             _probe(
                 CHECK_WEBHOOKS,
                 "ir_act_server",
-                "concat_ws(', ', " + _label(schema, "ir_act_server", ("name",)) + ", webhook_url)",
+                "concat_ws(', ', " + _label(schema, "ir_act_server", ("name",)) + ", 'webhook URL set')",
                 "state = 'webhook' AND webhook_url IS DISTINCT FROM %(url)s",
                 schema,
                 params={"url": WEBHOOK_NEUTRALIZED},
@@ -470,7 +474,7 @@ def _web_push(schema):
             _probe(
                 CHECK_WEB_PUSH,
                 "mail_partner_device",
-                _label(schema, "mail_partner_device", ("partner_id", "endpoint")),
+                _label(schema, "mail_partner_device", ("partner_id",)),
                 "true",
                 schema,
             )
@@ -713,7 +717,7 @@ def _edi(schema):
             )
         )
     if schema.has(table, "edi_mode"):
-        label = _label(schema, table, ("proxy_type", "id_client", "company_id"))
+        label = _label(schema, table, ("proxy_type", "company_id"))
         if schema.has(table, "proxy_type"):
             archived = _sql_list(EDI_ARCHIVED_PROXY_TYPES)
             steps.append(
