@@ -94,6 +94,15 @@ options:
       - Production targets are not neutralized; existing production databases are only
         overwritten with O(allow_production_overwrite=true).
     type: bool
+  target_namespace:
+    description:
+      - Kubernetes namespace of the Odoo instance restored into, as C(site.yml) provisions it.
+      - Its labels C(governed.odoo/tier) and C(governed.odoo/environment) are read from the cluster
+        before anything changes. When they say production, the restore is refused unless the target
+        is treated as production too, whatever O(target_environment) and O(target_production) say;
+        a caller may mark a target production, never downgrade one. A namespace that does not exist
+        is refused.
+    type: str
   allow_production_overwrite:
     description:
       - Allow replacing an existing production database. The decision is written to O(audit_log).
@@ -106,8 +115,10 @@ options:
     type: bool
   neutralize:
     description:
-      - How to neutralize a non-production target. V(sql) changes the core objects directly
-        (mail servers, crons except the autovacuum, webhooks, C(database.is_neutralized)); V(job) runs
+      - How to neutralize a non-production target. V(sql) does what the community addons'
+        C(data/neutralize.sql) do (mail servers, crons except the autovacuum, webhooks, payment
+        providers, IAP, carriers, websites, calendars, e-invoicing, terminals, C(database.is_neutralized)),
+        only where their tables exist; V(job) runs
         C(odoo neutralize) (Odoo 16+) in a Kubernetes Job with the release image (O(neutralize_job));
         V(auto) picks V(job) when O(neutralize_job.image) is set, else V(sql).
       - Both are verified afterwards. V(none) is only accepted for production targets.
@@ -384,6 +395,10 @@ neutralization:
   description: Identity renewal, neutralization and its verification.
   returned: when restored
   type: dict
+target_namespace:
+  description: The labels of O(target_namespace) that decided whether the target is production.
+  returned: when O(target_namespace) is set
+  type: dict
 verified_objects:
   description: Objects whose checksums were verified in check mode.
   returned: in check mode
@@ -434,6 +449,7 @@ def argument_spec():
         target_db=dict(type="str"),
         target_environment=dict(type="str"),
         target_production=dict(type="bool"),
+        target_namespace=dict(type="str"),
         allow_production_overwrite=dict(type="bool", default=False),
         copy=dict(type="bool"),
         neutralize=dict(type="str", default="auto", choices=["auto", "sql", "job", "none"]),
@@ -505,7 +521,8 @@ def build(module):
     opts = Options(
         environment=p["environment"], db_name=p["database"], target=target, backup_id=p["backup_id"],
         before=p["before"], encryption_key=key, target_db=p["target_db"], target_environment=p["target_environment"],
-        target_production=p["target_production"], allow_production_overwrite=p["allow_production_overwrite"],
+        target_production=p["target_production"], target_namespace=p["target_namespace"],
+        allow_production_overwrite=p["allow_production_overwrite"],
         copy=p["copy"], neutralize=p["neutralize"], dummy_mail_server=p["dummy_mail_server"],
         job=p["neutralize_job"], kube_client_factory=kube_client, filestore_path=p["filestore_path"],
         filestore_s3=p["filestore_s3"],

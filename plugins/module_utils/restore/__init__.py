@@ -15,6 +15,7 @@ One job per file, data flowing one way:
     filestore.py    Odoo's filestore/<db>/ab/abcdef... on a path or in a bucket; its switch; checks
     neutralize.py   neutralization of non-production copies (SQL mode, Job mode) and its check
     k8sjob.py       run one Job to completion (the `odoo neutralize` Job) through apply/client.py
+    targetenv.py    the target namespace's labels overrule a caller who says a production target is not
     flow.py         the restore itself: select, guard, preflight, fetch, restore, verify,
                     identity, neutralize, switch
     failover.py     promotion of a streaming replica, with a real lag measurement and a policy

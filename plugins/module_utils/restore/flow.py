@@ -52,6 +52,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
 from ansible_collections.governed.odoo.plugins.module_utils.restore import dbops, fetch, pgtools, selection, tablecheck
 from ansible_collections.governed.odoo.plugins.module_utils.restore import filestore as fsmod
 from ansible_collections.governed.odoo.plugins.module_utils.restore import neutralize as nz
+from ansible_collections.governed.odoo.plugins.module_utils.restore import targetenv as tenv
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import (
     DatabaseError,
     IntegrityError,
@@ -79,6 +80,7 @@ class Options:
     target_db: str = None
     target_environment: str = None
     target_production: bool = None
+    target_namespace: str = None  # the instance's namespace: its labels overrule a non-production claim
     allow_production_overwrite: bool = False
     copy: bool = None
     neutralize: str = "auto"
@@ -265,6 +267,9 @@ class Restore:
         res = self.result
         live = dbops.check_db_name(o.target_db or o.db_name)
         production, copy, mode = resolve_modes(o)
+        if o.target_namespace:  # a caller cannot downgrade a target the cluster labels production
+            res["target_namespace"] = tenv.check(o.kube_client_factory, o.target_namespace, production,
+                                                 is_production)
         res.update({"target_db": live, "target_production": production, "copy": copy, "neutralize_mode": mode})
 
         with self.phase("select backup"):
