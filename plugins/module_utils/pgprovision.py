@@ -50,6 +50,7 @@ FLAGS_OFF = " ".join("NO" + word for _attr, word in FLAG_ATTRS)
 DB_PRIVILEGES = frozenset({"CONNECT", "CREATE", "TEMPORARY"})
 APP_SETTING = "role"
 REPORTING_SETTING = ("default_transaction_read_only", "on")
+AS_DECLARED = "as declared"  # what --diff says of a password that works
 
 
 class ProvisionError(PostgresError):
@@ -412,83 +413,85 @@ def read_privileges(conn, decl):
 # ------------------------------------------------------------------------------------------------ diff
 
 
-def _role_view(role, login, password=None):
+def _role_view(role, login, verdict=None, member=None):
+    """One role for --diff: its attributes one a line (short lines: YAML output folds long ones)."""
     if role is None:
         return "absent"
-    words = ["LOGIN" if role["rolcanlogin"] else "NOLOGIN"]
-    words += [word if role[attr] else "NO" + word for attr, word in FLAG_ATTRS]
+    out = {"login": bool(role["rolcanlogin"])}
+    out.update({word.lower(): bool(role[attr]) for attr, word in FLAG_ATTRS})
     if login:
-        words.append(f"CONNECTION LIMIT {role['rolconnlimit']}")
-        words += [f"SET {entry}" for entry in role.get("rolconfig") or []]
-    if password is not None:
-        words.append(f"password {password}")
-    return " ".join(words)
+        out["connection limit"] = role["rolconnlimit"]
+        out["settings"] = list(role.get("rolconfig") or [])
+        out["password"] = verdict
+    if member is not None:
+        out["member of the owner role"] = member
+    return out
+
+
+def _acl_view(acl, decl):
+    out = {}
+    for who, priv, grantable in acl:
+        out.setdefault(who or "PUBLIC", []).append(priv + ("*" if grantable else ""))
+    for grantee, _want in decl.database_acl():
+        out.setdefault(grantee or "PUBLIC", [])
+    return {who: ", ".join(sorted(privs)) for who, privs in out.items()}
+
+
+def _schema_view(public_create, reporting_usage, default_select, tables_without_select):
+    return {
+        "PUBLIC may CREATE": public_create,
+        "reporting role has USAGE": reporting_usage,
+        "reporting role may SELECT future tables": default_select,
+        "tables the reporting role may not SELECT": tables_without_select,
+    }
 
 
 def view(decl, server, privileges, password_ok):
-    """What the declared parts of the server look like, for --diff (``server``/``privileges`` as read)."""
+    """The declared parts of the server as read, for --diff (``server``/``privileges`` as read)."""
     roles = server["roles"]
     out = {"roles": {decl.owner: _role_view(roles.get(decl.owner), login=False)}}
     for login in decl.logins:
         name = login["name"]
-        role = roles.get(name)
-        if role is None:
-            out["roles"][name] = "absent"
-            continue
-        text = _role_view(role, login=True, password="as declared" if password_ok.get(name) else "differs")
-        if name == decl.app["name"]:
-            text += (" member of " if server["member"] else " not member of ") + decl.owner
-        out["roles"][name] = text
+        out["roles"][name] = _role_view(
+            roles.get(name),
+            login=True,
+            verdict=AS_DECLARED if password_ok.get(name) else "differs",
+            member=bool(server["member"]) if login is decl.app else None,
+        )
     database = server["database"]
     if database is None:
         out["database"] = "absent"
         return out
     out["database"] = {"name": decl.database, "owner": database["owner"], "encoding": database["encoding"]}
     if privileges is not None:
-        acl = {}
-        for who, priv, grantable in privileges["acl"]:
-            acl.setdefault(who or "PUBLIC", []).append(priv + ("*" if grantable else ""))
-        for grantee, _want in decl.database_acl():
-            acl.setdefault(grantee or "PUBLIC", [])
-        out["database"]["acl"] = {who: ", ".join(sorted(privs)) for who, privs in acl.items()}
-        out["schema public"] = {
-            "PUBLIC may CREATE": privileges["public_create"],
-            f"{decl.reporting['name']} has USAGE": privileges["reporting_usage"],
-            f"{decl.reporting['name']} may SELECT future tables": privileges["default_select"],
-            f"tables {decl.reporting['name']} may not SELECT": len(privileges["tables_without_select"]),
-        }
+        out["database"]["acl"] = _acl_view(privileges["acl"], decl)
+        out["schema public"] = _schema_view(
+            privileges["public_create"],
+            privileges["reporting_usage"],
+            privileges["default_select"],
+            len(privileges["tables_without_select"]),
+        )
     return out
 
 
 def declared_view(decl, existing_acl=None):
-    """The view of the declared state (``existing_acl``: grantees outside the four are left as they are)."""
-    flags = " ".join("NO" + word for _attr, word in FLAG_ATTRS)
-    out = {"roles": {decl.owner: f"NOLOGIN {flags}"}}
+    """The declared state in the form of view() (``existing_acl``: grantees outside the four are left alone)."""
+    flags_off = {attr: False for attr, _word in FLAG_ATTRS}
+    out = {"roles": {decl.owner: _role_view(dict(flags_off, rolcanlogin=False), login=False)}}
     for login in decl.logins:
-        text = f"LOGIN {flags} CONNECTION LIMIT {login['connection_limit']} SET {login['config'][0]}"
-        text += " password as declared"
-        if login is decl.app:
-            text += f" member of {decl.owner}"
-        out["roles"][login["name"]] = text
-    acl = {}
-    managed = {grantee or "PUBLIC" for grantee, _want in decl.database_acl()}
-    for who, priv, grantable in existing_acl or []:
-        if (who or "PUBLIC") not in managed:
-            acl.setdefault(who, []).append(priv + ("*" if grantable else ""))
-    for grantee, want in decl.database_acl():
-        acl[grantee or "PUBLIC"] = sorted(want)
+        role = dict(flags_off, rolcanlogin=True, rolconnlimit=login["connection_limit"], rolconfig=login["config"])
+        member = True if login is decl.app else None
+        out["roles"][login["name"]] = _role_view(role, login=True, verdict=AS_DECLARED, member=member)
+    managed = {grantee for grantee, _want in decl.database_acl()}
+    acl = [entry for entry in existing_acl or [] if entry[0] not in managed]
+    acl += [(grantee, priv, False) for grantee, want in decl.database_acl() for priv in want]
     out["database"] = {
         "name": decl.database,
         "owner": decl.owner,
         "encoding": "UTF8",
-        "acl": {who: ", ".join(sorted(privs)) for who, privs in acl.items()},
+        "acl": _acl_view(acl, decl),
     }
-    out["schema public"] = {
-        "PUBLIC may CREATE": False,
-        f"{decl.reporting['name']} has USAGE": True,
-        f"{decl.reporting['name']} may SELECT future tables": True,
-        f"tables {decl.reporting['name']} may not SELECT": 0,
-    }
+    out["schema public"] = _schema_view(False, True, True, 0)
     return out
 
 
@@ -660,7 +663,13 @@ class Run:
             "database_created": self.database_created,
         }
         if self.diff is not None:
-            out["diff"] = self.diff
+            out["diff"] = dict(
+                self.diff,
+                before_header=f"database {self.decl.database} and its roles, as read",
+                after_header=f"database {self.decl.database} and its roles, as declared",
+            )
+            if self.queries:
+                out["diff"]["prepared"] = "".join(f"{query};\n" for query in self.queries)
         return out
 
 

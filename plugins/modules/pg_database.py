@@ -182,7 +182,9 @@ error:
   returned: failure
   type: str
 diff:
-  description: With C(--diff), the declared parts of the server before and after.
+  description:
+    - With C(--diff), the declared parts of the server as read (C(before)) and as declared (C(after)), and the
+      statements of RV(queries), one a line (C(prepared)).
   returned: when diff mode is on
   type: dict
 """

@@ -209,8 +209,10 @@ def test_drift_is_corrected_and_reported_check_mode_first(pg):
     preview = run_module("pg_database", inst.args(pg), check_mode=True, diff=True)
     assert preview["changed"] is True and preview["queries"] == expected, preview
     assert snapshot(pg, inst) == before
-    assert preview["diff"]["before"]["roles"][inst.reporting].endswith("password differs")
-    assert preview["diff"]["after"]["roles"][inst.reporting].endswith("password as declared")
+    assert preview["diff"]["before"]["roles"][inst.reporting]["password"] == "differs"
+    assert preview["diff"]["after"]["roles"][inst.reporting]["password"] == "as declared"
+    assert preview["diff"]["before"]["roles"][inst.app]["connection limit"] == 99
+    assert preview["diff"]["before"]["roles"][inst.app]["member of the owner role"] is False
 
     fixed = run_module("pg_database", inst.args(pg))
     assert fixed["changed"] is True and fixed["queries"] == expected, fixed
