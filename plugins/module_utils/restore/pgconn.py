@@ -8,14 +8,14 @@ New code imports ``module_utils.pg`` directly."""
 from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils import pg
-from ansible_collections.governed.odoo.plugins.module_utils.pg import (  # noqa: F401 - re-exported
-    HAS_PSYCOPG,
-    PSYCOPG_IMPORT_ERROR,
-    ident,
-    psycopg,
-    sql,
-)
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import DatabaseError
+
+# re-exported for the restore package's modules and module_utils
+HAS_PSYCOPG = pg.HAS_PSYCOPG
+PSYCOPG_IMPORT_ERROR = pg.PSYCOPG_IMPORT_ERROR
+psycopg = pg.psycopg
+sql = pg.sql
+ident = pg.ident
 
 APPLICATION_NAME = "governed.odoo.restore"
 
