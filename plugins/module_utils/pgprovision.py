@@ -22,11 +22,12 @@ verifier computed on the controller (libpq's ``PQencryptPasswordConn``), never i
 ``********``.
 
 The module reads the catalogs, works out the statements (pure functions below, unit-tested) and runs only those,
-composed with ``psycopg.sql`` (identifiers as ``sql.Identifier``, values as ``sql.Literal``): the roles, the
-membership and the owner of an existing database in one transaction in the admin database; ``CREATE DATABASE``
-on its own (it cannot run in a transaction); the privileges in one transaction in the instance's database. In
-check mode each transaction is rolled back, and what cannot run yet (the ``CREATE DATABASE``, privileges of a
-database or of roles that do not exist yet) is worked out from the state it would have and listed, not run.
+composed with ``psycopg.sql`` (identifiers as ``sql.Identifier``, values as ``sql.Literal``). When the database
+exists, everything runs in one transaction in it (roles and databases are cluster-wide, so one connection does);
+otherwise the roles and the membership in one transaction in the admin database, then ``CREATE DATABASE`` (it
+cannot run in a transaction), then the privileges in one transaction in the new database. In check mode each
+transaction is rolled back, and the ``CREATE DATABASE`` and the privileges of a database that does not exist yet
+are worked out from the state it would have and listed, not run.
 """
 
 from __future__ import annotations
@@ -283,15 +284,6 @@ def new_database_state(decl, server_version):
         "default_select": False,
         "tables_without_select": [],
     }
-
-
-def with_owner(state, old_owner, new_owner):
-    """``state`` as ALTER DATABASE ... OWNER TO would leave it: the old owner's entries become the new owner's."""
-    acl = sorted(
-        {(new_owner if who == old_owner else who, priv, grantable) for who, priv, grantable in state["acl"]},
-        key=lambda e: (e[0] or "", e[1], e[2]),
-    )
-    return dict(state, acl=acl)
 
 
 # ------------------------------------------------------------------------------------------------ passwords
@@ -582,76 +574,79 @@ class Run:
                     self.secrets.update(v for v in verifiers.values() if v)
             self.password_ok[name] = bool(verifier_matches(verifiers.get(name), password, name))
 
-    # -- the phases
-    def apply(self):
-        self.decl = decl = Declared(self.params)
-        admin = self._connect(autocommit=False)
-        try:
-            try:
-                server = read_server(admin, decl)
-                self._check_passwords(admin, server)
-            except pg.psycopg.Error as exc:
-                raise ProvisionError(
-                    f"cannot read the catalogs of {pg.target(self.params)}: {error_text(exc, self.secrets)}"
-                ) from None
-            create_db, alter_db = plan_database(decl, server["database"])
-            phase1 = plan_roles(decl, server["roles"], server["member"], self.password_ok, self._verifier(admin))
-            phase1 += alter_db
-            self.roles_created = [name for name in decl.role_names if name not in server["roles"]]
-            self._execute(admin, phase1)
-            if self.check_mode:
-                admin.rollback()
-            else:
-                admin.commit()
-                self.committed = bool(phase1)
-            if create_db is not None:
-                if self.check_mode:
-                    self.queries.append(create_db.shown)
-                    self.database_created = True  # would be
-                else:
-                    admin.autocommit = True
-                    self._execute(admin, [create_db])
-                    self.committed = self.database_created = True
-        finally:
-            admin.close()
-        self._privileges(server, create_db, alter_db)
+    def _open_admin(self):
+        """(connection, whether it is to the instance's database): the instance's database when the admin can
+        connect to it (everything then runs in one transaction), else the admin database O(db).
 
-    def _privileges(self, server, create_db, alter_db):
-        decl = self.decl
-        runnable = not self.check_mode or (create_db is None and not self.roles_created)
-        before = None
-        if create_db is not None and self.check_mode:
-            state = new_database_state(decl, server["version"])
-        else:
-            conn = self._connect(dbname=decl.database, autocommit=False)
+        libpq gives no SQLSTATE for a failed connection, so a failure to reach the instance's database is only
+        taken for "it does not exist yet" when the admin database answers and has no such database.
+        """
+        try:
+            return self._connect(dbname=self.decl.database), True
+        except ProvisionError as first:
+            conn = self._connect()
             try:
-                try:
-                    state = before = read_privileges(conn, decl)
-                except pg.psycopg.Error as exc:
-                    raise ProvisionError(
-                        f"cannot read the privileges of database {decl.database}: {error_text(exc, self.secrets)}"
-                    ) from None
-                if alter_db and self.check_mode:
-                    state = with_owner(state, server["database"]["owner"], decl.owner)
-                statements = plan_privileges(decl, state)
-                if runnable:
-                    self._execute(conn, statements)
-                    if self.check_mode:
-                        conn.rollback()
-                    else:
-                        conn.commit()
-                        self.committed = self.committed or bool(statements)
-                else:
-                    self.queries.extend(stmt.shown for stmt in statements)
-            finally:
+                exists = conn.execute(READ_DATABASE, {"database": self.decl.database}).fetchone() is not None
+            except pg.psycopg.Error as exc:
                 conn.close()
-            state = None
-        if state is not None:  # a database that does not exist yet: listed, not run
-            self.queries.extend(stmt.shown for stmt in plan_privileges(decl, state))
+                raise ProvisionError(f"cannot read the catalogs: {error_text(exc, self.secrets)}") from None
+            if exists:
+                conn.close()
+                raise first from None
+            return conn, False
+
+    def _read(self, what, read, *args):
+        try:
+            return read(*args)
+        except pg.psycopg.Error as exc:
+            raise ProvisionError(f"cannot read {what}: {error_text(exc, self.secrets)}") from None
+
+    def _finish(self, conn):
+        if self.check_mode:
+            conn.rollback()
+        else:
+            conn.commit()
+            self.committed = self.committed or bool(self.queries)
+
+    def apply(self):
+        """Roles, membership, the database's owner and its privileges in one transaction in the instance's database
+        when it exists; otherwise the roles in the admin database, CREATE DATABASE, then the privileges in it."""
+        self.decl = decl = Declared(self.params)
+        conn, in_database = self._open_admin()
+        try:
+            server = self._read("the roles and databases", read_server, conn, decl)
+            self._read("the stored password verifiers", self._check_passwords, conn, server)
+            before = self._read("the privileges", read_privileges, conn, decl) if in_database else None
+            create_db, alter_db = plan_database(decl, server["database"])
+            self.roles_created = [name for name in decl.role_names if name not in server["roles"]]
+            phase1 = plan_roles(decl, server["roles"], server["member"], self.password_ok, self._verifier(conn))
+            self._execute(conn, phase1 + alter_db)
+            if in_database:
+                # an owner change rewrites the ACL: read it again in the transaction
+                state = self._read("the privileges", read_privileges, conn, decl) if alter_db else before
+                self._execute(conn, plan_privileges(decl, state))
+                self._finish(conn)
+            else:
+                self._finish(conn)
+                if self.check_mode:  # listed, not run: the database does not exist yet
+                    self.queries.append(create_db.shown)
+                    state = new_database_state(decl, server["version"])
+                    self.queries.extend(stmt.shown for stmt in plan_privileges(decl, state))
+                else:
+                    conn.autocommit = True
+                    self._execute(conn, [create_db])
+                    self.committed = True
+                    conn.close()
+                    conn = self._connect(dbname=decl.database)
+                    state = self._read("the privileges", read_privileges, conn, decl)
+                    self._execute(conn, plan_privileges(decl, state))
+                    self._finish(conn)
+                self.database_created = True
+        finally:
+            conn.close()
         if self.want_diff:
-            before_view = view(decl, server, before if server["database"] is not None else None, self.password_ok)
             self.diff = {
-                "before": before_view,
+                "before": view(decl, server, before, self.password_ok),
                 "after": declared_view(decl, (before or {}).get("acl")),
             }
 

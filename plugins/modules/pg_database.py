@@ -29,8 +29,9 @@ description:
   - A password is set when its role is created, or when a login with it fails and the stored verifier (where the
     connecting role may read it, as a superuser can) does not match it either. It is sent as a verifier computed on
     the controller (SCRAM-SHA-256 or MD5, as the server's C(password_encryption) says), never in clear.
-  - The roles, the membership and the owner of an existing database change in one transaction in the database
-    O(db); C(CREATE DATABASE) runs on its own; the privileges change in one transaction in the database O(name).
+  - When the database O(name) exists, everything changes in one transaction in it. Otherwise the roles and the
+    membership change in one transaction in the database O(db), then C(CREATE DATABASE) runs on its own (it
+    cannot run in a transaction), then the privileges change in one transaction in the new database.
   - Identifiers and values are quoted by psycopg (C(psycopg.sql)); nothing is pasted into SQL text.
   - With a local connection an action plugin runs the module's logic in the controller's process, without
     starting a module process.
@@ -41,9 +42,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     description:
-      - Supported. Each transaction runs and is rolled back; what cannot run before an earlier step (the
-        C(CREATE DATABASE), privileges of a database or of roles that do not exist yet) is worked out from the
-        state the step would leave and listed in RV(queries) without running.
+      - Supported. Each transaction runs and is rolled back. For a database that does not exist yet, the
+        C(CREATE DATABASE) and the privileges of the new database are worked out from the state it would have
+        and listed in RV(queries) without running.
     support: full
   diff_mode:
     description: The declared parts of the server before and after (roles, database, ACL, schema public).
@@ -105,7 +106,7 @@ notes:
   - O(login_user) needs C(CREATEROLE) and C(CREATEDB) (or to be a superuser), and membership in the owner role to
     create a database owned by it on PostgreSQL before 16 when it is not a superuser.
   - The module logs in as the application and the reporting role (to O(name), or to O(db) before O(name) exists)
-    to check their passwords.
+    to check their passwords, and as O(login_user) to O(name) (or to O(db) before O(name) exists).
 requirements:
   - psycopg >= 3.1 (and libpq >= 10) on the host that runs it
 seealso:

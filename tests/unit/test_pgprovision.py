@@ -175,13 +175,6 @@ def test_drifted_privileges_undeclared_ones_revoked_missing_ones_granted():
     ]
 
 
-def test_an_owner_change_moves_the_old_owners_acl_entries():
-    decl = p.Declared(params())
-    state = declared_privileges(decl)
-    state["acl"] = [(("postgres" if who == decl.owner else who), priv, g) for who, priv, g in state["acl"]]
-    assert p.plan_privileges(decl, p.with_owner(state, "postgres", decl.owner)) == []
-
-
 def test_unknown_privilege_is_refused_not_pasted():
     decl = p.Declared(params())
     state = declared_privileges(decl)
