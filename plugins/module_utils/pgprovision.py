@@ -681,4 +681,9 @@ def run(params, check_mode=False, diff=False):
         out = {"failed": True, "msg": mask(exc.msg, secrets), "changed": task.committed, "queries": task.queries}
         out.update({k: mask(v, secrets) if isinstance(v, str) else v for k, v in exc.as_result().items()})
         return out, secrets
+    # a bug must not print a traceback, or a message, with a password or a verifier in it
+    except Exception as exc:
+        secrets = {s for s in task.secrets if s}
+        msg = mask(f"unexpected error ({type(exc).__name__}): {exc}", secrets)
+        return {"failed": True, "msg": msg, "changed": task.committed, "queries": task.queries}, secrets
     return task.result(), {s for s in task.secrets if s}

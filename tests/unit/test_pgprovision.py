@@ -218,3 +218,17 @@ def test_mask_replaces_every_secret_longest_first():
     from ansible_collections.governed.odoo.plugins.module_utils.pg import mask
 
     assert mask("a secret and a secret2", ["secret", "secret2", None, ""]) == "a ******** and a ********"
+
+
+def test_an_unexpected_error_is_reported_masked_not_raised(monkeypatch):
+    """A bug that quotes a password or a verifier must not reach a traceback or the result in clear."""
+
+    def boom(self):
+        self.secrets.add("SCRAM-SHA-256$4096:salt$stored")
+        raise ValueError("app-secret and rep-secret and SCRAM-SHA-256$4096:salt$stored")
+
+    monkeypatch.setattr(p.Run, "apply", boom)
+    result, secrets = p.run(params())
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"] == "unexpected error (ValueError): ******** and ******** and ********"
+    assert {"app-secret", "rep-secret", "SCRAM-SHA-256$4096:salt$stored"} <= secrets
