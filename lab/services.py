@@ -685,7 +685,10 @@ class SeaweedS3(Component):
             "filer": PORTS[f"s3_{region}_filer"],
             "s3": PORTS[f"s3_{region}"],
         }
-        return {**http, **{f"{k}_grpc": v + GRPC_OFFSET for k, v in http.items()}}
+        # with GOVERNED_ODOO_LAB_PORT_OFFSET=40000, HTTP port + 10000 is past 65535: those gRPC ports are
+        # HTTP port - 50000 instead (8080-9334, which no lab uses)
+        grpc = {f"{k}_grpc": v + GRPC_OFFSET if v + GRPC_OFFSET <= 65535 else v - 50000 for k, v in http.items()}
+        return {**http, **grpc}
 
     def all_ports(self) -> list[int]:
         return [p for r in self.REGIONS for p in self.ports(r).values()]

@@ -13,10 +13,9 @@ description:
   - For each term (a login), connects to the server as that role, runs O(query) read-only and returns
     the rows. A login that fails (wrong password, no CONNECT privilege, no such database, server down)
     is reported in the result, not raised, so that the caller can treat it as drift.
-  - The postgresql role uses it to decide whether an instance's database and roles are as declared
-    before it changes anything through community.postgresql. It does the work of one
-    C(community.postgresql.postgresql_query) task per login, in the controller process, without
-    starting a module process per login; it never writes.
+  - The postgresql role uses it to read the C(max_connections) of each external server once. It does the work
+    of one C(community.postgresql.postgresql_query) task per login, in the controller process, without
+    starting a module process per login, through the collection's PostgreSQL helper; it never writes.
   - Needs psycopg 3 on the controller.
 author:
   - governed.odoo maintainers (@governed-odoo)
@@ -68,18 +67,18 @@ _list:
 
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.governed.odoo.plugins.module_utils import pg
 
 try:
-    import psycopg
     from psycopg.rows import dict_row
 except ImportError:  # reported when the lookup is used
-    psycopg = None
+    dict_row = None
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        if psycopg is None:
+        if not pg.HAS_PSYCOPG:
             raise AnsibleError("the governed.odoo.postgresql_probe lookup needs psycopg 3 on the controller")
         query = self.get_option("query")
         args = dict(self.get_option("named_args") or {})
@@ -100,29 +99,35 @@ class LookupModule(LookupBase):
 
     @staticmethod
     def _probe(login, query, args, timeout):
+        """Connect through the collection's PostgreSQL helper (module_utils/pg.py), run ``query`` read-only."""
         entry = {"user": login["user"], "dbname": login["dbname"]}
         password = str(login.get("password") or "")
+        params = {
+            "login_host": str(login["host"]),
+            "login_port": int(login.get("port") or 5432),
+            "login_user": str(login["user"]),
+            "login_password": password,
+            "ssl_mode": str(login.get("ssl_mode") or "prefer"),
+            "connect_timeout": timeout,
+        }
         try:
-            with psycopg.connect(
-                host=str(login["host"]),
-                port=int(login.get("port") or 5432),
-                user=str(login["user"]),
-                password=password,
+            conn = pg.connect(
+                params,
                 dbname=str(login["dbname"]),
-                sslmode=str(login.get("ssl_mode") or "prefer"),
-                connect_timeout=timeout,
-                application_name="governed.odoo.postgresql_probe",
                 autocommit=False,
+                application_name="governed.odoo.postgresql_probe",
                 row_factory=dict_row,
-            ) as conn:
+            )
+        except pg.PostgresError as exc:
+            entry.update(failed=True, msg=pg.mask(exc.msg, [password]))
+            return entry
+        try:
+            with conn:
                 conn.read_only = True
                 rows = conn.execute(query, {k: str(v) for k, v in args.items()}).fetchall()
                 conn.rollback()
-        except psycopg.Error as exc:
-            msg = str(exc).strip() or type(exc).__name__
-            if password:
-                msg = msg.replace(password, "********")
-            entry.update(failed=True, msg=msg)
+        except pg.psycopg.Error as exc:
+            entry.update(failed=True, msg=pg.error_text(exc, [password]))
             return entry
         entry["query_result"] = [dict(r) for r in rows]
         return entry

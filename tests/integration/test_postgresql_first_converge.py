@@ -11,7 +11,8 @@ A fresh dev instance (a two-instance inventory written the way bench/bench_site.
 * PUBLIC has no CREATE on schema public and no CONNECT on the database.
 
 Then drift (the reporting role loses CONNECT, gets another connection limit, the application role another
-setting) is repaired by a rerun that reports changed, and a further rerun changes nothing. Last, --check --diff
+setting) is repaired by a rerun that reports changed and prints the statements with --diff (the reporting role's
+password, which was right, is not set again), and a further rerun changes nothing. Last, --check --diff
 on the other, brand-new instance says what it would create and creates nothing.
 
 Everything created (namespaces, databases, roles, the instances' generated secrets) is removed at the end.
@@ -190,8 +191,14 @@ def test_first_converge_drift_repair_and_check_mode(lab):
 
     changed, out = site(lab, FIRST, "--diff")
     assert changed > 0
-    assert f"grant CONNECT on database {DB} to {REPORTING}" in out
-    assert f"alter role {REPORTING} CONNECTION LIMIT {REPORTING_CONNECTION_LIMIT} (was 7)" in out
+    # --diff prints the statements (governed.odoo.pg_database's diff), and the state before and after
+    assert f'GRANT CONNECT ON DATABASE "{DB}" TO "{REPORTING}";' in out
+    assert f'ALTER ROLE "{REPORTING}" CONNECTION LIMIT {REPORTING_CONNECTION_LIMIT};' in out
+    assert f'ALTER ROLE "{APP}" RESET ALL;' in out
+    assert re.search(r"^-\s+\W*connection limit\W+7\W*$", out, re.M), out[-4000:]  # the before side of the diff
+    assert re.search(r"^\+\s+\W*connection limit\W+2\W*$", out, re.M)
+    # the reporting role could not log in (no CONNECT), but its password was right: it is not set again
+    assert f'ALTER ROLE "{REPORTING}" PASSWORD' not in out
     assert_as_declared(lab)
     with login(lab, REPORTING, "postgresql_reporting") as rep:
         assert rep.execute("SELECT count(*) FROM after_converge").fetchone()[0] == 2
@@ -203,7 +210,9 @@ def test_first_converge_drift_repair_and_check_mode(lab):
     fresh_db = f"{FRESH}_dev"
     changed, out = site(lab, FRESH, "--check", "--diff")
     assert changed > 0
-    assert f"create role {fresh_db}_owner" in out
+    assert f'CREATE ROLE "{fresh_db}_owner" NOLOGIN' in out
+    assert f'CREATE DATABASE "{fresh_db}" OWNER "{fresh_db}_owner"' in out
+    assert f'GRANT CONNECT ON DATABASE "{fresh_db}" TO "{fresh_db}_reporting";' in out
     with admin(lab) as db:
         assert db.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (fresh_db,)).fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s", (f"{fresh_db}%",)).fetchone()[0] == 0
