@@ -639,7 +639,9 @@ class Redis(Component):
 # --------------------------------------------------------------------------- SeaweedFS S3
 S3_REGION = "us-east-1"  # the signing region clients use; both lab regions accept it
 S3_VOLUME_SIZE_MB = 64
-GRPC_OFFSET = 10000  # weed's default gRPC port = HTTP port + 10000; set explicitly all the same
+# weed's gRPC ports, set explicitly: HTTP port + 5000, not weed's default + 10000, which is the same port as the
+# next lab's HTTP port (GOVERNED_ODOO_LAB_PORT_OFFSET moves labs by 10000) and past 65535 at an offset of 40000
+GRPC_OFFSET = 5000
 
 
 def _sigv4_get(endpoint: str, access_key: str, secret_key: str, path: str = "/",
@@ -685,10 +687,7 @@ class SeaweedS3(Component):
             "filer": PORTS[f"s3_{region}_filer"],
             "s3": PORTS[f"s3_{region}"],
         }
-        # with GOVERNED_ODOO_LAB_PORT_OFFSET=40000, HTTP port + 10000 is past 65535: those gRPC ports are
-        # HTTP port - 50000 instead (8080-9334, which no lab uses)
-        grpc = {f"{k}_grpc": v + GRPC_OFFSET if v + GRPC_OFFSET <= 65535 else v - 50000 for k, v in http.items()}
-        return {**http, **grpc}
+        return {**http, **{f"{k}_grpc": v + GRPC_OFFSET for k, v in http.items()}}
 
     def all_ports(self) -> list[int]:
         return [p for r in self.REGIONS for p in self.ports(r).values()]
