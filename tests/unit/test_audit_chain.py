@@ -190,3 +190,35 @@ def test_a_copy_of_a_record_is_not_a_new_record(signer, ring):
     records, head = build(signer, 3)
     records.append(copy.deepcopy(records[1]))
     assert (2, chain.REORDERED) in kinds(chain.verify(records, ring, head=head))
+
+
+def test_head_mode_still_detects_every_change_before_the_head(signer, ring):
+    records, head = build(signer)
+    assert chain.verify(records, ring, head=head, signatures="head").ok
+    # a record changed and re-hashed with a signature that does not verify: its successor's link fails
+    tampered = copy.deepcopy(records)
+    tampered[2]["event"]["kind"] = "rollback"
+    tampered[2]["hash"] = chain.record_hash(tampered[2])
+    assert (4, chain.REORDERED) in kinds(chain.verify(tampered, ring, head=head, signatures="head"))
+    # the last record replaced: the head names another hash
+    tampered = copy.deepcopy(records)
+    tampered[-1] = chain.make_record(tampered[-2], {"kind": "note"}, signer, T0)
+    assert (6, chain.EDITED) in kinds(chain.verify(tampered, ring, head=head, signatures="head"))
+    # a record by a key nobody trusts, even under a valid head
+    intruder = chain.Signer(Ed25519PrivateKey.generate())
+    tampered = copy.deepcopy(records)
+    tampered[1]["key_id"] = intruder.key_id
+    tampered[1]["hash"] = chain.record_hash(tampered[1])
+    assert (2, chain.FORGED) in kinds(chain.verify(tampered, ring, head=head, signatures="head"))
+
+
+def test_head_mode_verifies_every_signature_when_the_head_is_not_trusted(signer, ring):
+    records, head = build(signer)
+    other = chain.Signer(Ed25519PrivateKey.generate())
+    records[1]["sig"] = other.sign(chain.RECORD_CONTEXT + records[1]["hash"].encode())
+    forged_head = dict(head, sig=other.sign(b"x"))
+    assert (2, chain.FORGED) in kinds(chain.verify(records, ring, head=forged_head, signatures="head"))
+    assert (2, chain.FORGED) in kinds(chain.verify(records, ring, signatures="head"))
+    # records after the head are checked one by one
+    more = chain.make_record(records[-1], {"kind": "note"}, other, T0)
+    assert (7, chain.FORGED) in kinds(chain.verify([*build(signer)[0], more], ring, head=head, signatures="head"))
