@@ -110,8 +110,10 @@ def deployer(request, release, policy, now):
 
 
 def _match(people_groups, minima):
-    """Whether distinct people can fill every group's minimum (each person fills one seat), by augmenting paths."""
-    seats = [g for g, n in sorted(minima.items()) for _ in range(int(n or 0))]
+    """The groups whose minimum distinct people cannot fill (each person fills one seat), by augmenting paths."""
+    seats = []
+    for group, count in sorted(minima.items()):
+        seats.extend([group] * int(count or 0))
     owner = {}
 
     def place(person, seen):
