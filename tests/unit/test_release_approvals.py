@@ -52,3 +52,18 @@ def test_the_rule_passes_with_enough_valid_statements_and_names_every_problem_ot
     messages = " | ".join(f.message for f in findings)
     assert "alice is in none of the deployer groups" in messages
     assert "expired at" in messages and "not enough approvals" in messages
+
+
+def test_an_override_is_recorded_as_an_override():
+    from ansible_collections.governed.odoo.plugins.module_utils.release import windows
+    from rules.cases_release import BERLIN_MONTH_END, FINANCE
+
+    policy = prod_policy(freeze_calendars=["finance"])
+    decision = windows.schedule(policy, {"finance": FINANCE}).decide(BERLIN_MONTH_END)
+    overrides = [statement(n, purpose="override", at=BERLIN_MONTH_END) for n in ("alice", "carol")]
+    result = appr.tally(overrides, RECORD, policy, BERLIN_MONTH_END, "bob", purpose="override")
+    event = appr.override_event(decision, result, RECORD, "prod", "bob")
+    assert event["kind"] == "override" and event["approvers"] == ["alice", "carol"]
+    assert event["overrode"] == ["freeze finance: Month-end close (2026-11-29 to 2026-12-02)"]
+    too_few = appr.tally(overrides[:1], RECORD, policy, BERLIN_MONTH_END, "bob", purpose="override")
+    assert appr.override_event(decision, too_few, RECORD, "prod", "bob") is None

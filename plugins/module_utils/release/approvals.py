@@ -193,3 +193,18 @@ def tally(statements, release, policy, now, deployer_name, purpose="promotion"):
 def statement_time(value):
     """ISO text of an aware datetime, as statements carry it."""
     return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def override_event(decision, tally_result, release, environment, deployer_name):
+    """The audit event of a promotion let through a window or freeze by an override (kind ``override``).
+
+    ``decision`` is windows.Schedule.decide()'s result, ``tally_result`` the override's :func:`tally`; None when
+    nothing was overridden (the window was open) or the override is not valid.
+    """
+    if decision.get("allowed") or tally_result.get("refusals") or tally_result.get("missing"):
+        return None
+    image = release.get("image") or ""
+    return {"kind": "override", "environment": environment,
+            "release": {"id": release.get("id"), "digest": image.split("@", 1)[1] if "@" in image else None},
+            "deployer": deployer_name, "approvers": list(tally_result.get("counted") or ()),
+            "overrode": list(decision.get("blocked_by") or ()), "at": decision.get("at")}
