@@ -205,3 +205,15 @@ def test_a_record_signed_by_an_untrusted_key_is_named(s3, client, bucket, keys, 
                                           "local_dir": str(trail["local"]), "signing_key_path": keys["path"],
                                           "lock_mode": "GOVERNANCE", "retention_days": 1, "event": {"kind": "note"}})
     assert refused.get("failed") and "end differently" in refused["msg"]
+
+
+def test_an_older_head_put_back_is_named(s3, client, bucket, keys, trail):
+    versions = client.list_object_versions(Bucket=bucket, Prefix=f"{trail['prefix']}head.json")["Versions"]
+    oldest = min(versions, key=lambda v: v["LastModified"])
+    old_head = json.loads(client.get_object(Bucket=bucket, Key=f"{trail['prefix']}head.json",
+                                            VersionId=oldest["VersionId"])["Body"].read())
+    assert old_head["seq"] < 4
+    _put(client, bucket, f"{trail['prefix']}head.json", old_head)
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    assert (None, "overwritten") in stored(result["problems"]), result["problems"]
+    assert "5 versions for 4 records" in result["msg"]

@@ -12,7 +12,8 @@ COMPLIANCE, for the days the policy says). In a locked bucket nothing written ca
 before its retention ends; what can still happen is a *new version* over a key, or a *delete marker* that
 hides it. Both are visible in the bucket's version listing, and both are tampering here: an append-only
 chain writes each key exactly once. The anchor against truncation is the head: every version of head.json
-is kept (locked), and the highest sequence any of them names is the length the chain must have.
+is kept (locked), one per record; the newest names the length the chain must have, and a number of versions
+other than the number of records (an older head put back over a newer one is one more version) is tampering.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ class RemoteChain:
                 problems.append(chain.Problem(seq, chain.REORDERED,
                                               f"{key} holds record {record.get('seq')}"))
             records.append(record)
-        head, head_problems = self._anchor(versions.get(HEAD_FILE, []))
+        written = sum(1 for k in versions if k.startswith(RECORDS_PREFIX))
+        head, head_problems = self._anchor(versions.get(HEAD_FILE, []), written)
         return records, head, problems + head_problems
 
     @staticmethod
@@ -178,26 +180,40 @@ class RemoteChain:
         vid, is_dm, _mtime = entries[newest]
         return None if is_dm else vid
 
-    def _anchor(self, entries):
+    def _anchor(self, entries, records_written):
+        """The newest head, and problems of head.json's versions.
+
+        One head version is written per record: a delete marker, or a count of versions other than the
+        number of records, means the head was hidden, replaced (an older head put back over a newer one is
+        a new version too) or that an append did not finish.
+        """
         problems = []
-        heads = []
-        for vid, is_dm, _mtime in entries:
-            if is_dm:
-                problems.append(chain.Problem(None, chain.TRUNCATED, f"{HEAD_FILE} is hidden by a delete marker"))
-                continue
-            head = self._get_json(HEAD_FILE, vid)
-            if isinstance(head, dict) and isinstance(head.get("seq"), int):
-                heads.append(head)
-        if not heads:
+        if any(is_dm for _vid, is_dm, _mtime in entries):
+            problems.append(chain.Problem(None, chain.TRUNCATED, f"{HEAD_FILE} is hidden by a delete marker"))
+        versions = [e for e in entries if not e[1]]
+        if len(versions) != records_written:
+            problems.append(chain.Problem(None, chain.OVERWRITTEN if len(versions) > records_written
+                                          else chain.TRUNCATED,
+                                          f"{HEAD_FILE} has {len(versions)} versions for {records_written} records"
+                                          " (one head is written per record)"))
+        if not versions:
             return None, problems
-        # versions are listed newest first: each head must name at least as many records as the one before it
-        newest_seq = heads[0]["seq"]
-        highest = max(heads, key=lambda h: h["seq"])
-        if newest_seq < highest["seq"]:
-            problems.append(chain.Problem(newest_seq + 1, chain.TRUNCATED,
-                                          f"the newest {HEAD_FILE} names {newest_seq} records, an older one "
-                                          f"{highest['seq']}"))
-        return highest, problems
+        newest = max(range(len(versions)), key=lambda i: (versions[i][2], -i))
+        head = self._get_json(HEAD_FILE, versions[newest][0])
+        return (head if isinstance(head, dict) else {"malformed": True}), problems
+
+    def tail(self):
+        """(the last record a reader sees, the newest head): a listing and two reads, for appending."""
+        versions = self.versions()
+        keys = sorted(k for k in versions if k.startswith(RECORDS_PREFIX))
+        last = None
+        for key in reversed(keys):
+            current = self._current(versions[key])
+            if current is not None:
+                last = self._get_json(key, current)
+                break
+        head, _problems = self._anchor(versions.get(HEAD_FILE, []), len(keys))
+        return last, head
 
     def put(self, record, head, now):
         lock = self.lock(now)
@@ -223,17 +239,17 @@ class AuditTrail:
         local_last = self.local.last() if self.local else None
         if self.remote is None:
             return local_last
-        records, head, _problems = self.remote.read()
-        remote_last = records[-1] if records else None
+        remote_last, head = self.remote.tail()
         if self.local is not None and (local_last or {}).get("hash") != (remote_last or {}).get("hash"):
             raise AuditError(
                 "the local and the stored audit chains end differently (local at record "
                 f"{(local_last or {}).get('seq', 0)}, stored at {(remote_last or {}).get('seq', 0)}): verify them "
                 "with governed.odoo.audit_verify before appending", local_seq=(local_last or {}).get("seq", 0),
                 stored_seq=(remote_last or {}).get("seq", 0))
-        if head is not None and remote_last is not None and head["seq"] > remote_last["seq"]:
-            raise AuditError(f"the stored audit chain is shorter than its head says ({remote_last['seq']} < "
-                             f"{head['seq']}): verify it before appending")
+        if isinstance(head, dict) and isinstance(head.get("seq"), int) and head["seq"] > (remote_last or {}).get(
+                "seq", 0):
+            raise AuditError(f"the stored audit chain is shorter than its head says "
+                             f"({(remote_last or {}).get('seq', 0)} < {head['seq']}): verify it before appending")
         return remote_last
 
     def append(self, event, signer, now, check_mode=False):
