@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # import name -> distribution name, for the third-party imports of plugins/
-DISTRIBUTIONS = {"yaml": "pyyaml", "psycopg": "psycopg"}
+DISTRIBUTIONS = {"yaml": "pyyaml", "psycopg": "psycopg", "dateutil": "python-dateutil"}
 
 
 def _requirements(path):

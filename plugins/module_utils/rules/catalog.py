@@ -5,4 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules import redis  # noqa: F401
+from ansible_collections.governed.odoo.plugins.module_utils.rules import redis, release
+
+# the modules whose import registers their rules (named here so that the imports are used)
+MODULES = (redis, release)

@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed errors of the audit trail (turned into a module failure in one place: audit/task.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
+
+
+class AuditError(GovernedError):
+    """The audit trail cannot be read or written as asked."""
+
+    kind = "audit"
+
+
+class KeyError_(AuditError):
+    """A signing or verification key is missing, unreadable or not Ed25519."""
+
+    kind = "audit_key"
+
+
+class TamperedError(AuditError):
+    """Verification found problems; ``details['problems']`` lists each with its sequence number."""
+
+    kind = "audit_tampered"

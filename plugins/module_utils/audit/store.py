@@ -1,0 +1,302 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where the audit chain lives: a local directory and an S3 bucket with object lock, written together.
+
+Local: ``<dir>/chain.jsonl`` (one record per line, appended) and ``<dir>/head.json`` (the signed head,
+replaced atomically after each append).
+
+Object storage (through the backup store's S3 client, :class:`BackupStore`): ``<prefix>records/<seq>.json``
+(12 digits) and ``<prefix>head.json``, every object written with object lock retention (GOVERNANCE or
+COMPLIANCE, for the days the policy says). In a locked bucket nothing written can be changed or removed
+before its retention ends; what can still happen is a *new version* over a key, or a *delete marker* that
+hides it. Both are visible in the bucket's version listing, and both are tampering here: an append-only
+chain writes each key exactly once. The anchor against truncation is the head: every version of head.json
+is kept (locked), one per record; the newest names the length the chain must have, and a number of versions
+other than the number of records (an older head put back over a newer one is one more version) is tampering.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
+from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AuditError
+from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
+from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec
+
+CHAIN_FILE = "chain.jsonl"
+HEAD_FILE = "head.json"
+RECORDS_PREFIX = "records/"
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+def record_key(seq):
+    return f"{RECORDS_PREFIX}{int(seq):012d}.json"
+
+
+def seq_of_key(key):
+    name = key[len(RECORDS_PREFIX):] if key.startswith(RECORDS_PREFIX) else ""
+    stem = name[:-5] if name.endswith(".json") else ""
+    return int(stem) if stem.isdigit() else None
+
+
+class LocalChain:
+    """The chain in a local directory (JSON lines plus the head beside it)."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.chain_path = self.dir / CHAIN_FILE
+        self.head_path = self.dir / HEAD_FILE
+
+    def read(self):
+        """(records as parsed, head or None)."""
+        try:
+            text = self.chain_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise AuditError(f"cannot read {self.chain_path}: {exc.strerror}") from None
+        head = None
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            head = None
+        except ValueError:
+            head = {"malformed": True}
+        except OSError as exc:
+            raise AuditError(f"cannot read {self.head_path}: {exc.strerror}") from None
+        return chain.parse_lines(text), head
+
+    def last(self):
+        records, _head = self.read()
+        return records[-1] if records else None
+
+    def append(self, record, head):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.chain_path, "ab") as fh:
+            fh.write(chain.canonical(record) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".head.")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(chain.canonical(head) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.head_path)
+
+
+class RemoteChain:
+    """The chain in a bucket with object lock, through a :class:`BackupStore` (its root is the prefix)."""
+
+    def __init__(self, store, lock_mode="COMPLIANCE", retention_days=365):
+        if lock_mode not in LOCK_MODES:
+            raise AuditError(f"audit lock mode must be one of {', '.join(LOCK_MODES)}, not {lock_mode!r}")
+        if not isinstance(retention_days, int) or retention_days < 1:
+            raise AuditError(f"audit retention must be a whole number of days >= 1, not {retention_days!r}")
+        self.store = store
+        self.lock_mode = lock_mode
+        self.retention_days = retention_days
+
+    def lock(self, now):
+        return LockSpec(self.lock_mode, now + _dt.timedelta(days=self.retention_days))
+
+    def check(self):
+        try:
+            self.store.check_bucket(need_lock=True)
+        except BackupError as exc:
+            raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+
+    def _get_json(self, rel, version_id=None):
+        try:
+            if version_id:
+                resp = self.store.client.get_object(Bucket=self.store.bucket, Key=self.store.full(rel),
+                                                    VersionId=version_id)
+                data = resp["Body"].read()
+            else:
+                data = self.store.get_bytes(rel, max_size=16 * 1024 * 1024)
+        except BackupError as exc:
+            raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+        except Exception as exc:
+            raise AuditError(f"audit store: GetObject {self.store.where(rel)} version {version_id}: {exc}") from None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+    def versions(self):
+        """{rel key: [(version_id, is_delete_marker, last_modified)], newest version first}."""
+        try:
+            listed = self.store.list_versions("")
+        except BackupError as exc:
+            raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+        out = {}
+        for key, vid, is_dm, mtime in listed:
+            out.setdefault(key, []).append((vid, is_dm, mtime))
+        return out
+
+    def read(self):
+        """(records in sequence order, the anchoring head, problems seen only in the version listing).
+
+        A record hidden by a delete marker or replaced by a newer version is a problem here; the chain
+        given to verification is what a reader of the bucket sees now (the current versions), so the
+        verification also names the gap or the edit that results.
+        """
+        versions = self.versions()
+        problems = []
+        records = []
+        for key in sorted(k for k in versions if k.startswith(RECORDS_PREFIX)):
+            seq = seq_of_key(key)
+            entries = versions[key]
+            markers = [e for e in entries if e[1]]
+            objects = [e for e in entries if not e[1]]
+            if markers:
+                problems.append(chain.Problem(seq, chain.DELETED, f"{key} is hidden by a delete marker"))
+            if len(objects) > 1:
+                problems.append(chain.Problem(seq, chain.OVERWRITTEN, f"{key} has {len(objects)} versions; the "
+                                              f"chain writes each record once (the first is {objects[-1][0]})"))
+            current = self._current(entries)
+            if current is None:
+                continue
+            record = self._get_json(key, current)
+            if isinstance(record, dict) and record.get("seq") != seq:
+                problems.append(chain.Problem(seq, chain.REORDERED,
+                                              f"{key} holds record {record.get('seq')}"))
+            records.append(record)
+        written = sum(1 for k in versions if k.startswith(RECORDS_PREFIX))
+        head, head_problems = self._anchor(versions.get(HEAD_FILE, []), written)
+        return records, head, problems + head_problems
+
+    @staticmethod
+    def _current(entries):
+        """The version a plain GET returns: the newest entry, None when that is a delete marker."""
+        if not entries:
+            return None
+        newest = max(range(len(entries)), key=lambda i: (entries[i][2], entries[i][1], -i))
+        vid, is_dm, _mtime = entries[newest]
+        return None if is_dm else vid
+
+    def _anchor(self, entries, records_written):
+        """The newest head, and problems of head.json's versions.
+
+        One head version is written per record: a delete marker, or a count of versions other than the
+        number of records, means the head was hidden, replaced (an older head put back over a newer one is
+        a new version too) or that an append did not finish.
+        """
+        problems = []
+        if any(is_dm for _vid, is_dm, _mtime in entries):
+            problems.append(chain.Problem(None, chain.TRUNCATED, f"{HEAD_FILE} is hidden by a delete marker"))
+        versions = [e for e in entries if not e[1]]
+        if len(versions) != records_written:
+            problems.append(chain.Problem(None, chain.OVERWRITTEN if len(versions) > records_written
+                                          else chain.TRUNCATED,
+                                          f"{HEAD_FILE} has {len(versions)} versions for {records_written} records"
+                                          " (one head is written per record)"))
+        if not versions:
+            return None, problems
+        newest = max(range(len(versions)), key=lambda i: (versions[i][2], -i))
+        head = self._get_json(HEAD_FILE, versions[newest][0])
+        return (head if isinstance(head, dict) else {"malformed": True}), problems
+
+    def tail(self):
+        """(the last record a reader sees, the newest head): a listing and two reads, for appending."""
+        versions = self.versions()
+        keys = sorted(k for k in versions if k.startswith(RECORDS_PREFIX))
+        last = None
+        for key in reversed(keys):
+            current = self._current(versions[key])
+            if current is not None:
+                last = self._get_json(key, current)
+                break
+        head, _problems = self._anchor(versions.get(HEAD_FILE, []), len(keys))
+        return last, head
+
+    def put(self, record, head, now):
+        lock = self.lock(now)
+        try:
+            self.store.put_bytes(record_key(record["seq"]), chain.canonical(record), lock=lock,
+                                 content_type="application/json")
+            self.store.put_bytes(HEAD_FILE, chain.canonical(head), lock=lock, content_type="application/json")
+        except BackupError as exc:
+            raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+
+
+class AuditTrail:
+    """The chain written locally and, when ``remote`` is given, to object storage under object lock."""
+
+    def __init__(self, local=None, remote=None):
+        if local is None and remote is None:
+            raise AuditError("an audit trail needs a local directory, an object store, or both")
+        self.local = local
+        self.remote = remote
+
+    def last(self):
+        """The last record, from the local chain when there is one; the two must agree on the length."""
+        local_last = self.local.last() if self.local else None
+        if self.remote is None:
+            return local_last
+        remote_last, head = self.remote.tail()
+        if self.local is not None and (local_last or {}).get("hash") != (remote_last or {}).get("hash"):
+            raise AuditError(
+                "the local and the stored audit chains end differently (local at record "
+                f"{(local_last or {}).get('seq', 0)}, stored at {(remote_last or {}).get('seq', 0)}): verify them "
+                "with governed.odoo.audit_verify before appending", local_seq=(local_last or {}).get("seq", 0),
+                stored_seq=(remote_last or {}).get("seq", 0))
+        if isinstance(head, dict) and isinstance(head.get("seq"), int) and head["seq"] > (remote_last or {}).get(
+                "seq", 0):
+            raise AuditError(f"the stored audit chain is shorter than its head says "
+                             f"({(remote_last or {}).get('seq', 0)} < {head['seq']}): verify it before appending")
+        return remote_last
+
+    def append(self, event, signer, now, check_mode=False):
+        """Write the next record (and head) everywhere; return the record (not written in check mode)."""
+        if self.remote is not None and not check_mode:
+            self.remote.check()
+        previous = self.last()
+        record = chain.make_record(previous, event, signer, now)
+        head = chain.make_head(record, signer, now)
+        if check_mode:
+            return record
+        if self.remote is not None:
+            self.remote.put(record, head, now)
+        if self.local is not None:
+            self.local.append(record, head)
+        return record
+
+    def verify(self, public_keys):
+        """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies."""
+        keys = chain.keyring(public_keys) if not _is_ring(public_keys) else public_keys
+        out = {"problems": []}
+        last_hashes = {}
+        if self.local is not None:
+            records, head = self.local.read()
+            verdict = chain.verify(records, keys, head=head)
+            if head is None and records:
+                verdict.problems.append(
+                    chain.Problem(None, chain.TRUNCATED, f"{HEAD_FILE} is missing beside the chain"))
+            out["local"] = verdict.as_dict()
+            out["problems"].extend(dict(p.as_dict(), copy="local") for p in verdict.problems)
+            last_hashes["local"] = (verdict.length, verdict.last_hash)
+        if self.remote is not None:
+            records, head, listing = self.remote.read()
+            verdict = chain.verify(records, keys, head=head)
+            verdict.problems[:0] = listing
+            out["stored"] = verdict.as_dict()
+            out["problems"].extend(dict(p.as_dict(), copy="stored") for p in verdict.problems)
+            last_hashes["stored"] = (verdict.length, verdict.last_hash)
+        if len(last_hashes) == 2 and last_hashes["local"] != last_hashes["stored"]:
+            (ln, lh), (sn, sh) = last_hashes["local"], last_hashes["stored"]
+            out["problems"].append({"seq": min(ln, sn) + 1 if ln != sn else ln, "kind": chain.TRUNCATED
+                                    if ln != sn else chain.EDITED, "copy": "both",
+                                    "reason": f"the local chain ({ln} records, last {lh[:12]}...) and the stored "
+                                              f"chain ({sn} records, last {sh[:12]}...) differ"})
+        out["ok"] = not out["problems"]
+        return out
+
+
+def _is_ring(value):
+    return isinstance(value, dict) and value and all(isinstance(k, str) and k.startswith("ed25519:") for k in value)

@@ -1,0 +1,94 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: audit_verify
+short_description: Verify the hash-chained, signed audit trail and name every tampered record
+version_added: 0.1.0
+description:
+  - Verifies the local chain (O(local_dir)), the stored chain (O(bucket)), or both, against the trusted
+    public keys (docs/audit.md).
+  - Names each problem with its sequence number and kind - C(edited) (content does not match its hash),
+    C(forged) (bad signature, or a key that is not trusted), C(deleted) (a gap, or a record hidden by a
+    delete marker), C(overwritten) (a new version over a stored record), C(reordered), C(truncated) (the
+    head says the chain is longer) - and fails when there is any.
+  - Never writes anything. With a local connection the action plugin runs this in the controller's process.
+author:
+  - governed.odoo maintainers (@governed-odoo)
+extends_documentation_fragment:
+  - governed.odoo.s3
+attributes:
+  check_mode:
+    description: Supported; verification only reads.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+options:
+  public_keys:
+    description: Trusted Ed25519 public keys, each PEM or the base64 of its 32 raw bytes.
+    type: list
+    elements: str
+    required: true
+  local_dir:
+    description: Directory of the local chain (C(chain.jsonl) and C(head.json)).
+    type: path
+  bucket:
+    description: Bucket that keeps the stored chain.
+    type: str
+  prefix:
+    description: Key prefix of the chain inside O(bucket).
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Verify the production audit trail, local and stored
+  governed.odoo.audit_verify:
+    local_dir: /var/lib/governed-odoo/audit/prod
+    bucket: governed-audit
+    prefix: prod/
+    public_keys:
+      - "{{ lookup('ansible.builtin.file', 'keys/audit-prod.pub') }}"
+"""
+
+RETURN = r"""
+ok:
+  description: Whether no problem was found.
+  returned: always
+  type: bool
+problems:
+  description: Every problem, each with C(seq), C(kind), C(reason) and C(copy) (C(local), C(stored) or C(both)).
+  returned: always
+  type: list
+  elements: dict
+local:
+  description: The verdict of the local chain (C(ok), C(length), C(last_hash), C(problems)).
+  returned: when O(local_dir) is set
+  type: dict
+stored:
+  description: The verdict of the stored chain.
+  returned: when O(bucket) is set
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.governed.odoo.plugins.module_utils.audit import task
+
+
+def main():
+    module = AnsibleModule(argument_spec=task.verify_argument_spec(), supports_check_mode=True)
+    result, secrets = task.run_verify(module.params, check_mode=module.check_mode)
+    module.no_log_values.update(secrets)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The audit trail on the lab's SeaweedFS S3 with object lock: written by governed.odoo.audit_record, verified by
+governed.odoo.audit_verify, then tampered with the ways a locked bucket still allows (a new version over a record,
+a delete marker over the newest record and head, records swapped, a record signed by a key nobody trusts) and
+every one detected and named.
+
+Buckets are created by the test (name prefix ``relaudit-``) with GOVERNANCE retention of one day, so that the
+test can remove what it wrote (bypassing governance) and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _modrun import ROOT, run_module
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
+from ansible_collections.governed.odoo.plugins.module_utils.backup.s3client import make_client
+
+pytestmark = pytest.mark.lab
+
+LAB_DIR = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")).resolve()
+
+
+def _s3():
+    path = LAB_DIR / "connection.json"
+    if not path.exists():
+        pytest.skip(f"the lab is not up ({path} missing): run scripts/lab up s3")
+    conf = (json.loads(path.read_text()).get("s3") or {}).get("a")
+    if not conf:
+        pytest.skip("the lab's S3 endpoint a is not configured: run scripts/lab up s3")
+    host, port = conf["endpoint"].split("//", 1)[1].rstrip("/").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        if sock.connect_ex((host, int(port))) != 0:
+            pytest.skip("the lab's S3 endpoint a is not listening: run scripts/lab up s3")
+    return {"endpoint_url": conf["endpoint"], "access_key": conf["access_key"], "secret_key": conf["secret_key"],
+            "region": conf["region"]}
+
+
+@pytest.fixture(scope="module")
+def s3():
+    return _s3()
+
+
+@pytest.fixture(scope="module")
+def client(s3):
+    return make_client(s3)
+
+
+@pytest.fixture(scope="module")
+def bucket(client):
+    name = f"relaudit-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    yield name
+    with contextlib.suppress(Exception):
+        kw = {"Bucket": name}
+        while True:
+            page = client.list_object_versions(**kw)
+            for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or []):
+                with contextlib.suppress(Exception):
+                    client.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"],
+                                         BypassGovernanceRetention=True)
+            if not page.get("IsTruncated"):
+                break
+            kw.update(KeyMarker=page.get("NextKeyMarker"), VersionIdMarker=page.get("NextVersionIdMarker"))
+        client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """A signing key generated for this run in a temporary directory, and its public PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    directory = tmp_path_factory.mktemp("keys")
+    key = Ed25519PrivateKey.generate()
+    path = directory / "audit.key"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return {"path": str(path), "public": chain.public_pem(key.public_key()), "key": key}
+
+
+def write_chain(s3, bucket, keys, local_dir, prefix, n=4):
+    for i in range(n):
+        event = {"kind": "promotion" if i % 2 == 0 else "refusal", "environment": "prod",
+                 "release": {"id": f"2026.12.{i}", "digest": "sha256:" + f"{i}" * 64},
+                 "gates": [{"rule": "release.window", "ok": i % 2 == 0}]}
+        result = run_module("audit_record", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
+                                             "signing_key_path": keys["path"], "lock_mode": "GOVERNANCE",
+                                             "retention_days": 1, "event": event})
+        assert not result.get("failed"), result
+        assert result["seq"] == i + 1 and result["changed"]
+        assert keys["path"] not in json.dumps(result["record"]) and "PRIVATE" not in json.dumps(result)
+
+
+def verify(s3, bucket, keys, local_dir, prefix, public=None):
+    return run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
+                                       "public_keys": [public or keys["public"]]})
+
+
+def stored(problems):
+    return {(p["seq"], p["kind"]) for p in problems if p["copy"] == "stored"}
+
+
+@pytest.fixture
+def trail(s3, bucket, keys, tmp_path):
+    prefix = f"t{secrets.token_hex(3)}/"
+    write_chain(s3, bucket, keys, tmp_path / "audit", prefix)
+    return {"prefix": prefix, "local": tmp_path / "audit"}
+
+
+def test_records_are_written_locked_and_verify(s3, client, bucket, keys, trail):
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    assert result["ok"] and not result.get("failed"), result
+    assert result["stored"]["length"] == 4 and result["local"]["length"] == 4
+    assert result["stored"]["last_hash"] == result["local"]["last_hash"]
+    key = f"{trail['prefix']}records/000000000002.json"
+    retention = client.get_object_retention(Bucket=bucket, Key=key)["Retention"]
+    assert retention["Mode"] == "GOVERNANCE"
+    # the lock is real: deleting the version without bypassing governance is refused by the server
+    version = client.head_object(Bucket=bucket, Key=key)["VersionId"]
+    with pytest.raises(Exception, match=r"AccessDenied|locked|retention|Forbidden|InvalidRequest"):
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    assert client.head_object(Bucket=bucket, Key=key)["VersionId"] == version
+
+
+def test_check_mode_writes_nothing(s3, client, bucket, keys, trail):
+    result = run_module("audit_record", {**s3, "bucket": bucket, "prefix": trail["prefix"],
+                                         "local_dir": str(trail["local"]), "signing_key_path": keys["path"],
+                                         "lock_mode": "GOVERNANCE", "retention_days": 1,
+                                         "event": {"kind": "note"}}, check_mode=True)
+    assert result["seq"] == 5 and not result["changed"] and result["written_to"] == []
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{trail['prefix']}records/")["Contents"]
+    assert len(listed) == 4
+
+
+def _record(client, bucket, prefix, seq):
+    body = client.get_object(Bucket=bucket, Key=f"{prefix}records/{seq:012d}.json")["Body"].read()
+    return json.loads(body)
+
+
+def _put(client, bucket, key, value):
+    client.put_object(Bucket=bucket, Key=key, Body=chain.canonical(value))
+
+
+def test_a_record_overwritten_as_a_new_version_is_named(s3, client, bucket, keys, trail):
+    record = _record(client, bucket, trail["prefix"], 2)
+    record["event"]["release"]["digest"] = "sha256:" + "f" * 64
+    _put(client, bucket, f"{trail['prefix']}records/000000000002.json", record)
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    assert result.get("failed") and not result["ok"]
+    assert {(2, "overwritten"), (2, "edited")} <= stored(result["problems"]), result["problems"]
+    assert "record 2" in result["msg"]
+    # the local copy is untouched and still verifies on its own
+    assert result["local"]["ok"]
+
+
+def test_a_delete_marker_over_the_newest_record_and_head_is_named(s3, client, bucket, keys, trail):
+    client.delete_object(Bucket=bucket, Key=f"{trail['prefix']}records/000000000004.json")
+    client.delete_object(Bucket=bucket, Key=f"{trail['prefix']}head.json")
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    assert not result["ok"]
+    problems = stored(result["problems"])
+    # the marker itself, and the locked head versions, which still name 4 records
+    assert {(4, "deleted"), (4, "truncated"), (None, "truncated")} <= problems, problems
+    # and the local chain, one record longer, disagrees with the stored one
+    assert any(p["copy"] == "both" for p in result["problems"])
+
+
+def test_swapped_records_are_named(s3, client, bucket, keys, trail):
+    two = _record(client, bucket, trail["prefix"], 2)
+    three = _record(client, bucket, trail["prefix"], 3)
+    _put(client, bucket, f"{trail['prefix']}records/000000000002.json", three)
+    _put(client, bucket, f"{trail['prefix']}records/000000000003.json", two)
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    problems = stored(result["problems"])
+    assert {(2, "reordered"), (3, "reordered"), (2, "overwritten"), (3, "overwritten")} <= problems, problems
+
+
+def test_a_record_signed_by_an_untrusted_key_is_named(s3, client, bucket, keys, trail, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    intruder = chain.Signer(Ed25519PrivateKey.generate())
+    last = _record(client, bucket, trail["prefix"], 4)
+    now = dt.datetime.now(dt.UTC)
+    forged = chain.make_record(last, {"kind": "promotion", "environment": "prod", "deployer": "intruder"},
+                               intruder, now)
+    _put(client, bucket, f"{trail['prefix']}records/000000000005.json", forged)
+    _put(client, bucket, f"{trail['prefix']}head.json", chain.make_head(forged, intruder, now))
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    problems = stored(result["problems"])
+    assert (5, "forged") in problems and (None, "forged") in problems, problems
+    # appending to a chain whose copies disagree is refused
+    refused = run_module("audit_record", {**s3, "bucket": bucket, "prefix": trail["prefix"],
+                                          "local_dir": str(trail["local"]), "signing_key_path": keys["path"],
+                                          "lock_mode": "GOVERNANCE", "retention_days": 1, "event": {"kind": "note"}})
+    assert refused.get("failed") and "end differently" in refused["msg"]
+
+
+def test_an_older_head_put_back_is_named(s3, client, bucket, keys, trail):
+    versions = client.list_object_versions(Bucket=bucket, Prefix=f"{trail['prefix']}head.json")["Versions"]
+    oldest = min(versions, key=lambda v: v["LastModified"])
+    old_head = json.loads(client.get_object(Bucket=bucket, Key=f"{trail['prefix']}head.json",
+                                            VersionId=oldest["VersionId"])["Body"].read())
+    assert old_head["seq"] < 4
+    _put(client, bucket, f"{trail['prefix']}head.json", old_head)
+    result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
+    assert (None, "overwritten") in stored(result["problems"]), result["problems"]
+    assert "5 versions for 4 records" in result["msg"]
