@@ -5,4 +5,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules import redis  # noqa: F401
+from ansible_collections.governed.odoo.plugins.module_utils.rules import (
+    foundation,  # noqa: F401
+    odoo,  # noqa: F401
+    platform,  # noqa: F401
+    postgresql,  # noqa: F401
+    redis,  # noqa: F401
+)
