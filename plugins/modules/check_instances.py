@@ -31,10 +31,19 @@ options:
     type: list
     elements: str
   layers:
-    description: The layers whose rules to evaluate; all of them by default.
+    description: The layers whose rules to evaluate; by default every layer but V(backup) (the layers of C(site.yml)).
     type: list
     elements: str
     choices: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring, backup]
+  evidence:
+    description:
+      - Facts read from live servers before the check, handed to every rule as the input C(evidence). Gather them
+        read-only in an earlier C(run_once) task.
+      - C(postgresql_servers) maps C(host:port) of each external database server of the run to its
+        C(max_connections) and C(superuser_reserved_connections), or to C(error) when the server could not be
+        read; the connection budget rule refuses an instance whose server could not be read. The
+        C(governed.odoo.postgresql) role's C(tasks/preflight.yml) sets it as C(postgresql_server_limits).
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -51,6 +60,14 @@ EXAMPLES = r"""
   governed.odoo.check_instances:
     instances: "{{ ansible_play_hosts }}"
     inventory: "{{ groups['all'] }}"
+  run_once: true
+
+- name: The same, with the database servers' connection limits read beforehand
+  governed.odoo.check_instances:
+    instances: "{{ ansible_play_hosts }}"
+    inventory: "{{ groups['all'] }}"
+    evidence:
+      postgresql_servers: "{{ postgresql_server_limits }}"
   run_once: true
 """
 
@@ -92,6 +109,7 @@ def main():
                     "backup",
                 ],
             },
+            "evidence": {"type": "dict"},
         },
         supports_check_mode=True,
     )

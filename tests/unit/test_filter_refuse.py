@@ -58,13 +58,17 @@ def test_filter_is_registered():
 # --- the render tasks of the roles ------------------------------------------------------------
 
 
+REFUSERS = ("governed.odoo.refuse", "governed.odoo.rules")
+
+
 def _refusing_tasks():
-    """(file, task) of every set_fact task in roles/*/tasks that refuses with governed.odoo.refuse."""
+    """(file, task) of every set_fact task in roles/*/tasks that refuses: with the rule package's lookup
+    (governed.odoo.rules) and/or the governed.odoo.refuse filter."""
     found = []
     for path in sorted(ROOT.glob("roles/*/tasks/*.yml")):
         for task in yaml.safe_load(path.read_text()) or []:
             args = task.get("ansible.builtin.set_fact")
-            if isinstance(args, dict) and "governed.odoo.refuse" in json.dumps(args):
+            if isinstance(args, dict) and any(r in json.dumps(args) for r in REFUSERS):
                 found.append((str(path.relative_to(ROOT)), task))
     return found
 
@@ -78,16 +82,34 @@ def test_every_role_that_renders_refuses_in_its_render_task():
 def test_the_refusal_is_templated_before_anything_else(where, task):
     """ansible-core 2.19 templates set_fact keys in sorted order, older cores in written order: first both ways."""
     keys = [key for key in task["ansible.builtin.set_fact"] if key != "cacheable"]
-    refusing = [key for key in keys if "governed.odoo.refuse" in json.dumps(task["ansible.builtin.set_fact"][key])]
+    args = task["ansible.builtin.set_fact"]
+    refusing = [key for key in keys if any(r in json.dumps(args[key]) for r in REFUSERS)]
     assert refusing == [keys[0]], f"{where}: {task['name']}: the refusal must be the first key, not {refusing}"
     assert keys[0] == min(keys), f"{where}: {task['name']}: {keys[0]} must also sort before {min(keys)}"
-    # the layer's rules (the governed.odoo.rules lookup) first where the role has them in the rule package
+    # the layer's rules (the governed.odoo.rules lookup), then what is left in Jinja (a list of errors), or both
     match = re.fullmatch(
-        r"\{\{ (?:lookup\('governed\.odoo\.rules', '\w+'\) and )?(\w+_errors) \| governed\.odoo\.refuse \}\}",
-        task["ansible.builtin.set_fact"][keys[0]],
+        r"\{\{ (?P<rules>lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?(?: and )?"
+        r"(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
+        args[keys[0]],
     )
-    assert match, f"{where}: {task['name']}: refuse one list of errors"
-    assert match.group(1) in task.get("vars", {}), f"{where}: {task['name']}: {match.group(1)} is not a var of the task"
+    assert match and (match.group("rules") or match.group("errors")), f"{where}: {task['name']}: refuse with the rules"
+    if match.group("rules") and match.group("errors"):
+        assert " and " in args[keys[0]], f"{where}: {task['name']}"
+    if match.group("errors"):
+        errors = match.group("errors")
+        assert errors in task.get("vars", {}), f"{where}: {task['name']}: {errors} is not a var of the task"
+
+
+# Roles whose checks all live in the rule package: no Jinja list of errors is left in their render task
+PORTED = {"foundation", "postgresql"}
+
+
+def test_ported_roles_refuse_with_the_rule_package_only():
+    for where, task in _refusing_tasks():
+        if where.split("/")[1] in PORTED:
+            first = next(iter(task["ansible.builtin.set_fact"].values()))
+            assert "governed.odoo.refuse" not in first and "_errors" not in json.dumps(task.get("vars", {})), where
+            assert "e.append" not in json.dumps(task), where
 
 
 PLAYBOOK = """

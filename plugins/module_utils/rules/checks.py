@@ -50,6 +50,71 @@ def text(value):
     return "" if value is None else str(value)
 
 
+def allowlist_problems(value, field, environment=None):
+    """The message of the network plan's allowlist check (netplan.netplan_validate_allowlist) on ``value``:
+    a list with at most one message, naming ``field`` and the index at fault; none when it is valid."""
+    from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
+
+    try:
+        netplan_validate_allowlist(value, field, environment)
+    except NetplanError as exc:
+        return [exc.msg]
+    return []
+
+
+def dig(value, key, default=None):
+    """``value[key]`` when ``value`` is a mapping that holds ``key``, else ``default`` (inputs may be any type)."""
+    if isinstance(value, dict) and key in value:
+        return value[key]
+    return default
+
+
+def is_bucket_name(value, dots=False):
+    """An S3 bucket name: 3-63 lower-case letters, digits and hyphens (and dots when ``dots``)."""
+    pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" if dots else r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    return isinstance(value, str) and bool(re.match(pattern, value))
+
+
+def is_endpoint_url(value):
+    """An http(s) URL without a path (an S3 endpoint)."""
+    return isinstance(value, str) and bool(re.match(r"^https?://[^/]+/?$", value))
+
+
+def covers_every_address(cidrs):
+    """The IP version (4 or 6) whose whole address space the valid networks of ``cidrs`` cover together (for
+    example 0.0.0.0/1 and 128.0.0.0/1), or None. Invalid entries are ignored (the allowlist check reports them)."""
+    try:
+        import netaddr
+    except ImportError:  # pragma: no cover - the network plan reports the missing library
+        return None
+    nets = []
+    for value in cidrs if isinstance(cidrs, (list, tuple)) else []:
+        try:
+            nets.append(netaddr.IPNetwork(str(value).strip()))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+    for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+        merged = netaddr.cidr_merge([n for n in nets if n.version == version])
+        if any(str(n.cidr) == everything for n in merged):
+            return version
+    return None
+
+
+def as_bool(value, default=False):
+    """``value`` read as Ansible reads a boolean (true/yes/on/1 and false/no/off/0, any case); ``default`` when
+    it is None or none of those."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return default
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "yes", "on", "1", "y", "t"):
+        return True
+    if lowered in ("false", "no", "off", "0", "n", "f", ""):
+        return False
+    return default
+
+
 # --- Kubernetes resource quantities -------------------------------------------------------------------------
 # The grammar of k8s.io/apimachinery/pkg/api/resource (Quantity):
 #   <quantity> ::= <signedNumber><suffix>
@@ -91,79 +156,3 @@ def is_port(value):
     """A TCP/UDP port number (1-65535)."""
     port = as_int(value)
     return port is not None and 1 <= port <= 65535
-
-
-# --- cron schedules (Kubernetes CronJob: five fields, the standard cron syntax) ------------------------------
-_CRON_FIELDS = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {
-            m: n
-            for n, m in enumerate(
-                ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
-            )
-        },
-    ),
-    ("day of week", 0, 7, {d: n for n, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
-)
-_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-
-
-def _cron_value(token, low, high, names):
-    token = token.lower()
-    if token in names:
-        return names[token]
-    if token.isdigit() and low <= int(token) <= high:
-        return int(token)
-    return None
-
-
-def cron_schedule_problem(schedule):
-    """None when ``schedule`` is a schedule a CronJob accepts (five fields, or a macro such as @daily), else
-    what is wrong with it. Time zones belong in the CronJob's timeZone, not in the schedule (CRON_TZ/TZ)."""
-    if not isinstance(schedule, str) or has_control_characters(schedule):
-        return "must be a five-field cron schedule"
-    if schedule.strip().lower() in _CRON_MACROS:
-        return None
-    fields = schedule.split()
-    if len(fields) != 5:
-        return "must be a five-field cron schedule"
-    for (name, low, high, names), field_text in zip(_CRON_FIELDS, fields, strict=True):
-        for part in field_text.split(","):
-            base, dummy, step = part.partition("/")
-            if dummy and not (step.isdigit() and int(step) >= 1):
-                return f"has an invalid step in its {name} field ({part})"
-            if base in ("*", "?"):
-                continue
-            first, dash, last = base.partition("-")
-            start = _cron_value(first, low, high, names)
-            end = _cron_value(last, low, high, names) if dash else start
-            if start is None or end is None or end < start:
-                return f"has {part} in its {name} field ({low}-{high})"
-    return None
-
-
-# --- networks ------------------------------------------------------------------------------------------------
-def covers_whole_internet(cidrs):
-    """The any-network ("0.0.0.0/0" or "::/0") that the union of ``cidrs`` covers entirely, or None. Entries
-    that are not networks are ignored here (the network plan checks refuse them, naming them)."""
-    try:
-        import netaddr
-    except ImportError:  # pragma: no cover - the network plan checks report it
-        return None
-    nets = []
-    for cidr in cidrs or ():
-        try:
-            nets.append(netaddr.IPNetwork(str(cidr).strip()).cidr)
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            continue
-    union = netaddr.IPSet(nets)
-    for whole in ("0.0.0.0/0", "::/0"):
-        if netaddr.IPNetwork(whole) in union:
-            return whole
-    return None

@@ -17,7 +17,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.netplan import (
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
     as_int,
-    covers_whole_internet,
+    covers_every_address,
     has_control_characters,
     is_dns_label,
     text,
@@ -99,7 +99,8 @@ def allowlist_covers_internet(i):
     if env == "prod":
         return
     cidrs = [c for c in _allowlist_cidrs(i) if isinstance(c, str)]
-    whole = covers_whole_internet(cidrs)
+    version = covers_every_address(cidrs)
+    whole = {4: "0.0.0.0/0", 6: "::/0"}.get(version)
     # a single any-address entry is foundation.internet_egress_outside_prod's finding
     if whole and not any(c.strip().endswith("/0") for c in cidrs):
         yield (

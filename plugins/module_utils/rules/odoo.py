@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
+from ansible_collections.governed.odoo.plugins.module_utils.cron import cron_validate, time_zone_validate
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
+    allowlist_problems,
+    as_bool,
     as_int,
-    cron_schedule_problem,
     has_control_characters,
     is_digest,
     is_port,
@@ -28,12 +29,6 @@ MAX_ID = 2**31 - 1
 
 def _dict(value):
     return value if isinstance(value, dict) else {}
-
-
-def _bool(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    return bool(value)
 
 
 # --- the connection demand ------------------------------------------------------------------------------------
@@ -55,7 +50,7 @@ def connection_demand(values):
     the HPA maximum while it owns the count, a web pod runs the HTTP workers plus the gevent process, a cron
     pod one process per cron thread, and a threaded server (workers=0) one process."""
     hpa = _dict(values.get("odoo_hpa_settings"))
-    hpa_on = _bool(hpa.get("enabled"))
+    hpa_on = as_bool(hpa.get("enabled"))
     numbers = {
         "workers": as_int(values.get("odoo_workers")),
         "cron_threads": as_int(values.get("odoo_max_cron_threads")),
@@ -164,7 +159,7 @@ def replicas(i):
     if cron is None or cron < 0:
         yield f"odoo_cron_replicas={text(i.get('odoo_cron_replicas'))} must be a whole number, 0 or more"
     hpa = _dict(i.get("odoo_hpa_settings"))
-    if _bool(hpa.get("enabled")):
+    if as_bool(hpa.get("enabled")):
         low, high = as_int(hpa.get("min_replicas")), as_int(hpa.get("max_replicas"))
         if low is None or high is None or low < 1 or high < low:
             yield (
@@ -348,16 +343,6 @@ def filestore(i):
 
 
 # --- off-hours scaling ----------------------------------------------------------------------------------------
-def _known_time_zone(name):
-    try:
-        import zoneinfo
-
-        zones = zoneinfo.available_timezones()
-    except ImportError:  # pragma: no cover - Python 3.9+
-        return True
-    return not zones or name in zones
-
-
 @rule(
     "odoo.offhours",
     layer="odoo",
@@ -368,11 +353,11 @@ def _known_time_zone(name):
 )
 def offhours(i):
     settings, env = _dict(i.get("odoo_offhours_settings")), i.get("governed_odoo_environment")
-    if not _bool(settings.get("enabled")):
+    if not as_bool(settings.get("enabled")):
         return
     if env == "prod":
         yield "odoo_offhours.enabled is refused in prod"
-    elif _bool(_dict(i.get("odoo_hpa_settings")).get("enabled")):
+    elif as_bool(_dict(i.get("odoo_hpa_settings")).get("enabled")):
         yield "odoo_offhours.enabled cannot be combined with odoo_hpa.enabled (both would own the replica count)"
     image = settings.get("image")
     if not image:
@@ -380,13 +365,14 @@ def offhours(i):
     elif env != "dev" and not is_digest(image):
         yield f"odoo_offhours.image={image} must be pinned by digest outside dev"
     for key in ("down", "up"):
-        problem = cron_schedule_problem(settings.get(key))
-        if problem:
-            detail = "" if problem == "must be a five-field cron schedule" else f" ({problem})"
-            yield f"odoo_offhours.{key}={text(settings.get(key))} must be a five-field cron schedule{detail}"
-    zone = settings.get("time_zone")
-    if not isinstance(zone, str) or has_control_characters(zone) or not _known_time_zone(zone):
-        yield f"odoo_offhours.time_zone={text(zone)} is not a time zone of the tz database (for example Etc/UTC)"
+        problems = cron_validate(settings.get(key), f"odoo_offhours.{key}")
+        if problems:
+            # the message the role always gave, then what exactly is wrong (module_utils/cron.py, as Kubernetes)
+            yield (
+                f"odoo_offhours.{key}={text(settings.get(key))} must be a five-field cron schedule:"
+                f" {'; '.join(problems)}"
+            )
+    yield from time_zone_validate(settings.get("time_zone"), "odoo_offhours.time_zone")
     if not is_port(settings.get("apiserver_port")):
         yield f"odoo_offhours.apiserver_port={text(settings.get('apiserver_port'))} must be a port from 1 to 65535"
     cidrs = settings.get("apiserver_cidrs")
@@ -396,10 +382,7 @@ def offhours(i):
             " (the scaler must reach the API server)"
         )
     else:
-        try:
-            netplan_validate_allowlist(cidrs, "odoo_offhours.apiserver_cidrs", env)
-        except NetplanError as exc:
-            yield str(exc)
+        yield from allowlist_problems(cidrs, "odoo_offhours.apiserver_cidrs", env)
 
 
 # --- the budget of one instance, inside the role --------------------------------------------------------------

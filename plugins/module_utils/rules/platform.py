@@ -131,31 +131,6 @@ def dedicated_cluster_shared(i):
                 )
 
 
-def _hostnames(value):
-    if isinstance(value, str):
-        return [value]
-    return [v for v in value or () if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
-
-
-@rule(
-    "platform.hostname_collision",
-    layer="platform",
-    scope="inventory",
-    reads=("instances", "instances.ingress_hostnames", "run_instances"),
-    refuses="one public host name (ingress_hostnames, compared without case) claimed by two instances of the inventory",
-    example="ingress_hostnames: erp.example.com is claimed by civil-prod and building-prod",
-)
-def hostname_collision(i):
-    owner = {}
-    for host, values in (i.get("instances") or {}).items():
-        for name in _hostnames(values.get("ingress_hostnames")):
-            key = name.strip().rstrip(".").lower()
-            if key not in owner:
-                owner[key] = host
-            elif owner[key] != host and _in_run(i, owner[key], host):
-                yield f"ingress_hostnames: {name} is claimed by {owner[key]} and {host}"
-
-
 PASSWORD_VARIABLES = ("postgresql_app_password", "postgresql_reporting_password")
 
 

@@ -17,8 +17,10 @@ import re
 
 from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
+    allowlist_problems,
+    as_bool,
     as_int,
-    covers_whole_internet,
+    covers_every_address,
     has_control_characters,
     is_digest,
     text,
@@ -40,12 +42,6 @@ MAX_BACKENDS = 262143
 
 def _dict(value):
     return value if isinstance(value, dict) else {}
-
-
-def _bool(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    return bool(value)
 
 
 def server_key(external):
@@ -120,12 +116,8 @@ def external_server(i):
         if has_control_characters(external.get(key)):
             yield f"postgresql_external.{key} holds a control character (a line break?)"
     if external.get("cidr"):
-        try:
-            netplan_validate_allowlist(
-                [external["cidr"]], "postgresql_external.cidr", i.get("governed_odoo_environment")
-            )
-        except NetplanError as exc:
-            yield str(exc)
+        env = i.get("governed_odoo_environment")
+        yield from allowlist_problems([external["cidr"]], "postgresql_external.cidr", env)
 
 
 @rule(
@@ -158,7 +150,7 @@ def in_cluster_server(i):
         )
     if len(text(i.get("postgresql_superuser_password"))) < 16:
         yield "postgresql_superuser_password must be set (at least 16 characters) with postgresql_placement=in_cluster"
-    if _bool(i.get("postgresql_replica_enabled")) and len(text(i.get("postgresql_replication_password"))) < 16:
+    if as_bool(i.get("postgresql_replica_enabled")) and len(text(i.get("postgresql_replication_password"))) < 16:
         yield "postgresql_replication_password must be set (at least 16 characters) with postgresql_replica_enabled"
     sources = i.get("postgresql_reporting_sources")
     try:
@@ -166,7 +158,7 @@ def in_cluster_server(i):
     except NetplanError as exc:
         yield str(exc)
         return
-    whole = covers_whole_internet(allowed)
+    whole = {4: "0.0.0.0/0", 6: "::/0"}.get(covers_every_address(allowed))
     if whole and env != "prod":
         yield (
             f"postgresql_reporting_sources cover all of {whole} ({', '.join(allowed)}): the reporting role would be"

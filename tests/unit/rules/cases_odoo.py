@@ -308,9 +308,11 @@ CASES = {
             (off(down="0 20 * *"), "odoo_offhours.down=0 20 * * must be a five-field cron schedule"),
             (
                 off(up="0 25 * * 1-5"),
-                "odoo_offhours.up=0 25 * * 1-5 must be a five-field cron schedule (has 25 in its hour",
+                "odoo_offhours.up=0 25 * * 1-5 must be a five-field cron schedule: odoo_offhours.up="
+                "'0 25 * * 1-5': hour 25",
             ),
-            (off(time_zone="Mars/Olympus"), "odoo_offhours.time_zone=Mars/Olympus"),
+            (off(time_zone="Mars/Olympus"), "odoo_offhours.time_zone='Mars/Olympus' is not a known IANA time zone"),
+            (off(down="0 20 * * 7"), "day of week 7 is outside 0-6"),
             (off(apiserver_port=0), "odoo_offhours.apiserver_port=0 must be a port from 1 to 65535"),
             (off(apiserver_port=70000), "odoo_offhours.apiserver_port=70000"),
             (off(apiserver_cidrs=[]), "odoo_offhours.apiserver_cidrs is required"),

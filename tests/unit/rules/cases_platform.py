@@ -93,31 +93,6 @@ CASES = {
             inv(run=["d"], p=inst("prod", cluster=DEDICATED), q=inst("qa", cluster=DEDICATED), d=inst("dev")),
         ],
     },
-    "platform.hostname_collision": {
-        "bad": [
-            (
-                inv(
-                    a=inst(ingress_hostnames=["erp.example.com"]),
-                    b=inst(ingress_hostnames=["x.test", "erp.example.com"]),
-                ),
-                "ingress_hostnames: erp.example.com is claimed by a and b",
-            ),
-            # DNS names are not case-sensitive, and a trailing dot names the same host
-            (
-                inv(
-                    run=["b"],
-                    a=inst(ingress_hostnames=["ERP.example.com"]),
-                    b=inst(ingress_hostnames=["erp.example.com."]),
-                ),
-                "claimed by a and b",
-            ),
-        ],
-        "good": [
-            inv(a=inst(ingress_hostnames=["a.example.com"]), b=inst(ingress_hostnames=["b.example.com"])),
-            inv(a=inst(ingress_hostnames=["a.example.com", "a.example.com"])),
-            inv(a=inst(ingress_hostnames=None), b=inst()),
-        ],
-    },
     "platform.password_shared_across_environments": {
         "bad": [
             (
