@@ -177,3 +177,77 @@ def test_an_accepted_task_renders_under_no_log(tmp_path):
     set_fact_output = res.stdout.split("TASK [Show what was rendered]")[0]
     assert "s3cr3t-value" not in set_fact_output
     assert "censored" in set_fact_output
+
+
+# --- odoo.conf refuses what would break its lines, even when the rules were not asked first ---------------------
+
+ODOO_CONF_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    governed_odoo_instance: civil-dev
+    postgresql_connection: {secret_name: odoo-db, database: civil_dev, ssl_mode: disable}
+    odoo_addons_path: [/mnt/extra-addons]
+    odoo_dbfilter: ^civil_dev$
+    odoo_db_maxconn: 8
+    odoo_proxy_mode: true
+    odoo_workers: 2
+    odoo_max_cron_threads: 1
+    odoo_limit_memory_soft: 1
+    odoo_limit_memory_hard: 2
+    odoo_limit_time_cpu: 60
+    odoo_limit_time_real: 120
+    odoo_limit_time_real_cron: 0
+    odoo_limit_request: 100
+    odoo_server_wide_modules: [base, web]
+    odoo_reserved_options: [db_host, admin_passwd]
+  tasks:
+    - name: Render with each set of extra options
+      ansible.builtin.set_fact:
+        conf: "{{ lookup('governed.odoo.manifests', 'odoo.conf.j2', output='text') }}"
+      vars:
+        odoo_extra_options: "{{ item }}"
+      loop: "{{ cases }}"
+      register: rendered
+      ignore_errors: true
+    - name: Write what each gave
+      ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/out.json"
+        content: "{{ rendered.results | map(attribute='ansible_facts', default={}) | list | to_json }}"
+        mode: "0600"
+"""
+
+
+def test_odoo_conf_never_writes_an_option_that_breaks_its_lines(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "odoo.conf.j2").write_text((ROOT / "roles/odoo/templates/odoo.conf.j2").read_text())
+    (tmp_path / "play.yml").write_text(ODOO_CONF_PLAY)
+    cases = [
+        {"log_level": "debug"},
+        {"log_level": "info\ndb_host = evil.example"},
+        {"DB_HOST": "evil.example"},
+        {"log_level\ndb_host": "evil.example"},
+    ]
+    res = subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(tmp_path / "play.yml"),
+            "-e",
+            json.dumps({"cases": cases, "ansible_python_interpreter": sys.executable}),
+        ],
+        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert "log_level = debug" in out[0]["conf"]
+    # the others were refused, and no line of any of them set db_host
+    assert out[1:] == [{}, {}, {}], out
+    assert res.stdout.count("failed: [localhost] (item=") == 3, res.stdout[-3000:]
+    assert "cannot be written into odoo.conf" in res.stdout, res.stdout[-3000:]
