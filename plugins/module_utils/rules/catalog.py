@@ -6,9 +6,18 @@
 from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils.rules import (
-    foundation,  # noqa: F401
-    odoo,  # noqa: F401
-    platform,  # noqa: F401
-    postgresql,  # noqa: F401
-    redis,  # noqa: F401
+    foundation,
+    odoo,
+    platform,
+    postgresql,
+    redis,
+)
+
+# the modules whose import registers their rules (named here so that the imports are used)
+MODULES = (
+    foundation,
+    odoo,
+    platform,
+    postgresql,
+    redis,
 )

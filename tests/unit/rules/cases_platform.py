@@ -6,8 +6,8 @@ SHARED = {"name": "lab", "topology": "shared"}
 DEDICATED = {"name": "prod-eu", "topology": "dedicated"}
 
 
-def inst(env="dev", ns=None, cluster=SHARED, **more):
-    values = {"governed_odoo_environment": env, "governed_odoo_cluster": dict(cluster)}
+def inst(env="dev", ns=None, cluster=None, **more):
+    values = {"governed_odoo_environment": env, "governed_odoo_cluster": dict(cluster or SHARED)}
     if ns:
         values["governed_odoo_namespace"] = ns
     values.update(more)
