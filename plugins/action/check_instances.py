@@ -89,6 +89,9 @@ class ActionModule(ActionBase):
         if findings:
             result["failed"] = True
             result["msg"] = "; ".join(f"{host}: {f}" if host else str(f) for host, f in findings)
+        else:
+            # the roles' own check (the governed.odoo.rules lookup) need not template and evaluate these again
+            result["ansible_facts"] = {"governed_odoo_rules_checked": list(layers)}
         return result
 
     def _role_values(self, layers):

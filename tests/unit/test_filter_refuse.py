@@ -88,13 +88,17 @@ def test_the_refusal_is_templated_before_anything_else(where, task):
     assert keys[0] == min(keys), f"{where}: {task['name']}: {keys[0]} must also sort before {min(keys)}"
     # the layer's rules (the governed.odoo.rules lookup), then what is left in Jinja (a list of errors), or both
     match = re.fullmatch(
-        r"\{\{ (?P<rules>lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?(?: and )?"
-        r"(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
-        args[keys[0]],
+        r"\{\{ (?P<rules>\(?'(?P<layer>\w+)' in governed_odoo_rules_checked \| default\(\[\]\) or "
+        r"lookup\('governed\.odoo\.rules'(?:, '\w+')+\)\)?|lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?"
+        r"(?: and )?(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
+        " ".join(args[keys[0]].split()),
     )
     assert match and (match.group("rules") or match.group("errors")), f"{where}: {task['name']}: refuse with the rules"
     if match.group("rules") and match.group("errors"):
         assert " and " in args[keys[0]], f"{where}: {task['name']}"
+    if match.group("layer"):
+        # skipped only for the role's own layer, after check_instances evaluated it
+        assert match.group("layer") == where.split("/")[1], f"{where}: {task['name']}"
     if match.group("errors"):
         errors = match.group("errors")
         assert errors in task.get("vars", {}), f"{where}: {task['name']}: {errors} is not a var of the task"
