@@ -7,14 +7,19 @@ Run it once per run (``run_once: true``). For each instance it builds the value 
 read as the roles would see it (the role's vars, then the host's variables, then the role's defaults) by
 templating under that host's variables with the public Templar API, then evaluates the instance rules for
 the instances of the run and the inventory rules over every instance of the inventory, including those
-outside ``--limit``.
+outside ``--limit``. ``evidence`` (facts read from live servers beforehand, such as the database servers'
+connection limits) is handed to every rule as the input ``evidence``.
+
+A value of an instance outside the run that cannot be templated (a secret of another environment whose vault
+is not open in this run, say) is left out of that instance's inputs, so an inventory rule sees it as absent; an
+instance of the run always fails on it, naming the variable.
 """
 
 from __future__ import annotations
 
 from collections import ChainMap
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import evaluate, inputs_of, rules_for
@@ -25,6 +30,7 @@ ARGUMENT_SPEC = {
     "instances": {"type": "list", "elements": "str", "required": True},
     "inventory": {"type": "list", "elements": "str"},
     "layers": {"type": "list", "elements": "str", "choices": list(LAYERS)},
+    "evidence": {"type": "dict"},
 }
 
 
@@ -41,9 +47,11 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="; ".join(validation.error_messages))
             return result
         args = validation.validated_parameters
-        layers = args["layers"] or list(LAYERS)
+        # by default the layers of site.yml: the backup layer's rules are playbooks/backup.yml's (layers: given)
+        layers = args["layers"] or [layer for layer in LAYERS if layer != "backup"]
         instances = args["instances"]
         inventory = args["inventory"] or instances
+        evidence = args["evidence"]
 
         instance_rules = [r for layer in layers for r in rules_for(layer=layer, scope="instance")]
         inventory_rules = [r for layer in layers for r in rules_for(layer=layer, scope="inventory")]
@@ -54,16 +62,22 @@ class ActionModule(ActionBase):
         hostvars = task_vars["hostvars"]
         defaults, role_vars = self._role_values(layers)
         values = {}
+        run = set(instances)
         for host in dict.fromkeys([*inventory, *instances]):
             if host not in hostvars:
                 raise AnsibleError(f"governed.odoo.check_instances: {host} is not in the inventory")
-            values[host] = self._effective(hostvars[host], role_vars, defaults, names)
+            # the raw variables (a dict, templated below in one scope with the role's): a HostVarsVars view cannot be
+            # a layer of the templar's variables on ansible-core 2.21
+            values[host] = self._effective(hostvars.raw_get(host), role_vars, defaults, names, strict=host in run)
 
         findings = []
         for host in instances:
-            findings.extend((host, f) for f in evaluate(instance_rules, values[host]))
+            inputs = values[host] if evidence is None else dict(values[host], evidence=evidence)
+            findings.extend((host, f) for f in evaluate(instance_rules, inputs))
         if inventory_rules:
             shared = {"instances": {h: values[h] for h in inventory}, "run_instances": list(instances)}
+            if evidence is not None:
+                shared["evidence"] = evidence
             findings.extend((None, f) for f in evaluate(inventory_rules, shared))
 
         result["findings"] = [dict(f.as_dict(), instance=host) for host, f in findings]
@@ -75,6 +89,9 @@ class ActionModule(ActionBase):
         if findings:
             result["failed"] = True
             result["msg"] = "; ".join(f"{host}: {f}" if host else str(f) for host, f in findings)
+        else:
+            # the roles' own check (the governed.odoo.rules lookup) need not template and evaluate these again
+            result["ansible_facts"] = {"governed_odoo_rules_checked": list(layers)}
         return result
 
     def _role_values(self, layers):
@@ -87,16 +104,26 @@ class ActionModule(ActionBase):
                 role_vars.update(self._loader.load_from_file(str(v), trusted_as_template=True) or {})
         return defaults, role_vars
 
-    def _effective(self, host_vars, role_vars, defaults, names):
-        """The values of ``names`` for one host, as its roles would template them."""
-        scope = ChainMap(role_vars, host_vars, defaults)
+    def _effective(self, host_vars, role_vars, defaults, names, strict=True):
+        """The values of ``names`` for one host, as its roles would template them. A default built from a fact
+        that a role sets later is left out; so is, unless ``strict``, any value that cannot be templated."""
+        scope = ChainMap(role_vars, dict(host_vars), defaults)
         templar = self._templar.copy_with_new_env(available_variables=scope)
         out = {}
         for name in names:
-            if name in role_vars:
-                out[name] = plain(templar.template(role_vars[name]))
-            elif name in host_vars:
-                out[name] = plain(host_vars[name])
-            elif name in defaults:
-                out[name] = plain(templar.template(defaults[name]))
+            try:
+                if name in role_vars:
+                    out[name] = plain(templar.template(role_vars[name]))
+                elif name in host_vars:
+                    out[name] = plain(templar.template(host_vars[name]))
+                elif name in defaults:
+                    out[name] = plain(templar.template(defaults[name]))
+            except AnsibleUndefinedVariable:
+                # a role's default or derived value built from a fact an earlier role sets (odoo_dbfilter from
+                # postgresql_connection): the role's own check (the governed.odoo.rules lookup) sees it
+                if strict and name not in role_vars and name in host_vars:
+                    raise
+            except AnsibleError:
+                if strict:
+                    raise
         return out

@@ -31,16 +31,30 @@ options:
     type: list
     elements: str
   layers:
-    description: The layers whose rules to evaluate; all of them by default.
+    description: The layers whose rules to evaluate; by default every layer but V(backup) (the layers of C(site.yml)).
     type: list
     elements: str
     choices: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring, backup]
+  evidence:
+    description:
+      - Facts read from live servers before the check, handed to every rule as the input C(evidence). Gather them
+        read-only in an earlier C(run_once) task.
+      - C(postgresql_servers) maps C(host:port) of each external database server of the run to its
+        C(max_connections) and C(superuser_reserved_connections), or to C(error) when the server could not be
+        read; the connection budget rule refuses an instance whose server could not be read. The
+        C(governed.odoo.postgresql) role's C(tasks/preflight.yml) sets it as C(postgresql_server_limits).
+    type: dict
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   action:
+    description:
+      - Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+        controller.
     support: full
 notes:
   - Runs on the controller only (an action plugin); there is no module to run on a target.
@@ -52,6 +66,14 @@ EXAMPLES = r"""
     instances: "{{ ansible_play_hosts }}"
     inventory: "{{ groups['all'] }}"
   run_once: true
+
+- name: The same, with the database servers' connection limits read beforehand
+  governed.odoo.check_instances:
+    instances: "{{ ansible_play_hosts }}"
+    inventory: "{{ groups['all'] }}"
+    evidence:
+      postgresql_servers: "{{ postgresql_server_limits }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -62,6 +84,18 @@ findings:
   elements: dict
   sample: [{"instance": "civil-dev", "rule": "redis.password_length",
             "message": "redis_password must be set and at least 16 characters long"}]
+ansible_facts:
+  description: When every rule passes, the layers whose rules were evaluated.
+  returned: success
+  type: dict
+  contains:
+    governed_odoo_rules_checked:
+      description:
+        - The layers evaluated. The roles of the collection skip their own evaluation of a layer named here
+          (their C(governed.odoo.rules) lookup), since the same rules already passed for this run.
+      type: list
+      elements: str
+      sample: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring]
 checked:
   description: How many instances, inventory instances and rules were evaluated.
   returned: always
@@ -92,6 +126,7 @@ def main():
                     "backup",
                 ],
             },
+            "evidence": {"type": "dict"},
         },
         supports_check_mode=True,
     )

@@ -130,8 +130,8 @@ def write_inventory(inv: dict, where: Path) -> Path:
     (where / "hosts.yml").write_text(json.dumps({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}}))
     all_vars = dict(inv["all"], secret_dir=str(where / "secrets"))
     (where / "group_vars" / "all.yml").write_text(json.dumps(all_vars))
-    for group in ("dev", "prod"):
-        (where / "group_vars" / f"{group}.yml").write_text(json.dumps(inv[group]))
+    for group in groups:
+        (where / "group_vars" / f"{group}.yml").write_text(json.dumps(inv.get(group, {})))
     return where
 
 
@@ -221,6 +221,47 @@ def _second_dev_same_hostname(inv):
     inv["all"]["governed_odoo_netplan"]["tenants"][f"{DEV}x"] = 2
 
 
+def _second_dev(inv, **more):
+    """Another dev instance of the inventory (tenant <DEV>x), with its own network slot."""
+    inv["hosts"][f"{DEV}x-dev"] = ("dev", dict({"governed_odoo_tenant": f"{DEV}x"}, **more))
+    inv["all"]["governed_odoo_netplan"]["tenants"][f"{DEV}x"] = 2
+
+
+def _qa_on_the_dedicated_cluster(inv):
+    inv["hosts"][f"{DEV}q-qa"] = ("qa", {"governed_odoo_tenant": f"{DEV}q"})
+    inv["qa"] = dict(inv["prod"], governed_odoo_environment="qa", governed_odoo_tier="preproduction")
+    inv["qa"].pop("odoo_hpa")
+    inv["all"]["governed_odoo_netplan"]["environments"]["qa"] = 1
+    inv["all"]["governed_odoo_netplan"]["tenants"][f"{DEV}q"] = 3
+
+
+SHARED_PASSWORD = "Shared-Across-Environments-" + RUN_ID
+
+# Rules over the whole inventory (and the live servers): the instances outside --limit count too. Each case
+# is run with --limit <the instance that the case does not change>, so only the inventory rules can refuse it.
+LIMITED_CASES = {
+    "namespace of an instance outside --limit": (
+        lambda inv: _second_dev(inv, governed_odoo_namespace=f"odoo-{DEV}-dev"),
+        f"{DEV}-dev",
+        [f"governed_odoo_namespace=odoo-{DEV}-dev on cluster lab is used by both", "platform.namespace_collision"],
+    ),
+    "dedicated cluster used by an instance outside --limit": (
+        _qa_on_the_dedicated_cluster,
+        f"{PROD}-prod",
+        ["governed_odoo_cluster.name=lab-dedicated is dedicated to prod", "platform.dedicated_cluster_shared"],
+    ),
+    "connection budget shared with an instance outside --limit": (
+        _shared_budget,
+        f"{DEV}-dev",
+        ["shared by 2 instances", "odoo_db_connection_demand", "postgresql.connection_budget"],
+    ),
+    "one database password in two environments": (
+        lambda inv: inv["all"].update(postgresql_app_password=SHARED_PASSWORD),
+        f"{PROD}-prod",
+        ["postgresql_app_password of", "every environment has its own credentials"],
+    ),
+}
+
 CASES = {
     # missing variables
     "missing tenant": (lambda inv: _dev(inv).pop("governed_odoo_tenant"), ["governed_odoo_tenant"]),
@@ -292,6 +333,66 @@ CASES = {
         ["governed_odoo_cluster.topology"],
     ),
     "one host name for two instances": (_second_dev_same_hostname, ["ingress_hostnames", "claimed by"]),
+    # connection limits that only PostgreSQL would have seen, applied to the real server
+    "negative reserved connections": (
+        lambda inv: _dev(inv).update(postgresql_reserved_connections=-10),
+        ["postgresql_reserved_connections=-10", "postgresql.connection_limits"],
+    ),
+    "unlimited reporting connections": (
+        lambda inv: _dev(inv).update(postgresql_reporting_connection_limit=-1),
+        ["postgresql_reporting_connection_limit=-1", "postgresql.connection_limits"],
+    ),
+    "role connection limit above the server's": (
+        lambda inv: _dev(inv).update(postgresql_app_connection_limit=5000),
+        ["postgresql_app_connection_limit=5000 is more than the", "postgresql.connection_budget"],
+    ),
+    "database server that cannot be read": (
+        lambda inv: inv["all"]["postgresql_external"].update(admin_password="not-the-admin-password"),
+        ["could not be read", "postgresql.connection_budget"],
+    ),
+    # values only the API server checked
+    "negative cron replicas": (
+        lambda inv: _dev(inv).update(odoo_cron_replicas=-1),
+        ["odoo_cron_replicas=-1", "odoo.replicas"],
+    ),
+    "filestore size that is not a quantity": (
+        lambda inv: _dev(inv).update(odoo_filestore_volume={"size": "20 GB"}),
+        ["odoo_filestore_volume.size=20 GB", "odoo.quantities"],
+    ),
+    # no injection, no weakening without an audited override
+    "allowlists that together cover the internet": (
+        lambda inv: inv["dev"].update(
+            foundation_egress_allowlist=[{"name": "low", "cidr": "0.0.0.0/1"}, {"name": "high", "cidr": "128.0.0.0/1"}]
+        ),
+        ["foundation_egress_allowlist covers all of 0.0.0.0/0", "foundation.allowlist_covers_internet"],
+    ),
+    "line break in an allowlist entry name": (
+        lambda inv: inv["dev"].update(
+            foundation_egress_allowlist=[
+                {
+                    "name": "erp\n    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n    #",
+                    "cidr": "10.210.0.0/24",
+                }
+            ]
+        ),
+        ["foundation_egress_allowlist holds a control character", "foundation.control_characters"],
+    ),
+    "line break in an odoo.conf option": (
+        lambda inv: _dev(inv).update(odoo_extra_options={"log_level": "info\ndb_host = evil.example"}),
+        ["odoo_extra_options holds a control character", "odoo.extra_options"],
+    ),
+    "reserved option in upper case": (
+        lambda inv: _dev(inv).update(odoo_extra_options={"DB_HOST": "evil.example"}),
+        ["odoo_extra_options may not set DB_HOST"],
+    ),
+    "break-glass limit raised without an override": (
+        lambda inv: inv["dev"].update(foundation_breakglass_max_hours=720),
+        ["foundation_breakglass_max_hours=720", "foundation_policy_overrides", "foundation.policy_weakened"],
+    ),
+    "pod security label without an override": (
+        lambda inv: inv["dev"].update(foundation_namespace_labels={"pod-security.kubernetes.io/enforce": "privileged"}),
+        ["pod-security.kubernetes.io/enforce", "foundation.policy_weakened"],
+    ),
 }
 
 
@@ -314,4 +415,20 @@ def test_bad_input_is_refused_before_any_change(lab, tmp_path, case):
         assert text in out, f"{case}: the failure does not mention {text!r}:\n{out[-4000:]}"
     # refused in the first play: the provisioning play never started
     assert "Create buckets and databases, then apply" not in res.stdout, f"{case}: provisioning started"
+    assert created_anything(lab) == [], f"{case}: something was created"
+
+
+@pytest.mark.parametrize("case", list(LIMITED_CASES))
+def test_instances_outside_the_run_count(lab, tmp_path, case):
+    """The instance of the run is valid on its own; what refuses it is another instance of the inventory."""
+    breaks, limit, expected = LIMITED_CASES[case]
+    inv = copy.deepcopy(base_inventory())
+    breaks(inv)
+    res = run_site(write_inventory(inv, tmp_path / "inv"), "--limit", limit, "-vvv")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"{case}: site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    for text in expected:
+        assert text in out, f"{case}: the failure does not mention {text!r}:\n{out[-4000:]}"
+    assert "Create buckets and databases, then apply" not in res.stdout, f"{case}: provisioning started"
+    assert SHARED_PASSWORD not in out, f"{case}: a password was printed"
     assert created_anything(lab) == [], f"{case}: something was created"

@@ -58,13 +58,17 @@ def test_filter_is_registered():
 # --- the render tasks of the roles ------------------------------------------------------------
 
 
+REFUSERS = ("governed.odoo.refuse", "governed.odoo.rules")
+
+
 def _refusing_tasks():
-    """(file, task) of every set_fact task in roles/*/tasks that refuses with governed.odoo.refuse."""
+    """(file, task) of every set_fact task in roles/*/tasks that refuses: with the rule package's lookup
+    (governed.odoo.rules) and/or the governed.odoo.refuse filter."""
     found = []
     for path in sorted(ROOT.glob("roles/*/tasks/*.yml")):
         for task in yaml.safe_load(path.read_text()) or []:
             args = task.get("ansible.builtin.set_fact")
-            if isinstance(args, dict) and "governed.odoo.refuse" in json.dumps(args):
+            if isinstance(args, dict) and any(r in json.dumps(args) for r in REFUSERS):
                 found.append((str(path.relative_to(ROOT)), task))
     return found
 
@@ -78,16 +82,38 @@ def test_every_role_that_renders_refuses_in_its_render_task():
 def test_the_refusal_is_templated_before_anything_else(where, task):
     """ansible-core 2.19 templates set_fact keys in sorted order, older cores in written order: first both ways."""
     keys = [key for key in task["ansible.builtin.set_fact"] if key != "cacheable"]
-    refusing = [key for key in keys if "governed.odoo.refuse" in json.dumps(task["ansible.builtin.set_fact"][key])]
+    args = task["ansible.builtin.set_fact"]
+    refusing = [key for key in keys if any(r in json.dumps(args[key]) for r in REFUSERS)]
     assert refusing == [keys[0]], f"{where}: {task['name']}: the refusal must be the first key, not {refusing}"
     assert keys[0] == min(keys), f"{where}: {task['name']}: {keys[0]} must also sort before {min(keys)}"
-    # the layer's rules (the governed.odoo.rules lookup) first where the role has them in the rule package
+    # the layer's rules (the governed.odoo.rules lookup), then what is left in Jinja (a list of errors), or both
     match = re.fullmatch(
-        r"\{\{ (?:lookup\('governed\.odoo\.rules', '\w+'\) and )?(\w+_errors) \| governed\.odoo\.refuse \}\}",
-        task["ansible.builtin.set_fact"][keys[0]],
+        r"\{\{ (?P<rules>\(?'(?P<layer>\w+)' in governed_odoo_rules_checked \| default\(\[\]\) or "
+        r"lookup\('governed\.odoo\.rules'(?:, '\w+')+\)\)?|lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?"
+        r"(?: and )?(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
+        " ".join(args[keys[0]].split()),
     )
-    assert match, f"{where}: {task['name']}: refuse one list of errors"
-    assert match.group(1) in task.get("vars", {}), f"{where}: {task['name']}: {match.group(1)} is not a var of the task"
+    assert match and (match.group("rules") or match.group("errors")), f"{where}: {task['name']}: refuse with the rules"
+    if match.group("rules") and match.group("errors"):
+        assert " and " in args[keys[0]], f"{where}: {task['name']}"
+    if match.group("layer"):
+        # skipped only for the role's own layer, after check_instances evaluated it
+        assert match.group("layer") == where.split("/")[1], f"{where}: {task['name']}"
+    if match.group("errors"):
+        errors = match.group("errors")
+        assert errors in task.get("vars", {}), f"{where}: {task['name']}: {errors} is not a var of the task"
+
+
+# Roles whose checks all live in the rule package: no Jinja list of errors is left in their render task
+PORTED = {"foundation", "postgresql"}
+
+
+def test_ported_roles_refuse_with_the_rule_package_only():
+    for where, task in _refusing_tasks():
+        if where.split("/")[1] in PORTED:
+            first = next(iter(task["ansible.builtin.set_fact"].values()))
+            assert "governed.odoo.refuse" not in first and "_errors" not in json.dumps(task.get("vars", {})), where
+            assert "e.append" not in json.dumps(task), where
 
 
 PLAYBOOK = """
@@ -155,3 +181,77 @@ def test_an_accepted_task_renders_under_no_log(tmp_path):
     set_fact_output = res.stdout.split("TASK [Show what was rendered]")[0]
     assert "s3cr3t-value" not in set_fact_output
     assert "censored" in set_fact_output
+
+
+# --- odoo.conf refuses what would break its lines, even when the rules were not asked first ---------------------
+
+ODOO_CONF_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    governed_odoo_instance: civil-dev
+    postgresql_connection: {secret_name: odoo-db, database: civil_dev, ssl_mode: disable}
+    odoo_addons_path: [/mnt/extra-addons]
+    odoo_dbfilter: ^civil_dev$
+    odoo_db_maxconn: 8
+    odoo_proxy_mode: true
+    odoo_workers: 2
+    odoo_max_cron_threads: 1
+    odoo_limit_memory_soft: 1
+    odoo_limit_memory_hard: 2
+    odoo_limit_time_cpu: 60
+    odoo_limit_time_real: 120
+    odoo_limit_time_real_cron: 0
+    odoo_limit_request: 100
+    odoo_server_wide_modules: [base, web]
+    odoo_reserved_options: [db_host, admin_passwd]
+  tasks:
+    - name: Render with each set of extra options
+      ansible.builtin.set_fact:
+        conf: "{{ lookup('governed.odoo.manifests', 'odoo.conf.j2', output='text') }}"
+      vars:
+        odoo_extra_options: "{{ item }}"
+      loop: "{{ cases }}"
+      register: rendered
+      ignore_errors: true
+    - name: Write what each gave
+      ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/out.json"
+        content: "{{ rendered.results | map(attribute='ansible_facts', default={}) | list | to_json }}"
+        mode: "0600"
+"""
+
+
+def test_odoo_conf_never_writes_an_option_that_breaks_its_lines(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "odoo.conf.j2").write_text((ROOT / "roles/odoo/templates/odoo.conf.j2").read_text())
+    (tmp_path / "play.yml").write_text(ODOO_CONF_PLAY)
+    cases = [
+        {"log_level": "debug"},
+        {"log_level": "info\ndb_host = evil.example"},
+        {"DB_HOST": "evil.example"},
+        {"log_level\ndb_host": "evil.example"},
+    ]
+    res = subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(tmp_path / "play.yml"),
+            "-e",
+            json.dumps({"cases": cases, "ansible_python_interpreter": sys.executable}),
+        ],
+        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert "log_level = debug" in out[0]["conf"]
+    # the others were refused, and no line of any of them set db_host
+    assert out[1:] == [{}, {}, {}], out
+    assert res.stdout.count("failed: [localhost] (item=") == 3, res.stdout[-3000:]
+    assert "cannot be written into odoo.conf" in res.stdout, res.stdout[-3000:]

@@ -5,7 +5,21 @@
 
 from __future__ import annotations
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules import redis, release
+from ansible_collections.governed.odoo.plugins.module_utils.rules import (
+    foundation,
+    odoo,
+    platform,
+    postgresql,
+    redis,
+    release,
+)
 
 # the modules whose import registers their rules (named here so that the imports are used)
-MODULES = (redis, release)
+MODULES = (
+    foundation,
+    odoo,
+    platform,
+    postgresql,
+    redis,
+    release,
+)

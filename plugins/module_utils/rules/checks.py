@@ -48,3 +48,111 @@ def as_int(value):
 def text(value):
     """The text of a value as a message shows it."""
     return "" if value is None else str(value)
+
+
+def allowlist_problems(value, field, environment=None):
+    """The message of the network plan's allowlist check (netplan.netplan_validate_allowlist) on ``value``:
+    a list with at most one message, naming ``field`` and the index at fault; none when it is valid."""
+    from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
+
+    try:
+        netplan_validate_allowlist(value, field, environment)
+    except NetplanError as exc:
+        return [exc.msg]
+    return []
+
+
+def dig(value, key, default=None):
+    """``value[key]`` when ``value`` is a mapping that holds ``key``, else ``default`` (inputs may be any type)."""
+    if isinstance(value, dict) and key in value:
+        return value[key]
+    return default
+
+
+def is_bucket_name(value, dots=False):
+    """An S3 bucket name: 3-63 lower-case letters, digits and hyphens (and dots when ``dots``)."""
+    pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" if dots else r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    return isinstance(value, str) and bool(re.match(pattern, value))
+
+
+def is_endpoint_url(value):
+    """An http(s) URL without a path (an S3 endpoint)."""
+    return isinstance(value, str) and bool(re.match(r"^https?://[^/]+/?$", value))
+
+
+def covers_every_address(cidrs):
+    """The IP version (4 or 6) whose whole address space the valid networks of ``cidrs`` cover together (for
+    example 0.0.0.0/1 and 128.0.0.0/1), or None. Invalid entries are ignored (the allowlist check reports them)."""
+    try:
+        import netaddr
+    except ImportError:  # pragma: no cover - the network plan reports the missing library
+        return None
+    nets = []
+    for value in cidrs if isinstance(cidrs, (list, tuple)) else []:
+        try:
+            nets.append(netaddr.IPNetwork(str(value).strip()))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+    for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+        merged = netaddr.cidr_merge([n for n in nets if n.version == version])
+        if any(str(n.cidr) == everything for n in merged):
+            return version
+    return None
+
+
+def as_bool(value, default=False):
+    """``value`` read as Ansible reads a boolean (true/yes/on/1 and false/no/off/0, any case); ``default`` when
+    it is None or none of those."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return default
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "yes", "on", "1", "y", "t"):
+        return True
+    if lowered in ("false", "no", "off", "0", "n", "f", ""):
+        return False
+    return default
+
+
+# --- Kubernetes resource quantities -------------------------------------------------------------------------
+# The grammar of k8s.io/apimachinery/pkg/api/resource (Quantity):
+#   <quantity> ::= <signedNumber><suffix>
+#   <suffix>   ::= <binarySI> | <decimalExponent> | <decimalSI>
+#   <binarySI> ::= Ki | Mi | Gi | Ti | Pi | Ei        <decimalSI> ::= m | "" | k | M | G | T | P | E
+#   <decimalExponent> ::= "e" <signedNumber> | "E" <signedNumber>
+#   <signedNumber> ::= <number> | +<number> | -<number>   <number> ::= digits | digits.digits | digits. | .digits
+_QUANTITY_RE = re.compile(
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def parse_quantity(value):
+    """A Kubernetes resource quantity (``"500m"``, ``"2Gi"``, ``"1e3"``, ``4``) as an exact Fraction, or None
+    when the API server would refuse it. Plain ints are accepted, as YAML gives them; bools and floats are not
+    (a float is not exact; write the quantity as a string)."""
+    from fractions import Fraction
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Fraction(value)
+    if not isinstance(value, str):
+        return None
+    match = _QUANTITY_RE.match(value)
+    if not match:
+        return None
+    number, suffix = Fraction(match.group("number")), match.group("suffix") or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    exponent = _DECIMAL[suffix] if suffix in _DECIMAL else int(suffix[1:])
+    return number * Fraction(10) ** exponent
+
+
+def is_port(value):
+    """A TCP/UDP port number (1-65535)."""
+    port = as_int(value)
+    return port is not None and 1 <= port <= 65535
