@@ -48,3 +48,33 @@ def as_int(value):
 def text(value):
     """The text of a value as a message shows it."""
     return "" if value is None else str(value)
+
+
+def allowlist_problems(value, field, environment=None):
+    """The message of the network plan's allowlist check (netplan.netplan_validate_allowlist) on ``value``:
+    a list with at most one message, naming ``field`` and the index at fault; none when it is valid."""
+    from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
+
+    try:
+        netplan_validate_allowlist(value, field, environment)
+    except NetplanError as exc:
+        return [exc.msg]
+    return []
+
+
+def dig(value, key, default=None):
+    """``value[key]`` when ``value`` is a mapping that holds ``key``, else ``default`` (inputs may be any type)."""
+    if isinstance(value, dict) and key in value:
+        return value[key]
+    return default
+
+
+def is_bucket_name(value, dots=False):
+    """An S3 bucket name: 3-63 lower-case letters, digits and hyphens (and dots when ``dots``)."""
+    pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" if dots else r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    return isinstance(value, str) and bool(re.match(pattern, value))
+
+
+def is_endpoint_url(value):
+    """An http(s) URL without a path (an S3 endpoint)."""
+    return isinstance(value, str) and bool(re.match(r"^https?://[^/]+/?$", value))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import is_digest, text
+from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import allowlist_problems, dig, is_digest, text
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
 _MEMORY_RE = re.compile(r"^[0-9]+(b|kb|mb|gb)?$", re.IGNORECASE)
@@ -75,3 +75,16 @@ def image_pinned(i):
     exporter = i.get("redis_exporter_image")
     if exporter and env != "dev" and not is_digest(exporter):
         yield f"redis_exporter_image={exporter} must be pinned by digest outside dev"
+
+
+@rule(
+    "redis.external_cidr",
+    layer="redis",
+    reads=("redis_placement", "redis_external", "governed_odoo_environment"),
+    refuses="an external Redis whose network (redis_external.cidr) is not a valid CIDR, or is any address in prod",
+    example="netplan_validate_allowlist: redis_external.cidr[0] 'x' is not a valid IP address or CIDR",
+)
+def external_cidr(i):
+    cidr = dig(i.get("redis_external"), "cidr")
+    if i.get("redis_placement") == "external" and cidr:
+        yield from allowlist_problems([cidr], "redis_external.cidr", i.get("governed_odoo_environment"))

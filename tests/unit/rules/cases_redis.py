@@ -47,3 +47,23 @@ CASES = {
         ],
     },
 }
+
+CASES["redis.external_cidr"] = {
+    "bad": [
+        (
+            {"redis_placement": "external", "redis_external": {"host": "r", "cidr": "10.0.0.1/24"}},
+            "redis_external.cidr[0] '10.0.0.1/24' has host bits set",
+        ),
+        (
+            {"redis_placement": "external", "redis_external": {"cidr": "0.0.0.0/0"}, "governed_odoo_environment": "prod"},
+            "any address",
+        ),
+        ({"redis_placement": "external", "redis_external": {"cidr": "redis.example"}}, "is not a valid IP address"),
+    ],
+    "good": [
+        {"redis_placement": "external", "redis_external": {"cidr": "10.0.0.0/24"}, "governed_odoo_environment": "prod"},
+        {"redis_placement": "external", "redis_external": {"cidr": "0.0.0.0/0"}, "governed_odoo_environment": "dev"},
+        {"redis_placement": "in_cluster", "redis_external": {"cidr": "bogus"}},
+        {"redis_placement": "external", "redis_external": {}},
+    ],
+}
