@@ -78,3 +78,23 @@ def is_bucket_name(value, dots=False):
 def is_endpoint_url(value):
     """An http(s) URL without a path (an S3 endpoint)."""
     return isinstance(value, str) and bool(re.match(r"^https?://[^/]+/?$", value))
+
+
+def covers_every_address(cidrs):
+    """The IP version (4 or 6) whose whole address space the valid networks of ``cidrs`` cover together (for
+    example 0.0.0.0/1 and 128.0.0.0/1), or None. Invalid entries are ignored (the allowlist check reports them)."""
+    try:
+        import netaddr
+    except ImportError:  # pragma: no cover - the network plan reports the missing library
+        return None
+    nets = []
+    for value in cidrs if isinstance(cidrs, (list, tuple)) else []:
+        try:
+            nets.append(netaddr.IPNetwork(str(value).strip()))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+    for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+        merged = netaddr.cidr_merge([n for n in nets if n.version == version])
+        if any(str(n.cidr) == everything for n in merged):
+            return version
+    return None
