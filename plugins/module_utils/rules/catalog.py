@@ -8,3 +8,4 @@ from __future__ import annotations
 from ansible_collections.governed.odoo.plugins.module_utils.rules import redis  # noqa: F401
 from ansible_collections.governed.odoo.plugins.module_utils.rules import storage  # noqa: F401
 from ansible_collections.governed.odoo.plugins.module_utils.rules import ingress  # noqa: F401
+from ansible_collections.governed.odoo.plugins.module_utils.rules import monitoring  # noqa: F401
