@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules import redis  # noqa: F401
-from ansible_collections.governed.odoo.plugins.module_utils.rules import storage  # noqa: F401
-from ansible_collections.governed.odoo.plugins.module_utils.rules import ingress  # noqa: F401
-from ansible_collections.governed.odoo.plugins.module_utils.rules import monitoring  # noqa: F401
+from ansible_collections.governed.odoo.plugins.module_utils.rules import (
+    ingress,  # noqa: F401
+    monitoring,  # noqa: F401
+    redis,  # noqa: F401
+    storage,  # noqa: F401
+)

@@ -125,7 +125,9 @@ def production_tls(i):
     layer="ingress",
     reads=("ingress_allowlist", "governed_odoo_environment"),
     refuses="outside prod, an allowlist entry that is not a valid network (prod is public and ignores the list)",
-    example="netplan_validate_allowlist: ingress_allowlist[0] '10.0.0.1/8' has host bits set; the network is 10.0.0.0/8",
+    example=(
+        "netplan_validate_allowlist: ingress_allowlist[0] '10.0.0.1/8' has host bits set; the network is 10.0.0.0/8"
+    ),
 )
 def allowlist_valid(i):
     env = i.get("governed_odoo_environment")
@@ -150,8 +152,10 @@ def allowlist_not_public(i):
         return
     if any(isinstance(v, str) and _ANY_RE.match(v) for v in allowlist):
         yield f"ingress_allowlist contains an any-address network, which would make {env} public"
-    elif covers_every_address(allowlist):
-        yield f"ingress_allowlist together covers every IPv{covers_every_address(allowlist)} address, which would make {env} public"
+    else:
+        version = covers_every_address(allowlist)
+        if version:
+            yield f"ingress_allowlist together covers every IPv{version} address, which would make {env} public"
 
 
 def _tenant_network(i):
@@ -224,7 +228,10 @@ def traefik_settings(i):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", text(entry.get(key))):
             yield f"ingress_entrypoints.{key}={text(entry.get(key))!r} is not a Traefik entry point name"
     if entry.get("http") == entry.get("https"):
-        yield f"ingress_entrypoints.https={text(entry['https'])} is the plain HTTP entry point too: HTTPS needs its own entry point"
+        yield (
+            f"ingress_entrypoints.https={text(entry['https'])} is the plain HTTP entry point too:"
+            " HTTPS needs its own entry point"
+        )
     rate = i.get("ingress_rate_limit")
     if rate is not None:
         rate = rate if isinstance(rate, dict) else {}

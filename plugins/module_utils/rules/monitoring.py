@@ -38,8 +38,9 @@ POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_da
         " decided by the role's lookup"
     ),
     example=(
-        "monitoring_mode=enabled but cluster lab has no Prometheus Operator CRDs (servicemonitors.monitoring.coreos.com,"
-        " prometheusrules.monitoring.coreos.com); install the operator or use monitoring_mode=auto"
+        "monitoring_mode=enabled but cluster lab has no Prometheus Operator CRDs"
+        " (servicemonitors.monitoring.coreos.com, prometheusrules.monitoring.coreos.com);"
+        " install the operator or use monitoring_mode=auto"
     ),
 )
 def crds_required(i):

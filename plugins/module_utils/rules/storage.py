@@ -116,7 +116,9 @@ def lifecycle_days(i):
     "storage.lock",
     layer="storage",
     reads=("storage_backup_lock",),
-    refuses="a default object lock of the backups bucket that S3 refuses: mode COMPLIANCE or GOVERNANCE, days at least 1",
+    refuses=(
+        "a default object lock of the backups bucket that S3 refuses: mode COMPLIANCE or GOVERNANCE, days at least 1"
+    ),
     example="storage_backup_lock.days=0 must be a whole number of days, at least 1",
 )
 def lock(i):
@@ -190,7 +192,8 @@ def retention_fits_lifecycle(i):
     if longest and longest[0] > expire:
         yield (
             f"storage_backups_expire_days={expire} is shorter than backup_retention keeps backups"
-            f" ({longest[1]}: {longest[0]} days): the bucket's lifecycle would delete backups the retention policy keeps"
+            f" ({longest[1]}: {longest[0]} days):"
+            " the bucket's lifecycle would delete backups the retention policy keeps"
         )
 
 

@@ -17,7 +17,7 @@ CASES = {
     },
     "ingress.hostnames_dns": {
         "bad": [
-            ({"ingress_hostnames": ["Civil.Example"]}, "ingress_hostnames[0]=Civil.Example is not a lower-case DNS name"),
+            ({"ingress_hostnames": ["Civil.Example"]}, "ingress_hostnames[0]=Civil.Example is not a lower-case DNS"),
             ({"ingress_hostnames": ["ok.example", "localhost"]}, "ingress_hostnames[1]=localhost"),
             ({"ingress_hostnames": ["civil.example\n"]}, "ingress_hostnames[0]=(a value with a control character)"),
             ({"ingress_hostnames": ["a" * 64 + ".example"]}, None),
@@ -52,7 +52,7 @@ CASES = {
         "good": [
             {"governed_odoo_environment": "prod", "ingress_tls": {"cert_resolver": "acme"}},
             {"governed_odoo_environment": "prod", "ingress_tls": {"secret_name": "odoo-tls"}},
-            {"governed_odoo_environment": "prod", "ingress_tls": {"default_certificate": "the TLSStore holds *.example"}},
+            {"governed_odoo_environment": "prod", "ingress_tls": {"default_certificate": "TLSStore has *.example"}},
             {"governed_odoo_environment": "dev", "ingress_tls": {}},
         ],
     },

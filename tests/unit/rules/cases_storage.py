@@ -122,7 +122,8 @@ CASES = {
                         "b": _instance(storage_attachments_noncurrent_days=5, storage_backups_bucket="other-backups"),
                     }
                 },
-                "storage_attachments_noncurrent_days differs between a (30) and b (5), which share bucket go-dev-attachments",
+                "storage_attachments_noncurrent_days differs between a (30) and b (5), which share bucket"
+                " go-dev-attachments",
             ),
         ],
         "good": [
