@@ -57,7 +57,9 @@ class ActionModule(ActionBase):
         for host in dict.fromkeys([*inventory, *instances]):
             if host not in hostvars:
                 raise AnsibleError(f"governed.odoo.check_instances: {host} is not in the inventory")
-            values[host] = self._effective(hostvars[host], role_vars, defaults, names)
+            # the raw variables (a dict, templated below in one scope with the role's): a HostVarsVars view cannot be
+            # a layer of the templar's variables on ansible-core 2.21
+            values[host] = self._effective(hostvars.raw_get(host), role_vars, defaults, names)
 
         findings = []
         for host in instances:
@@ -96,7 +98,7 @@ class ActionModule(ActionBase):
             if name in role_vars:
                 out[name] = plain(templar.template(role_vars[name]))
             elif name in host_vars:
-                out[name] = plain(host_vars[name])
+                out[name] = plain(templar.template(host_vars[name]))
             elif name in defaults:
                 out[name] = plain(templar.template(defaults[name]))
         return out

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils.rules import (
+    backup,  # noqa: F401
     ingress,  # noqa: F401
     monitoring,  # noqa: F401
     redis,  # noqa: F401

@@ -98,3 +98,18 @@ def covers_every_address(cidrs):
         if any(str(n.cidr) == everything for n in merged):
             return version
     return None
+
+
+def as_bool(value, default=False):
+    """``value`` read as Ansible reads a boolean (true/yes/on/1 and false/no/off/0, any case); ``default`` when
+    it is None or none of those."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return default
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "yes", "on", "1", "y", "t"):
+        return True
+    if lowered in ("false", "no", "off", "0", "n", "f", ""):
+        return False
+    return default
