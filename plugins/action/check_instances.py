@@ -41,7 +41,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="; ".join(validation.error_messages))
             return result
         args = validation.validated_parameters
-        layers = args["layers"] or list(LAYERS)
+        # by default the layers of site.yml: the backup layer's rules are playbooks/backup.yml's (layers: given)
+        layers = args["layers"] or [layer for layer in LAYERS if layer != "backup"]
         instances = args["instances"]
         inventory = args["inventory"] or instances
 

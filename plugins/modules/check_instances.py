@@ -31,7 +31,7 @@ options:
     type: list
     elements: str
   layers:
-    description: The layers whose rules to evaluate; all of them by default.
+    description: The layers whose rules to evaluate; by default every layer but V(backup) (the layers of C(site.yml)).
     type: list
     elements: str
     choices: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring, backup]
