@@ -76,10 +76,10 @@ def endpoint(i):
 @rule(
     "backup.database",
     layer="backup",
-    reads=("backup_database", "backup_run_now", "governed_odoo_environment"),
+    reads=("backup_database", "backup_run_now", "governed_odoo_backup_in_cluster", "governed_odoo_environment"),
     refuses=(
         "a database without a host, a name Odoo does not accept, a server network that is not valid, and a backup"
-        " taken now from here of a server only reachable inside the cluster"
+        " taken now from here (not by the CronJob's own in-cluster run) of a server only reachable inside the cluster"
     ),
     example="backup_database.host is required",
 )
@@ -88,7 +88,11 @@ def database(i):
     host = dig(db, "host")
     if not host:
         yield "backup_database.host is required"
-    elif as_bool(i.get("backup_run_now"), default=True) and _IN_CLUSTER_RE.fullmatch(text(host)):
+    elif (
+        as_bool(i.get("backup_run_now"), default=True)
+        and not as_bool(i.get("governed_odoo_backup_in_cluster"))
+        and _IN_CLUSTER_RE.fullmatch(text(host))
+    ):
         yield (
             f"backup_database.host={text(host)} is only reachable inside the cluster, so no backup"
             " can be taken now from here: run with governed_odoo_backup_now=false (the CronJob backs it up) or point"

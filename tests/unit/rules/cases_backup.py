@@ -49,6 +49,8 @@ CASES = {
         "good": [
             {"backup_database": DB},
             {"backup_database": dict(DB, host="postgresql.civil-dev.svc", cidr=""), "backup_run_now": False},
+            # the CronJob's own run, inside the cluster, reaches the in-cluster server
+            {"backup_database": dict(DB, host="postgresql.civil-dev.svc"), "governed_odoo_backup_in_cluster": True},
         ],
     },
     "backup.secrets": {
