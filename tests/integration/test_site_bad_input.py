@@ -113,6 +113,7 @@ def base_inventory() -> dict:
             "governed_odoo_tier": "production",
             "governed_odoo_cluster": {"name": "lab-dedicated", "topology": "dedicated", "kubeconfig": cluster},
             "odoo_hpa": {"enabled": True, "min_replicas": 2, "max_replicas": 2},
+            "ingress_tls": {"default_certificate": "the lab's Traefik serves its self-signed default certificate"},
         },
         "hosts": {
             f"{DEV}-dev": ("dev", {"governed_odoo_tenant": DEV}),

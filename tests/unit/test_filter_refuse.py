@@ -75,7 +75,7 @@ def _refusing_tasks():
 
 def test_every_role_that_renders_refuses_in_its_render_task():
     roles = {where.split("/")[1] for where, task in _refusing_tasks()}
-    assert roles == {"foundation", "postgresql", "redis", "storage", "odoo", "ingress", "monitoring"}
+    assert roles == {"foundation", "postgresql", "redis", "storage", "odoo", "ingress", "monitoring", "backup"}
 
 
 @pytest.mark.parametrize("where, task", _refusing_tasks(), ids=lambda value: value if isinstance(value, str) else "")

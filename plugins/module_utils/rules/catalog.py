@@ -6,20 +6,28 @@
 from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils.rules import (
+    backup,
     foundation,
+    ingress,
+    monitoring,
     odoo,
     platform,
     postgresql,
     redis,
     release,
+    storage,
 )
 
 # the modules whose import registers their rules (named here so that the imports are used)
 MODULES = (
+    backup,
     foundation,
+    ingress,
+    monitoring,
     odoo,
     platform,
     postgresql,
     redis,
     release,
+    storage,
 )

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import is_digest, text
+from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
+    allowlist_problems,
+    as_int,
+    dig,
+    has_control_characters,
+    is_digest,
+    text,
+)
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
 _MEMORY_RE = re.compile(r"^[0-9]+(b|kb|mb|gb)?$", re.IGNORECASE)
@@ -75,3 +82,73 @@ def image_pinned(i):
     exporter = i.get("redis_exporter_image")
     if exporter and env != "dev" and not is_digest(exporter):
         yield f"redis_exporter_image={exporter} must be pinned by digest outside dev"
+
+
+@rule(
+    "redis.external_cidr",
+    layer="redis",
+    reads=("redis_placement", "redis_external", "governed_odoo_environment"),
+    refuses="an external Redis whose network (redis_external.cidr) is not a valid CIDR, or is any address in prod",
+    example="netplan_validate_allowlist: redis_external.cidr[0] 'x' is not a valid IP address or CIDR",
+)
+def external_cidr(i):
+    cidr = dig(i.get("redis_external"), "cidr")
+    if i.get("redis_placement") == "external" and cidr:
+        yield from allowlist_problems([cidr], "redis_external.cidr", i.get("governed_odoo_environment"))
+
+
+@rule(
+    "redis.config_text",
+    layer="redis",
+    reads=("redis_rdb_save", "redis_key_prefix"),
+    refuses=(
+        "values that land in redis.conf or in Odoo's session settings as text and would break them: snapshot points"
+        " that are not pairs of whole numbers (seconds changes ...), a key prefix with a control character or a space"
+    ),
+    example="redis_rdb_save=900 1 300 must be pairs of whole numbers (seconds changes), such as 900 1 300 100",
+)
+def config_text(i):
+    save = i.get("redis_rdb_save")
+    if save is not None:
+        parts = text(save).split(" ")
+        if not re.fullmatch(r"[0-9]+( [0-9]+)*", text(save)) or len(parts) % 2:
+            shown = "(a value with a control character)" if has_control_characters(save) else text(save)
+            yield f"redis_rdb_save={shown} must be pairs of whole numbers (seconds changes), such as 900 1 300 100"
+    prefix = i.get("redis_key_prefix")
+    if prefix is not None and (has_control_characters(prefix) or " " in text(prefix)):
+        yield "redis_key_prefix must not contain spaces or control characters (line breaks, tabs)"
+
+
+@rule(
+    "redis.numbers",
+    layer="redis",
+    reads=("redis_db_index", "redis_session_expiration", "redis_uid", "redis_external", "redis_placement"),
+    refuses=(
+        "numbers Redis or the API server refuse: a database index outside 0-15, a session lifetime under one"
+        " second, a root or invalid user id, an external port outside 1-65535"
+    ),
+    example="redis_db_index=16 must be a whole number from 0 to 15 (Redis has 16 databases by default)",
+)
+def numbers(i):
+    if "redis_db_index" in i:
+        index = as_int(i["redis_db_index"])
+        if index is None or not 0 <= index <= 15:
+            yield (
+                f"redis_db_index={text(i['redis_db_index'])} must be a whole number from 0 to 15"
+                " (Redis has 16 databases by default)"
+            )
+    if "redis_session_expiration" in i:
+        seconds = as_int(i["redis_session_expiration"])
+        if seconds is None or seconds < 1:
+            yield (
+                f"redis_session_expiration={text(i['redis_session_expiration'])} must be a whole number of seconds,"
+                " at least 1"
+            )
+    if "redis_uid" in i:
+        uid = as_int(i["redis_uid"])
+        if uid is None or not 1 <= uid <= 2147483647:
+            yield f"redis_uid={text(i['redis_uid'])} must be a user id from 1 to 2147483647 (Redis runs as non-root)"
+    if i.get("redis_placement") == "external":
+        port = dig(i.get("redis_external"), "port")
+        if port is not None and (as_int(port) is None or not 1 <= as_int(port) <= 65535):
+            yield f"redis_external.port={text(port)} must be a port number from 1 to 65535"

@@ -47,3 +47,57 @@ CASES = {
         ],
     },
 }
+
+CASES["redis.external_cidr"] = {
+    "bad": [
+        (
+            {"redis_placement": "external", "redis_external": {"host": "r", "cidr": "10.0.0.1/24"}},
+            "redis_external.cidr[0] '10.0.0.1/24' has host bits set",
+        ),
+        (
+            {
+                "redis_placement": "external",
+                "redis_external": {"cidr": "0.0.0.0/0"},
+                "governed_odoo_environment": "prod",
+            },
+            "any address",
+        ),
+        ({"redis_placement": "external", "redis_external": {"cidr": "redis.example"}}, "is not a valid IP address"),
+    ],
+    "good": [
+        {"redis_placement": "external", "redis_external": {"cidr": "10.0.0.0/24"}, "governed_odoo_environment": "prod"},
+        {"redis_placement": "external", "redis_external": {"cidr": "0.0.0.0/0"}, "governed_odoo_environment": "dev"},
+        {"redis_placement": "in_cluster", "redis_external": {"cidr": "bogus"}},
+        {"redis_placement": "external", "redis_external": {}},
+    ],
+}
+
+CASES["redis.config_text"] = {
+    "bad": [
+        ({"redis_rdb_save": "900 1 300"}, "redis_rdb_save=900 1 300 must be pairs of whole numbers"),
+        ({"redis_rdb_save": "900 1\nappendonly yes"}, "redis_rdb_save=(a value with a control character)"),
+        ({"redis_rdb_save": "900s 1"}, None),
+        ({"redis_rdb_save": ""}, None),
+        ({"redis_key_prefix": "civil-dev:\n"}, "redis_key_prefix must not contain spaces or control characters"),
+        ({"redis_key_prefix": "civil dev:"}, None),
+    ],
+    "good": [
+        {"redis_rdb_save": "900 1 300 100 60 10000", "redis_key_prefix": "civil-dev:"},
+        {"redis_rdb_save": "60 1"},
+    ],
+}
+
+CASES["redis.numbers"] = {
+    "bad": [
+        ({"redis_db_index": 16}, "redis_db_index=16 must be a whole number from 0 to 15"),
+        ({"redis_db_index": "one"}, None),
+        ({"redis_session_expiration": 0}, "redis_session_expiration=0 must be a whole number of seconds"),
+        ({"redis_uid": 0}, "redis_uid=0 must be a user id"),
+        ({"redis_placement": "external", "redis_external": {"port": 70000}}, "redis_external.port=70000"),
+    ],
+    "good": [
+        {"redis_db_index": "3", "redis_session_expiration": 604800, "redis_uid": 999},
+        {"redis_placement": "external", "redis_external": {"host": "r", "port": 6380}},
+        {"redis_placement": "in_cluster", "redis_external": {"port": "x"}},
+    ],
+}
