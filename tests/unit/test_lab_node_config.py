@@ -26,10 +26,9 @@ def lab_modules(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(LAB))
     for name in ("common", "controlplane", "node", "build"):
         sys.modules.pop(name, None)
+    import build
     import common
     import node
-
-    import build
 
     monkeypatch.setattr(common, "LAB_DIR", tmp_path / "lab")
     monkeypatch.setattr(node, "LAB_DIR", tmp_path / "lab")
