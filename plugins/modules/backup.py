@@ -284,6 +284,19 @@ manifest_key:
   returned: success, not in check mode
   type: str
   sample: backups/production/odoo/20250301T020000Z-4f2a9c/manifest.json
+manifest_version_id:
+  description:
+    - S3 version id of the manifest written (null in an unversioned bucket). Readers read this first
+      version of the manifest; a version written over it later is reported as tampering.
+  returned: success, not in check mode
+  type: str
+format_version:
+  description:
+    - Backup format version of the manifest, V(3) when every object is pinned by its S3 version id
+      (a versioned bucket; see docs/backup-format.md).
+  returned: success, not in check mode
+  type: int
+  sample: 3
 environment:
   description: The environment.
   returned: always

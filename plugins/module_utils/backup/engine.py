@@ -367,8 +367,9 @@ def run_backup(opts, store=None, copy_store=None):
     index_rel = prefix + fmt.INDEX_NAME
     index_obj = store.put_bytes(index_rel, index_bytes, lock=dump_lock, content_type="application/gzip")
     objects = [
-        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size")},
-        {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"]},
+        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size", "version_id") if k in dump_result},
+        {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"],
+         **({"version_id": index_obj["version_id"]} if index_obj.get("version_id") else {})},
         *table_entries,
     ]
     if opts.row_counts:
@@ -433,7 +434,7 @@ def run_backup(opts, store=None, copy_store=None):
     )
     manifest_bytes = fmt.encode_manifest(manifest)
     mrel = prefix + fmt.MANIFEST_NAME
-    store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
+    mput = store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
     timings["index_and_manifest"] = round(time.monotonic() - t, 3)
     backup_seconds = time.monotonic() - t0
 
@@ -443,6 +444,8 @@ def run_backup(opts, store=None, copy_store=None):
         "environment": env,
         "db_name": dbname,
         "manifest_key": store.full(mrel),
+        "manifest_version_id": mput.get("version_id"),
+        "format_version": manifest["format_version"],
         "bucket": store.bucket,
         "endpoint": store.endpoint,
         "started_at": manifest["started_at"],
@@ -498,21 +501,24 @@ def run_backup(opts, store=None, copy_store=None):
 # ------------------------------------------------------------------------- copy to a second endpoint
 
 
-def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
-    """Copy one object src -> dst; its size and SHA-256 are checked against the manifest before it is sent."""
+def _copy_object(src, dst, rel, size, sha256, lock, metadata=None, version_id=None):
+    """Copy one object src -> dst; its size and SHA-256 are checked against the manifest before it is sent.
+
+    ``version_id`` is the pinned version on ``src`` (read, never a newer one). Returns the version id the
+    copy got on ``dst`` (None in an unversioned bucket).
+    """
     if size <= 16 * 1024 * 1024:
-        data = src.get_bytes(rel, max_size=size + 1)
+        data = src.get_bytes(rel, max_size=size + 1, version_id=version_id)
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256 or len(data) != size:
             raise IntegrityError(f"{src.where(rel)} does not match its manifest (sha256 {actual}, expected {sha256}); "
                                  "not copied", key=src.full(rel), expected=sha256, actual=actual)
-        dst.put_bytes(rel, data, lock=lock, sha256=sha256, metadata=metadata)
-        return
+        return dst.put_bytes(rel, data, lock=lock, sha256=sha256, metadata=metadata).get("version_id")
     writer = dst.multipart(rel, lock=lock, metadata=metadata)
     with writer:
         h = hashlib.sha256()
         n = 0
-        for chunk in src.iter_object(rel):
+        for chunk in src.iter_object(rel, version_id=version_id):
             h.update(chunk)
             n += len(chunk)
             if n > size:
@@ -522,19 +528,21 @@ def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
             writer.abort()
             raise IntegrityError(f"{src.where(rel)} does not match its manifest ({n} bytes, {size} expected); not "
                                  "copied", key=src.full(rel), expected=sha256, actual=h.hexdigest())
-        writer.close()
+        return writer.close().get("version_id")
 
 
-def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
+def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8, versions=None):
     """Copy the table-data objects of ``manifest`` (format version 2) to ``dst``, only those missing there.
 
     A table-data object lives outside the backup directory and is shared by the later backups that
     reference it, so ``dst`` often has it already (from the copy of an earlier backup): an object
-    present with the recorded size is reused, and with object lock its retention on ``dst`` is
-    extended to the entry's ``retain_until`` when it ends earlier (never shortened). A copied one is
-    locked until that date. Returns counters.
+    whose first version on ``dst`` has the recorded size is reused, and with object lock its retention
+    on ``dst`` is extended to the entry's ``retain_until`` when it ends earlier (never shortened). A
+    copied one is locked until that date. ``versions`` (a dict) receives key -> version id on ``dst``.
+    Returns counters.
     """
     stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    versions = {} if versions is None else versions
     objs = manifest.table_objects
     if not objs:
         return stats
@@ -546,14 +554,16 @@ def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
         if lockp is not None:
             until = fmt.parse_time(obj.get("retain_until")) or (dump_lock.until if dump_lock is not None else None)
             lock = LockSpec(lockp.mode, until) if until is not None else None
-        head = dst.head(rel)
+        kv = dst.key_versions(rel).get(rel)
+        orig = kv.original if kv is not None else None
+        head = dst.head(rel, version_id=orig[0]) if orig is not None and orig[1] == obj["size"] else None
         if head is not None and head.get("ContentLength") == obj["size"]:
             if lock is not None and lock.active():
                 cur = head.get("ObjectLockRetainUntilDate")
                 if cur is not None and cur.tzinfo is None:
                     cur = cur.replace(tzinfo=_dt.timezone.utc)
                 if cur is None or cur < lock.until:
-                    if dst.put_retention(rel, lock) == "missing":
+                    if dst.put_retention(rel, lock, version_id=orig[0]) == "missing":
                         head = None  # deleted meanwhile: copied below
                     else:
                         with lk:
@@ -561,11 +571,14 @@ def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
             if head is not None:
                 with lk:
                     stats["reused"] += 1
+                    versions[rel] = orig[0]
                 return
-        _copy_object(src, dst, rel, obj["size"], obj["sha256"], lock, metadata={"sha256": obj["sha256"]})
+        vid = _copy_object(src, dst, rel, obj["size"], obj["sha256"], lock, metadata={"sha256": obj["sha256"]},
+                           version_id=obj.get("version_id"))
         with lk:
             stats["copied"] += 1
             stats["copied_bytes"] += obj["size"]
+            versions[rel] = vid
 
     # a few at a time: each large one streams through a multipart upload of its own
     with ThreadPoolExecutor(max_workers=max(1, min(threads, 4)), thread_name_prefix="copy-table") as pool:
@@ -583,7 +596,11 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     (format version 2, under ``dbdata/``, shared with other backups) are copied before the manifest
     too, only if missing on ``dst`` with the same size, each locked until its entry's
     ``retain_until``; see :func:`_replicate_tables`. Every copied object's SHA-256 is checked
-    against the manifest (or index) on the way.
+    against the manifest (or index) on the way, and read from its pinned version on ``src``.
+
+    Version ids are each store's own: ``dst``'s index and manifest are the primary's with ``dst``'s
+    version ids (manifest.repin), sealed again; without version ids on either side (unversioned
+    buckets) they are the primary's bytes.
     """
     keyspace = manifest.filestore_keyspace
     existing = dst.list_filestore(keyspace)
@@ -595,6 +612,7 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         except BackupError:
             known = {}
     stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    file_versions = {}  # sha1 -> version id on dst
     lk = threading.Lock()
 
     def one(entry):
@@ -603,12 +621,13 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         lock = LockSpec(lockp.mode, until) if (lockp and until) else None
         have = existing.get(entry["sha1"])
         if have is not None and have[0] == entry["stored_size"]:
+            vid = have[2] if len(have) > 2 else None
             if lock is not None:
                 cur = fmt.parse_time(known.get(entry["sha1"]))
                 if cur is None:
-                    _mode, cur = dst.retention_of(rel)
+                    _mode, cur = dst.retention_of(rel, vid)
                 if cur is None or cur < until:
-                    if dst.put_retention(rel, lock) == "missing":
+                    if dst.put_retention(rel, lock, version_id=vid) == "missing":
                         have = None
                     else:
                         with lk:
@@ -616,12 +635,15 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             if have is not None:
                 with lk:
                     stats["reused"] += 1
+                    file_versions[entry["sha1"]] = vid
                 return
-        _copy_object(src, dst, rel, entry["stored_size"], entry["sha256"], lock,
-                     metadata={"sha256": entry["sha256"], "sha1": entry["sha1"], "size": str(entry["size"])})
+        vid = _copy_object(src, dst, rel, entry["stored_size"], entry["sha256"], lock,
+                           metadata={"sha256": entry["sha256"], "sha1": entry["sha1"], "size": str(entry["size"])},
+                           version_id=entry.get("version_id"))
         with lk:
             stats["copied"] += 1
             stats["copied_bytes"] += entry["stored_size"]
+            file_versions[entry["sha1"]] = vid
 
     errors = []
     sem = threading.BoundedSemaphore(max(1, threads) * 2)
