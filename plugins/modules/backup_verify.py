@@ -21,7 +21,7 @@ description:
     and the filestore into a temporary directory, compares the row count of every table with the
     manifest, and drops both again, whatever the outcome.
   - Every object is read by the S3 version id its manifest pins (format version 3), and one listing
-    of object versions shows what was written over it: a newer version over a pinned key or over the
+    of object versions shows what was written over it. A newer version over a pinned key or over the
     sealed manifest is reported as V(tampered) (someone holding PutObject; the backup itself is intact
     and still restores from the pinned versions); a delete marker hiding the manifest or an object is a
     warning. Without O(backup_id), the newest backup is found among object versions, so a newest

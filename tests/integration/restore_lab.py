@@ -234,8 +234,9 @@ class BackupLab:
     def store(self) -> BackupStore:
         return BackupStore(s3client.make_client(self.s3), self.bucket, endpoint=self.s3["endpoint_url"])
 
-    def backup(self, key: bytes | None = None) -> dict:
+    def backup(self, key: bytes | None = None, accept_missing_files=()) -> dict:
         opts = engine.BackupOptions(environment=self.environment, pg=dict(self.pg, db=self.src),
+                                    accept_missing_files=list(accept_missing_files),
                                     target=engine.StoreTarget(self.s3, self.bucket),
                                     filestore_path=str(self.src_files), encryption_key=key,
                                     split_min_size=self.split_min_size,

@@ -22,6 +22,7 @@ Shown here:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -31,9 +32,9 @@ from restore_lab import REPO, BackupLab, drop_databases, pg_dsn
 
 sys.path.insert(0, str(REPO / "collections"))
 
-from ansible_collections.governed.odoo.plugins.module_utils.backup import engine  # noqa: E402
-from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt  # noqa: E402
-from ansible_collections.governed.odoo.plugins.module_utils.restore import flow  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.backup import engine
+from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
+from ansible_collections.governed.odoo.plugins.module_utils.restore import flow
 
 pytestmark = pytest.mark.lab
 
@@ -49,8 +50,9 @@ def lab(tmp_path_factory):
     lab = BackupLab(tmp, ENV, object_lock=True)
     lab.split_min_size = 512 * 1024  # a few table archives (format version 2 objects) too
     try:
-        odoo_dataset.generate(pg_dsn(lab.server), lab.src, str(lab.src_files), 6 * 2**20, 60, 3 * 2**20, jobs=2,
-                              log=lambda m: None)
+        odoo_dataset.generate(
+            pg_dsn(lab.server), lab.src, str(lab.src_files), 6 * 2**20, 60, 3 * 2**20, jobs=2, log=lambda m: None
+        )
         yield lab
     finally:
         lab.cleanup()
@@ -71,17 +73,29 @@ def attacker(lab):
 
 
 def verify_args(lab, **kw):
-    args = dict(endpoint_url=lab.s3["endpoint_url"], access_key=lab.s3["access_key"],
-                secret_key=lab.s3["secret_key"], region=lab.s3["region"], bucket=lab.bucket, environment=ENV,
-                database=lab.src)
+    args = dict(
+        endpoint_url=lab.s3["endpoint_url"],
+        access_key=lab.s3["access_key"],
+        secret_key=lab.s3["secret_key"],
+        region=lab.s3["region"],
+        bucket=lab.bucket,
+        environment=ENV,
+        database=lab.src,
+    )
     args.update(kw)
     return args
 
 
 def restore(lab, tmp_path, target, **kw):
     data = tmp_path / "data"
-    opts = lab.options(target, data, copy=False, neutralize="sql",
-                       compare_to=dict(lab.pg, db=lab.src, filestore_path=str(lab.src_files)), **kw)
+    opts = lab.options(
+        target,
+        data,
+        copy=False,
+        neutralize="sql",
+        compare_to=dict(lab.pg, db=lab.src, filestore_path=str(lab.src_files)),
+        **kw,
+    )
     return flow.run(lab.store(), opts)
 
 
@@ -98,8 +112,9 @@ def test_every_object_is_pinned_by_its_version_id(lab):
             kv = store.key_versions(obj["key"])[obj["key"]]
             assert len(kv.versions) == 1 and obj["version_id"] == kv.original[0], obj
     # the second backup reuses the first's table archives and files: the same pinned versions
-    assert {o["key"]: o["version_id"] for o in m2.table_objects} == {o["key"]: o["version_id"]
-                                                                    for o in m1.table_objects}
+    assert {o["key"]: o["version_id"] for o in m2.table_objects} == {
+        o["key"]: o["version_id"] for o in m1.table_objects
+    }
     keyspace, entries = store.read_index(m2)
     listed = store.list_filestore(keyspace)
     assert len(entries) == 60
@@ -167,8 +182,9 @@ def test_a_hidden_newest_manifest_is_found_reported_and_used(lab, tmp_path):
     store, first, second = fresh_store(lab, "hide")
     newest = store.read_manifest(ENV, lab.src, second["backup_id"])
     attacker(lab).delete_object(Bucket=lab.bucket, Key=newest.manifest_key)  # a delete marker, nothing more
-    assert newest.manifest_key not in {o["Key"] for o in lab.client.list_objects_v2(
-        Bucket=lab.bucket, Prefix=newest.manifest_key).get("Contents", [])}
+    assert newest.manifest_key not in {
+        o["Key"] for o in lab.client.list_objects_v2(Bucket=lab.bucket, Prefix=newest.manifest_key).get("Contents", [])
+    }
     refs = store.list_backups(ENV, lab.src)
     assert [r.backup_id for r in refs] == [first["backup_id"], second["backup_id"]]
     assert refs[-1].hidden and not refs[0].hidden
@@ -195,12 +211,17 @@ def test_a_copy_on_the_second_endpoint_is_pinned_by_its_own_version_ids(lab):
     client_b = engine.StoreTarget(s3b, lab.bucket).open()
     client_b.client.create_bucket(Bucket=lab.bucket, ObjectLockEnabledForBucket=True)
     try:
-        opts = engine.BackupOptions(environment=ENV, pg=dict(lab.pg, db=lab.src),
-                                    target=engine.StoreTarget(lab.s3, lab.bucket),
-                                    filestore_path=str(lab.src_files), split_min_size=lab.split_min_size,
-                                    object_lock_mode="GOVERNANCE", object_lock_days=1,
-                                    copy_to=engine.StoreTarget(s3b, lab.bucket, label="copy"),
-                                    progress_stream=open("/dev/null", "w"))  # noqa: SIM115
+        opts = engine.BackupOptions(
+            environment=ENV,
+            pg=dict(lab.pg, db=lab.src),
+            target=engine.StoreTarget(lab.s3, lab.bucket),
+            filestore_path=str(lab.src_files),
+            split_min_size=lab.split_min_size,
+            object_lock_mode="GOVERNANCE",
+            object_lock_days=1,
+            copy_to=engine.StoreTarget(s3b, lab.bucket, label="copy"),
+            progress_stream=open(os.devnull, "w"),  # noqa: SIM115 - closed with the process
+        )
         res = engine.run_backup(opts)
         a, b = lab.store(), client_b
         ma = a.read_manifest(ENV, lab.src, res["backup_id"])
@@ -224,15 +245,25 @@ def test_a_copy_on_the_second_endpoint_is_pinned_by_its_own_version_ids(lab):
         assert [dict(e, version_id=None) for e in ea] == [dict(e, version_id=None) for e in eb]
         listed_b = b.list_filestore(mb.filestore_keyspace)
         assert all(e["version_id"] == listed_b[e["sha1"]][2] for e in eb)
-        out, _err = run_module("backup_verify", dict(verify_args(lab), **{
-            "endpoint_url": s3b["endpoint_url"], "access_key": s3b["access_key"], "secret_key": s3b["secret_key"]}))
+        out, _err = run_module(
+            "backup_verify",
+            dict(
+                verify_args(lab),
+                **{
+                    "endpoint_url": s3b["endpoint_url"],
+                    "access_key": s3b["access_key"],
+                    "secret_key": s3b["secret_key"],
+                },
+            ),
+        )
         assert out["ok"] and not out["problems"], out
     finally:
         paginator = client_b.client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=lab.bucket):
             for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or []):
-                client_b.client.delete_object(Bucket=lab.bucket, Key=v["Key"], VersionId=v["VersionId"],
-                                              BypassGovernanceRetention=True)
+                client_b.client.delete_object(
+                    Bucket=lab.bucket, Key=v["Key"], VersionId=v["VersionId"], BypassGovernanceRetention=True
+                )
         client_b.client.delete_bucket(Bucket=lab.bucket)
 
 
@@ -252,5 +283,9 @@ def _endpoint_b():
     from restore_lab import lab_s3
 
     s3 = lab_s3("b")
-    return {"endpoint_url": s3["endpoint"], "access_key": s3["access_key"], "secret_key": s3["secret_key"],
-            "region": s3.get("region") or "us-east-1"}
+    return {
+        "endpoint_url": s3["endpoint"],
+        "access_key": s3["access_key"],
+        "secret_key": s3["secret_key"],
+        "region": s3.get("region") or "us-east-1",
+    }

@@ -44,6 +44,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import C
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
     BackupError,
     ConfigError,
+    FilestoreIncomplete,
     IntegrityError,
     SourceError,
     StoreError,
@@ -104,6 +105,10 @@ class BackupOptions:
     threads: int = 8
     part_size: int = 8 * 1024 * 1024
     row_counts: bool = True
+    # attachment files ir_attachment references that may be absent from the source (the instance's policy):
+    # these store_fnames, plus at most accept_missing_count others; any other gap fails the backup
+    accept_missing_files: list = field(default_factory=list)
+    accept_missing_count: int = 0
     split_min_size: int | None = tabledata.DEFAULT_SPLIT_MIN_SIZE  # None or -1: every table in db.dump
     table_jobs: int = 2  # tables fingerprinted and dumped at the same time
     lock_wait_timeout: str | None = None
@@ -123,6 +128,28 @@ def _lock_policy(opts, now):
     if not opts.object_lock_days or opts.object_lock_days < 1:
         raise ConfigError("object_lock_days must be at least 1 when object lock is on", option="object_lock_days")
     return LockPolicy(opts.object_lock_mode, int(opts.object_lock_days), int(opts.lock_slack_days), now=now)
+
+
+def check_missing(missing, accept_files=(), accept_count=0, where=""):
+    """The gaps policy (pure): a backup that lacks attachment files its database references is a failed
+    backup, unless the instance's policy names them (``accept_files``) or allows that many others
+    (``accept_count``). Returns the policy record for the manifest; raises FilestoreIncomplete otherwise.
+    """
+    if accept_count is None or int(accept_count) < 0:
+        raise ConfigError("accept_missing_count must be 0 or more", option="accept_missing_count")
+    named = set(accept_files or ())
+    accepted = sorted(f for f in missing if f in named)
+    others = sorted(f for f in missing if f not in named)
+    if len(others) > int(accept_count):
+        shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+        raise FilestoreIncomplete(
+            f"{len(missing)} attachment file(s) referenced by ir_attachment are not in {where}, "
+            f"{len(others)} of them not accepted by the instance's policy (accept_missing_files names "
+            f"{len(accepted)}, accept_missing_count allows {int(accept_count)}): {shown}. The backup would not "
+            "restore them, so it is refused and nothing was sealed: bring the files back (or point the "
+            "backup at where they are), or name the accepted gaps in the policy",
+            missing=others[:200], missing_count=len(others), accepted=accepted[:200], source=where)
+    return {"files": accepted, "count": int(accept_count), "unnamed": len(others)}
 
 
 def _first_real_error(errors):
@@ -222,8 +249,10 @@ def run_backup(opts, store=None, copy_store=None):
             return plan(fnames, fs_bucket or fs_root or ".", existing, chunk, keyspace), prev_entries
 
         # 3. check mode: the plan is the answer -------------------------------------------------
+        fs_where = fs_bucket.describe() if fs_bucket is not None else (fs_root or "the filestore")
         if opts.check_mode:
             fplan, _prev_entries = make_plan()
+            gaps = check_missing(fplan.missing, opts.accept_missing_files, opts.accept_missing_count, fs_where)
             return {
                 "changed": True,
                 "check_mode": True,
@@ -236,6 +265,7 @@ def run_backup(opts, store=None, copy_store=None):
                 "postgresql_version": server["server_version"],
                 "odoo_version": odoo.get("version"),
                 "previous_backup": prev.backup_id if prev else None,
+                "missing_accepted": gaps,
                 "requests": dict(store.stats),
             }
 
@@ -336,6 +366,7 @@ def run_backup(opts, store=None, copy_store=None):
             try:
                 t = time.monotonic()
                 fplan, prev_entries = make_plan()
+                gaps = check_missing(fplan.missing, opts.accept_missing_files, opts.accept_missing_count, fs_where)
                 timings["plan"] = round(time.monotonic() - t, 3)
                 progress.add_total(fplan.upload_bytes)
                 fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
@@ -424,6 +455,7 @@ def run_backup(opts, store=None, copy_store=None):
             "new_size": fsb.stats["uploaded_bytes"],
             "reused_count": fsb.stats["reused"],
             "missing": sorted(fplan.missing),
+            "missing_accepted": gaps,
             "renamed": sorted(fsb.renamed, key=lambda r: r["fname"]),
         },
         objects=objects,
@@ -474,8 +506,8 @@ def run_backup(opts, store=None, copy_store=None):
     }
     if fplan.missing:
         result["warnings"].append(f"{len(fplan.missing)} attachment file(s) referenced by ir_attachment are missing "
-                                  f"from {fs_bucket.describe() if fs_bucket is not None else fs_root}; the backup "
-                                  "records them under filestore.missing")
+                                  f"from {fs_where}, accepted by the instance's policy; the backup records them "
+                                  "under filestore.missing")
     if fsb.renamed:
         result["warnings"].append(f"{len(fsb.renamed)} filestore file(s) do not match their SHA-1 name; stored under "
                                   "their real SHA-1 (see filestore.renamed)")
@@ -665,18 +697,33 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             pool.submit(call, entry)
     if errors:
         raise errors[0]
-    tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads)
+    versions = {}
+    tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads, versions=versions)
     for name, value in tables.items():
         stats[name] += value
     for obj in manifest.dump_objects:
-        _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock)
+        versions[obj["key"]] = _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock,
+                                            version_id=obj.get("version_id"))
         stats["copied"] += 1
         stats["copied_bytes"] += obj["size"]
-    dst.put_bytes(manifest.index_object["key"], index_bytes, lock=dump_lock, content_type="application/gzip")
-    if hashlib.sha256(index_bytes).hexdigest() != manifest.index_object["sha256"]:
+    pinned = manifest.pinned or any(versions.values()) or any(file_versions.values())
+    if pinned:
+        # the same index with dst's version ids (entries are re-read: a generator cannot be replayed)
+        src_keyspace, src_entries = fmt.iter_index(index_bytes)
+        index_bytes = fmt.encode_index((fmt.index_entry(e["fname"], e["sha1"], e["size"], e["stored_size"],
+                                                        e["sha256"], e.get("retain_until"),
+                                                        file_versions.get(e["sha1"]))
+                                        for e in src_entries), src_keyspace, presorted=True)
+    index_key = manifest.index_object["key"]
+    put = dst.put_bytes(index_key, index_bytes, lock=dump_lock, content_type="application/gzip")
+    versions[index_key] = put.get("version_id")
+    if pinned:
+        manifest_bytes = fmt.encode_manifest(fmt.repin(manifest.data, versions, index_bytes))
+    elif hashlib.sha256(index_bytes).hexdigest() != manifest.index_object["sha256"]:
         raise IntegrityError("filestore index changed during the copy")  # pragma: no cover - defensive
-    dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
+    put = dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
     return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
+            "manifest_version_id": put.get("version_id"),
             **stats, "table_data": tables, "requests": dict(dst.stats)}
 
 
