@@ -633,7 +633,13 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     Version ids are each store's own: ``dst``'s index and manifest are the primary's with ``dst``'s
     version ids (manifest.repin), sealed again; without version ids on either side (unversioned
     buckets) they are the primary's bytes.
+
+    A backup whose manifest ``dst`` already has (a copy run again) keeps it: its shared objects are
+    checked and their locks extended as above, but the backup directory is not written a second time
+    (a second version there would read as tampering, and would not be read anyway).
     """
+    done = dst.manifest_versions(manifest.environment, manifest.db_name, manifest.backup_id)
+    done = done.original if done is not None else None
     keyspace = manifest.filestore_keyspace
     existing = dst.list_filestore(keyspace)
     prev = dst.latest_manifest(manifest.environment, manifest.db_name)
@@ -701,6 +707,10 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads, versions=versions)
     for name, value in tables.items():
         stats[name] += value
+    if done is not None:
+        return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
+                "manifest_version_id": done[0], "already_copied": True,
+                **stats, "table_data": tables, "requests": dict(dst.stats)}
     for obj in manifest.dump_objects:
         versions[obj["key"]] = _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock,
                                             version_id=obj.get("version_id"))
