@@ -207,7 +207,7 @@ def test_a_hidden_newest_manifest_is_found_reported_and_used(lab, tmp_path):
 
 def test_a_copy_on_the_second_endpoint_is_pinned_by_its_own_version_ids(lab):
     lab.use_bucket(f"rt-pin-copy-{lab.tag}", object_lock=True)
-    s3b = dict(lab.s3, **{k: v for k, v in _endpoint_b().items()})
+    s3b = dict(lab.s3, **_endpoint_b())
     client_b = engine.StoreTarget(s3b, lab.bucket).open()
     client_b.client.create_bucket(Bucket=lab.bucket, ObjectLockEnabledForBucket=True)
     try:

@@ -204,16 +204,20 @@ def dump_argv(pg_dump, snapshot, st, lock_wait_timeout=None):
 def reuse(store, st, prev_obj, lock):
     """Reuse ``prev_obj`` for ``st`` if it still exists with its size; extend its lock. None if not usable.
 
-    The version reused is the one the previous backup pinned (``version_id``); a previous backup
-    without version ids (format 1 or 2) gets the archive's first version, from one listing of its
-    versions: never a version written over it later.
+    The version reused is the one the previous backup pinned (``version_id``). A previous backup
+    without version ids (format 1 or 2) in a versioned bucket (the HEAD answers with a version id: the
+    first backup after an upgrade) gets the archive's first version, from one listing of its versions,
+    never a version written over it later; in an unversioned bucket there is nothing to pin and the
+    HEAD is the only request, as before.
     """
     vid = prev_obj.get("version_id")
-    if not vid:
+    head = store.head(prev_obj["key"], version_id=vid)
+    if not vid and head is not None and head.get("VersionId") not in (None, "null"):
         kv = store.key_versions(prev_obj["key"]).get(prev_obj["key"])
         orig = kv.original if kv is not None else None
-        vid = orig[0] if orig is not None and orig[0] != "null" else None
-    head = store.head(prev_obj["key"], version_id=vid)
+        vid = orig[0] if orig is not None else None
+        if vid != head.get("VersionId"):
+            head = store.head(prev_obj["key"], version_id=vid) if vid else None
     if head is None or head.get("ContentLength") != prev_obj["size"]:
         return None
     entry = dict(prev_obj)
