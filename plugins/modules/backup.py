@@ -183,6 +183,23 @@ options:
         description: Key prefix of the store in that bucket.
         type: str
         default: ""
+  accept_missing_files:
+    description:
+      - Attachment files (C(ir_attachment.store_fname) values) that the database references but the
+        source may lack (the instance's accepted gaps).
+      - A backup whose database references files it could not capture is a B(failed) backup (nothing is
+        sealed; in check mode the preflight fails), unless every missing file is named here or counted
+        by O(accept_missing_count). Accepted gaps are recorded in the manifest
+        (C(filestore.missing), C(filestore.missing_accepted)) and reported as a warning.
+    type: list
+    elements: str
+    default: []
+  accept_missing_count:
+    description:
+      - How many missing attachment files not named in O(accept_missing_files) are accepted.
+      - V(0) (the default) accepts none.
+    type: int
+    default: 0
   row_counts:
     description:
       - Record the exact row count of every table, from the dump's snapshot, in the manifest
@@ -284,6 +301,19 @@ manifest_key:
   returned: success, not in check mode
   type: str
   sample: backups/production/odoo/20250301T020000Z-4f2a9c/manifest.json
+manifest_version_id:
+  description:
+    - S3 version id of the manifest written (null in an unversioned bucket). Readers read this first
+      version of the manifest; a version written over it later is reported as tampering.
+  returned: success, not in check mode
+  type: str
+format_version:
+  description:
+    - Backup format version of the manifest, V(3) when every object is pinned by its S3 version id
+      (a versioned bucket; see docs/backup-format.md).
+  returned: success, not in check mode
+  type: int
+  sample: 3
 environment:
   description: The environment.
   returned: always
@@ -378,6 +408,8 @@ def argument_spec():
         object_lock_days=dict(type="int"),
         object_lock_slack_days=dict(type="int", default=7),
         copy_to=bargs.copy_to_spec(),
+        accept_missing_files=dict(type="list", elements="str", default=[]),
+        accept_missing_count=dict(type="int", default=0),
         row_counts=dict(type="bool", default=True),
         split_min_size=dict(type="int", default=16 * 1024 * 1024),
         table_jobs=dict(type="int", default=2),
@@ -420,6 +452,8 @@ def main():
             copy_to=bargs.copy_target(p),
             threads=p["threads"],
             row_counts=p["row_counts"],
+            accept_missing_files=p["accept_missing_files"],
+            accept_missing_count=p["accept_missing_count"],
             split_min_size=None if p["split_min_size"] < 0 else p["split_min_size"],
             table_jobs=p["table_jobs"],
             lock_wait_timeout=p["lock_wait_timeout"],

@@ -20,6 +20,15 @@ description:
   - With O(test_restore=true), restores the database with C(pg_restore) into a new scratch database
     and the filestore into a temporary directory, compares the row count of every table with the
     manifest, and drops both again, whatever the outcome.
+  - Every object is read by the S3 version id its manifest pins (format version 3), and one listing
+    of object versions shows what was written over it. A newer version over a pinned key or over the
+    sealed manifest is reported as V(tampered) (someone holding PutObject; the backup itself is intact
+    and still restores from the pinned versions); a delete marker hiding the manifest or an object is a
+    warning. Without O(backup_id), the newest backup is found among object versions, so a newest
+    manifest hidden by a delete marker is still the one verified (with a warning naming it), never an
+    older backup.
+  - A backup whose database references attachment files it does not hold fails as V(incomplete),
+    unless the instance's policy accepted those gaps when it was taken (then a warning).
   - Fails when anything does not match, naming each object; RV(problems) lists them all.
   - Never changes the backup store. The scratch database exists only during the run, so the task
     reports no change.
@@ -136,11 +145,17 @@ bytes_checked:
 problems:
   description:
     - One entry per object that failed, with C(key), C(problem) (V(missing), V(size), V(sha256),
-      V(sha1), V(decrypt), V(index), V(unreadable)), and the expected and actual values.
+      V(sha1), V(decrypt), V(index), V(unreadable), V(tampered), V(incomplete), V(manifest),
+      V(test_restore)), and the expected and actual values; V(tampered) adds C(version_id) (the pinned
+      version) and C(newer_versions).
   returned: always
   type: list
   elements: dict
   sample: [{key: filestore/sha1/0a/0a1b2c..., problem: sha256, expected: 9f8e..., actual: 11aa...}]
+manifest_version_id:
+  description: S3 version id of the manifest read (its sealed, first version), when the bucket is versioned.
+  returned: when a manifest was found
+  type: str
 test_restore:
   description:
     - Report of the test restore - scratch database, timings, tables, rows, row count differences,
@@ -211,9 +226,12 @@ def main():
             result["problems"] = [{"key": exc.details.get("key"), "problem": "manifest", "message": exc.msg}]
             result["seconds"] = round(time.monotonic() - t0, 3)
             module.fail_json(msg=f"backup verification failed: {exc.msg}", **result)
-        result.update(backup_id=manifest.backup_id, manifest_key=store.full(manifest.manifest_key))
+        result.update(backup_id=manifest.backup_id, manifest_key=store.full(manifest.manifest_key),
+                      manifest_version_id=manifest.version_id)
         problems, stats = check_objects(store, manifest, level=p["level"], key=key, threads=p["threads"])
         result.update(problems=problems, objects_checked=stats["objects"], bytes_checked=stats["bytes"])
+        for warning in stats.get("warnings", []):
+            module.warn(warning)
         if p["test_restore"] and not problems:
             if module.check_mode:
                 result["test_restore"] = {"skipped": "check mode"}

@@ -16,6 +16,10 @@ description:
   - Before anything is created, the manifest's seal is checked and every object is listed with the
     size the manifest records; every object's SHA-256 is then checked as it is downloaded, before it
     is used. A mismatch refuses the restore and leaves the target untouched.
+  - Backups are found among the object versions of the store, and a backup of format version 3 is
+    read by the S3 version ids its manifest pins, the manifest itself from its first, sealed version.
+    A newer version written over an object or the manifest (someone holding the write keys) and a
+    delete marker hiding the newest manifest change nothing restored; they are named in the warnings.
   - Restores into a new database named C(<target_db>__restore_<timestamp>) and the filestore
     directory of that name, verifies it (table list and row counts against the manifest; every
     attachment's file, SHA-1 and size), gives a copy a new C(database.uuid) and C(database.secret),

@@ -201,7 +201,7 @@ def seed_odoo10(conn) -> dict:
 class BackupLab:
     """A bucket of its own on the lab's S3 endpoint a, a source database name, backups by the real engine."""
 
-    def __init__(self, tmp: Path, environment: str = "production"):
+    def __init__(self, tmp: Path, environment: str = "production", object_lock: bool = False):
         self.environment = environment
         pg = lab_postgres()
         self.server = pg["primary"]
@@ -218,17 +218,30 @@ class BackupLab:
         self.src_data = tmp / "source-data"
         self.src_files = self.src_data / "filestore" / self.src
         self.client = s3client.make_client(self.s3)
-        self.client.create_bucket(Bucket=self.bucket)
+        self.buckets = []
+        self.object_lock = object_lock
+        self.use_bucket(self.bucket, object_lock)
         self.pg = pg_params(self.server)
+
+    def use_bucket(self, name: str, object_lock: bool = False):
+        """Create bucket ``name`` (with object lock: versioned, backups locked GOVERNANCE for a day) and back up
+        into it from now on."""
+        self.client.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if object_lock else {}))
+        self.buckets.append(name)
+        self.bucket = name
+        self.object_lock = object_lock
 
     def store(self) -> BackupStore:
         return BackupStore(s3client.make_client(self.s3), self.bucket, endpoint=self.s3["endpoint_url"])
 
-    def backup(self, key: bytes | None = None) -> dict:
+    def backup(self, key: bytes | None = None, accept_missing_files=()) -> dict:
         opts = engine.BackupOptions(environment=self.environment, pg=dict(self.pg, db=self.src),
+                                    accept_missing_files=list(accept_missing_files),
                                     target=engine.StoreTarget(self.s3, self.bucket),
                                     filestore_path=str(self.src_files), encryption_key=key,
                                     split_min_size=self.split_min_size,
+                                    object_lock_mode="GOVERNANCE" if self.object_lock else None,
+                                    object_lock_days=1 if self.object_lock else 0,
                                     progress_stream=open(os.devnull, "w"))  # noqa: SIM115
         return engine.run_backup(opts)
 
@@ -247,10 +260,13 @@ class BackupLab:
     def cleanup(self):
         drop_databases(self.server, lambda n: n.startswith(f"rt_src_{self.tag}") or f"_{self.tag}" in n)
         paginator = self.client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.bucket):
-            for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or []):
-                self.client.delete_object(Bucket=self.bucket, Key=v["Key"], VersionId=v["VersionId"])
-        self.client.delete_bucket(Bucket=self.bucket)
+        for bucket in self.buckets:
+            for page in paginator.paginate(Bucket=bucket):
+                for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or []):
+                    # GOVERNANCE locks of the test's own backups: bypassed for hygiene
+                    self.client.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"],
+                                              BypassGovernanceRetention=True)
+            self.client.delete_bucket(Bucket=bucket)
 
 
 # --------------------------------------------------------------------------------------------

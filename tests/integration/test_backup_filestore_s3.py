@@ -168,7 +168,8 @@ def first(lab, source, attachments, stores):
 
 
 def without_retention(entries):
-    return [{k: v for k, v in e.items() if k != "retain_until"} for e in entries]
+    """Index entries without what is each store's own: retention dates, and the version ids (format 3) it pins."""
+    return [{k: v for k, v in e.items() if k not in ("retain_until", "version_id")} for e in entries]
 
 
 def test_a_bucket_backup_stores_what_a_directory_backup_stores(lab, source, attachments, stores, first):
@@ -179,7 +180,8 @@ def test_a_bucket_backup_stores_what_a_directory_backup_stores(lab, source, atta
     assert s["filestore"]["missing"] == [] and s["filestore"]["renamed"] == []
     assert not s.get("warnings")
     c = lab.client("a")
-    # the same content-addressed objects (key and size), and the same index (retention dates aside: one is locked)
+    # the same content-addressed objects (key and size), and the same index (retention dates aside: one is locked;
+    # version ids aside: each store pins its own objects)
     assert all_keys(c, stores["s3"], "filestore/") == all_keys(c, stores["dir"], "filestore/")
     ds, ss = lab.store(stores["dir"]), lab.store(stores["s3"])
     md = ds.read_manifest(ENV, source["db"], d["backup_id"])
@@ -325,16 +327,28 @@ def test_mismatched_and_missing_objects_are_reported(lab, source, attachments):
     c.delete_object(Bucket=attachments["bucket"], Key=gkey)
     bucket = make_bucket(lab.client("a"), unique("gbs-bad-"), lock=False)
     try:
-        res, _err = run_module("backup", backup_args(lab, source, bucket, filestore_s3=attachments["params"]))
+        # the database references a file the bucket does not have: a failed backup, nothing sealed, and
+        # the preflight (check mode) says so too
+        args = backup_args(lab, source, bucket, filestore_s3=attachments["params"])
+        res, _err = run_module("backup", args)
+        assert res.get("failed") and res["error"] == "filestore_incomplete", res
+        assert gone in res["msg"] and f"s3://{attachments['bucket']}/{attachments['base']}" in res["msg"]
+        assert res["missing"] == [gone] and res["missing_count"] == 1
+        assert lab.store(bucket).list_backups(ENV, source["db"]) == []
+        res, _err = run_module("backup", args, check_mode=True)
+        assert res.get("failed") and res["missing"] == [gone], res
+        # the instance's policy names the gap: the backup is taken and records it
+        res, _err = run_module("backup", dict(args, accept_missing_files=[gone]))
         assert not res.get("failed"), res
         assert res["filestore"]["missing"] == [gone]
         assert res["filestore"]["renamed"] == [{"fname": victim, "content_sha1": real_sha1}]
         warnings = json.dumps(res.get("warnings") or [])
-        assert f"missing from s3://{attachments['bucket']}/{attachments['base']}" in warnings
+        assert f"missing from s3://{attachments['bucket']}/{attachments['base']}, accepted by the instance" in warnings
         assert "do not match their SHA-1 name" in warnings
         store = lab.store(bucket)
         m = store.read_manifest(ENV, source["db"], res["backup_id"])
         assert m.data["filestore"]["missing"] == [gone]
+        assert m.data["filestore"]["missing_accepted"] == {"files": [gone], "count": 0, "unnamed": 0}
         assert m.data["filestore"]["renamed"] == [{"fname": victim, "content_sha1": real_sha1}]
         entries = {e["fname"]: e for e in store.read_index(m)[1]}
         assert gone not in entries
@@ -345,6 +359,35 @@ def test_mismatched_and_missing_objects_are_reported(lab, source, attachments):
         c.put_object(Bucket=attachments["bucket"], Key=vkey, Body=original)
         c.put_object(Bucket=attachments["bucket"], Key=gkey, Body=gone_data)
         wipe_bucket(lab.client("a"), bucket)
+
+
+def test_an_instance_whose_attachments_are_not_in_its_bucket_fails_and_one_that_has_them_passes(lab, source):
+    """Issue 14, item 9: attachments in object storage, the files elsewhere (on a disk): the backup used to hold 0
+    files, with a warning at most, and its drill passed. Now it fails, naming the gap; with the files it passes."""
+    c = lab.client("a")
+    att = unique("gbs-empty-")
+    c.create_bucket(Bucket=att)
+    c.put_bucket_versioning(Bucket=att, VersioningConfiguration={"Status": "Enabled"})
+    bucket = make_bucket(c, unique("gbs-gap-"), lock=True)
+    files = referenced(lab, source["db"])
+    try:
+        params = dict(lab.s3["a"], bucket=att, prefix=PREFIX)
+        args = backup_args(lab, source, bucket, filestore_s3=params, object_lock_mode="GOVERNANCE",
+                           object_lock_days=1)
+        res, _err = run_module("backup", args)
+        assert res.get("failed") and res["error"] == "filestore_incomplete", res
+        assert res["missing_count"] == len(files) > 0 and f"{len(files)} attachment file(s)" in res["msg"]
+        assert lab.store(bucket).list_backups(ENV, source["db"]) == []
+        upload_files(c, att, f"{PREFIX}{source['db']}/", source["filestore"])
+        res, _err = run_module("backup", args)
+        assert not res.get("failed"), res
+        assert res["filestore"]["count"] == len(files) and res["filestore"]["missing"] == []
+        out, _err = run_module("backup_verify", dict(lab.s3["a"], environment=ENV, database=source["db"],
+                                                     bucket=bucket, backup_id=res["backup_id"]))
+        assert out["ok"], out
+    finally:
+        wipe_bucket(c, bucket)
+        wipe_bucket(c, att)
 
 
 def test_encrypted_backup_of_a_bucket_without_database_in_its_keys(lab, source, attachments, tmp_path):

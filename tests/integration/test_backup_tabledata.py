@@ -87,7 +87,8 @@ def test_split_backup_round_trip_and_incremental_reuse(lab, source, bucket, tmp_
     first = backup(lab, source, bucket, object_lock_mode="GOVERNANCE", object_lock_days=1)
     store = lab.store(bucket)
     m1 = store.read_manifest(ENV, source["db"], first["backup_id"])
-    assert m1.data["format_version"] == 2
+    assert m1.data["format_version"] == 3  # table archives (2), every object pinned by version id (3)
+    assert all(o["version_id"] for o in m1.table_objects)
     tables = {o["table"] for o in m1.table_objects}
     assert {"mail_message", "account_move_line", "ir_attachment", "res_partner"} <= tables
     assert all(o["key"].startswith("dbdata/plain/" + first["backup_id"] + "/") for o in m1.table_objects)
@@ -184,7 +185,17 @@ def test_tables_with_non_builtin_types_stay_in_db_dump(lab, source, bucket, tmp_
         lab.drop_db(target)
 
 
-def test_corrupted_table_archive_is_refused_and_the_new_database_dropped(lab, source, bucket, tmp_path):
+def test_corrupted_table_archive_is_refused_and_the_new_database_dropped(lab, source, tmp_path):
+    # an unversioned bucket: the only place where an archive can be changed in place (in a versioned one the
+    # backup reads the version it pinned, test_backup_pinned.py)
+    bucket = make_bucket(lab.client("a"), unique("gbk-tdc-"), lock=False)
+    try:
+        corrupt_and_restore(lab, source, bucket, tmp_path)
+    finally:
+        wipe_bucket(lab.client("a"), bucket)
+
+
+def corrupt_and_restore(lab, source, bucket, tmp_path):
     first = backup(lab, source, bucket)
     store = lab.store(bucket)
     m = store.read_manifest(ENV, source["db"], first["backup_id"])

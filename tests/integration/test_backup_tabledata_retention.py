@@ -245,7 +245,12 @@ def test_the_copy_to_the_second_endpoint_carries_the_table_archives(lab, source)
             assert head["ObjectLockRetainUntilDate"] >= fmt.parse_time(o["retain_until"])
             assert hashlib.sha256(b.get_bytes(o["key"])).hexdigest() == o["sha256"]
             times[o["key"]] = head["LastModified"]
-        assert b.get_bytes(m1.manifest_key) == a.get_bytes(m1.manifest_key)
+        # the same manifest on b but for b's own version ids (format 3), each one b's first version of the key
+        mb1 = b.read_manifest(ENV, source["db"], r1["backup_id"])
+        assert mb1.pinned and [o["key"] for o in mb1.objects] == [o["key"] for o in m1.objects]
+        for o in mb1.objects:
+            assert o["version_id"] == b.key_versions(o["key"])[o["key"]].original[0]
+        assert mb1.tables == m1.tables
         assert b_client.head_object(Bucket=bucket, Key=m1.manifest_key)["LastModified"] >= max(times.values())
 
         # the next backup: mail_message changed (copied), account_move_line reused on b with its lock extended

@@ -103,7 +103,8 @@ class Requests:
             real = fast.request
 
             def request(method, bucket, key, *args, op="request", query=None, **kw):
-                self.seen.append((op, store.rel((query or {}).get("prefix", key) if op == "ListObjectsV2" else key)))
+                listing = op in ("ListObjectsV2", "ListObjectVersions")
+                self.seen.append((op, store.rel((query or {}).get("prefix", key) if listing else key)))
                 return real(method, bucket, key, *args, op=op, query=query, **kw)
 
             fast.request = request
@@ -317,6 +318,9 @@ def test_locked_unreferenced_objects_are_reported_not_attempted(chain):
 def test_an_unreadable_manifest_skips_the_collection_with_a_warning(chain):
     c = chain
     mkey = fmt.manifest_key(ENV, DB, c.b3)
+    # unreadable from its first version on (a version written over a readable one is never read: tampering)
+    for key, vid, _marker, _t in c.store.list_versions(mkey):
+        c.client.delete_object(Bucket=c.bucket, Key=key, VersionId=vid, BypassGovernanceRetention=True)
     c.store.put_bytes(mkey, b"{not json")
     orphan = tkey(bid_at(NOW - dt.timedelta(days=5), "0dead1"))
     c.store.put_bytes(orphan, b"unreferenced, but the run cannot know")
@@ -406,7 +410,7 @@ def test_verify_presence_lists_each_dbdata_directory_once(chain):
     sent = Requests(c.store)
     problems, _s = verify.check_objects(c.store, m, level="presence")
     assert problems == []
-    dbdata = [p for p in sent.of("ListObjectsV2") if p.startswith(fmt.DBDATA_ROOT)]
+    dbdata = [p for p in sent.of("ListObjectVersions") if p.startswith(fmt.DBDATA_ROOT)]
     assert sorted(dbdata) == sorted({c.u1.rsplit("/", 1)[0] + "/", c.t3.rsplit("/", 1)[0] + "/"})
     assert not [k for k in sent.of("GetObject") if k.startswith(fmt.DBDATA_ROOT)]  # listing only
 
@@ -414,7 +418,8 @@ def test_verify_presence_lists_each_dbdata_directory_once(chain):
 def test_restore_preflight_and_check_mode_cover_table_data(chain):
     c = chain
     m = c.store.read_manifest(ENV, DB, c.b2)
-    assert fetch.preflight(c.store, m, [], fmt.filestore_keyspace()) == {"objects_listed": 4}
+    assert fetch.preflight(c.store, m, [], fmt.filestore_keyspace()) == {"objects_listed": 4, "tampered": [],
+                                                                         "tampered_count": 0}
     r = Restore.__new__(Restore)
     r.store = c.store
     r.opts = types.SimpleNamespace(encryption_key=None, workers=2, progress_stream=None, progress_log=None)

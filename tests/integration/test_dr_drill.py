@@ -141,3 +141,37 @@ def test_drill_without_the_live_source_uses_the_manifest(lab, tmp_path):
     with psycopg.connect(lab.dsn()) as c:
         assert c.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
                          (lab.src + "_drill_%",)).fetchone()[0] == 0
+
+
+def test_drill_that_verified_fewer_attachments_than_referenced_is_red_and_names_them(lab, tmp_path):
+    """Issue 14, item 9: a backup that lacks a file its database references (accepted by the policy, so the backup
+    was taken) restores, but its drill is red, and the JSON and HTML reports say which file was not verified."""
+    with lab.connect(lab.src) as c:
+        victim = c.execute("SELECT min(store_fname) FROM ir_attachment WHERE store_fname IS NOT NULL").fetchone()[0]
+        referenced = c.execute("SELECT count(DISTINCT store_fname) FROM ir_attachment").fetchone()[0]
+    path = lab.src_files / victim
+    moved = tmp_path / "victim"
+    shutil.move(str(path), str(moved))
+    main_bucket = lab.bucket
+    try:
+        lab.use_bucket(f"rt-drill-gap-{lab.tag}")
+        res = lab.backup(accept_missing_files=[victim])
+        assert res["filestore"]["missing"] == [victim]
+    finally:
+        shutil.move(str(moved), str(path))
+    try:
+        proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path))
+        assert proc.returncode != 0
+        report, html = load_report(tmp_path)
+        assert report["result"] == "fail"
+        gap = [f for f in report["failures"] if "attachment files verified" in f]
+        assert gap and gap[0].startswith(f"only {referenced - 1} of {referenced} attachment files verified")
+        assert victim in gap[0]
+        assert report["attachments"]["missing_at_source"] == [victim]
+        page = html.read_text()
+        assert "FAIL" in page and f"{referenced - 1} of {referenced}" in page and victim in page
+        assert "Missing at the source when the backup was taken" in page
+        assert report["teardown"]["ok"]
+        nothing_left(lab, report, tmp_path)
+    finally:
+        lab.bucket = main_bucket

@@ -195,7 +195,7 @@ class DatabaseLoad:
                     proc.stdin.write(data)
 
             try:
-                for chunk in self.store.iter_object(obj["key"]):
+                for chunk in self.store.iter_object(obj["key"], version_id=obj.get("version_id")):
                     if self.stopped.is_set():
                         raise Stopped("the database load was stopped")
                     sha.update(chunk)

@@ -105,7 +105,7 @@ def stream_dump(store, rel, argv, env, lock=None, compression="zstd", level=3, z
                 part_size=8 * 1024 * 1024, progress=None, cancel=None):
     """Run pg_dump (``argv``, connection in ``env``) and stream its archive into ``store`` at ``rel``.
 
-    Returns the manifest object entry: {key, role, size, sha256, raw_size}.
+    Returns the manifest object entry: {key, role, size, sha256, raw_size, version_id (versioned bucket)}.
     """
     cobj = compressor(compression, level, zstd_threads)
     enc = crypto.Encryptor(key) if key is not None else None
@@ -166,10 +166,13 @@ def stream_dump(store, rel, argv, env, lock=None, compression="zstd", level=3, z
         for pipe in (proc.stdout, proc.stderr):
             with contextlib.suppress(OSError):
                 pipe.close()
-    return {
+    entry = {
         "key": rel,
         "role": fmt.ROLE_DUMP,
         "size": info["size"],
         "sha256": info["sha256"],
         "raw_size": raw_size,
     }
+    if info.get("version_id"):
+        entry["version_id"] = info["version_id"]  # the version this run wrote (versioned bucket)
+    return entry

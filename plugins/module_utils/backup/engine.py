@@ -44,6 +44,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import C
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
     BackupError,
     ConfigError,
+    FilestoreIncomplete,
     IntegrityError,
     SourceError,
     StoreError,
@@ -104,6 +105,10 @@ class BackupOptions:
     threads: int = 8
     part_size: int = 8 * 1024 * 1024
     row_counts: bool = True
+    # attachment files ir_attachment references that may be absent from the source (the instance's policy):
+    # these store_fnames, plus at most accept_missing_count others; any other gap fails the backup
+    accept_missing_files: list = field(default_factory=list)
+    accept_missing_count: int = 0
     split_min_size: int | None = tabledata.DEFAULT_SPLIT_MIN_SIZE  # None or -1: every table in db.dump
     table_jobs: int = 2  # tables fingerprinted and dumped at the same time
     lock_wait_timeout: str | None = None
@@ -123,6 +128,28 @@ def _lock_policy(opts, now):
     if not opts.object_lock_days or opts.object_lock_days < 1:
         raise ConfigError("object_lock_days must be at least 1 when object lock is on", option="object_lock_days")
     return LockPolicy(opts.object_lock_mode, int(opts.object_lock_days), int(opts.lock_slack_days), now=now)
+
+
+def check_missing(missing, accept_files=(), accept_count=0, where=""):
+    """The gaps policy (pure): a backup that lacks attachment files its database references is a failed
+    backup, unless the instance's policy names them (``accept_files``) or allows that many others
+    (``accept_count``). Returns the policy record for the manifest; raises FilestoreIncomplete otherwise.
+    """
+    if accept_count is None or int(accept_count) < 0:
+        raise ConfigError("accept_missing_count must be 0 or more", option="accept_missing_count")
+    named = set(accept_files or ())
+    accepted = sorted(f for f in missing if f in named)
+    others = sorted(f for f in missing if f not in named)
+    if len(others) > int(accept_count):
+        shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+        raise FilestoreIncomplete(
+            f"{len(missing)} attachment file(s) referenced by ir_attachment are not in {where}, "
+            f"{len(others)} of them not accepted by the instance's policy (accept_missing_files names "
+            f"{len(accepted)}, accept_missing_count allows {int(accept_count)}): {shown}. The backup would not "
+            "restore them, so it is refused and nothing was sealed: bring the files back (or point the "
+            "backup at where they are), or name the accepted gaps in the policy",
+            missing=others[:200], missing_count=len(others), accepted=accepted[:200], source=where)
+    return {"files": accepted, "count": int(accept_count), "unnamed": len(others)}
 
 
 def _first_real_error(errors):
@@ -222,8 +249,10 @@ def run_backup(opts, store=None, copy_store=None):
             return plan(fnames, fs_bucket or fs_root or ".", existing, chunk, keyspace), prev_entries
 
         # 3. check mode: the plan is the answer -------------------------------------------------
+        fs_where = fs_bucket.describe() if fs_bucket is not None else (fs_root or "the filestore")
         if opts.check_mode:
             fplan, _prev_entries = make_plan()
+            gaps = check_missing(fplan.missing, opts.accept_missing_files, opts.accept_missing_count, fs_where)
             return {
                 "changed": True,
                 "check_mode": True,
@@ -236,6 +265,7 @@ def run_backup(opts, store=None, copy_store=None):
                 "postgresql_version": server["server_version"],
                 "odoo_version": odoo.get("version"),
                 "previous_backup": prev.backup_id if prev else None,
+                "missing_accepted": gaps,
                 "requests": dict(store.stats),
             }
 
@@ -336,6 +366,7 @@ def run_backup(opts, store=None, copy_store=None):
             try:
                 t = time.monotonic()
                 fplan, prev_entries = make_plan()
+                gaps = check_missing(fplan.missing, opts.accept_missing_files, opts.accept_missing_count, fs_where)
                 timings["plan"] = round(time.monotonic() - t, 3)
                 progress.add_total(fplan.upload_bytes)
                 fsb = FilestoreBackup(store, keyspace, key=key, lock=lockp, threads=opts.threads, progress=progress,
@@ -367,8 +398,9 @@ def run_backup(opts, store=None, copy_store=None):
     index_rel = prefix + fmt.INDEX_NAME
     index_obj = store.put_bytes(index_rel, index_bytes, lock=dump_lock, content_type="application/gzip")
     objects = [
-        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size")},
-        {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"]},
+        {k: dump_result[k] for k in ("key", "role", "size", "sha256", "raw_size", "version_id") if k in dump_result},
+        {"key": index_rel, "role": fmt.ROLE_INDEX, "size": index_obj["size"], "sha256": index_obj["sha256"],
+         **({"version_id": index_obj["version_id"]} if index_obj.get("version_id") else {})},
         *table_entries,
     ]
     if opts.row_counts:
@@ -423,6 +455,7 @@ def run_backup(opts, store=None, copy_store=None):
             "new_size": fsb.stats["uploaded_bytes"],
             "reused_count": fsb.stats["reused"],
             "missing": sorted(fplan.missing),
+            "missing_accepted": gaps,
             "renamed": sorted(fsb.renamed, key=lambda r: r["fname"]),
         },
         objects=objects,
@@ -433,7 +466,7 @@ def run_backup(opts, store=None, copy_store=None):
     )
     manifest_bytes = fmt.encode_manifest(manifest)
     mrel = prefix + fmt.MANIFEST_NAME
-    store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
+    mput = store.put_bytes(mrel, manifest_bytes, lock=dump_lock, content_type="application/json")
     timings["index_and_manifest"] = round(time.monotonic() - t, 3)
     backup_seconds = time.monotonic() - t0
 
@@ -443,6 +476,8 @@ def run_backup(opts, store=None, copy_store=None):
         "environment": env,
         "db_name": dbname,
         "manifest_key": store.full(mrel),
+        "manifest_version_id": mput.get("version_id"),
+        "format_version": manifest["format_version"],
         "bucket": store.bucket,
         "endpoint": store.endpoint,
         "started_at": manifest["started_at"],
@@ -471,8 +506,8 @@ def run_backup(opts, store=None, copy_store=None):
     }
     if fplan.missing:
         result["warnings"].append(f"{len(fplan.missing)} attachment file(s) referenced by ir_attachment are missing "
-                                  f"from {fs_bucket.describe() if fs_bucket is not None else fs_root}; the backup "
-                                  "records them under filestore.missing")
+                                  f"from {fs_where}, accepted by the instance's policy; the backup records them "
+                                  "under filestore.missing")
     if fsb.renamed:
         result["warnings"].append(f"{len(fsb.renamed)} filestore file(s) do not match their SHA-1 name; stored under "
                                   "their real SHA-1 (see filestore.renamed)")
@@ -498,21 +533,24 @@ def run_backup(opts, store=None, copy_store=None):
 # ------------------------------------------------------------------------- copy to a second endpoint
 
 
-def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
-    """Copy one object src -> dst; its size and SHA-256 are checked against the manifest before it is sent."""
+def _copy_object(src, dst, rel, size, sha256, lock, metadata=None, version_id=None):
+    """Copy one object src -> dst; its size and SHA-256 are checked against the manifest before it is sent.
+
+    ``version_id`` is the pinned version on ``src`` (read, never a newer one). Returns the version id the
+    copy got on ``dst`` (None in an unversioned bucket).
+    """
     if size <= 16 * 1024 * 1024:
-        data = src.get_bytes(rel, max_size=size + 1)
+        data = src.get_bytes(rel, max_size=size + 1, version_id=version_id)
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256 or len(data) != size:
             raise IntegrityError(f"{src.where(rel)} does not match its manifest (sha256 {actual}, expected {sha256}); "
                                  "not copied", key=src.full(rel), expected=sha256, actual=actual)
-        dst.put_bytes(rel, data, lock=lock, sha256=sha256, metadata=metadata)
-        return
+        return dst.put_bytes(rel, data, lock=lock, sha256=sha256, metadata=metadata).get("version_id")
     writer = dst.multipart(rel, lock=lock, metadata=metadata)
     with writer:
         h = hashlib.sha256()
         n = 0
-        for chunk in src.iter_object(rel):
+        for chunk in src.iter_object(rel, version_id=version_id):
             h.update(chunk)
             n += len(chunk)
             if n > size:
@@ -522,19 +560,21 @@ def _copy_object(src, dst, rel, size, sha256, lock, metadata=None):
             writer.abort()
             raise IntegrityError(f"{src.where(rel)} does not match its manifest ({n} bytes, {size} expected); not "
                                  "copied", key=src.full(rel), expected=sha256, actual=h.hexdigest())
-        writer.close()
+        return writer.close().get("version_id")
 
 
-def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
+def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8, versions=None):
     """Copy the table-data objects of ``manifest`` (format version 2) to ``dst``, only those missing there.
 
     A table-data object lives outside the backup directory and is shared by the later backups that
     reference it, so ``dst`` often has it already (from the copy of an earlier backup): an object
-    present with the recorded size is reused, and with object lock its retention on ``dst`` is
-    extended to the entry's ``retain_until`` when it ends earlier (never shortened). A copied one is
-    locked until that date. Returns counters.
+    whose first version on ``dst`` has the recorded size is reused, and with object lock its retention
+    on ``dst`` is extended to the entry's ``retain_until`` when it ends earlier (never shortened). A
+    copied one is locked until that date. ``versions`` (a dict) receives key -> version id on ``dst``.
+    Returns counters.
     """
     stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    versions = {} if versions is None else versions
     objs = manifest.table_objects
     if not objs:
         return stats
@@ -546,14 +586,16 @@ def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
         if lockp is not None:
             until = fmt.parse_time(obj.get("retain_until")) or (dump_lock.until if dump_lock is not None else None)
             lock = LockSpec(lockp.mode, until) if until is not None else None
-        head = dst.head(rel)
+        kv = dst.key_versions(rel).get(rel)
+        orig = kv.original if kv is not None else None
+        head = dst.head(rel, version_id=orig[0]) if orig is not None and orig[1] == obj["size"] else None
         if head is not None and head.get("ContentLength") == obj["size"]:
             if lock is not None and lock.active():
                 cur = head.get("ObjectLockRetainUntilDate")
                 if cur is not None and cur.tzinfo is None:
                     cur = cur.replace(tzinfo=_dt.timezone.utc)
                 if cur is None or cur < lock.until:
-                    if dst.put_retention(rel, lock) == "missing":
+                    if dst.put_retention(rel, lock, version_id=orig[0]) == "missing":
                         head = None  # deleted meanwhile: copied below
                     else:
                         with lk:
@@ -561,11 +603,14 @@ def _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=8):
             if head is not None:
                 with lk:
                     stats["reused"] += 1
+                    versions[rel] = orig[0]
                 return
-        _copy_object(src, dst, rel, obj["size"], obj["sha256"], lock, metadata={"sha256": obj["sha256"]})
+        vid = _copy_object(src, dst, rel, obj["size"], obj["sha256"], lock, metadata={"sha256": obj["sha256"]},
+                           version_id=obj.get("version_id"))
         with lk:
             stats["copied"] += 1
             stats["copied_bytes"] += obj["size"]
+            versions[rel] = vid
 
     # a few at a time: each large one streams through a multipart upload of its own
     with ThreadPoolExecutor(max_workers=max(1, min(threads, 4)), thread_name_prefix="copy-table") as pool:
@@ -583,8 +628,18 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
     (format version 2, under ``dbdata/``, shared with other backups) are copied before the manifest
     too, only if missing on ``dst`` with the same size, each locked until its entry's
     ``retain_until``; see :func:`_replicate_tables`. Every copied object's SHA-256 is checked
-    against the manifest (or index) on the way.
+    against the manifest (or index) on the way, and read from its pinned version on ``src``.
+
+    Version ids are each store's own: ``dst``'s index and manifest are the primary's with ``dst``'s
+    version ids (manifest.repin), sealed again; without version ids on either side (unversioned
+    buckets) they are the primary's bytes.
+
+    A backup whose manifest ``dst`` already has (a copy run again) keeps it: its shared objects are
+    checked and their locks extended as above, but the backup directory is not written a second time
+    (a second version there would read as tampering, and would not be read anyway).
     """
+    done = dst.manifest_versions(manifest.environment, manifest.db_name, manifest.backup_id)
+    done = done.original if done is not None else None
     keyspace = manifest.filestore_keyspace
     existing = dst.list_filestore(keyspace)
     prev = dst.latest_manifest(manifest.environment, manifest.db_name)
@@ -595,6 +650,7 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         except BackupError:
             known = {}
     stats = {"copied": 0, "copied_bytes": 0, "reused": 0, "retention_extended": 0}
+    file_versions = {}  # sha1 -> version id on dst
     lk = threading.Lock()
 
     def one(entry):
@@ -603,12 +659,13 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
         lock = LockSpec(lockp.mode, until) if (lockp and until) else None
         have = existing.get(entry["sha1"])
         if have is not None and have[0] == entry["stored_size"]:
+            vid = have[2] if len(have) > 2 else None
             if lock is not None:
                 cur = fmt.parse_time(known.get(entry["sha1"]))
                 if cur is None:
-                    _mode, cur = dst.retention_of(rel)
+                    _mode, cur = dst.retention_of(rel, vid)
                 if cur is None or cur < until:
-                    if dst.put_retention(rel, lock) == "missing":
+                    if dst.put_retention(rel, lock, version_id=vid) == "missing":
                         have = None
                     else:
                         with lk:
@@ -616,12 +673,15 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             if have is not None:
                 with lk:
                     stats["reused"] += 1
+                    file_versions[entry["sha1"]] = vid
                 return
-        _copy_object(src, dst, rel, entry["stored_size"], entry["sha256"], lock,
-                     metadata={"sha256": entry["sha256"], "sha1": entry["sha1"], "size": str(entry["size"])})
+        vid = _copy_object(src, dst, rel, entry["stored_size"], entry["sha256"], lock,
+                           metadata={"sha256": entry["sha256"], "sha1": entry["sha1"], "size": str(entry["size"])},
+                           version_id=entry.get("version_id"))
         with lk:
             stats["copied"] += 1
             stats["copied_bytes"] += entry["stored_size"]
+            file_versions[entry["sha1"]] = vid
 
     errors = []
     sem = threading.BoundedSemaphore(max(1, threads) * 2)
@@ -643,18 +703,37 @@ def replicate(src, dst, manifest, manifest_bytes, index_bytes, entries, lockp, d
             pool.submit(call, entry)
     if errors:
         raise errors[0]
-    tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads)
+    versions = {}
+    tables = _replicate_tables(src, dst, manifest, lockp, dump_lock, threads=threads, versions=versions)
     for name, value in tables.items():
         stats[name] += value
+    if done is not None:
+        return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
+                "manifest_version_id": done[0], "already_copied": True,
+                **stats, "table_data": tables, "requests": dict(dst.stats)}
     for obj in manifest.dump_objects:
-        _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock)
+        versions[obj["key"]] = _copy_object(src, dst, obj["key"], obj["size"], obj["sha256"], dump_lock,
+                                            version_id=obj.get("version_id"))
         stats["copied"] += 1
         stats["copied_bytes"] += obj["size"]
-    dst.put_bytes(manifest.index_object["key"], index_bytes, lock=dump_lock, content_type="application/gzip")
-    if hashlib.sha256(index_bytes).hexdigest() != manifest.index_object["sha256"]:
+    pinned = manifest.pinned or any(versions.values()) or any(file_versions.values())
+    if pinned:
+        # the same index with dst's version ids (entries are re-read: a generator cannot be replayed)
+        src_keyspace, src_entries = fmt.iter_index(index_bytes)
+        index_bytes = fmt.encode_index((fmt.index_entry(e["fname"], e["sha1"], e["size"], e["stored_size"],
+                                                        e["sha256"], e.get("retain_until"),
+                                                        file_versions.get(e["sha1"]))
+                                        for e in src_entries), src_keyspace, presorted=True)
+    index_key = manifest.index_object["key"]
+    put = dst.put_bytes(index_key, index_bytes, lock=dump_lock, content_type="application/gzip")
+    versions[index_key] = put.get("version_id")
+    if pinned:
+        manifest_bytes = fmt.encode_manifest(fmt.repin(manifest.data, versions, index_bytes))
+    elif hashlib.sha256(index_bytes).hexdigest() != manifest.index_object["sha256"]:
         raise IntegrityError("filestore index changed during the copy")  # pragma: no cover - defensive
-    dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
+    put = dst.put_bytes(manifest.manifest_key, manifest_bytes, lock=dump_lock, content_type="application/json")
     return {"endpoint": dst.endpoint, "bucket": dst.bucket, "manifest_key": dst.full(manifest.manifest_key),
+            "manifest_version_id": put.get("version_id"),
             **stats, "table_data": tables, "requests": dict(dst.stats)}
 
 

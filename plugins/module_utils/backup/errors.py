@@ -43,6 +43,12 @@ class SourceError(BackupError):
     kind = "source"
 
 
+class FilestoreIncomplete(SourceError):
+    """The database references attachment files the source does not have (and the policy does not accept)."""
+
+    kind = "filestore_incomplete"
+
+
 class DumpError(SourceError):
     """pg_dump failed or produced something that is not a complete archive."""
 

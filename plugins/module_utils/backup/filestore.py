@@ -86,7 +86,7 @@ class FilestorePlan:
     keyspace: str
     root: str = "."
     upload: list = field(default_factory=list)  # (fname, size)
-    reuse: list = field(default_factory=list)  # (fname, sha1, size, stored_size)
+    reuse: list = field(default_factory=list)  # (fname, sha1, size, stored_size, version_id or None)
     missing: list = field(default_factory=list)  # fnames referenced but not on disk (or not in the bucket)
     source: object = None  # a BucketSource, or None for a directory (``root``)
 
@@ -271,8 +271,8 @@ def plan(fnames, root, existing, encrypted_chunk=None, keyspace=None):
 
     ``root`` is the filestore directory (sizes from stat), or a :class:`BucketSource` (sizes from one
     listing of its prefix); ``existing`` is ``store.list_filestore(keyspace)`` (sha1 -> stored size,
-    or (size, mtime)); ``encrypted_chunk`` the encryption chunk size when encrypting (stored sizes
-    differ then).
+    or (size, mtime[, version id]): the object's first version, which a reuse pins); ``encrypted_chunk``
+    the encryption chunk size when encrypting (stored sizes differ then).
     """
     if isinstance(root, BucketSource):
         p = FilestorePlan(keyspace=keyspace, source=root)
@@ -302,10 +302,12 @@ def plan(fnames, root, existing, encrypted_chunk=None, keyspace=None):
         sha1 = fmt.sha1_from_fname(fname)
         stored = crypto.stored_size(size, encrypted_chunk) if encrypted_chunk else size
         have = existing.get(sha1) if sha1 else None
+        vid = None
         if isinstance(have, tuple):
+            vid = have[2] if len(have) > 2 else None
             have = have[0]
         if have is not None and have == stored:
-            p.reuse.append((fname, sha1, size, stored))
+            p.reuse.append((fname, sha1, size, stored, vid))
         else:
             p.upload.append((fname, size))
     return p
@@ -347,7 +349,7 @@ class FilestoreBackup:
         self.threads = max(1, threads)
         self.progress = progress
         self.cancel = cancel or threading.Event()
-        self.prev = prev_entries or {}  # sha1 -> (stored_size, sha256, retain_until) of the previous backup
+        self.prev = prev_entries or {}  # sha1 -> (stored_size, sha256, retain_until, version_id) of the previous backup
         self.root = root
         self.source = source  # a BucketSource, or None: files under ``root``
         self.entries = {}
@@ -358,18 +360,19 @@ class FilestoreBackup:
 
     @staticmethod
     def compact_index(entries):
-        """sha1 -> (stored_size, sha256, retain_until) from index entries (the ``prev_entries`` form)."""
-        return {e["sha1"]: (e["stored_size"], e["sha256"], e.get("retain_until")) for e in entries}
+        """sha1 -> (stored_size, sha256, retain_until, version_id) from index entries (the ``prev_entries`` form)."""
+        return {e["sha1"]: (e["stored_size"], e["sha256"], e.get("retain_until"), e.get("version_id"))
+                for e in entries}
 
-    def _record(self, fname, sha1, size, stored_size, sha256, retain):
+    def _record(self, fname, sha1, size, stored_size, sha256, retain, version_id=None):
         until = fmt.format_time(retain) if isinstance(retain, _dt.datetime) else retain
         with self._lock:
-            self.entries[fname] = (sha1, size, stored_size, sha256, until)
+            self.entries[fname] = (sha1, size, stored_size, sha256, until, version_id)
 
     def iter_entries(self):
         for fname in sorted(self.entries):
-            sha1, size, stored_size, sha256, until = self.entries[fname]
-            yield fmt.index_entry(fname, sha1, size, stored_size, sha256, until)
+            sha1, size, stored_size, sha256, until, vid = self.entries[fname]
+            yield fmt.index_entry(fname, sha1, size, stored_size, sha256, until, vid)
 
     @property
     def count(self):
@@ -385,15 +388,15 @@ class FilestoreBackup:
 
     # ---------------------------------------------------------------- one file
     def _put_small(self, data):
-        """Store ``data`` (one PUT); (sha1, size, stored_size, sha256, lock)."""
+        """Store ``data`` (one PUT); (sha1, size, stored_size, sha256, lock, version_id)."""
         sha1 = hashlib.sha1(data).hexdigest()  # noqa: S324
         stored = crypto.encrypt_bytes(self.key, data) if self.key is not None else data
         sha256 = hashlib.sha256(stored).hexdigest()
         lock = self.lock.spec_for(sha1) if self.lock else None
         key = fmt.filestore_key(sha1, keyspace=self.keyspace)
-        self.store.put_bytes(key, stored, lock=lock, sha256=sha256,
-                             metadata={"sha256": sha256, "sha1": sha1, "size": str(len(data))})
-        return sha1, len(data), len(stored), sha256, lock
+        put = self.store.put_bytes(key, stored, lock=lock, sha256=sha256,
+                                   metadata={"sha256": sha256, "sha1": sha1, "size": str(len(data))})
+        return sha1, len(data), len(stored), sha256, lock, put.get("version_id")
 
     def _put_large(self, sha1, plain_sha256, size, blocks, check=None):
         """Stream ``blocks`` (content of SHA-1 ``sha1``, hashed beforehand) into a multipart upload.
@@ -423,14 +426,14 @@ class FilestoreBackup:
                 raise SourceError(f"{check} changed while it was read ({n} bytes, SHA-1 {again.hexdigest()}; "
                                   f"{size} bytes, SHA-1 {sha1} a moment before)")
             info = writer.close()
-        return sha1, size, info["size"], info["sha256"], lock
+        return sha1, size, info["size"], info["sha256"], lock, info.get("version_id")
 
-    def _uploaded(self, fname, sha1, size, stored_size, sha256, lock):
+    def _uploaded(self, fname, sha1, size, stored_size, sha256, lock, version_id=None):
         expected = fmt.sha1_from_fname(fname)
         if expected is not None and expected != sha1:
             with self._lock:
                 self.renamed.append({"fname": fname, "content_sha1": sha1})
-        self._record(fname, sha1, size, stored_size, sha256, lock.until if lock else None)
+        self._record(fname, sha1, size, stored_size, sha256, lock.until if lock else None, version_id)
         with self._lock:
             self.stats["uploaded"] += 1
             self.stats["uploaded_bytes"] += size
@@ -478,15 +481,16 @@ class FilestoreBackup:
                                    check=f"filestore object {src.describe()}{fname}")
         self._uploaded(fname, *done)
 
-    def _reuse(self, fname, sha1, size, stored_size):
+    def _reuse(self, fname, sha1, size, stored_size, vid=None):
+        """Reference the stored object: its first version ``vid`` (from the listing), by id from now on."""
         if self.cancel.is_set():
             return
         key = fmt.filestore_key(sha1, keyspace=self.keyspace)
         prev = self.prev.get(sha1)
-        if prev is not None and prev[0] == stored_size:
+        if prev is not None and prev[0] == stored_size and (not prev[3] or not vid or prev[3] == vid):
             sha256, retain = prev[1], fmt.parse_time(prev[2])
         else:
-            head = self.store.head(key)
+            head = self.store.head(key, version_id=vid)
             with self._lock:
                 self.stats["head"] += 1
             meta = (head or {}).get("Metadata") or {}
@@ -497,12 +501,13 @@ class FilestoreBackup:
                     self.stats["reuploaded"] += 1
                 self._upload(fname, size)
                 return
+            vid = vid or head.get("VersionId")
             retain = head.get("ObjectLockRetainUntilDate")
             if retain is not None and retain.tzinfo is None:
                 retain = retain.replace(tzinfo=_dt.timezone.utc)
         if self.lock is not None and (retain is None or retain < self.lock.needed_until):
             spec = self.lock.spec_for(sha1)
-            if self.store.put_retention(key, spec) == "missing":
+            if self.store.put_retention(key, spec, version_id=vid) == "missing":
                 with self._lock:
                     self.stats["reuploaded"] += 1
                 self._upload(fname, size)
@@ -510,7 +515,7 @@ class FilestoreBackup:
             retain = spec.until
             with self._lock:
                 self.stats["retention_extended"] += 1
-        self._record(fname, sha1, size, stored_size, sha256, retain)
+        self._record(fname, sha1, size, stored_size, sha256, retain, vid)
         with self._lock:
             self.stats["reused"] += 1
             self.stats["reused_bytes"] += size

@@ -49,7 +49,13 @@ manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of th
 
     format            "governed.odoo/backup"
     format_version    1, or 2 when ``objects`` holds "table-data" objects (a reader of version 1
-                      refuses it: it could not restore the tables stored outside db.dump)
+                      refuses it: it could not restore the tables stored outside db.dump), or 3
+                      when every object (and every filestore index entry) carries ``version_id``:
+                      the S3 version the backup wrote or referenced. A version 3 reader reads
+                      those versions only (GetObject with VersionId): a newer version written over
+                      a pinned key, or a delete marker, changes nothing it reads and is reported
+                      as tampering. Written whenever the bucket is versioned (object lock implies
+                      versioning); readers of versions 1 and 2 would read the newest versions
     backup_id, environment, db_name
     started_at        time of the database snapshot (the backup's point in time), ISO 8601 UTC "Z"
     finished_at       time the manifest was sealed
@@ -73,7 +79,7 @@ manifest.json (UTF-8 JSON, one object; unknown keys are ignored by readers of th
                       objects carry their own (>=) date in the index
     objects           every object of the backup directory except manifest.json itself:
                       [{key, role: "dump"|"filestore-index", size, sha256, raw_size?,
-                      raw_sha256?}], and (version 2) one object per large table whose data is
+                      raw_sha256?, version_id (version 3)}], and (version 2) one object per large table whose data is
                       not in db.dump: {key (under dbdata/), role: "table-data", table,
                       size, sha256, raw_size, rows, fingerprint, written_by (backup id that
                       dumped it), retain_until (its lock, or null)}. db.dump then holds the
@@ -94,7 +100,7 @@ per file, sorted by fname::
 
     {"fname": "ab/abcdef...", "sha1": <hex of the plain content>, "size": <plain bytes>,
      "stored_size": <bytes in the store>, "sha256": <hex of the stored bytes>,
-     "retain_until": <ISO time or null>}
+     "retain_until": <ISO time or null>, "version_id": <S3 version id (manifest version 3)>}
 
 The object of an entry is ``filestore_key(sha1, key_id)``. ``fname`` is normally
 ``sha1[:2] + "/" + sha1``; when a source file's content did not match its name, the entry keeps
@@ -116,11 +122,10 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
 FORMAT = "governed.odoo/backup"
 FORMAT_VERSION = 1
 FORMAT_VERSION_TABLES = 2  # written when the manifest has table-data objects
-FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_TABLES)
+FORMAT_VERSION_PINNED = 3  # written when every object is pinned by its S3 version id (a versioned bucket)
+FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_TABLES, FORMAT_VERSION_PINNED)
 INDEX_FORMAT = "governed.odoo/filestore-index"
 INDEX_FORMAT_VERSION = 1
-FORMAT_VERSION_TABLES = 2  # written when the manifest has table-data objects
-FORMAT_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_TABLES)
 
 FILESTORE_ROOT = "filestore/"
 DBDATA_ROOT = "dbdata/"
@@ -349,6 +354,10 @@ def validate_manifest(manifest, key=None):
             _require(obj["key"].startswith(prefix), f"object entry outside the backup directory: {obj!r}", **where)
         _require(isinstance(obj.get("size"), int) and obj["size"] >= 0, f"object without size: {obj['key']}", **where)
         _require(SHA256_RE.match(obj.get("sha256") or ""), f"object without sha256: {obj['key']}", **where)
+        if manifest["format_version"] >= FORMAT_VERSION_PINNED:
+            _require(isinstance(obj.get("version_id"), str) and obj["version_id"] and obj["version_id"] != "null",
+                     f"object without version_id in a format_version {manifest['format_version']} manifest: "
+                     f"{obj['key']}", **where)
     _require(sum(1 for o in objs if o["role"] == ROLE_INDEX) == 1, "manifest must list one filestore index", **where)
     _require(any(o["role"] == ROLE_DUMP for o in objs), "manifest lists no database object", **where)
     enc = manifest.get("encryption")
@@ -371,11 +380,24 @@ def decode_manifest(data, key=None):
 
 
 class Manifest:
-    """Read-only convenience view of a validated manifest dict (``.data`` is the dict itself)."""
+    """Read-only convenience view of a validated manifest dict (``.data`` is the dict itself).
+
+    ``version_id``, ``newer_versions`` and ``hidden`` describe the manifest object it was read from
+    (set by the store that read it): the version read, the versions written over it since, and
+    whether a delete marker hides it.
+    """
 
     def __init__(self, data, key=None):
         self.data = validate_manifest(data, key=key)
         self.key = key
+        self.version_id = None
+        self.newer_versions = ()
+        self.hidden = False
+
+    @property
+    def pinned(self):
+        """Whether every object is pinned by its version id (format version 3)."""
+        return self.data["format_version"] >= FORMAT_VERSION_PINNED
 
     @classmethod
     def from_bytes(cls, data, key=None):
@@ -452,9 +474,12 @@ class Manifest:
 # ---------------------------------------------------------------- filestore index
 
 
-def index_entry(fname, sha1, size, stored_size, sha256, retain_until=None):
-    return {"fname": fname, "sha1": sha1, "size": size, "stored_size": stored_size, "sha256": sha256,
-            "retain_until": format_time(retain_until) if isinstance(retain_until, _dt.datetime) else retain_until}
+def index_entry(fname, sha1, size, stored_size, sha256, retain_until=None, version_id=None):
+    entry = {"fname": fname, "sha1": sha1, "size": size, "stored_size": stored_size, "sha256": sha256,
+             "retain_until": format_time(retain_until) if isinstance(retain_until, _dt.datetime) else retain_until}
+    if version_id and version_id != "null":
+        entry["version_id"] = version_id
+    return entry
 
 
 def encode_index(entries, keyspace, presorted=False):
@@ -532,8 +557,7 @@ def build_manifest(*, backup_id, environment, db_name, started_at, finished_at, 
     """Assemble a manifest dict (not yet sealed) and validate it as a reader would."""
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION_TABLES if any(o.get("role") == ROLE_TABLE for o in objects)
-        else FORMAT_VERSION,
+        "format_version": format_version_for(objects),
         "backup_id": backup_id,
         "environment": environment,
         "db_name": db_name,
@@ -549,3 +573,42 @@ def build_manifest(*, backup_id, environment, db_name, started_at, finished_at, 
         "objects": objects,
     }
     return validate_manifest(seal(manifest))
+
+
+def format_version_for(objects):
+    """The format version a writer gives a manifest with ``objects`` (pure).
+
+    3 when every object carries its version id (the bucket is versioned: the readers must read
+    those versions), else 2 with table-data objects, else 1. Version ids of only some objects are
+    dropped: a reader could not tell a pinned object from one that is not.
+    """
+    if objects and all(o.get("version_id") and o["version_id"] != "null" for o in objects):
+        return FORMAT_VERSION_PINNED
+    for o in objects:
+        o.pop("version_id", None)
+    return FORMAT_VERSION_TABLES if any(o.get("role") == ROLE_TABLE for o in objects) else FORMAT_VERSION
+
+
+def repin(manifest_data, versions, index_bytes):
+    """The manifest of the same backup in another store: ``versions`` (key -> version id there) replace
+    the version ids, ``index_bytes`` (that store's index, whose entries carry its version ids) replace
+    the index object's size and checksum; sealed again (pure).
+
+    Version ids are the store's own names for the bytes: a copy on a second endpoint has other ones,
+    so its manifest differs from the primary's in those fields (and its seal), nothing else.
+    """
+    body = {k: v for k, v in manifest_data.items() if k != "manifest_sha256"}
+    objects = []
+    for obj in body["objects"]:
+        obj = dict(obj)
+        obj.pop("version_id", None)
+        if obj["role"] == ROLE_INDEX:
+            obj["size"] = len(index_bytes)
+            obj["sha256"] = hashlib.sha256(index_bytes).hexdigest()
+        vid = versions.get(obj["key"])
+        if vid and vid != "null":
+            obj["version_id"] = vid
+        objects.append(obj)
+    body["objects"] = objects
+    body["format_version"] = format_version_for(objects)
+    return validate_manifest(seal(body))

@@ -195,7 +195,7 @@ def _surviving_manifests(store, refs, survivors, workers):
 
     def read(ref):
         try:
-            return store.read_manifest(ref.environment, ref.db_name, ref.backup_id), None
+            return store.read_manifest(ref.environment, ref.db_name, ref.backup_id, ref=ref), None
         except BackupError as exc:
             return None, f"of {ref.environment}/{ref.db_name}/{ref.backup_id} ({exc.msg})"
 

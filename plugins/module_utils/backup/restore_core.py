@@ -94,7 +94,7 @@ def fetch_dump(store, manifest, dest_path, key=None, progress=None):
 
     try:
         with open(tmp, "wb") as out:
-            for chunk in store.iter_object(obj["key"]):
+            for chunk in store.iter_object(obj["key"], version_id=obj.get("version_id")):
                 stored_sha.update(chunk)
                 stored_n += len(chunk)
                 emit(out, dec.update(chunk) if dec is not None else chunk)
@@ -126,7 +126,7 @@ def fetch_file(store, keyspace, entry, dest_root, key=None, strict=False):
     SHA-256 the index records (what backup_verify does); it costs a second hash of every byte.
     """
     rel = fmt.filestore_key(entry["sha1"], keyspace=keyspace)
-    data = store.get_bytes(rel, max_size=entry["stored_size"] + 1)
+    data = store.get_bytes(rel, max_size=entry["stored_size"] + 1, version_id=entry.get("version_id"))
     if len(data) != entry["stored_size"]:
         raise IntegrityError(f"filestore object {store.where(rel)} is {len(data)} bytes, the index says "
                              f"{entry['stored_size']}", key=store.full(rel), expected=entry["stored_size"],

@@ -74,9 +74,82 @@ class LockSpec:
         return LockSpec(self.mode, until)
 
 
+def pinned(version_id):
+    """A version id to send with a request: None for none, and for the "null" version of an unversioned bucket."""
+    return version_id if version_id and version_id != "null" else None
+
+
+@dataclass(frozen=True)
+class KeyVersions:
+    """Every version of one key, as one listing of object versions shows them.
+
+    ``versions`` are the object versions, newest first: ``(version_id, size, last_modified)``.
+    ``hidden``: the key's latest entry is a delete marker (a plain listing does not show the key).
+    ``markers``: how many delete markers the key has.
+    """
+
+    key: str
+    versions: tuple
+    hidden: bool = False
+    markers: int = 0
+
+    @property
+    def original(self):
+        """The first version written, (version_id, size, last_modified); None if only delete markers remain.
+
+        Nothing in a backup store is ever written twice on purpose (content-addressed objects are
+        reused, a backup directory's objects are written once), so the first version is the one the
+        backup wrote, and with object lock the one nobody could remove.
+        """
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def current(self):
+        """What a GET without a version id returns: the newest version, unless a delete marker hides it."""
+        return None if self.hidden or not self.versions else self.versions[0]
+
+    def version(self, version_id):
+        for v in self.versions:
+            if v[0] == version_id:
+                return v
+        return None
+
+    def newer_than(self, version_id):
+        """Version ids written over ``version_id`` (newest first); [] when it is the newest or unknown."""
+        out = []
+        for v in self.versions:
+            if v[0] == version_id:
+                return out
+            out.append(v[0])
+        return []
+
+    def check(self, version_id, size):
+        """None when the object is there with ``size``: its pinned ``version_id``, or without one the
+        current object (what a reader without version ids reads); else ("missing", None) or ("size", actual)."""
+        v = self.version(version_id) if pinned(version_id) else self.current
+        if v is None:
+            return "missing", None
+        return (None, v[1]) if v[1] == size else ("size", v[1])
+
+    def tampering(self, version_id):
+        """What was done to the key over the pinned ``version_id``: {"newer_versions", "delete_marker"} or None."""
+        if not pinned(version_id):
+            return None
+        newer = self.newer_than(version_id)
+        if not newer and not self.hidden:
+            return None
+        return {"newer_versions": newer, "delete_marker": self.hidden}
+
+
 @dataclass(frozen=True)
 class BackupRef:
-    """A restorable backup as a listing sees it: the key of its manifest, no manifest read yet."""
+    """A restorable backup as a listing of object versions sees it: its manifest, no manifest read yet.
+
+    ``version_id`` pins the manifest's first version (the one the backup sealed); ``newer_versions``
+    were written over it later (by someone else: a backup writes its manifest once), ``hidden`` says a
+    delete marker hides it from a plain listing. Such a backup is still listed, and read through
+    ``version_id``.
+    """
 
     environment: str
     db_name: str
@@ -84,14 +157,28 @@ class BackupRef:
     manifest_key: str
     size: int
     last_modified: _dt.datetime
+    version_id: str = None
+    newer_versions: tuple = ()
+    hidden: bool = False
 
     @property
     def started_at(self):
         return fmt.backup_id_time(self.backup_id)
 
+    @property
+    def tampered(self):
+        return bool(self.newer_versions) or self.hidden
+
     def as_dict(self):
-        return {"environment": self.environment, "db_name": self.db_name, "backup_id": self.backup_id,
-                "manifest_key": self.manifest_key, "started_at": fmt.format_time(self.started_at)}
+        out = {"environment": self.environment, "db_name": self.db_name, "backup_id": self.backup_id,
+               "manifest_key": self.manifest_key, "started_at": fmt.format_time(self.started_at)}
+        if self.version_id and self.version_id != "null":
+            out["manifest_version_id"] = self.version_id
+        if self.hidden:
+            out["hidden_by_delete_marker"] = True
+        if self.newer_versions:
+            out["newer_manifest_versions"] = list(self.newer_versions)
+        return out
 
 
 def _parse_mtime(text):
@@ -211,13 +298,60 @@ class BackupStore:
                 return
             token = page.get("NextContinuationToken")
 
+    def iter_versions(self, prefix):
+        """(rel_key, version_id, size or None for a delete marker, is_latest, last_modified) of every version
+        under ``prefix``: by key, and for one key newest first (the order S3 lists them in)."""
+        if self.fast is not None:
+            for key, vid, size, latest, mtime in self.fast.list_versions(self.bucket, self.full(prefix),
+                                                                         on_page=lambda: self._count("list")):
+                yield self.rel(key), vid, size, latest, mtime
+            return
+        kw = {"Bucket": self.bucket, "Prefix": self.full(prefix)}
+        while True:
+            try:
+                page = self.client.list_object_versions(**kw)
+            except Exception as exc:
+                raise self._err(exc, "ListObjectVersions", prefix) from exc
+            self._count("list")
+            # botocore separates versions and delete markers; each list keeps the server's order
+            rows = [(v["Key"], v.get("VersionId"), v["Size"], v.get("IsLatest"), v["LastModified"])
+                    for v in page.get("Versions", []) or []]
+            rows += [(v["Key"], v.get("VersionId"), None, v.get("IsLatest"), v["LastModified"])
+                     for v in page.get("DeleteMarkers", []) or []]
+            for key, vid, size, latest, mtime in rows:
+                yield self.rel(key), vid, size, bool(latest), mtime
+            if not page.get("IsTruncated"):
+                return
+            kw["KeyMarker"] = page.get("NextKeyMarker")
+            kw["VersionIdMarker"] = page.get("NextVersionIdMarker")
+
+    def key_versions(self, prefix):
+        """rel_key -> :class:`KeyVersions` of every key under ``prefix`` (one listing of object versions)."""
+        acc = {}
+        for key, vid, size, latest, mtime in self.iter_versions(prefix):
+            entry = acc.setdefault(key, [[], False, 0])
+            if size is None:
+                entry[2] += 1
+                if latest:
+                    entry[1] = True
+            else:
+                entry[0].append((vid, size, mtime if not isinstance(mtime, str) else _parse_mtime(mtime)))
+        return {k: KeyVersions(k, tuple(v[0]), v[1], v[2]) for k, v in acc.items()}
+
     def list_filestore(self, keyspace):
-        """sha1 -> (stored size, last modified) for every object of a filestore keyspace."""
+        """sha1 -> (stored size, last modified, version id) of every object of a filestore keyspace.
+
+        From one listing of object versions (as many requests as a plain listing): each object is its
+        first version, the one a backup wrote. A newer version written over it (by someone holding
+        PutObject) or a delete marker hiding it changes nothing here: backups reference and restores
+        read the first version, by its id.
+        """
         out = {}
-        for key, size, mtime in self.iter_objects(keyspace):
+        for key, kv in self.key_versions(keyspace).items():
             sha1 = fmt.sha1_from_key(key, keyspace)
-            if sha1:
-                out[sha1] = (size, mtime)
+            orig = kv.original
+            if sha1 and orig is not None:
+                out[sha1] = (orig[1], orig[2], orig[0])
         return out
 
     def list_filestore_keyspaces(self):
@@ -242,43 +376,54 @@ class BackupStore:
         return sorted(spaces)
 
     def list_backups(self, environment=None, db_name=None):
-        """Restorable backups = manifests present, oldest first. No manifest is read."""
+        """Restorable backups = manifests written, oldest first. No manifest is read.
+
+        Listed from the object *versions*: a manifest hidden by a delete marker (which anyone allowed
+        to DeleteObject can add, object lock or not) is still a backup, listed with ``hidden``, and
+        each ref pins the manifest's first version (see :class:`BackupRef`).
+        """
         out = []
-        for key, size, mtime in self.iter_objects(fmt.env_prefix(environment, db_name)):
+        for key, kv in self.key_versions(fmt.env_prefix(environment, db_name)).items():
             parsed = fmt.parse_backup_key(key)
-            if parsed and parsed[3] == fmt.MANIFEST_NAME:
+            orig = kv.original
+            if parsed and parsed[3] == fmt.MANIFEST_NAME and orig is not None:
                 env, db, bid, _rest = parsed
-                out.append(BackupRef(env, db, bid, key, size, mtime))
+                out.append(BackupRef(env, db, bid, key, orig[1], orig[2], version_id=orig[0],
+                                     newer_versions=tuple(kv.newer_than(orig[0])), hidden=kv.hidden))
         out.sort(key=lambda r: (r.started_at, r.backup_id))
         return out
 
     def scan_backup_dirs(self, environment=None, db_name=None):
         """(env, db, id) -> {"has_manifest", "newest", "keys", "size"} for every backup directory."""
         dirs = {}
-        for key, size, mtime in self.iter_objects(fmt.env_prefix(environment, db_name)):
+        for key, kv in self.key_versions(fmt.env_prefix(environment, db_name)).items():
             parsed = fmt.parse_backup_key(key)
-            if not parsed:
+            if not parsed or not kv.versions:
                 continue
             env, db, bid, rest = parsed
+            size, mtime = kv.versions[0][1], max(v[2] for v in kv.versions)
             d = dirs.setdefault((env, db, bid), {"has_manifest": False, "newest": mtime, "keys": [], "size": 0})
             d["keys"].append(key)
             d["size"] += size
             d["newest"] = max(d["newest"], mtime)
             if rest == fmt.MANIFEST_NAME:
-                d["has_manifest"] = True
+                d["has_manifest"] = True  # hidden by a delete marker or not: the backup exists
         return dirs
 
     # ------------------------------------------------------------------ reading
-    def get_bytes(self, rel, max_size=None):
+    def get_bytes(self, rel, max_size=None, version_id=None):
+        """An object's bytes; with ``version_id`` that version (a pinned object), never a newer one."""
+        version_id = pinned(version_id)
         if self.fast is not None:
-            data = self.fast.get(self.bucket, self.full(rel))
+            data = self.fast.get(self.bucket, self.full(rel), version_id)
             if max_size is not None and len(data) > max_size:
                 raise StoreError(f"{self.where(rel)} is {len(data)} bytes, more than {max_size} expected",
                                  key=self.full(rel))
             self._count("get", nbytes=len(data))
             return data
         try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel))
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel),
+                                          **({"VersionId": version_id} if version_id else {}))
             if max_size is not None and resp["ContentLength"] > max_size:
                 resp["Body"].close()
                 raise StoreError(f"{self.where(rel)} is {resp['ContentLength']} bytes, more than {max_size} expected",
@@ -291,20 +436,24 @@ class BackupStore:
         self._count("get", nbytes=len(data))
         return data
 
-    def iter_object(self, rel, chunk_size=1024 * 1024):
-        """Stream an object's bytes (a generator; errors become StoreError)."""
+    def iter_object(self, rel, chunk_size=1024 * 1024, version_id=None):
+        """Stream an object's bytes (a generator; errors become StoreError); ``version_id`` as in get_bytes."""
+        version_id = pinned(version_id)
         try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel))
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.full(rel),
+                                          **({"VersionId": version_id} if version_id else {}))
         except Exception as exc:
             raise self._err(exc, "GetObject", rel) from exc
         self._count("get")
         yield from stream_body(resp["Body"], chunk_size, lambda exc: self._err(exc, "GetObject", rel),
                                lambda n: self._count("get", 0, nbytes=n))
 
-    def head(self, rel):
-        """HEAD an object; None if it does not exist."""
+    def head(self, rel, version_id=None):
+        """HEAD an object (that version of it with ``version_id``); None if it does not exist."""
+        version_id = pinned(version_id)
         try:
-            resp = self.client.head_object(Bucket=self.bucket, Key=self.full(rel))
+            resp = self.client.head_object(Bucket=self.bucket, Key=self.full(rel),
+                                           **({"VersionId": version_id} if version_id else {}))
         except Exception as exc:
             if is_not_found(exc):
                 return None
@@ -312,10 +461,29 @@ class BackupStore:
         self._count("head")
         return resp
 
-    def read_manifest(self, environment, db_name, backup_id):
+    def manifest_versions(self, environment, db_name, backup_id):
+        """:class:`KeyVersions` of one backup's manifest.json (one listing request), or None."""
         key = fmt.manifest_key(environment, db_name, backup_id)
+        return self.key_versions(key).get(key)
+
+    def read_manifest(self, environment, db_name, backup_id, ref=None):
+        """The backup's manifest, read from its first version (pinned by ``ref.version_id`` when given).
+
+        The returned Manifest carries ``version_id`` (the version read), ``newer_versions`` (written over
+        it later: tampering, since a backup writes its manifest once) and ``hidden`` (a delete marker
+        hides it). A newer version is never read, whatever it contains.
+        """
+        key = fmt.manifest_key(environment, db_name, backup_id)
+        if ref is not None:
+            version_id, newer, hidden = ref.version_id, tuple(ref.newer_versions), ref.hidden
+        else:
+            kv = self.manifest_versions(environment, db_name, backup_id)
+            if kv is None or kv.original is None:
+                raise ManifestError(f"backup {environment}/{db_name}/{backup_id} has no manifest in {self.where()}: "
+                                    "it does not exist or is not complete", key=self.full(key))
+            version_id, newer, hidden = kv.original[0], tuple(kv.newer_than(kv.original[0])), kv.hidden
         try:
-            data = self.get_bytes(key, max_size=64 * 1024 * 1024)
+            data = self.get_bytes(key, max_size=64 * 1024 * 1024, version_id=version_id)
         except StoreError as exc:
             if exc.details.get("code") in ("NoSuchKey", "404", "NotFound"):
                 raise ManifestError(f"backup {environment}/{db_name}/{backup_id} has no manifest in {self.where()}: "
@@ -325,6 +493,9 @@ class BackupStore:
         if (m.environment, m.db_name, m.backup_id) != (environment, db_name, backup_id):
             raise ManifestError(f"manifest at {self.full(key)} describes another backup "
                                 f"({m.environment}/{m.db_name}/{m.backup_id})", key=self.full(key))
+        m.version_id = pinned(version_id)
+        m.newer_versions = newer
+        m.hidden = hidden
         return m
 
     def latest_manifest(self, environment, db_name, before=None):
@@ -333,7 +504,7 @@ class BackupStore:
             if before is not None and ref.started_at > before:
                 continue
             try:
-                return self.read_manifest(ref.environment, ref.db_name, ref.backup_id)
+                return self.read_manifest(ref.environment, ref.db_name, ref.backup_id, ref=ref)
             except ManifestError:
                 continue
         return None
@@ -350,7 +521,7 @@ class BackupStore:
         if not skip_invalid:
             refs = [r for r in self.list_backups(environment, db_name) if before is None or r.started_at <= before]
             if refs:
-                return self.read_manifest(refs[-1].environment, refs[-1].db_name, refs[-1].backup_id)
+                return self.read_manifest(refs[-1].environment, refs[-1].db_name, refs[-1].backup_id, ref=refs[-1])
         m = self.latest_manifest(environment, db_name, before=before)
         if m is None:
             when = f" before {fmt.format_time(before)}" if before else ""
@@ -368,7 +539,7 @@ class BackupStore:
 
     def _index_bytes(self, manifest):
         obj = manifest.index_object
-        data = self.get_bytes(obj["key"], max_size=obj["size"] + 1)
+        data = self.get_bytes(obj["key"], max_size=obj["size"] + 1, version_id=obj.get("version_id"))
         digest = hashlib.sha256(data).hexdigest()
         if len(data) != obj["size"] or digest != obj["sha256"]:
             raise IntegrityError(f"filestore index {self.full(obj['key'])} does not match its manifest "
@@ -418,8 +589,8 @@ class BackupStore:
         return MultipartWriter(self, rel, lock=lock, part_size=part_size, max_inflight=max_inflight,
                                metadata=metadata, content_type=content_type, on_part=on_part)
 
-    def put_retention(self, rel, lock):
-        """Set retention on the current version of ``rel`` (only ever to a later date).
+    def put_retention(self, rel, lock, version_id=None):
+        """Set retention on the current version of ``rel``, or on ``version_id`` (only ever to a later date).
 
         Returns "extended", or "missing" when the object no longer exists. A refusal (the object is
         already locked longer in COMPLIANCE mode, or the caller may not shorten it) raises ObjectLocked.
@@ -427,8 +598,9 @@ class BackupStore:
         if not lock.active():
             return "extended"  # nothing to extend to: the date has passed
         try:
+            kw = {"VersionId": pinned(version_id)} if pinned(version_id) else {}
             self.client.put_object_retention(Bucket=self.bucket, Key=self.full(rel),
-                                             Retention={"Mode": lock.mode, "RetainUntilDate": lock.until})
+                                             Retention={"Mode": lock.mode, "RetainUntilDate": lock.until}, **kw)
         except Exception as exc:
             if is_not_found(exc):
                 return "missing"
@@ -648,11 +820,12 @@ class MultipartWriter:
                 # smaller than one part: a single PUT, verified by the server against its SHA-256
                 data = bytes(self._buf)
                 self._buf = bytearray()
-                self.store.put_bytes(self.rel, data, lock=self.lock, metadata=self.metadata,
-                                     content_type=self.content_type, sha256=sha256)
+                put = self.store.put_bytes(self.rel, data, lock=self.lock, metadata=self.metadata,
+                                           content_type=self.content_type, sha256=sha256)
                 if self.on_part:
                     self.on_part(len(data))
-                return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": 1}
+                return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": 1,
+                        "version_id": put.get("version_id")}
             if self._buf:
                 self._flush_part(bytes(self._buf))
                 self._buf = bytearray()
@@ -662,12 +835,13 @@ class MultipartWriter:
                 raise self._error
             parts = [self._parts[n] for n in sorted(self._parts)]
             try:
-                self.store.client.complete_multipart_upload(
+                done = self.store.client.complete_multipart_upload(
                     Bucket=self.store.bucket, Key=self.store.full(self.rel), UploadId=self._upload_id,
                     MultipartUpload={"Parts": parts})
             except Exception as exc:
                 raise self.store._err(exc, "CompleteMultipartUpload", self.rel) from exc
-            return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": len(parts)}
+            return {"key": self.rel, "size": self._size, "sha256": sha256, "parts": len(parts),
+                    "version_id": done.get("VersionId")}
         except BaseException:
             self.abort()
             raise

@@ -187,6 +187,7 @@ def table_entry(st, info, compression, written_by, retain_until):
         "compression": compression,
         "written_by": written_by,
         "retain_until": fmt.format_time(retain_until) if retain_until is not None else None,
+        **({"version_id": info["version_id"]} if info.get("version_id") else {}),
     }
 
 
@@ -201,16 +202,34 @@ def dump_argv(pg_dump, snapshot, st, lock_wait_timeout=None):
 
 
 def reuse(store, st, prev_obj, lock):
-    """Reuse ``prev_obj`` for ``st`` if it still exists with its size; extend its lock. None if not usable."""
-    head = store.head(prev_obj["key"])
+    """Reuse ``prev_obj`` for ``st`` if it still exists with its size; extend its lock. None if not usable.
+
+    The version reused is the one the previous backup pinned (``version_id``). A previous backup
+    without version ids (format 1 or 2) in a versioned bucket (the HEAD answers with a version id: the
+    first backup after an upgrade) gets the archive's first version, from one listing of its versions,
+    never a version written over it later; in an unversioned bucket there is nothing to pin and the
+    HEAD is the only request, as before.
+    """
+    vid = prev_obj.get("version_id")
+    head = store.head(prev_obj["key"], version_id=vid)
+    if not vid and head is not None and head.get("VersionId") not in (None, "null"):
+        kv = store.key_versions(prev_obj["key"]).get(prev_obj["key"])
+        orig = kv.original if kv is not None else None
+        vid = orig[0] if orig is not None else None
+        if vid != head.get("VersionId"):
+            head = store.head(prev_obj["key"], version_id=vid) if vid else None
     if head is None or head.get("ContentLength") != prev_obj["size"]:
         return None
     entry = dict(prev_obj)
+    entry.pop("version_id", None)
+    vid = vid or head.get("VersionId")
+    if vid and vid != "null":
+        entry["version_id"] = vid
     entry["rows"] = st.rows
     if lock is not None:
         cur = fmt.parse_time(prev_obj.get("retain_until"))
         if cur is None or cur < lock.until:
-            if store.put_retention(prev_obj["key"], lock) == "missing":
+            if store.put_retention(prev_obj["key"], lock, version_id=vid) == "missing":
                 return None
             entry["retain_until"] = fmt.format_time(lock.until)
     return entry

@@ -17,6 +17,16 @@ Levels:
 
 A damaged or altered manifest fails reading it (format, seal). Every problem names the object.
 
+Pinned versions (format version 3): every object is read by the version id the manifest records,
+and one listing of object versions per directory (1 request per 1,000 versions, at both levels)
+shows what was done over them: a newer version written over a pinned key is a ``tampered`` problem
+(someone holding PutObject; the pinned bytes are still there and are what a restore reads), a
+delete marker hiding a pinned key or the manifest is a warning (the backup stays usable).
+
+Completeness: a backup whose manifest records attachment files the source did not have
+(``filestore.missing``) fails verification (``incomplete``) unless the instance's policy accepted
+them when the backup was taken (``filestore.missing_accepted``, then a warning).
+
 The test restore (:func:`restore_check`, module option ``test_restore``) restores the database into
 a scratch database that did not exist before (and is always dropped afterwards), the filestore
 into a temporary directory,
@@ -46,10 +56,10 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
 LEVELS = ("full", "presence")
 
 
-def _stream_digest(store, rel):
+def _stream_digest(store, rel, version_id=None):
     h = hashlib.sha256()
     n = 0
-    for chunk in store.iter_object(rel):
+    for chunk in store.iter_object(rel, version_id=version_id):
         h.update(chunk)
         n += len(chunk)
     return n, h.hexdigest()
@@ -64,9 +74,9 @@ def _what(obj):
     return {"table": obj["table"]} if obj.get("role") == fmt.ROLE_TABLE else {}
 
 
-def listed_sizes(store, prefix, objects):
-    """rel key -> stored size of the objects present among ``objects``: one listing of ``prefix``, plus one
-    of each other directory an object lives in (table-data objects are outside the backup directory)."""
+def listed_versions(store, prefix, objects):
+    """rel key -> KeyVersions of the objects among ``objects``: one listing of the versions under ``prefix``,
+    plus one of each other directory an object lives in (table-data objects are outside the backup directory)."""
     dirs = {prefix}
     for obj in objects:
         if not obj["key"].startswith(prefix):
@@ -74,10 +84,57 @@ def listed_sizes(store, prefix, objects):
     wanted = {obj["key"] for obj in objects}
     out = {}
     for d in sorted(dirs):
-        for k, size, _t in store.iter_objects(d):
+        for k, kv in store.key_versions(d).items():
             if k in wanted:
-                out[k] = size
+                out[k] = kv
     return out
+
+
+def tampering(store, rel, kv, version_id, what=None):
+    """(problems, warnings) for what was written over the pinned ``version_id`` of ``rel`` (pure but for names)."""
+    found = kv.tampering(version_id) if kv is not None else None
+    if not found:
+        return [], []
+    problems, warnings = [], []
+    if found["newer_versions"]:
+        problems.append(_problem(store, rel, "tampered", version_id=version_id,
+                                 newer_versions=found["newer_versions"],
+                                 message=f"{len(found['newer_versions'])} newer version(s) written over the pinned "
+                                         "version (the backup reads the pinned one)", **(what or {})))
+    if found["delete_marker"]:
+        warnings.append(f"{store.full(rel)} is hidden by a delete marker; its pinned version {version_id} is intact "
+                        "and is what a restore reads")
+    return problems, warnings
+
+
+def manifest_findings(store, manifest):
+    """(problems, warnings) about the manifest object itself: versions written over it, a delete marker."""
+    problems, warnings = [], []
+    if manifest.newer_versions:
+        problems.append(_problem(store, manifest.manifest_key, "tampered", version_id=manifest.version_id,
+                                 newer_versions=list(manifest.newer_versions),
+                                 message=f"{len(manifest.newer_versions)} newer version(s) of the manifest written "
+                                         "over the sealed one (ignored: the sealed version is read)"))
+    if manifest.hidden:
+        warnings.append(f"the manifest {store.full(manifest.manifest_key)} of backup {manifest.backup_id} is hidden by "
+                        f"a delete marker; its sealed version {manifest.version_id} was found and used")
+    return problems, warnings
+
+
+def completeness(store, manifest):
+    """(problems, warnings): attachment files the database references that the backup does not hold."""
+    fs = manifest.data["filestore"]
+    missing = fs.get("missing") or []
+    if not missing:
+        return [], []
+    policy = fs.get("missing_accepted")
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    if policy is None:
+        return [_problem(store, manifest.index_object["key"], "incomplete", missing=missing[:200],
+                         message=f"the database references {len(missing)} attachment file(s) the backup does not "
+                                 f"hold, accepted by no policy: {shown}")], []
+    return [], [f"backup {manifest.backup_id} lacks {len(missing)} attachment file(s) the database references, "
+                f"accepted by the instance's policy: {shown}"]
 
 
 def check_objects(store, manifest, level="full", key=None, threads=8, progress=None, entries=None):
@@ -99,19 +156,32 @@ def check_objects(store, manifest, level="full", key=None, threads=8, progress=N
             progress.advance(n, "verified", 1)
 
     # the backup directory's own objects, and the table-data objects it references
-    listed = listed_sizes(store, manifest.prefix, manifest.objects) if level == "presence" else None
+    warnings = stats["warnings"] = []
+    found, warned = manifest_findings(store, manifest)
+    problems.extend(found)
+    warnings.extend(warned)
+    found, warned = completeness(store, manifest)
+    problems.extend(found)
+    warnings.extend(warned)
+    listed = listed_versions(store, manifest.prefix, manifest.objects)
+    for obj in manifest.objects:
+        found, warned = tampering(store, obj["key"], listed.get(obj["key"]), obj.get("version_id"), _what(obj))
+        problems.extend(found)
+        warnings.extend(warned)
 
     def one_object(obj):
         rel = obj["key"]
         if level == "presence":
             note(0)
-            if rel not in listed:
+            kv = listed.get(rel)
+            state, actual = kv.check(obj.get("version_id"), obj["size"]) if kv is not None else ("missing", None)
+            if state == "missing":
                 return [_problem(store, rel, "missing", **_what(obj))]
-            if listed[rel] != obj["size"]:
-                return [_problem(store, rel, "size", expected=obj["size"], actual=listed[rel], **_what(obj))]
+            if state == "size":
+                return [_problem(store, rel, "size", expected=obj["size"], actual=actual, **_what(obj))]
             return []
         try:
-            n, digest = _stream_digest(store, rel)
+            n, digest = _stream_digest(store, rel, obj.get("version_id"))
         except StoreError as exc:
             return [_problem(store, rel, "missing" if exc.details.get("code") in ("NoSuchKey", "404", "NotFound")
                              else "unreadable", message=exc.msg, **_what(obj))]
@@ -136,25 +206,36 @@ def check_objects(store, manifest, level="full", key=None, threads=8, progress=N
                              "message": exc.msg})
             return problems, stats
     keyspace = manifest.filestore_keyspace
+    versions = store.key_versions(keyspace)  # one listing (1 request per 1,000 versions), at both levels
     if level == "presence":
-        present = store.list_filestore(keyspace)
         for e in entries:
-            have = present.get(e["sha1"])
             rel = fmt.filestore_key(e["sha1"], keyspace=keyspace)
-            if have is None:
+            kv = versions.get(rel)
+            found, warned = tampering(store, rel, kv, e.get("version_id"), {"fname": e["fname"]})
+            problems.extend(found)
+            warnings.extend(warned)
+            state, actual = kv.check(e.get("version_id"), e["stored_size"]) if kv is not None else ("missing", None)
+            if state == "missing":
                 problems.append(_problem(store, rel, "missing", fname=e["fname"]))
-            elif have[0] != e["stored_size"]:
+            elif state == "size":
                 problems.append(_problem(store, rel, "size", fname=e["fname"], expected=e["stored_size"],
-                                         actual=have[0]))
+                                         actual=actual))
             note(0)
         return problems, stats
+    entries = list(entries)
+    for e in entries:
+        rel = fmt.filestore_key(e["sha1"], keyspace=keyspace)
+        found, warned = tampering(store, rel, versions.get(rel), e.get("version_id"), {"fname": e["fname"]})
+        problems.extend(found)
+        warnings.extend(warned)
+    del versions
 
     encrypted = manifest.encryption is not None
 
     def one(e):
         rel = fmt.filestore_key(e["sha1"], keyspace=keyspace)
         try:
-            data = store.get_bytes(rel, max_size=max(e["stored_size"], 0) + 1)
+            data = store.get_bytes(rel, max_size=max(e["stored_size"], 0) + 1, version_id=e.get("version_id"))
         except StoreError as exc:
             code = exc.details.get("code")
             if code in ("NoSuchKey", "404", "NotFound"):

@@ -118,8 +118,10 @@ def build_report(*, drill_id, environment, started_at, verified_at=None, finishe
     """The drill report dict, with its verdict (pure).
 
     ``data`` is a tablecheck comparison, ``attachments`` an attachment check (``ok``, ``checked``,
-    ``bytes``, ``problems``), ``neutralization`` a neutralize.verify() report, ``smoke`` a dict with
-    ``ok`` and ``checks``, ``source_latest_write`` ``{"at": ..., "basis": ...}``.
+    ``referenced``, ``bytes``, ``problems``, ``missing_at_source``): a drill that verified fewer attachment
+    files than the database references (0 of N included) fails, naming what was missing;
+    ``neutralization`` a neutralize.verify() report, ``smoke`` a dict with ``ok`` and ``checks``,
+    ``source_latest_write`` ``{"at": ..., "basis": ...}``.
     """
     backup = backup or {}
     source_latest_write = source_latest_write or {}
@@ -137,6 +139,10 @@ def build_report(*, drill_id, environment, started_at, verified_at=None, finishe
         failures.append("database was not verified")
     if attachments is None:
         failures.append("attachments were not verified")
+    else:
+        gap = attachment_gap(attachments)
+        if gap:
+            failures.append(gap)
     rto_info = rto(started_at, verified_at, rto_target_seconds)
     rpo_info = rpo(backup.get("created_at"), source_latest_write.get("at"), started_at, rpo_target_seconds,
                    source_latest_write.get("basis"))
@@ -170,6 +176,35 @@ def build_report(*, drill_id, environment, started_at, verified_at=None, finishe
         "smoke": smoke,
         "teardown": teardown,
     }
+
+
+def attachment_counts(att):
+    """(checked, referenced) attachment files of an attachment check (pure).
+
+    ``referenced`` (distinct store_fname values of the restored database) is in checks of this
+    version; an older check gives at least ``checked`` plus the files missing at the source.
+    """
+    checked = int(att.get("checked") or 0)
+    referenced = att.get("referenced")
+    if referenced is None:
+        referenced = checked + len(att.get("missing_at_source") or [])
+    return checked, int(referenced)
+
+
+def attachment_gap(att):
+    """The failure text when fewer attachment files were verified than the database references, else None."""
+    checked, referenced = attachment_counts(att)
+    if checked >= referenced:
+        return None
+    missing = list(att.get("missing_at_source") or [])
+    text = f"only {checked} of {referenced} attachment files verified"
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        text += f"; {len(missing)} missing at the source, not in the backup: {shown}"
+    unexplained = referenced - checked - len(missing)
+    if unexplained > 0:
+        text += f"; {unexplained} not checked for another reason (see the problems)"
+    return text
 
 
 def to_json(report):
@@ -282,8 +317,18 @@ def _database_html(data):
 def _attachments_html(att):
     if att is None:
         return "<p class='bad'>The attachments were not verified.</p>"
-    head = (f"<p>{_mark(att.get('ok'))} &nbsp; {att.get('checked', 0):,} attachment files checked byte for byte, "
-            f"{human_bytes(att.get('bytes'))}. Reference: {_e(att.get('reference', 'n/a'))}.</p>")
+    checked, referenced = attachment_counts(att)
+    gap = attachment_gap(att)
+    head = (f"<p>{_mark(att.get('ok') and not gap)} &nbsp; {checked:,} of {referenced:,} attachment files the "
+            f"database references checked, {human_bytes(att.get('bytes'))}. "
+            f"Reference: {_e(att.get('reference', 'n/a'))}.</p>")
+    missing = att.get("missing_at_source") or []
+    if gap:
+        items = "".join(f"<li class='mono'>{_e(f)}</li>" for f in missing[:200])
+        more = f"<li>... and {len(missing) - 200} more</li>" if len(missing) > 200 else ""
+        head += (f"<div class='fails'><strong>Not verified: {_e(gap)}</strong>"
+                 + (f"<p>Missing at the source when the backup was taken (referenced by ir_attachment, not in "
+                    f"the backup):</p><ul>{items}{more}</ul>" if missing else "") + "</div>")
     problems = att.get("problems") or []
     if problems:
         items = "".join(f"<li class='mono'>{_e(p)}</li>" for p in problems[:200])
@@ -317,8 +362,8 @@ def render_html(report):
               _target_note(rpo_i.get("target_seconds"), rpo_i.get("met")), rpo_i.get("met")),
         _card("Tables verified", f"{len(data.get('tables') or [])}",
               f"{data.get('hashes_compared', 0)} by content hash", data.get("ok") if r.get("database") else None),
-        _card("Attachments verified", f"{att.get('checked', 0):,}", human_bytes(att.get("bytes")),
-              att.get("ok") if r.get("attachments") else None),
+        _card("Attachments verified", "{:,} of {:,}".format(*attachment_counts(att)), human_bytes(att.get("bytes")),
+              (att.get("ok") and not attachment_gap(att)) if r.get("attachments") else None),
     ])
     fail_html = ""
     if failures:

@@ -16,7 +16,9 @@ lacks. A file is renamed to its final name only after all of its checks passed, 
 directory never holds an unchecked file under a real name.
 
 :func:`preflight` checks, before anything is downloaded, that every object exists with the size the
-manifest records (one listing request per 1000 filestore objects).
+manifest records (one listing of object versions, a request per 1000 versions). A pinned object
+(format version 3) is checked, and later read, by its version id: a newer version written over it or
+a delete marker hiding it is a warning (tampering), not a failure, since the pinned bytes are there.
 """
 
 from __future__ import annotations
@@ -85,41 +87,66 @@ def _integrity(msg, **details):
     return IntegrityError(msg, **details)
 
 
+def _tampering(store, rel, kv, version_id):
+    found = kv.tampering(version_id) if kv is not None else None
+    if not found:
+        return None
+    what = []
+    if found["newer_versions"]:
+        what.append(f"{len(found['newer_versions'])} newer version(s) written over it")
+    if found["delete_marker"]:
+        what.append("hidden by a delete marker")
+    return f"{store.full(rel)}: {' and '.join(what)}; its pinned version {version_id} is read"
+
+
 def preflight(store, manifest, index_entries, keyspace):
     """Every database object (dump and table-data), the index and every filestore object exists with its
-    recorded stored size (no download).
+    recorded stored size (no download); for pinned objects, that version.
 
     Table-data objects (format version 2) live outside the backup directory, under
-    ``dbdata/<keyspace>/<backup that wrote them>/``: each such directory is listed once.
+    ``dbdata/<keyspace>/<backup that wrote them>/``: each such directory is listed once. Returns
+    ``{"objects_listed", "tampered"}``: ``tampered`` names the keys written over or hidden since the
+    backup (a restore of the pinned versions is unaffected; the caller reports them).
     """
     problems = []
+    tampered = []
     objects = [*manifest.database_objects, manifest.index_object]
     dirs = {manifest.prefix} | {obj["key"].rsplit("/", 1)[0] + "/" for obj in objects
                                 if not obj["key"].startswith(manifest.prefix)}
     present = {}
     for prefix in sorted(dirs):
-        for rel, size, _mtime in store.iter_objects(prefix):
-            present[rel] = size
+        present.update(store.key_versions(prefix))
     for obj in objects:
         what = f"{obj['key']} (data of table {obj['table']})" if obj["role"] == fmt.ROLE_TABLE else obj["key"]
-        if obj["key"] not in present:
+        kv = present.get(obj["key"])
+        state, actual = kv.check(obj.get("version_id"), obj["size"]) if kv is not None else ("missing", None)
+        if state == "missing":
             problems.append(f"missing: {what}")
-        elif present[obj["key"]] != obj["size"]:
-            problems.append(f"size {present[obj['key']]} instead of {obj['size']}: {what}")
-    listed = store.list_filestore(keyspace)
+        elif state == "size":
+            problems.append(f"size {actual} instead of {obj['size']}: {what}")
+        note = _tampering(store, obj["key"], kv, obj.get("version_id"))
+        if note:
+            tampered.append(note)
+    listed = store.key_versions(keyspace)
     for e in index_entries:
-        got = listed.get(e["sha1"])
-        if got is None:
+        rel = fmt.filestore_key(e["sha1"], keyspace=keyspace)
+        kv = listed.get(rel)
+        state, actual = kv.check(e.get("version_id"), e["stored_size"]) if kv is not None else ("missing", None)
+        if state == "missing":
             problems.append(f"missing filestore object {e['sha1']} ({e['fname']})")
-        elif got[0] != e["stored_size"]:
-            problems.append(f"filestore object {e['sha1']} is {got[0]} bytes instead of {e['stored_size']}")
+        elif state == "size":
+            problems.append(f"filestore object {e['sha1']} is {actual} bytes instead of {e['stored_size']}")
+        note = _tampering(store, rel, kv, e.get("version_id"))
+        if note:
+            tampered.append(note)
         if len(problems) > MAX_LISTED_PROBLEMS:
             break
     if problems:
         raise _integrity(f"backup {manifest.backup_id} is incomplete or damaged, nothing was restored: "
                          + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
                          problems=problems[:MAX_LISTED_PROBLEMS], backup_id=manifest.backup_id)
-    return {"objects_listed": len(objects) + len(index_entries)}
+    return {"objects_listed": len(objects) + len(index_entries), "tampered": tampered[:MAX_LISTED_PROBLEMS],
+            "tampered_count": len(tampered)}
 
 
 def fetch_dump_object(store, manifest, obj, dest, key=None, progress=None, sink=None):
@@ -138,7 +165,7 @@ def fetch_dump_object(store, manifest, obj, dest, key=None, progress=None, sink=
     fh = open(tmp, "wb") if tmp else None  # noqa: SIM115 - closed below on every path
     decode_error = None
     try:
-        for chunk in store.iter_object(obj["key"], CHUNK):
+        for chunk in store.iter_object(obj["key"], CHUNK, version_id=obj.get("version_id")):
             stored.update(chunk)
             n_stored += len(chunk)
             if n_stored > obj["size"]:
@@ -266,9 +293,9 @@ def fetch_file(store, entry, keyspace, dest_dir, key=None, progress=None, strict
         # most attachments are small: one GET through the store's fast path, not a botocore stream
         # (botocore's per-request CPU made the module's restore twice as slow on 20,000 files)
         if entry["stored_size"] <= SMALL_OBJECT:
-            chunks = (store.get_bytes(obj_key),)
+            chunks = (store.get_bytes(obj_key, version_id=entry.get("version_id")),)
         else:
-            chunks = store.iter_object(obj_key, CHUNK)
+            chunks = store.iter_object(obj_key, CHUNK, version_id=entry.get("version_id"))
         with (open(tmp, "wb") if tmp else _Null()) as fh:
             for chunk in chunks:
                 if stored is not None:

@@ -233,7 +233,9 @@ def check_attachments(conn, files_dir, reference_dir=None, expected_missing=(), 
     """Check every filestore attachment of the database on ``conn`` against ``files_dir``.
 
     ``expected_missing`` are fnames the backup recorded as missing on the source (reported, not
-    failed). Returns ``{"ok", "checked", "bytes", "problems", "missing_at_source", "reference"}``.
+    failed here: a drill report turns any file not checked into a failure). Returns ``{"ok", "checked",
+    "referenced", "bytes", "problems", "missing_at_source", "reference"}``; ``referenced`` is the number of
+    distinct files the database references, ``checked`` how many of them were verified.
     """
     rows = attachment_rows(conn)
     expected_missing = set(expected_missing or ())
@@ -289,6 +291,7 @@ def check_attachments(conn, files_dir, reference_dir=None, expected_missing=(), 
     return {
         "ok": not problems,
         "checked": checked,
+        "referenced": len(by_fname),
         "attachments": len(rows),
         "bytes": total_bytes,
         "problems": problems,
@@ -423,6 +426,7 @@ def check_attachments_listing(conn, listing, expected_missing=(), where="", max_
     return {
         "ok": not problems,
         "checked": len(checked),
+        "referenced": len({r[1] for r in rows}),
         "attachments": len(rows),
         "bytes": total,
         "problems": problems,

@@ -5,10 +5,13 @@
 
 The order is the safety argument; nothing live changes before step 9::
 
-    1 select      the named backup, or the latest before a time (manifest validated, seal included)
+    1 select      the named backup, or the latest before a time (manifest validated, seal included),
+                  found among object versions and read from its sealed version (a delete marker or a
+                  newer version over it is reported, never followed)
     2 guard       target server is a primary; production overwrite needs the explicit flag;
                   PostgreSQL versions compatible; one restore per database at a time (advisory lock)
-    3 preflight   every object exists with its recorded size (listing, no download)
+    3 preflight   every object exists with its recorded size (listing, no download); pinned objects
+                  (format 3) by their version ids, which the fetch reads too
     4 fetch       dump to a private work directory, filestore files to the new database's
                   filestore directory, every object checked against its SHA-256 on the way
     5 restore     CREATE DATABASE <db>__restore_<ts>; pg_restore -j N into it
@@ -277,6 +280,7 @@ class Restore:
             backup = selection.describe(manifest)
             backup["store"] = self.store.where()
             res["backup"] = backup
+            res["warnings"].extend(selection.warnings(self.store, manifest))
             keyspace, entries = self.store.read_index(manifest)
 
         with self.phase("guard"):
@@ -335,6 +339,11 @@ class Restore:
 
         with self.phase("preflight"):
             res["preflight"] = fetch.preflight(self.store, manifest, entries, keyspace)
+            if res["preflight"]["tampered"]:
+                res["warnings"].append(
+                    f"{res['preflight']['tampered_count']} object(s) of backup {manifest.backup_id} were written over "
+                    "or hidden since the backup (tampering); the pinned versions are restored: "
+                    + "; ".join(res["preflight"]["tampered"][:5]))
 
         if o.check_mode:
             with self.phase("verify every object"):

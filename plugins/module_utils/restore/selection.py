@@ -7,6 +7,11 @@ A backup exists only through its manifest (module_utils/backup/manifest.py): can
 manifests listed in the store, never directories without one. The newest candidate is chosen
 first and its manifest must validate; a damaged newest manifest is an error, not a reason to
 quietly restore something older (name the older backup explicitly to do that).
+
+Candidates come from a listing of object *versions* (store.list_backups): a manifest hidden by a
+delete marker is still a candidate, so deleting the newest manifest never rolls "latest" back to
+an older backup; it is chosen, read from its sealed version and reported (:func:`warnings`). The
+manifest read is always its first version, whatever was written over it since.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def load(store, environment, db_name, backup_id=None, before=None):
                              environment=environment, db_name=db_name)
     ref = choose(refs, backup_id=backup_id, before=before)
     try:
-        manifest = store.read_manifest(ref.environment, ref.db_name, ref.backup_id)
+        manifest = store.read_manifest(ref.environment, ref.db_name, ref.backup_id, ref=ref)
     except ManifestError as exc:
         raise IntegrityError(f"the manifest of backup {ref.backup_id} is damaged or invalid, nothing was restored: "
                              f"{exc.msg}", backup_id=ref.backup_id, **exc.details) from exc
@@ -58,6 +63,20 @@ def load(store, environment, db_name, backup_id=None, before=None):
         raise IntegrityError(f"cannot read the manifest of backup {ref.backup_id}: {exc.msg}",
                              backup_id=ref.backup_id, **exc.details) from exc
     return ref, manifest
+
+
+def warnings(store, manifest):
+    """What was done to the chosen manifest, for the result's warnings (naming it)."""
+    out = []
+    key = store.full(manifest.manifest_key)
+    if manifest.hidden:
+        out.append(f"the manifest of backup {manifest.backup_id} ({key}) is hidden by a delete marker: it was found "
+                   f"among the object versions and its sealed version {manifest.version_id} is used")
+    if manifest.newer_versions:
+        out.append(f"{len(manifest.newer_versions)} newer version(s) were written over the sealed manifest of backup "
+                   f"{manifest.backup_id} ({key}): ignored, the sealed version {manifest.version_id} is used "
+                   "(someone with write access to the store altered it; see backup_verify)")
+    return out
 
 
 def describe(manifest):
@@ -81,7 +100,10 @@ def describe(manifest):
         "encrypted": d.get("encryption") is not None,
         "tables_recorded": len(d["database"].get("tables") or {}),
         "manifest_key": manifest.manifest_key,
+        "manifest_version_id": manifest.version_id,
+        "hidden_by_delete_marker": manifest.hidden,
+        "pinned": manifest.pinned,
     }
 
 
-__all__ = ["choose", "describe", "fmt", "load"]
+__all__ = ["choose", "describe", "fmt", "load", "warnings"]
