@@ -93,7 +93,11 @@ def test_manifest_with_table_data_is_version_2_and_validated():
     data["format_version"] = 1
     with pytest.raises(ManifestError, match="format_version 1"):
         fmt.validate_manifest(fmt.seal(data))
+    # version 3 pins every object by its S3 version id; one without is refused
     data["format_version"] = 3
+    with pytest.raises(ManifestError, match="without version_id"):
+        fmt.validate_manifest(fmt.seal(data))
+    data["format_version"] = max(fmt.FORMAT_VERSIONS) + 1
     with pytest.raises(ManifestError, match="not supported"):
         fmt.validate_manifest(fmt.seal(data))
 
