@@ -347,7 +347,7 @@ would_upload:
   description: In check mode, the files that would be uploaded and reused.
   returned: check mode
   type: dict
-copy:
+copied_to:
   description: Result of O(copy_to) (objects copied and reused on the second endpoint).
   returned: success with O(copy_to), not in check mode
   type: dict

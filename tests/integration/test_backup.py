@@ -202,7 +202,7 @@ def test_object_lock_on_everything_and_copy_on_the_second_endpoint(lab, source, 
         return body
 
     assert unpinned(m.data) == unpinned(mb.data)
-    assert first["copy"]["copied"] == len(entries) + 1
+    assert first["copied_to"]["copied"] == len(entries) + 1
     res, _stderr = run_module("backup_verify", dict(lab.s3["b"], environment=ENV, database=source["db"],
                                                     bucket=buckets))
     assert res["ok"] and not res["problems"], res

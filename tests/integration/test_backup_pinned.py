@@ -226,7 +226,7 @@ def test_a_copy_on_the_second_endpoint_is_pinned_by_its_own_version_ids(lab):
         a, b = lab.store(), client_b
         ma = a.read_manifest(ENV, lab.src, res["backup_id"])
         mb = b.read_manifest(ENV, lab.src, res["backup_id"])
-        assert ma.pinned and mb.pinned and mb.version_id == res["copy"]["manifest_version_id"]
+        assert ma.pinned and mb.pinned and mb.version_id == res["copied_to"]["manifest_version_id"]
         for obj in mb.objects:
             assert obj["version_id"] == b.key_versions(obj["key"])[obj["key"]].original[0]
 

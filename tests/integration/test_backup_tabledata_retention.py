@@ -236,7 +236,7 @@ def test_the_copy_to_the_second_endpoint_carries_the_table_archives(lab, source)
         r1 = backup(lab, source, bucket, fmt.utcnow(), copy_to=copy_to, **lock)
         a, b = lab.store(bucket, "a"), lab.store(bucket, "b")
         m1 = a.read_manifest(ENV, source["db"], r1["backup_id"])
-        assert r1["copy"]["table_data"] == {"copied": 2, "copied_bytes": sum(o["size"] for o in m1.table_objects),
+        assert r1["copied_to"]["table_data"] == {"copied": 2, "copied_bytes": sum(o["size"] for o in m1.table_objects),
                                             "reused": 0, "retention_extended": 0}
         times = {}
         for o in m1.table_objects:
@@ -259,7 +259,7 @@ def test_the_copy_to_the_second_endpoint_carries_the_table_archives(lab, source)
         r2 = backup(lab, source, bucket, fmt.utcnow(), copy_to=copy_to, **lock)
         m2 = a.read_manifest(ENV, source["db"], r2["backup_id"])
         mm, aml = by_table(m2)["mail_message"], by_table(m2)["account_move_line"]
-        td = r2["copy"]["table_data"]
+        td = r2["copied_to"]["table_data"]
         assert td["copied"] == 1 and td["copied_bytes"] == mm["size"]
         assert td["reused"] == 1 and td["retention_extended"] == 1
         assert len(versions_of(b_client, bucket, aml["key"])) == 1  # not written again

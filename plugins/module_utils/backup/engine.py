@@ -526,7 +526,7 @@ def run_backup(opts, store=None, copy_store=None):
             exc.args = (exc.msg,)
             raise
         copy["seconds"] = round(time.monotonic() - t1, 3)
-        result["copy"] = copy
+        result["copied_to"] = copy
     return result
 
 
