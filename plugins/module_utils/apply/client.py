@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from urllib.parse import quote, urlencode, urlsplit
 
+from ansible_collections.governed.odoo.plugins.module_utils import proc as _proc
 from ansible_collections.governed.odoo.plugins.module_utils.apply import KubeAPIError, KubeConfigError
 
 try:
@@ -492,7 +493,7 @@ def _run_exec_plugin(spec, base):
         {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
     )
     try:
-        proc = subprocess.run(  # noqa: S603 - the command the kubeconfig names, as kubectl runs it
+        proc = _proc.run(  # the command the kubeconfig names, as kubectl runs it
             [command, *(spec.get("args") or [])],
             env=env,
             capture_output=True,

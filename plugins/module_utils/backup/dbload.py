@@ -33,6 +33,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.governed.odoo.plugins.module_utils import proc as _proc
 from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
 from ansible_collections.governed.odoo.plugins.module_utils.backup.dump import decompressor
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import IntegrityError, RestoreError
@@ -76,7 +77,7 @@ class DatabaseLoad:
     def _start(self, argv, stdin=None):
         if self.stopped.is_set():
             raise Stopped("the database load was stopped")
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # noqa: S603
+        proc = _proc.popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env=self.env, preexec_fn=_die_with_parent, start_new_session=True)
         with self._lock:
             self._procs.add(proc)
@@ -154,7 +155,7 @@ class DatabaseLoad:
 
     def _sequence_list(self):
         """A pg_restore list file of db.dump's SEQUENCE SET entries, or None when it has none."""
-        out = subprocess.run([self.base[0], "--list", self.dump_path], capture_output=True, env=self.env,  # noqa: S603
+        out = _proc.run([self.base[0], "--list", self.dump_path], capture_output=True, env=self.env,
                              check=False)
         if out.returncode != 0:
             raise RestoreError(f"pg_restore --list of {self.dump_path} failed: "

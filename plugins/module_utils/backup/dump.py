@@ -28,6 +28,7 @@ import signal
 import subprocess
 import threading
 
+from ansible_collections.governed.odoo.plugins.module_utils import proc as _proc
 from ansible_collections.governed.odoo.plugins.module_utils.backup import crypto
 from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError, ConfigError, DumpError
@@ -115,7 +116,7 @@ def stream_dump(store, rel, argv, env, lock=None, compression="zstd", level=3, z
     head = b""
     err_tail = []
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,  # noqa: S603
+        proc = _proc.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
     except OSError as exc:
         writer.abort()

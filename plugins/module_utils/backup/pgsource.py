@@ -19,8 +19,8 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 
+from ansible_collections.governed.odoo.plugins.module_utils import proc as _proc
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import (
     PgDumpTooOld,
     SourceError,
@@ -112,7 +112,7 @@ def find_tool(name, bin_dir=None):
 def tool_version(path):
     """(major, "15.8") of a client tool from its --version output."""
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+        out = _proc.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
     except OSError as exc:
         raise ToolError(f"cannot run {path}: {exc}", tool=path) from exc
     m = _VERSION_RE.search(out.stdout or "")

@@ -13,8 +13,8 @@ import glob
 import os
 import re
 import shutil
-import subprocess
 
+from ansible_collections.governed.odoo.plugins.module_utils import proc as _proc
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import DatabaseError, RefusedError
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
@@ -71,7 +71,7 @@ def find_binary(name, bin_dir=None, server_major=None):
 
 def tool_version(path):
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+        out = _proc.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
     except OSError as exc:
         raise DatabaseError(f"cannot run {path}: {exc}") from exc
     version = parse_version(out.stdout)

@@ -111,7 +111,7 @@ class Inputs(Mapping):
         return (k for k in self._values if self._allowed is None or k in self._allowed)
 
     def __len__(self):
-        return sum(1 for _ in self)
+        return sum(1 for _key in self)
 
 
 REGISTRY: dict[str, Rule] = {}
@@ -147,7 +147,7 @@ def rules_for(layer=None, scope=None):
     load_all()
     return [
         r
-        for _, r in sorted(REGISTRY.items())
+        for _rule_id, r in sorted(REGISTRY.items())
         if (layer is None or r.layer == layer) and (scope is None or r.scope == scope)
     ]
 
