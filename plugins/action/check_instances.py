@@ -90,8 +90,9 @@ class ActionModule(ActionBase):
             result["failed"] = True
             result["msg"] = "; ".join(f"{host}: {f}" if host else str(f) for host, f in findings)
         else:
-            # the roles' own check (the governed.odoo.rules lookup) need not template and evaluate these again
-            result["ansible_facts"] = {"governed_odoo_rules_checked": list(layers)}
+            # the roles' own check (the governed.odoo.rules lookup) need not template and evaluate these again;
+            # a registered result, not a fact: ansible-core 2.21 deprecates reading facts as top-level variables
+            result["rules_checked"] = list(layers)
         return result
 
     def _role_values(self, layers):

@@ -84,18 +84,16 @@ findings:
   elements: dict
   sample: [{"instance": "civil-dev", "rule": "redis.password_length",
             "message": "redis_password must be set and at least 16 characters long"}]
-ansible_facts:
-  description: When every rule passes, the layers whose rules were evaluated.
+rules_checked:
+  description:
+    - When every rule passes, the layers whose rules were evaluated.
+    - Register the result as C(governed_odoo_rules) (with C(run_once), every host of the play gets it): the roles
+      of the collection then skip their own evaluation of a layer named here (their C(governed.odoo.rules) lookup),
+      since the same rules already passed for this run.
   returned: success
-  type: dict
-  contains:
-    governed_odoo_rules_checked:
-      description:
-        - The layers evaluated. The roles of the collection skip their own evaluation of a layer named here
-          (their C(governed.odoo.rules) lookup), since the same rules already passed for this run.
-      type: list
-      elements: str
-      sample: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring]
+  type: list
+  elements: str
+  sample: [platform, foundation, postgresql, redis, storage, odoo, ingress, monitoring]
 checked:
   description: How many instances, inventory instances and rules were evaluated.
   returned: always

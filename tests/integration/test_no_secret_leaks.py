@@ -54,12 +54,15 @@ def inventory(conf, **overrides):
     pg, s3 = conf["postgres"]["primary"], conf["s3"]["a"]
     values = {
         "odoo_admin_password": _secret(),
-        "postgresql_app_password": _secret(),
-        "postgresql_reporting_password": _secret(),
         "redis_password": _secret(),
         "backup_encryption_key": secrets.token_hex(32),
     }
     values.update(overrides)
+    # each environment has its own database credentials (the rules refuse one password in two environments)
+    per_env = {
+        env: {name: _secret() for name in ("postgresql_app_password", "postgresql_reporting_password")}
+        for env in ("dev", "prod")
+    }
     cluster = conf["controlplane"]["kubeconfig"]
     inv = {
         "all": {
@@ -105,11 +108,13 @@ def inventory(conf, **overrides):
             **values,
         },
         "dev": {
+            **per_env["dev"],
             "governed_odoo_environment": "dev",
             "governed_odoo_tier": "nonproduction",
             "governed_odoo_cluster": {"name": "lab", "topology": "shared", "kubeconfig": cluster},
         },
         "prod": {
+            **per_env["prod"],
             "governed_odoo_environment": "prod",
             "governed_odoo_tier": "production",
             "governed_odoo_cluster": {"name": "lab-dedicated", "topology": "dedicated", "kubeconfig": cluster},
@@ -122,6 +127,7 @@ def inventory(conf, **overrides):
         },
     }
     found = dict(values)
+    found.update({f"{name} ({env})": value for env, names in per_env.items() for name, value in names.items()})
     found.update(
         {
             "postgresql_external.admin_password": inv["all"]["postgresql_external"]["admin_password"],

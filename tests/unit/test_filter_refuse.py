@@ -88,7 +88,7 @@ def test_the_refusal_is_templated_before_anything_else(where, task):
     assert keys[0] == min(keys), f"{where}: {task['name']}: {keys[0]} must also sort before {min(keys)}"
     # the layer's rules (the governed.odoo.rules lookup), then what is left in Jinja (a list of errors), or both
     match = re.fullmatch(
-        r"\{\{ (?P<rules>\(?'(?P<layer>\w+)' in governed_odoo_rules_checked \| default\(\[\]\) or "
+        r"\{\{ (?P<rules>\(?'(?P<layer>\w+)' in governed_odoo_rules\.rules_checked \| default\(\[\]\) or "
         r"lookup\('governed\.odoo\.rules'(?:, '\w+')+\)\)?|lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?"
         r"(?: and )?(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
         " ".join(args[keys[0]].split()),
