@@ -87,9 +87,9 @@ findings:
 rules_checked:
   description:
     - When every rule passes, the layers whose rules were evaluated.
-    - Register the result as C(governed_odoo_rules) (with C(run_once), every host of the play gets it): the roles
-      of the collection then skip their own evaluation of a layer named here (their C(governed.odoo.rules) lookup),
-      since the same rules already passed for this run.
+    - Register the result as C(governed_odoo_rules) (with C(run_once), every host of the play gets it), and the
+      roles of the collection skip their own evaluation of a layer named here (their C(governed.odoo.rules)
+      lookup), since the same rules already passed for this run.
   returned: success
   type: list
   elements: str

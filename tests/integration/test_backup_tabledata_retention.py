@@ -236,8 +236,9 @@ def test_the_copy_to_the_second_endpoint_carries_the_table_archives(lab, source)
         r1 = backup(lab, source, bucket, fmt.utcnow(), copy_to=copy_to, **lock)
         a, b = lab.store(bucket, "a"), lab.store(bucket, "b")
         m1 = a.read_manifest(ENV, source["db"], r1["backup_id"])
-        assert r1["copied_to"]["table_data"] == {"copied": 2, "copied_bytes": sum(o["size"] for o in m1.table_objects),
-                                            "reused": 0, "retention_extended": 0}
+        assert r1["copied_to"]["table_data"] == {
+            "copied": 2, "copied_bytes": sum(o["size"] for o in m1.table_objects), "reused": 0, "retention_extended": 0,
+        }
         times = {}
         for o in m1.table_objects:
             head = b_client.head_object(Bucket=bucket, Key=o["key"])

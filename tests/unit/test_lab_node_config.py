@@ -8,6 +8,7 @@ kubelet configuration keeps to this host's constraints.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import sys
@@ -26,9 +27,10 @@ def lab_modules(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(LAB))
     for name in ("common", "controlplane", "node", "build"):
         sys.modules.pop(name, None)
-    import build
-    import common
-    import node
+    # imported by name: ruff's import sorting would classify `build` by whether the checkout has a build/ directory
+    build = importlib.import_module("build")
+    common = importlib.import_module("common")
+    node = importlib.import_module("node")
 
     monkeypatch.setattr(common, "LAB_DIR", tmp_path / "lab")
     monkeypatch.setattr(node, "LAB_DIR", tmp_path / "lab")

@@ -78,7 +78,7 @@ class DatabaseLoad:
         if self.stopped.is_set():
             raise Stopped("the database load was stopped")
         proc = _proc.popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=self.env, preexec_fn=_die_with_parent, start_new_session=True)
+                           env=self.env, preexec_fn=_die_with_parent, start_new_session=True)
         with self._lock:
             self._procs.add(proc)
         return proc
@@ -156,7 +156,7 @@ class DatabaseLoad:
     def _sequence_list(self):
         """A pg_restore list file of db.dump's SEQUENCE SET entries, or None when it has none."""
         out = _proc.run([self.base[0], "--list", self.dump_path], capture_output=True, env=self.env,
-                             check=False)
+                        check=False)
         if out.returncode != 0:
             raise RestoreError(f"pg_restore --list of {self.dump_path} failed: "
                                f"{out.stderr.decode('utf-8', 'replace').strip()[-1000:]}")

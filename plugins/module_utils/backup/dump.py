@@ -117,7 +117,7 @@ def stream_dump(store, rel, argv, env, lock=None, compression="zstd", level=3, z
     err_tail = []
     try:
         proc = _proc.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+                           env=env, start_new_session=True)
     except OSError as exc:
         writer.abort()
         raise DumpError(f"cannot start {argv[0]}: {exc}") from exc
