@@ -38,7 +38,8 @@ if [[ -x .venv-2.20/bin/ansible-test ]]; then
 fi
 suite "lint" bash scripts/lint.sh
 # last: stops and restarts the lab (down frees every port, a warm up is quick)
-suite "lab-lifecycle" env LAB_LIFECYCLE_TEST=1 .venv/bin/pytest -p no:cacheprovider tests/integration/test_lab_lifecycle.py
+suite "lab-lifecycle" env LAB_LIFECYCLE_TEST=1 .venv/bin/pytest -p no:cacheprovider tests/integration/test_lab_lifecycle.py \
+  tests/integration/test_lab_node.py::test_down_leaves_nothing_and_up_brings_the_node_back_ready_without_old_pods
 
 ((failed)) && printf 'failed suites: %s\n' "${failed_names[*]}"
 echo "suites: ${passed} passed, ${failed} failed"
