@@ -156,3 +156,13 @@ def is_port(value):
     """A TCP/UDP port number (1-65535)."""
     port = as_int(value)
     return port is not None and 1 <= port <= 65535
+
+
+def as_dict(value):
+    """``value`` when it is a mapping, else an empty one (a wrongly typed input is another rule's finding)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value):
+    """``value`` when it is a list, else an empty one (a wrongly typed input is another rule's finding)."""
+    return value if isinstance(value, list) else []

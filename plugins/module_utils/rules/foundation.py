@@ -17,6 +17,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.netplan import (
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
     as_int,
+    as_list,
     covers_every_address,
     has_control_characters,
     is_dns_label,
@@ -34,13 +35,10 @@ OVERRIDABLE = ("pod_security", "breakglass_max_hours")
 OVERRIDE_FIELDS = ("setting", "reason", "ticket", "approved_by")
 
 
-def _list(value):
-    return value if isinstance(value, list) else []
-
-
 def _allowlist_cidrs(i):
     return [
-        entry.get("cidr") if isinstance(entry, dict) else entry for entry in _list(i.get("foundation_egress_allowlist"))
+        entry.get("cidr") if isinstance(entry, dict) else entry
+        for entry in as_list(i.get("foundation_egress_allowlist"))
     ]
 
 
@@ -167,7 +165,7 @@ def breakglass_grants(i):
     max_hours = as_int(i.get("foundation_breakglass_max_hours"))
     now = _now(i)
     seen = set()
-    for n, grant in enumerate(_list(i.get("foundation_breakglass_grants"))):
+    for n, grant in enumerate(as_list(i.get("foundation_breakglass_grants"))):
         where = f"foundation_breakglass_grants[{n}]"
         if not isinstance(grant, dict):
             yield f"{where} must be a mapping of name, subject, expires, reason and ticket"
@@ -250,7 +248,7 @@ def _weakenings(i):
     " add {setting: breakglass_max_hours, reason, ticket, approved_by} to foundation_policy_overrides",
 )
 def policy_weakened(i):
-    overridden = {o.get("setting") for o in _list(i.get("foundation_policy_overrides")) if isinstance(o, dict)}
+    overridden = {o.get("setting") for o in as_list(i.get("foundation_policy_overrides")) if isinstance(o, dict)}
     for setting, why in _weakenings(i).items():
         if setting not in overridden:
             yield (

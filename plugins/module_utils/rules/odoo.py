@@ -13,6 +13,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.cron import cron_val
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
     allowlist_problems,
     as_bool,
+    as_dict,
     as_int,
     has_control_characters,
     is_digest,
@@ -25,10 +26,6 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import 
 # odoo.conf option names: Odoo lower-cases them; anything else could break the INI line
 OPTION_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_ID = 2**31 - 1
-
-
-def _dict(value):
-    return value if isinstance(value, dict) else {}
 
 
 # --- the connection demand ------------------------------------------------------------------------------------
@@ -49,7 +46,7 @@ def connection_demand(values):
     demand = web pods x web processes x db_maxconn + cron pods x cron processes x db_maxconn, where web pods is
     the HPA maximum while it owns the count, a web pod runs the HTTP workers plus the gevent process, a cron
     pod one process per cron thread, and a threaded server (workers=0) one process."""
-    hpa = _dict(values.get("odoo_hpa_settings"))
+    hpa = as_dict(values.get("odoo_hpa_settings"))
     hpa_on = as_bool(hpa.get("enabled"))
     numbers = {
         "workers": as_int(values.get("odoo_workers")),
@@ -119,7 +116,7 @@ def admin_password(i):
 )
 def size_profile(i):
     size = i.get("governed_odoo_size")
-    if size not in _dict(i.get("odoo_profiles")):
+    if size not in as_dict(i.get("odoo_profiles")):
         yield f"odoo_profiles has no entry for governed_odoo_size={text(size)}"
 
 
@@ -158,7 +155,7 @@ def replicas(i):
     cron = as_int(i.get("odoo_cron_replicas"))
     if cron is None or cron < 0:
         yield f"odoo_cron_replicas={text(i.get('odoo_cron_replicas'))} must be a whole number, 0 or more"
-    hpa = _dict(i.get("odoo_hpa_settings"))
+    hpa = as_dict(i.get("odoo_hpa_settings"))
     if as_bool(hpa.get("enabled")):
         low, high = as_int(hpa.get("min_replicas")), as_int(hpa.get("max_replicas"))
         if low is None or high is None or low < 1 or high < low:
@@ -272,7 +269,7 @@ def _resources_problems(where, resources):
         return
     parsed = {}
     for kind in ("requests", "limits"):
-        for name, value in _dict(resources.get(kind)).items():
+        for name, value in as_dict(resources.get(kind)).items():
             quantity = parse_quantity(value)
             if quantity is None or quantity < 0:
                 yield f"{where}.{kind}.{name}={text(value)} is not a Kubernetes quantity (for example 500m, 2Gi)"
@@ -294,12 +291,12 @@ def _resources_problems(where, resources):
 )
 def quantities(i):
     size = i.get("governed_odoo_size")
-    profile = _dict(_dict(i.get("odoo_profiles")).get(size))
+    profile = as_dict(as_dict(i.get("odoo_profiles")).get(size))
     for key in ("web_resources", "cron_resources"):
         if key in profile:
             yield from _resources_problems(f"odoo_profiles.{size}.{key}", profile[key])
     if i.get("odoo_filestore") == "volume":
-        volume = _dict(i.get("odoo_filestore_volume_settings"))
+        volume = as_dict(i.get("odoo_filestore_volume_settings"))
         quantity = parse_quantity(volume.get("size"))
         if quantity is None or quantity <= 0:
             yield (
@@ -335,7 +332,7 @@ def filestore(i):
     if i.get("odoo_filestore") != "volume":
         return
     pods = (as_int(i.get("odoo_web_pods_max")) or 0) + (as_int(i.get("odoo_cron_replicas")) or 0)
-    if _dict(i.get("odoo_filestore_volume_settings")).get("access_mode") == "ReadWriteOnce" and pods > 1:
+    if as_dict(i.get("odoo_filestore_volume_settings")).get("access_mode") == "ReadWriteOnce" and pods > 1:
         yield (
             f"odoo_filestore_volume.access_mode=ReadWriteOnce cannot be shared by {pods} pods:"
             " use ReadWriteMany or odoo_filestore=object_storage"
@@ -352,12 +349,12 @@ def filestore(i):
     example="odoo_offhours.down=0 25 * * 1-5 must be a five-field cron schedule (has 25 in its hour field (0-23))",
 )
 def offhours(i):
-    settings, env = _dict(i.get("odoo_offhours_settings")), i.get("governed_odoo_environment")
+    settings, env = as_dict(i.get("odoo_offhours_settings")), i.get("governed_odoo_environment")
     if not as_bool(settings.get("enabled")):
         return
     if env == "prod":
         yield "odoo_offhours.enabled is refused in prod"
-    elif as_bool(_dict(i.get("odoo_hpa_settings")).get("enabled")):
+    elif as_bool(as_dict(i.get("odoo_hpa_settings")).get("enabled")):
         yield "odoo_offhours.enabled cannot be combined with odoo_hpa.enabled (both would own the replica count)"
     image = settings.get("image")
     if not image:

@@ -19,6 +19,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.netplan import Netpl
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
     allowlist_problems,
     as_bool,
+    as_dict,
     as_int,
     covers_every_address,
     has_control_characters,
@@ -38,10 +39,6 @@ IDENTIFIERS = ("postgresql_database", "postgresql_owner_role", "postgresql_app_r
 PASSWORDS = ("postgresql_app_password", "postgresql_reporting_password")
 # PostgreSQL's own ceiling for max_connections (MAX_BACKENDS is 2^18 - 1)
 MAX_BACKENDS = 262143
-
-
-def _dict(value):
-    return value if isinstance(value, dict) else {}
 
 
 def server_key(external):
@@ -89,7 +86,7 @@ def passwords(i):
 )
 def size_profile(i):
     size = i.get("governed_odoo_size")
-    if size not in _dict(i.get("postgresql_profiles")):
+    if size not in as_dict(i.get("postgresql_profiles")):
         yield f"postgresql_profiles has no entry for governed_odoo_size={text(size)}"
 
 
@@ -103,7 +100,7 @@ def size_profile(i):
 def external_server(i):
     if i.get("postgresql_placement") != "external":
         return
-    external = _dict(i.get("postgresql_external"))
+    external = as_dict(i.get("postgresql_external"))
     for key in ("host", "admin_user", "admin_password", "cidr"):
         if not external.get(key):
             yield f"postgresql_external.{key} is required with postgresql_placement=external"
@@ -193,7 +190,7 @@ def parameters(i):
     if params not in (None, {}) and not isinstance(params, dict):
         yield "postgresql_parameters must be a mapping of parameter to value"
         params = {}
-    for key, value in _dict(params).items():
+    for key, value in as_dict(params).items():
         if has_control_characters(key) or has_control_characters(value):
             yield (
                 f"postgresql_parameters holds a control character in parameter {str(key)!r}: each parameter is one"
@@ -203,7 +200,7 @@ def parameters(i):
             yield f"postgresql_parameters key {str(key)!r} must be a lower-case parameter name"
         elif isinstance(value, (dict, list)):
             yield f"postgresql_parameters.{key} must be a plain value, not a list or mapping"
-    if "max_connections" in _dict(params):
+    if "max_connections" in as_dict(params):
         value = as_int(params["max_connections"])
         if value is None or not 1 <= value <= MAX_BACKENDS:
             value_text = text(params["max_connections"])
@@ -248,8 +245,8 @@ def connection_limits(i):
 
 
 def _in_cluster_limits(values):
-    profile = _dict(_dict(values.get("postgresql_profiles")).get(values.get("governed_odoo_size")))
-    params = dict(_dict(profile.get("parameters")), **_dict(values.get("postgresql_parameters")))
+    profile = as_dict(as_dict(values.get("postgresql_profiles")).get(values.get("governed_odoo_size")))
+    params = dict(as_dict(profile.get("parameters")), **as_dict(values.get("postgresql_parameters")))
     return {
         "max_connections": as_int(params.get("max_connections")),
         "superuser_reserved_connections": as_int(values.get("postgresql_superuser_reserved_connections")),
@@ -288,11 +285,11 @@ def connection_budget(i):
     instances = i.get("instances") or {}
     run = i.get("run_instances")
     run = set(instances if run is None else run)
-    servers_evidence = _dict(_dict(i.get("evidence")).get("postgresql_servers"))
+    servers_evidence = as_dict(as_dict(i.get("evidence")).get("postgresql_servers"))
     servers = {}
     for host, values in instances.items():
         if values.get("postgresql_placement") == "external":
-            external = _dict(values.get("postgresql_external"))
+            external = as_dict(values.get("postgresql_external"))
             if not external.get("host"):
                 continue  # postgresql.external_server names it
             key = server_key(external)
@@ -314,7 +311,7 @@ def connection_budget(i):
         if limits is None:
             if entry["key"] is None:
                 continue
-            why = _dict(entry["read"]).get("error") or "it was not read before the check"
+            why = as_dict(entry["read"]).get("error") or "it was not read before the check"
             yield (
                 f"connection budget of {server} cannot be checked: its max_connections could not be read ({why});"
                 f" used by {', '.join(hosts)}"
@@ -381,10 +378,10 @@ def _server_budget(server, hosts, instances, limits, run):
 def server_readable(i):
     if "evidence" in i or i.get("postgresql_placement") != "external":
         return
-    external = _dict(i.get("postgresql_external"))
+    external = as_dict(i.get("postgresql_external"))
     if not external.get("host"):
         return
-    read = _dict(i.get("postgresql_server_limits")).get(server_key(external))
+    read = as_dict(i.get("postgresql_server_limits")).get(server_key(external))
     if isinstance(read, dict) and "error" in read:
         yield (
             f"postgresql_external: the connection limits of {server_key(external)} could not be read"
