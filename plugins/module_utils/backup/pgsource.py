@@ -27,17 +27,13 @@ from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import
     ToolError,
 )
 
-try:
-    import psycopg
-    from psycopg import sql
-
-    HAS_PSYCOPG = True
-    PSYCOPG_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the modules
-    psycopg = None
-    sql = None
-    HAS_PSYCOPG = False
-    PSYCOPG_IMPORT_ERROR = exc
+# psycopg as the one PostgreSQL helper imports it (None, with the reason, where it is missing)
+from ansible_collections.governed.odoo.plugins.module_utils.pg import (
+    HAS_PSYCOPG,
+    PSYCOPG_IMPORT_ERROR,
+    psycopg,
+    sql,
+)
 
 _KEYS = (("login_host", "host"), ("login_port", "port"), ("login_user", "user"), ("login_password", "password"))
 _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
