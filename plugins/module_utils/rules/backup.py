@@ -285,6 +285,31 @@ def schedule(i):
 
 
 @rule(
+    "backup.verify_schedule",
+    layer="backup",
+    reads=("backup_install_schedule", "backup_verify_schedule", "backup_time_zone", "governed_odoo_environment"),
+    refuses=(
+        "when the schedule is installed: a schedule of the full verification with a test restore (CronJob"
+        " odoo-backup-verify) that a CronJob refuses, or none in prod"
+    ),
+    example="backup_verify_schedule='0 4 * * 8': day of week 8 is outside 0-6",
+)
+def verify_schedule(i):
+    if not _schedule(i):
+        return
+    value = i.get("backup_verify_schedule")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if i.get("governed_odoo_environment") == "prod":
+            yield (
+                "backup_verify_schedule is empty: prod backups must be verified by a scheduled test restore"
+                " (for example '0 4 * * 0', weekly)"
+            )
+        return
+    yield from cron_validate(value, "backup_verify_schedule", time_zone=i.get("backup_time_zone"),
+                             time_zone_field="backup_time_zone")
+
+
+@rule(
     "backup.runner_image",
     layer="backup",
     reads=("backup_install_schedule", "backup_runner_image", "governed_odoo_environment"),
