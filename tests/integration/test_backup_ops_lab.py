@@ -221,10 +221,11 @@ def test_lifecycle_never_expires_what_the_kept_backup_references(instance, lab):
     # the second backup uploaded no attachment: it references every one the first backup wrote
     assert reused and reused == {(k, v) for k, v in kept if k.startswith(fmt.FILESTORE_ROOT)}
 
-    # age the first backup past the expiry: every version written before its manifest was sealed is 401 days older
-    sealed_at = max(v.last_modified for v in versions if v.key == first.manifest_key)
+    # age the first backup past the expiry: every object version it wrote or references is 401 days older
+    assert first_objects <= {(v.key, v.version_id) for v in versions}
     shift = dt.timedelta(days=EXPIRE_DAYS + 1)
-    aged = [Version(v.key, v.version_id, v.last_modified - shift if v.last_modified <= sealed_at else v.last_modified,
+    aged = [Version(v.key, v.version_id,
+                    v.last_modified - shift if (v.key, v.version_id) in first_objects else v.last_modified,
                     v.is_latest, v.delete_marker) for v in versions]
     now = dt.datetime.now(dt.UTC)
     got = reached(rules, aged, now)
