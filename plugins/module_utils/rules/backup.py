@@ -285,6 +285,65 @@ def schedule(i):
 
 
 @rule(
+    "backup.verify_schedule",
+    layer="backup",
+    reads=("backup_install_schedule", "backup_verify_schedule", "backup_time_zone", "governed_odoo_environment"),
+    refuses=(
+        "when the schedule is installed: a schedule of the full verification with a test restore (CronJob"
+        " odoo-backup-verify) that a CronJob refuses, or none in prod"
+    ),
+    example="backup_verify_schedule='0 4 * * 8': day of week 8 is outside 0-6",
+)
+def verify_schedule(i):
+    if not _schedule(i):
+        return
+    value = i.get("backup_verify_schedule")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if i.get("governed_odoo_environment") == "prod":
+            yield (
+                "backup_verify_schedule is empty: prod backups must be verified by a scheduled test restore"
+                " (for example '0 4 * * 0', weekly)"
+            )
+        return
+    yield from cron_validate(value, "backup_verify_schedule", time_zone=i.get("backup_time_zone"),
+                             time_zone_field="backup_time_zone")
+
+
+@rule(
+    "backup.verify_restore",
+    layer="backup",
+    reads=(
+        "backup_install_schedule",
+        "backup_verify_schedule",
+        "backup_verify_restore",
+        "backup_verify_restore_password",
+        "governed_odoo_environment",
+    ),
+    refuses=(
+        "when the scheduled verification restores (backup_verify_restore.host set): no login role, no password, a"
+        " port that is not a TCP port, or a server network (cidr, for the egress policy) that is not valid; the"
+        " message names the password, never its value"
+    ),
+    example="backup_verify_restore.user is required with backup_verify_restore.host (a role with CREATEDB)",
+)
+def verify_restore(i):
+    login = i.get("backup_verify_restore")
+    if not _schedule(i) or not text(i.get("backup_verify_schedule")).strip() or not dig(login, "host"):
+        return
+    if not text(dig(login, "user", "")).strip():
+        yield "backup_verify_restore.user is required with backup_verify_restore.host (a role with CREATEDB)"
+    if not text(i.get("backup_verify_restore_password")):
+        yield "backup_verify_restore_password must be set with backup_verify_restore.host"
+    port = as_int(dig(login, "port", 5432))
+    if port is None or not 1 <= port <= 65535:
+        yield f"backup_verify_restore.port={text(dig(login, 'port'))} must be a TCP port (1-65535)"
+    if dig(login, "cidr"):
+        yield from allowlist_problems(
+            [dig(login, "cidr")], "backup_verify_restore.cidr", i.get("governed_odoo_environment")
+        )
+
+
+@rule(
     "backup.runner_image",
     layer="backup",
     reads=("backup_install_schedule", "backup_runner_image", "governed_odoo_environment"),

@@ -151,6 +151,44 @@ CASES = {
             {"backup_schedule": "nonsense", **NO_SCHEDULE},
         ],
     },
+    "backup.verify_schedule": {
+        "bad": [
+            ({"backup_verify_schedule": "0 4 * * 8", **SCHEDULE}, "backup_verify_schedule='0 4 * * 8': day of week 8"),
+            ({"backup_verify_schedule": "0 4 * *"}, "five fields"),
+            ({"backup_verify_schedule": "TZ=UTC 0 4 * * 0"}, "backup_verify_schedule"),
+            ({"backup_verify_schedule": "@weekly", "backup_time_zone": "Mars/Base"}, "backup_time_zone="),
+            ({"backup_verify_schedule": "", "governed_odoo_environment": "prod"}, "prod backups must be verified"),
+            ({"backup_verify_schedule": None, "governed_odoo_environment": "prod"}, None),
+        ],
+        "good": [
+            {"backup_verify_schedule": "0 4 * * 0", "backup_time_zone": "Europe/Brussels", **SCHEDULE},
+            {"backup_verify_schedule": "@weekly", "governed_odoo_environment": "prod"},
+            {"backup_verify_schedule": "", "governed_odoo_environment": "dev"},
+            {"backup_verify_schedule": "", "governed_odoo_environment": "prod", **NO_SCHEDULE},
+            {"backup_verify_schedule": "nonsense", **NO_SCHEDULE},
+        ],
+    },
+    "backup.verify_restore": {
+        "bad": [
+            ({"backup_verify_schedule": "@weekly", "backup_verify_restore": {"host": "scratch", "port": 5432},
+              "backup_verify_restore_password": "pw"}, "backup_verify_restore.user is required"),
+            ({"backup_verify_schedule": "@weekly", "backup_verify_restore": {"host": "scratch", "user": "v"},
+              "backup_verify_restore_password": ""}, "backup_verify_restore_password must be set"),
+            ({"backup_verify_schedule": "@weekly", "backup_verify_restore": {"host": "s", "user": "v", "port": 0},
+              "backup_verify_restore_password": "pw"}, "backup_verify_restore.port=0 must be a TCP port"),
+            ({"backup_verify_schedule": "@weekly",
+              "backup_verify_restore": {"host": "s", "user": "v", "cidr": "10.0.0.1/8"},
+              "backup_verify_restore_password": "pw"}, "backup_verify_restore.cidr[0] '10.0.0.1/8' has host bits"),
+        ],
+        "good": [
+            {"backup_verify_schedule": "@weekly", "backup_verify_restore": {}, "backup_verify_restore_password": ""},
+            {"backup_verify_schedule": "@weekly", "backup_verify_restore_password": "pw",
+             "governed_odoo_environment": "prod",
+             "backup_verify_restore": {"host": "pg-scratch", "user": "v", "port": "5433", "cidr": "10.80.0.30/32"}},
+            {"backup_verify_schedule": "", "backup_verify_restore": {"host": "s"}},
+            {"backup_verify_schedule": "@weekly", "backup_verify_restore": {"host": "s"}, **NO_SCHEDULE},
+        ],
+    },
     "backup.runner_image": {
         "bad": [
             ({"backup_runner_image": "", **SCHEDULE}, "backup_runner_image is required to install the backup schedule"),
