@@ -30,6 +30,7 @@ h3{font-size:15px;margin:20px 0 6px}
 .banner.good{background:#dafbe1;border:1px solid var(--ok);color:var(--ok)}
 .banner.warning{background:#fff8c5;border:1px solid var(--warn);color:var(--warn)}
 ul.attention{padding-left:20px}ul.attention li{margin:3px 0}
+td ul{margin:0;padding-left:18px}
 .sev-high{color:var(--bad)}.sev-medium,.sev-warning{color:var(--warn)}.sev-critical{color:var(--bad);font-weight:700}
 table{border-collapse:collapse;width:100%;font-size:14px;margin:6px 0}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
