@@ -77,7 +77,7 @@ options:
       - Audit record of the change (for example the C(record) returned by M(governed.odoo.audit_record)), written
         as C(audit-record.json) beside the objects. When not given, the record already there stays.
     type: dict
-  message:
+  commit_message:
     description: Commit message; by default names the directory and the number of objects.
     type: str
   author:

@@ -244,7 +244,7 @@ def params(repo, objects=OBJECTS, **more):
         sealing_certificate=CERT,
         fingerprint_key=FKEY,
         audit_record=None,
-        message=None,
+        commit_message=None,
         author="Release Bot <release@example.test>",
     )
     out.update(more)
@@ -275,7 +275,7 @@ def test_a_rerun_commits_nothing_and_each_change_is_one_commit(repo):
         "modified": ["audit-record.json", "deployment.apps-odoo-web.yaml"],
         "removed": [],
     }
-    third, _ = task.run(params(repo, [NAMESPACE, SECRET, bigger], message="drop the ConfigMap"))
+    third, _ = task.run(params(repo, [NAMESPACE, SECRET, bigger], commit_message="drop the ConfigMap"))
     assert third["files"]["removed"] == ["configmap-odoo-conf.yaml"]
     assert len(commits(repo)) == 3 and not (repo / "dev/civil-dev/configmap-odoo-conf.yaml").exists()
     assert (repo / "dev/civil-dev/secret-odoo-db.yaml").read_text() == sealed_text

@@ -28,7 +28,7 @@ def argument_spec():
         sealing_certificate=dict(type="str"),
         fingerprint_key=dict(type="str", no_log=True),
         audit_record=dict(type="dict"),
-        message=dict(type="str"),
+        commit_message=dict(type="str"),
         author=dict(type="str", default=DEFAULT_AUTHOR),
     )
 
@@ -70,7 +70,7 @@ def write(params, objects, check_mode):
         changed = any(delta.values())
         commit = None
         if changed and not check_mode:
-            message = params.get("message") or f"{rel}: {len(applied)} objects from governed.odoo"
+            message = params.get("commit_message") or f"{rel}: {len(applied)} objects from governed.odoo"
             commit = repo.commit_dir(rel, files, message, params["author"])
             changed = commit is not None
         head = repo.head()
