@@ -88,7 +88,7 @@ def evidence(tmp_path_factory):
         )
         # two backups by the backup module
         backup_ids = []
-        for _ in range(2):
+        for _unused in range(2):
             args = dict(
                 lab.pg,
                 **lab.s3,

@@ -162,7 +162,8 @@ def test_objects_are_cleaned_and_labelled_as_the_direct_mode_applies_them():
 # --- the directory -----------------------------------------------------------------------------------------------
 
 
-def _files(objects=OBJECTS, previous=None, record=None):
+def _files(objects=None, previous=None, record=None):
+    objects = OBJECTS if objects is None else objects
     applied = manifests_as_applied(objects, "governed-odoo-civil-dev", NS, layout.namespaced)
     return layout.instance_files(applied, sealing.load_public_key(CERT), FKEY, previous, record)
 
@@ -185,7 +186,7 @@ def test_one_file_per_object_listed_by_the_kustomization():
 
 
 def test_an_unchanged_secret_keeps_its_sealed_text_and_a_changed_one_is_sealed_anew():
-    first, _ = _files()
+    first, _unused = _files()
     again, sealed = _files(previous=first)
     assert again == first and sealed == {"secret-odoo-db.yaml": "kept"}
     changed_secret = dict(SECRET, stringData={"password": "another-password"})
@@ -196,7 +197,7 @@ def test_an_unchanged_secret_keeps_its_sealed_text_and_a_changed_one_is_sealed_a
 
 
 def test_the_audit_record_stays_until_a_new_one_comes():
-    first, _ = _files(record={"seq": 1})
+    first, _unused = _files(record={"seq": 1})
     assert _files(previous=first)[0]["audit-record.json"] == first["audit-record.json"]
     assert json.loads(_files(previous=first, record={"seq": 2})[0]["audit-record.json"]) == {"seq": 2}
 
@@ -205,7 +206,7 @@ def test_a_secret_is_never_written_without_a_sealing_key():
     applied = manifests_as_applied([SECRET], "set", NS, layout.namespaced)
     with pytest.raises(GitopsError, match="written sealed only"):
         layout.instance_files(applied, None, None)
-    files, _ = layout.instance_files(manifests_as_applied([CONFIG], "set", NS, layout.namespaced), None, None)
+    files, _unused = layout.instance_files(manifests_as_applied([CONFIG], "set", NS, layout.namespaced), None, None)
     assert "configmap-odoo-conf.yaml" in files
 
 
@@ -232,7 +233,8 @@ def repo(tmp_path):
     return path
 
 
-def params(repo, objects=OBJECTS, **more):
+def params(repo, objects=None, **more):
+    objects = OBJECTS if objects is None else objects
     out = dict(
         repository=str(repo),
         environment="dev",
@@ -264,18 +266,18 @@ def test_a_rerun_commits_nothing_and_each_change_is_one_commit(repo):
     )
     sealed_text = (repo / "dev/civil-dev/secret-odoo-db.yaml").read_text()
 
-    again, _ = task.run(params(repo))
+    again, _unused = task.run(params(repo))
     assert not again["changed"] and again["commit"] is None and len(commits(repo)) == 1
     assert again["sealed"] == {"secret-odoo-db.yaml": "kept"}
 
     bigger = dict(DEPLOY, spec={"replicas": 3})
-    second, _ = task.run(params(repo, [NAMESPACE, CONFIG, SECRET, bigger], audit_record={"seq": 2}))
+    second, _unused = task.run(params(repo, [NAMESPACE, CONFIG, SECRET, bigger], audit_record={"seq": 2}))
     assert second["files"] == {
         "added": [],
         "modified": ["audit-record.json", "deployment.apps-odoo-web.yaml"],
         "removed": [],
     }
-    third, _ = task.run(params(repo, [NAMESPACE, SECRET, bigger], commit_message="drop the ConfigMap"))
+    third, _unused = task.run(params(repo, [NAMESPACE, SECRET, bigger], commit_message="drop the ConfigMap"))
     assert third["files"]["removed"] == ["configmap-odoo-conf.yaml"]
     assert len(commits(repo)) == 3 and not (repo / "dev/civil-dev/configmap-odoo-conf.yaml").exists()
     assert (repo / "dev/civil-dev/secret-odoo-db.yaml").read_text() == sealed_text
@@ -283,7 +285,7 @@ def test_a_rerun_commits_nothing_and_each_change_is_one_commit(repo):
 
 
 def test_check_mode_reports_and_commits_nothing(repo):
-    result, _ = task.run(params(repo), check_mode=True)
+    result, _unused = task.run(params(repo), check_mode=True)
     assert result["changed"] and result["commit"] is None and result["head"] is None
     assert not (repo / "dev").exists() and commits(repo) == []
 
@@ -332,7 +334,7 @@ def test_instances_written_at_once_each_get_their_commit(repo):
     ],
 )
 def test_refusals_name_the_problem(repo, change, message):
-    result, _ = task.run(params(repo, **change))
+    result, _unused = task.run(params(repo, **change))
     assert result["failed"] and message in result["msg"]
     assert commits(repo) == []
 

@@ -248,20 +248,20 @@ def test_the_task_writes_both_files_and_check_mode_writes_nothing(trail_dir, tmp
         audit_public_keys=PUBLIC,
         drill_reports_dir=str(drills),
     )
-    result, _ = task.run(params, check_mode=True, now=NOW)
+    result, _unused = task.run(params, check_mode=True, now=NOW)
     assert result["changed"] and not (tmp_path / "out").exists()
-    result, _ = task.run(params, now=NOW)
+    result, _unused = task.run(params, now=NOW)
     assert result["changed"] and result["audit_ok"] is True
     assert result["evidence_problems"] and "drill-prod-broken.json" in result["evidence_problems"][0]
     data = json.loads((tmp_path / "out" / "governance-report.json").read_text())
     assert env(data, "prod")["drill"]["latest"]["drill_id"] == "d2"
     assert (tmp_path / "out" / "governance-report.html").read_text().startswith("<!DOCTYPE html>")
-    again, _ = task.run(params, now=NOW)
+    again, _unused = task.run(params, now=NOW)
     assert again["changed"] is False
 
 
 def test_a_trail_without_trusted_keys_is_refused(trail_dir, tmp_path):
     params = {k: v.get("default") for k, v in task.argument_spec().items()}
     params.update(output_dir=str(tmp_path / "out"), audit_local_dir=str(trail_dir))
-    result, _ = task.run(params, now=NOW)
+    result, _unused = task.run(params, now=NOW)
     assert result["failed"] and "audit_public_keys" in result["msg"]
