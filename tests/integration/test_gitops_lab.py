@@ -252,7 +252,7 @@ def test_the_repository_holds_what_the_direct_mode_applies(lab):
     assert len(commits(repo)) == 1
 
     # two successive changes, two commits, each with its audit record
-    gitops(lab, "-e", "odoo_web_replicas=2", record={"seq": 2, "kind": "promotion", "release": "2026.12.1"})
+    gitops(lab, "-e", '{"odoo_web_replicas": 2}', record={"seq": 2, "kind": "promotion", "release": "2026.12.1"})
     assert len(commits(repo)) == 2
     changed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
     assert f"dev/{INSTANCE}/audit-record.json" in changed
@@ -263,7 +263,7 @@ def test_the_repository_holds_what_the_direct_mode_applies(lab):
     redis_file = LAB_DIR / "secrets" / HOST / "redis"
     new_password = secrets.token_urlsafe(24)
     redis_file.write_text(new_password + "\n")
-    gitops(lab, "-e", "odoo_web_replicas=2", record={"seq": 3, "kind": "promotion", "release": "2026.12.2"})
+    gitops(lab, "-e", '{"odoo_web_replicas": 2}', record={"seq": 3, "kind": "promotion", "release": "2026.12.2"})
     assert len(commits(repo)) == 3
     changed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
     resealed = [n for n in changed if "/secret-" in n]
