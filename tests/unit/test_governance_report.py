@@ -203,6 +203,7 @@ def test_an_edited_trail_is_reported_first(trail_dir):
     banner = page.index('class="banner critical"')
     assert banner < page.index("<h1>") and banner < page.index('id="overview"')
     assert "FAILS verification" in page and "--bad:#cf222e" in page
+    assert "Nothing needs attention" not in page
 
 
 class _Tags(HTMLParser):

@@ -77,7 +77,7 @@ def _ticks(top, n=4):
 def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, mode="line", width=520, height=210):
     """An SVG chart of ``points`` ([(ISO time, value)]) over time, with a dashed target line when given."""
     pts = [(parse_time(t), float(v)) for t, v in points if parse_time(t) is not None and v is not None]
-    left, right, top, bottom = 62, 12, 12, 34
+    left, right, top, bottom = 78, 12, 12, 34
     inner_w, inner_h = width - left - right, height - top - bottom
     head = (
         f'<figure><figcaption>{_e(caption)}</figcaption><svg class="chart" id="{_e(chart_id)}" role="img" '
@@ -208,7 +208,9 @@ def _audit_banner(report):
 def _attention(report):
     items = [a for a in report["attention"] if not (a["environment"] is None and a["severity"] in ("critical",))]
     if not items:
-        return '<p class="ok" id="attention">Nothing needs attention.</p>'
+        # with a failed trail, the banner above is what needs attention
+        text = "Nothing else needs attention." if report["audit"]["ok"] is False else "Nothing needs attention."
+        return f'<p class="ok" id="attention">{text}</p>'
     rows = "".join(f'<li class="sev-{_e(a["severity"])}">{_e(a["text"])}</li>' for a in items)
     return f'<ul class="attention" id="attention">{rows}</ul>'
 
