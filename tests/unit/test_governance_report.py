@@ -266,3 +266,15 @@ def test_a_trail_without_trusted_keys_is_refused(trail_dir, tmp_path):
     params.update(output_dir=str(tmp_path / "out"), audit_local_dir=str(trail_dir))
     result, _unused = task.run(params, now=NOW)
     assert result["failed"] and "audit_public_keys" in result["msg"]
+
+
+def test_a_failed_trail_alone_is_not_followed_by_nothing_needs_attention():
+    audit = {
+        "records": [],
+        "verification": {"ok": False, "problems": [{"seq": 1, "kind": "deleted", "reason": "gone"}]},
+    }
+    page = html.render(model.build(now=NOW, audit=audit, environments=[]))
+    assert "Nothing else needs attention." in page and "Nothing needs attention." not in page
+    assert "Nothing needs attention." in html.render(
+        model.build(now=NOW, audit={"records": [], "verification": {"ok": True}}, environments=[])
+    )
