@@ -242,14 +242,19 @@ def test_the_repository_holds_what_the_direct_mode_applies(lab):
 
     # no Secret value anywhere in the history, in clear or in base64
     values = {v for vals in live_secrets.values() for v in vals.values() if len(v) >= 6}
-    values |= {p.read_text().split()[0] for p in (LAB_DIR / "secrets" / HOST).iterdir()}
+    passwords = {p.read_text().split()[0] for p in (LAB_DIR / "secrets" / HOST).iterdir()}
+    values |= passwords
     history = git(repo, "log", "-p", "--all", "--format=%H %s%n%b")
     for value in values:
         assert value not in history and base64.b64encode(value.encode()).decode() not in history
 
-    # a rerun with nothing new commits nothing
-    gitops(lab)
+    # a rerun with nothing new commits nothing; even at -vvv it shows no password and not the fingerprint key
+    out = gitops(lab, "-vvv")
     assert len(commits(repo)) == 1
+    assert "governed.odoo.gitops_write" in out or "Commit the objects of the instance" in out
+    fingerprint_key = json.loads(lab["gitops_vars"].read_text())["governed_odoo_gitops_fingerprint_key"]
+    for value in {*passwords, fingerprint_key}:
+        assert value not in out and base64.b64encode(value.encode()).decode() not in out
 
     # two successive changes, two commits, each with its audit record
     gitops(lab, "-e", '{"odoo_web_replicas": 2}', record={"seq": 2, "kind": "promotion", "release": "2026.12.1"})
