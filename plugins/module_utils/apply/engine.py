@@ -235,6 +235,52 @@ def _validate(index, obj, default_namespace):
     return out
 
 
+def _place(obj, namespaced, default_ns, set_id):
+    """Give a validated manifest its namespace (the default one when namespaced and it names none; none when
+    cluster-scoped) and the label that makes it a member of the set ``set_id``; in place."""
+    meta = obj["metadata"]
+    if namespaced:
+        meta.setdefault("namespace", default_ns)
+        if not meta.get("namespace"):
+            raise ApplyError(
+                "a namespaced object needs metadata.namespace (or the namespace option)",
+                kind=obj["kind"],
+                name=meta["name"],
+            )
+    else:
+        meta.pop("namespace", None)
+    labels = dict(meta.get("labels") or {})
+    if labels.get(aset.PART_OF_LABEL, set_id) != set_id:
+        raise ApplyError(
+            f"the object already carries label {aset.PART_OF_LABEL}="
+            f"{labels[aset.PART_OF_LABEL]!r}, which belongs to another ApplySet",
+            kind=obj["kind"],
+            name=meta["name"],
+            namespace=meta.get("namespace"),
+        )
+    labels[aset.PART_OF_LABEL] = set_id
+    meta["labels"] = labels
+
+
+def manifests_as_applied(objects, applyset, namespace, namespaced):
+    """The manifests ``apply_set`` sends for ``objects``, worked out without a cluster.
+
+    ``namespaced(group, kind)`` says whether a kind is namespaced (the engine asks the API server's discovery).
+    The GitOps mode writes these, so that a controller reconciling the repository applies exactly what the
+    direct mode would have applied: the same cleaning (``status`` and server-set metadata dropped, label and
+    annotation values as strings), the same namespaces and the same ApplySet membership label.
+    """
+    kind, name = aset.parse_parent_ref(applyset)
+    set_id = aset.applyset_id(name, namespace, kind, "")
+    out = []
+    for index, obj in enumerate(copy.deepcopy(objects)):
+        clean = _validate(index, obj, namespace)
+        default_ns = clean["metadata"].pop("_defaultNamespace", None)
+        _place(clean, namespaced(split_api_version(clean["apiVersion"])[0], clean["kind"]), default_ns, set_id)
+        out.append(clean)
+    return out
+
+
 class ApplySetEngine:
     """Apply one object set. Build it with a KubeClient and options, then ``run(objects)``."""
 
@@ -470,28 +516,8 @@ class ApplySetEngine:
             else:
                 namespaced = res.namespaced
                 m.resource = res
-            if namespaced:
-                meta.setdefault("namespace", default_ns)
-                if not meta.get("namespace"):
-                    raise ApplyError(
-                        "a namespaced object needs metadata.namespace (or the namespace option)",
-                        kind=m.kind,
-                        name=m.name,
-                    )
-            else:
-                meta.pop("namespace", None)
+            _place(m.obj, namespaced, default_ns, self.set_id)
             m.namespace = meta.get("namespace")
-            labels = dict(meta.get("labels") or {})
-            if labels.get(aset.PART_OF_LABEL, self.set_id) != self.set_id:
-                raise ApplyError(
-                    f"the object already carries label {aset.PART_OF_LABEL}="
-                    f"{labels[aset.PART_OF_LABEL]!r}, which belongs to another ApplySet",
-                    kind=m.kind,
-                    name=m.name,
-                    namespace=m.namespace,
-                )
-            labels[aset.PART_OF_LABEL] = self.set_id
-            meta["labels"] = labels
             m.phase = phase_of(m.group, m.kind, namespaced)
 
     def _check_duplicates(self, members):

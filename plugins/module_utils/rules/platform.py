@@ -193,3 +193,45 @@ def instance_unique(i):
             seen[name] = host
         elif _in_run(i, seen[name], host):
             yield f"governed_odoo_instance={name} is declared by both {seen[name]} and {host}"
+
+
+DELIVERY_MODES = ("direct", "gitops")
+
+
+@rule(
+    "platform.delivery",
+    layer="platform",
+    reads=(
+        "governed_odoo_delivery",
+        "governed_odoo_gitops_repository",
+        "governed_odoo_gitops_sealing_certificate",
+        "governed_odoo_gitops_fingerprint_key",
+    ),
+    refuses="a delivery mode other than direct or gitops, and a gitops mode without an absolute repository path,"
+    " the environment's sealing certificate (PEM) or a fingerprint key of at least 32 characters",
+    example="governed_odoo_delivery=gitops needs governed_odoo_gitops_repository, the absolute path of the git"
+    " working copy the objects are committed to",
+)
+def delivery(i):
+    mode = i.get("governed_odoo_delivery", "direct")
+    if mode not in DELIVERY_MODES:
+        yield f"governed_odoo_delivery={text(mode)} must be one of {', '.join(DELIVERY_MODES)}"
+        return
+    if mode != "gitops":
+        return
+    repository = i.get("governed_odoo_gitops_repository")
+    if not isinstance(repository, str) or not repository.startswith("/"):
+        yield (
+            "governed_odoo_delivery=gitops needs governed_odoo_gitops_repository, the absolute path of the git"
+            f" working copy the objects are committed to (got {text(repository)})"
+        )
+    certificate = i.get("governed_odoo_gitops_sealing_certificate")
+    if not isinstance(certificate, str) or "-----BEGIN " not in certificate:
+        yield (
+            "governed_odoo_delivery=gitops needs governed_odoo_gitops_sealing_certificate, the PEM certificate of the"
+            " environment's sealed-secrets controller: Secrets are committed sealed only"
+        )
+    key = i.get("governed_odoo_gitops_fingerprint_key")
+    if not isinstance(key, str) or len(key) < 32:
+        # the value is a secret: the message never shows it
+        yield "governed_odoo_delivery=gitops needs governed_odoo_gitops_fingerprint_key of at least 32 characters"

@@ -21,6 +21,13 @@ def inv(run=None, **instances):
     return out
 
 
+GITOPS = {
+    "governed_odoo_delivery": "gitops",
+    "governed_odoo_gitops_repository": "/srv/gitops/odoo",
+    "governed_odoo_gitops_sealing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    "governed_odoo_gitops_fingerprint_key": "k" * 32,
+}
+
 PW1, PW2 = "a" * 20 + "-one", "b" * 20 + "-two"
 
 CASES = {
@@ -123,5 +130,16 @@ CASES = {
             ),
         ],
         "good": [inv(a=inst(governed_odoo_instance="a-dev"), b=inst(governed_odoo_instance="b-dev"))],
+    },
+    "platform.delivery": {
+        "bad": [
+            ({"governed_odoo_delivery": "argo"}, "governed_odoo_delivery=argo must be one of direct, gitops"),
+            (dict(GITOPS, governed_odoo_gitops_repository=None), "needs governed_odoo_gitops_repository"),
+            (dict(GITOPS, governed_odoo_gitops_repository="relative/repo"), "got relative/repo"),
+            (dict(GITOPS, governed_odoo_gitops_sealing_certificate="c.pem"), "sealing_certificate, the PEM"),
+            (dict(GITOPS, governed_odoo_gitops_fingerprint_key="short"), "fingerprint_key of at least 32"),
+            ({"governed_odoo_delivery": "gitops"}, "needs governed_odoo_gitops_repository"),
+        ],
+        "good": [{}, {"governed_odoo_delivery": "direct"}, GITOPS],
     },
 }

@@ -18,6 +18,7 @@ SECRET_NAMES = (
     "postgresql_replication_password",
     "odoo_admin_password",
     "redis_password",
+    "governed_odoo_gitops_fingerprint_key",
 )
 
 
@@ -47,6 +48,7 @@ def test_no_rule_shows_a_secret_it_reads():
     for secret in (SECRET, "short\nsecret", SECRET + "\n"):
         values = dict.fromkeys(SECRET_NAMES, secret)
         values["postgresql_placement"] = "external"
+        values["governed_odoo_delivery"] = "gitops"
         values["postgresql_external"] = {"host": "db", "admin_user": "postgres", "admin_password": secret}
         values["instances"] = {"a": dict(values, governed_odoo_environment="dev"), "b": dict(values)}
         for rule in rules.values():

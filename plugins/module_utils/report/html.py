@@ -1,0 +1,385 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The governance report as one self-contained HTML page (pure): inline CSS and SVG charts, no script, no image, no
+font, no link to anything, so that it opens from a file, a mail attachment or an artifact store alike.
+
+Order of the page: the audit trail's verdict first (a red banner when it fails verification: everything below is
+read from it), then what needs attention, an overview table of the environments, promotions per month, and one
+section per environment (running release, promotions, refusals, backup age and drill RTO charts, drift).
+"""
+
+from __future__ import annotations
+
+import html as _html
+
+from ansible_collections.governed.odoo.plugins.module_utils.restore.drill import human_seconds, parse_time
+
+_CSS = """
+:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--ink:#1f2328;--mute:#59636e;--line:#d1d9e0;--bg:#f6f8fa;--accent:#0969da}
+*{box-sizing:border-box}
+body{font:15px/1.5 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:var(--ink);margin:0;background:#fff}
+main{max-width:1100px;margin:0 auto;padding:24px 24px 48px}
+h1{font-size:26px;margin:0 0 2px}
+h2{font-size:19px;margin:34px 0 10px;padding-bottom:6px;border-bottom:1px solid var(--line)}
+h3{font-size:15px;margin:20px 0 6px}
+.sub{color:var(--mute);margin:0 0 16px}
+.banner{border-radius:10px;padding:14px 18px;margin:14px 0;font-weight:600}
+.banner.critical{background:#ffebe9;border:2px solid var(--bad);color:var(--bad)}
+.banner.critical ul{font-weight:400;color:var(--ink);margin:6px 0 0}
+.banner.good{background:#dafbe1;border:1px solid var(--ok);color:var(--ok)}
+.banner.warning{background:#fff8c5;border:1px solid var(--warn);color:var(--warn)}
+ul.attention{padding-left:20px}ul.attention li{margin:3px 0}
+td ul{margin:0;padding-left:18px}
+.sev-high{color:var(--bad)}.sev-medium,.sev-warning{color:var(--warn)}.sev-critical{color:var(--bad);font-weight:700}
+table{border-collapse:collapse;width:100%;font-size:14px;margin:6px 0}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:var(--bg);font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px}
+figure{margin:0;border:1px solid var(--line);border-radius:10px;padding:10px 12px;background:#fff}
+figcaption{font-size:13px;color:var(--mute);margin-bottom:4px}
+svg text{font:11px -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:var(--mute)}
+footer{margin-top:36px;color:var(--mute);font-size:12px}
+@media print{figure,table{break-inside:avoid}}
+"""
+
+COLORS = ("#0969da", "#8250df", "#1a7f37", "#bf8700", "#cf222e", "#1b7c83", "#6e7781")
+
+
+def _e(value):
+    return _html.escape("" if value is None else str(value), quote=True)
+
+
+def _ok(flag, yes="met", no="missed"):
+    if flag is None:
+        return '<span class="mute">n/a</span>'
+    return f'<span class="ok">{_e(yes)}</span>' if flag else f'<span class="bad">{_e(no)}</span>'
+
+
+def _ts(value):
+    dt = parse_time(value)
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "n/a"
+
+
+def _hours(secs):
+    return f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.0f} min"
+
+
+# -- charts ------------------------------------------------------------------------------------------------------
+
+
+def _ticks(top, n=4):
+    return [top * i / n for i in range(n + 1)]
+
+
+def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, mode="line", width=520, height=210):
+    """An SVG chart of ``points`` ([(ISO time, value)]) over time, with a dashed target line when given."""
+    pts = [(parse_time(t), float(v)) for t, v in points if parse_time(t) is not None and v is not None]
+    left, right, top, bottom = 78, 12, 12, 34
+    inner_w, inner_h = width - left - right, height - top - bottom
+    head = (
+        f'<figure><figcaption>{_e(caption)}</figcaption><svg class="chart" id="{_e(chart_id)}" role="img" '
+        f'aria-label="{_e(caption)}" viewBox="0 0 {width} {height}" width="100%" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_e(caption)}</title>"
+    )
+    if not pts:
+        return head + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg></figure>'
+    t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    span = max((t1 - t0).total_seconds(), 1.0)
+    ymax = max([p[1] for p in pts] + [target or 0]) * 1.15 or 1.0
+
+    def x(t):
+        return left + inner_w * ((t - t0).total_seconds() / span if len(pts) > 1 else 0.5)
+
+    def y(v):
+        return top + inner_h * (1 - v / ymax)
+
+    parts = [head]
+    for tick in _ticks(ymax):
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eaeef2"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{_e(y_format(tick))}</text>'
+        )
+    for frac, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):
+        when = t0 + (t1 - t0) * frac
+        parts.append(
+            f'<text x="{left + inner_w * frac:.1f}" y="{height - 10}" text-anchor="{anchor}">'
+            f"{_e(when.strftime('%Y-%m-%d %H:%M'))}</text>"
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + inner_h}" stroke="#8c959f"/>'
+        f'<line x1="{left}" x2="{width - right}" y1="{top + inner_h}" y2="{top + inner_h}" stroke="#8c959f"/>'
+    )
+    if target:
+        parts.append(
+            f'<line class="target" x1="{left}" x2="{width - right}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
+            f'stroke="#cf222e" stroke-dasharray="5 4"/><text x="{width - right}" y="{y(target) - 4:.1f}" '
+            f'text-anchor="end" style="fill:#cf222e">target {_e(y_format(target))}</text>'
+        )
+    coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
+    if mode == "line":
+        parts.append(f'<polyline class="series" points="{coords}" fill="none" stroke="#0969da" stroke-width="2"/>')
+    for t, v in pts if mode == "points" else pts[-1:]:
+        color = "#cf222e" if target and v > target else "#0969da"
+        parts.append(
+            f'<circle class="point" cx="{x(t):.1f}" cy="{y(v):.1f}" r="4" fill="{color}">'
+            f"<title>{_e(t.strftime('%Y-%m-%d %H:%M'))}: {_e(y_format(v))}</title></circle>"
+        )
+    parts.append("</svg></figure>")
+    return "".join(parts)
+
+
+def bar_chart(chart_id, caption, months, environments, width=1040, height=220):
+    """Promotions per month, stacked by environment."""
+    left, right, top, bottom = 40, 12, 12, 46
+    inner_w, inner_h = width - left - right, height - top - bottom
+    head = (
+        f'<figure><figcaption>{_e(caption)}</figcaption><svg class="chart" id="{_e(chart_id)}" role="img" '
+        f'aria-label="{_e(caption)}" viewBox="0 0 {width} {height}" width="100%" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_e(caption)}</title>"
+    )
+    if not months:
+        return head + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no promotions</text></svg></figure>'
+    top_total = max(m["total"] for m in months)
+    ymax = max(top_total, 1)
+    slot = inner_w / len(months)
+    bar_w = min(60.0, slot * 0.6)
+    parts = [head]
+    for tick in range(0, ymax + 1, max(1, ymax // 4)):
+        ty = top + inner_h * (1 - tick / ymax)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#eaeef2"/>'
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick}</text>'
+        )
+    for i, month in enumerate(months):
+        bx = left + slot * i + (slot - bar_w) / 2
+        base = top + inner_h
+        for j, env in enumerate(environments):
+            count = month["by_environment"].get(env, 0)
+            if not count:
+                continue
+            h = inner_h * count / ymax
+            base -= h
+            parts.append(
+                f'<rect class="bar" data-month="{_e(month["month"])}" data-environment="{_e(env)}" '
+                f'x="{bx:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'fill="{COLORS[j % len(COLORS)]}"><title>{_e(month["month"])} {_e(env)}: {count}</title></rect>'
+            )
+        parts.append(
+            f'<text x="{bx + bar_w / 2:.1f}" y="{top + inner_h + 16}" text-anchor="middle">{_e(month["month"])}</text>'
+        )
+    lx = left
+    for j, env in enumerate(environments):
+        parts.append(
+            f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{COLORS[j % len(COLORS)]}"/>'
+            f'<text x="{lx + 14}" y="{height - 5}">{_e(env)}</text>'
+        )
+        lx += 24 + 8 * len(env)
+    parts.append("</svg></figure>")
+    return "".join(parts)
+
+
+# -- sections ----------------------------------------------------------------------------------------------------
+
+
+def _audit_banner(report):
+    audit = report["audit"]
+    if not audit["checked"]:
+        return '<div class="banner warning" id="audit-status">No audit trail was read for this report.</div>'
+    if audit["ok"]:
+        return (
+            f'<div class="banner good" id="audit-status">Audit trail verified: {audit["length"]} signed, '
+            "hash-chained records, none edited, deleted or reordered.</div>"
+        )
+    items = "".join(
+        f"<li>{'record ' + _e(p.get('seq')) + ': ' if p.get('seq') is not None else ''}<b>{_e(p.get('kind'))}</b>"
+        f"{' (' + _e(p.get('copy')) + ' copy)' if p.get('copy') else ''}: {_e(p.get('reason'))}</li>"
+        for p in audit["problems"][:20]
+    )
+    return (
+        '<div class="banner critical" id="audit-status" role="alert">The audit trail FAILS verification: it has '
+        "been tampered with, and the promotions, approvals and refusals below are read from it."
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def _attention(report):
+    items = [a for a in report["attention"] if not (a["environment"] is None and a["severity"] in ("critical",))]
+    if not items:
+        # with a failed trail, the banner above is what needs attention
+        text = "Nothing else needs attention." if report["audit"]["ok"] is False else "Nothing needs attention."
+        return f'<p class="ok" id="attention">{text}</p>'
+    rows = "".join(f'<li class="sev-{_e(a["severity"])}">{_e(a["text"])}</li>' for a in items)
+    return f'<ul class="attention" id="attention">{rows}</ul>'
+
+
+def _overview(report):
+    rows = []
+    for env in report["environments"]:
+        running = env["running"]
+        backup, drill = env["backup"], env["drill"]["latest"]
+        drift = env["drift"]
+        backup_cell = (
+            "none"
+            if not backup["count"]
+            else f"{_e(human_seconds(backup['age_seconds']))} {_ok(backup['fresh'], 'fresh', 'stale')}"
+        )
+        drill_cell = (
+            "none"
+            if not drill
+            else (
+                f"RTO {_e(human_seconds(drill['rto_seconds']))} {_ok(drill['rto_met'])} / "
+                f"RPO {_e(human_seconds(drill['rpo_seconds']))} {_ok(drill['rpo_met'])}"
+            )
+        )
+        drift_cell = (
+            '<span class="mute">not checked</span>'
+            if drift is None
+            else _ok(not drift["drifted"], "none", f"{len(drift['changes'])} field(s)")
+        )
+        rows.append(
+            f'<tr data-environment="{_e(env["name"])}"><td><b>{_e(env["name"])}</b></td>'
+            f"<td>{_e(running['release']) if running else '<span class=mute>unknown</span>'}</td>"
+            f"<td>{_e(_ts(running['since'])) if running else ''}</td>"
+            f"<td>{len(env['promotions'])}</td><td>{len(env['refusals'])}</td>"
+            f"<td>{backup_cell}</td><td>{drill_cell}</td><td>{drift_cell}</td></tr>"
+        )
+    return (
+        '<table id="overview"><tr><th>environment</th><th>running release</th><th>since</th>'
+        "<th>recent promotions</th><th>refusals</th><th>newest backup</th><th>last DR drill</th><th>drift</th>"
+        f"</tr>{''.join(rows)}</table>"
+    )
+
+
+def _environment(env, index):
+    name = env["name"]
+    parts = [f'<section class="environment" id="env-{_e(name)}"><h2>{_e(name)}</h2>']
+    running = env["running"]
+    if running:
+        parts.append(
+            f'<p>Running release <b class="release">{_e(running["release"])}</b> since '
+            f"{_e(_ts(running['since']))} ({_e(running['kind'])}, audit record {_e(running['seq'])}).</p>"
+        )
+    else:
+        parts.append('<p class="mute">No promotion of this environment is in the audit trail.</p>')
+    parts.append("<h3>Recent promotions</h3>")
+    if env["promotions"]:
+        rows = "".join(
+            f"<tr><td>{_e(_ts(p['at']))}</td><td>{_e(p['kind'])}</td><td>{_e(p['release'])}</td>"
+            f"<td>{_e(p['instance'] or '')}</td><td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
+            f"<td>{_e(p['window'] or '')}</td><td>{_e(p['deployer'] or '')}</td></tr>"
+            for p in env["promotions"]
+        )
+        parts.append(
+            '<table class="promotions"><tr><th>when</th><th>what</th><th>release</th><th>instance</th>'
+            f"<th>approvers</th><th>window</th><th>deployed by</th></tr>{rows}</table>"
+        )
+    else:
+        parts.append('<p class="mute">None.</p>')
+    parts.append("<h3>Refused promotions</h3>")
+    if env["refusals"]:
+        rows = "".join(
+            f"<tr><td>{_e(_ts(r['at']))}</td><td>{_e(r['release'])}</td><td>{_e(r['instance'] or '')}</td>"
+            f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r['reasons'])}</ul></td></tr>"
+            for r in env["refusals"]
+        )
+        parts.append(
+            f'<table class="refusals"><tr><th>when</th><th>release</th><th>instance</th><th>why</th></tr>{rows}</table>'
+        )
+    else:
+        parts.append('<p class="mute">None.</p>')
+    backup = env["backup"]
+    parts.append("<h3>Backups and disaster recovery</h3>")
+    if backup["databases"]:
+        rows = "".join(
+            f"<tr><td>{_e(d['db_name'])}</td><td>{_e(_ts(d['latest_at']))}</td>"
+            f"<td class='num'>{_e(human_seconds(d['age_seconds']))}</td>"
+            f"<td>{_ok(d['fresh'], 'fresh', 'stale')}</td></tr>"
+            for d in backup["databases"]
+        )
+        parts.append(
+            f'<table class="backups"><tr><th>database</th><th>newest backup</th><th>age</th>'
+            f"<th>within {_e(human_seconds(backup['target_seconds']))}</th></tr>{rows}</table>"
+        )
+    else:
+        parts.append('<p class="bad">No backup of this environment in the store.</p>')
+    drill = env["drill"]["latest"]
+    if drill:
+        parts.append(
+            f'<table class="drill"><tr><th>last drill</th><th>result</th><th>RTO</th><th>RTO target</th><th>RPO</th>'
+            f"<th>RPO target</th></tr><tr><td>{_e(_ts(drill['at']))} <span class='mute'>{_e(drill['drill_id'])}</span>"
+            f"</td><td>{_ok(drill['result'] == 'pass', 'pass', drill['result'] or 'fail')}</td>"
+            f"<td class='num'>{_e(human_seconds(drill['rto_seconds']))} {_ok(drill['rto_met'])}</td>"
+            f"<td class='num'>{_e(human_seconds(drill['rto_target_seconds']))}</td>"
+            f"<td class='num'>{_e(human_seconds(drill['rpo_seconds']))} {_ok(drill['rpo_met'])}</td>"
+            f"<td class='num'>{_e(human_seconds(drill['rpo_target_seconds']))}</td></tr></table>"
+        )
+    else:
+        parts.append('<p class="mute">No disaster-recovery drill of this environment.</p>')
+    parts.append('<div class="charts">')
+    parts.append(
+        time_chart(
+            f"backup-age-{name}",
+            f"{name}: age of the newest backup over time",
+            [(p["at"], p["age_seconds"]) for p in backup["age_series"]],
+            backup["target_seconds"],
+            y_format=_hours,
+        )
+    )
+    history = env["drill"]["history"]
+    targets = [h["rto_target_seconds"] for h in history if h["rto_target_seconds"]]
+    parts.append(
+        time_chart(
+            f"drill-rto-{name}",
+            f"{name}: DR drill recovery time (RTO)",
+            [(h["at"], h["rto_seconds"]) for h in history],
+            targets[-1] if targets else None,
+            mode="points",
+        )
+    )
+    parts.append("</div>")
+    drift = env["drift"]
+    if drift is not None:
+        parts.append("<h3>Drift</h3>")
+        if drift["drifted"]:
+            rows = "".join(
+                f"<tr><td>{_e(c['instance'])}</td><td>{_e(c['object'] or '')}</td><td><code>{_e(c['field'])}"
+                "</code></td></tr>"
+                for c in drift["changes"][:50]
+            )
+            parts.append(f'<table class="drift"><tr><th>instance</th><th>object</th><th>field</th></tr>{rows}</table>')
+        else:
+            parts.append('<p class="ok">No drift from the declared state.</p>')
+    parts.append("</section>")
+    del index
+    return "".join(parts)
+
+
+def render(report):
+    """The page (a str)."""
+    envs = [e["name"] for e in report["environments"]]
+    body = [
+        _audit_banner(report),
+        f"<h1>{_e(report['title'])}</h1>",
+        f'<p class="sub">Generated {_e(_ts(report["generated_at"]))} from the audit trail, the backup store and the '
+        "disaster-recovery drill reports.</p>",
+        "<h2>Needs attention</h2>",
+        _attention(report),
+        "<h2>Environments</h2>",
+        _overview(report),
+        "<h2>Promotions per month</h2>",
+        bar_chart("promotions-per-month", "Promotions per month, by environment", report["promotions_per_month"], envs),
+    ]
+    body.extend(_environment(env, i) for i, env in enumerate(report["environments"]))
+    body.append(
+        f"<footer>governed.odoo governance report, format {report['report_version']}. "
+        "The JSON beside this page holds the same data.</footer>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(report['title'])}</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )

@@ -1,0 +1,357 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The governance report as data (pure): evidence in, one JSON-ready dict out.
+
+Evidence, each optional:
+
+* ``audit``: ``{"records": [...], "verification": {"ok", "problems"}}``, the audit trail as read and as verified
+  (module_utils/audit). A promotion or rollback record names ``event.environment`` and ``event.release`` (an id,
+  or a dict with ``id``); ``event.approvers`` (names, or dicts with ``name``), ``event.window`` (a name, or a dict
+  with ``name``/``start``/``end``) and ``event.deployer`` are shown when present. A refusal record's reasons are
+  ``event.reasons``, else the messages of its failed ``event.gates``, else ``event.reason``.
+* ``backups``: manifest summaries (``environment``, ``db_name``, ``backup_id``, ``started_at``), read from the
+  backup store (module_utils/backup).
+* ``drills``: drill reports as ``dr_drill.yml`` writes them (module_utils/restore/drill.py).
+* ``drift``: a drift report; its ``instances`` (a list, or a dict by instance) with ``environment`` and a list of
+  changes (``changes``, ``drift`` or ``fields``) are counted per environment.
+
+An audit trail that fails verification comes first in ``attention``: nothing else in the report can be trusted
+more than the trail it is read from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from ansible_collections.governed.odoo.plugins.module_utils.restore.drill import human_seconds, iso, parse_time
+
+REPORT_VERSION = 1
+DEFAULT_BACKUP_MAX_AGE = 26 * 3600  # a nightly backup, with two hours of slack
+DEPLOY_KINDS = ("promotion", "rollback")
+
+
+def _name(value, *keys):
+    if isinstance(value, dict):
+        for key in keys:
+            if value.get(key):
+                return str(value[key])
+        return None
+    return None if value in (None, "") else str(value)
+
+
+def _release(event):
+    return _name(event.get("release"), "id", "name", "version")
+
+
+def _approvers(event):
+    out = []
+    for item in event.get("approvers") or []:
+        name = _name(item, "name", "approver", "id", "user")
+        if name:
+            out.append(name)
+    return out
+
+
+def _window(event):
+    window = event.get("window")
+    if isinstance(window, dict):
+        name = _name(window, "name", "id")
+        span = " to ".join(str(window[k]) for k in ("start", "end") if window.get(k))
+        return " ".join(p for p in (name, f"({span})" if span and name else span) if p) or None
+    return _name(window)
+
+
+def _reasons(event):
+    if event.get("reasons"):
+        return [str(r) for r in event["reasons"]]
+    failed = [g for g in event.get("gates") or [] if isinstance(g, dict) and g.get("ok") is False]
+    if failed:
+        return [f"{g.get('rule')}: {g.get('message')}" if g.get("rule") else str(g.get("message")) for g in failed]
+    reason = event.get("reason") or event.get("message")
+    return [str(reason)] if reason else ["no reason recorded"]
+
+
+def audit_section(audit):
+    """The trail's verdict as the report shows it."""
+    if audit is None:
+        return {"checked": False, "ok": None, "length": 0, "problems": []}
+    verification = audit.get("verification") or {}
+    problems = [dict(p) for p in verification.get("problems") or []]
+    return {
+        "checked": True,
+        "ok": bool(verification.get("ok")) and not problems,
+        "length": len([r for r in audit.get("records") or [] if isinstance(r, dict)]),
+        "problems": problems,
+    }
+
+
+def _events(audit):
+    out = []
+    for record in (audit or {}).get("records") or []:
+        if not isinstance(record, dict) or not isinstance(record.get("event"), dict):
+            continue
+        when = parse_time(record.get("time"))
+        if when is None:
+            continue
+        out.append((when, record.get("seq"), record["event"]))
+    out.sort(key=lambda item: (item[0], item[1] if isinstance(item[1], int) else 0))
+    return out
+
+
+def _backups_of(backups, env):
+    rows = []
+    for summary in backups or []:
+        if summary.get("environment") != env:
+            continue
+        when = parse_time(summary.get("started_at"))
+        if when is not None:
+            rows.append((when, summary))
+    rows.sort(key=lambda item: item[0])
+    return rows
+
+
+def backup_section(backups, env, now, max_age):
+    """Freshness of the environment's newest backup, and the age of the newest backup over time (a sawtooth)."""
+    rows = _backups_of(backups, env)
+    if not rows:
+        return {
+            "count": 0,
+            "latest_at": None,
+            "age_seconds": None,
+            "target_seconds": max_age,
+            "fresh": False,
+            "databases": [],
+            "age_series": [],
+        }
+    latest_at = rows[-1][0]
+    age = max(0.0, (now - latest_at).total_seconds())
+    # age of the newest backup: 0 at each backup, rising until the next one, and until now after the last
+    series = []
+    for (when, _s), nxt in zip(rows, [*(r[0] for r in rows[1:]), now], strict=True):
+        series.append({"at": iso(when), "age_seconds": 0.0})
+        series.append({"at": iso(nxt), "age_seconds": max(0.0, (nxt - when).total_seconds())})
+    databases = sorted({s.get("db_name") for _w, s in rows if s.get("db_name")})
+    per_db = []
+    for db in databases:
+        newest = [w for w, s in rows if s.get("db_name") == db][-1]
+        db_age = (now - newest).total_seconds()
+        per_db.append(
+            {"db_name": db, "latest_at": iso(newest), "age_seconds": round(db_age, 1), "fresh": db_age <= max_age}
+        )
+    return {
+        "count": len(rows),
+        "latest_at": iso(latest_at),
+        "age_seconds": round(age, 1),
+        "target_seconds": max_age,
+        # an environment is fresh when every database in it is
+        "fresh": all(d["fresh"] for d in per_db) if per_db else age <= max_age,
+        "databases": per_db,
+        "age_series": series,
+    }
+
+
+def drill_section(drills, env):
+    rows = []
+    for report in drills or []:
+        if not isinstance(report, dict) or report.get("environment") != env:
+            continue
+        when = parse_time(report.get("started_at"))
+        if when is not None:
+            rows.append((when, report))
+    rows.sort(key=lambda item: item[0])
+    history = [
+        {
+            "at": iso(when),
+            "drill_id": r.get("drill_id"),
+            "result": r.get("result"),
+            "rto_seconds": (r.get("rto") or {}).get("seconds"),
+            "rto_target_seconds": (r.get("rto") or {}).get("target_seconds"),
+        }
+        for when, r in rows
+    ]
+    if not rows:
+        return {"latest": None, "history": []}
+    when, last = rows[-1]
+    rto, rpo = last.get("rto") or {}, last.get("rpo") or {}
+    latest = {
+        "at": iso(when),
+        "drill_id": last.get("drill_id"),
+        "result": last.get("result"),
+        "failures": list(last.get("failures") or []),
+        "rto_seconds": rto.get("seconds"),
+        "rto_target_seconds": rto.get("target_seconds"),
+        "rto_met": rto.get("met"),
+        "rpo_seconds": rpo.get("seconds"),
+        "rpo_target_seconds": rpo.get("target_seconds"),
+        "rpo_met": rpo.get("met"),
+    }
+    return {"latest": latest, "history": history}
+
+
+def _drift_changes(entry):
+    for key in ("changes", "drift", "fields", "differences"):
+        if isinstance(entry.get(key), list):
+            return entry[key]
+    return []
+
+
+def drift_section(drift, env):
+    if drift is None:
+        return None
+    instances = drift.get("instances") or []
+    if isinstance(instances, dict):
+        instances = [dict(v, instance=v.get("instance", k)) for k, v in instances.items() if isinstance(v, dict)]
+    rows = []
+    for entry in instances:
+        if not isinstance(entry, dict) or entry.get("environment") != env:
+            continue
+        for change in _drift_changes(entry):
+            if isinstance(change, dict):
+                field = change.get("field") or change.get("path") or change.get("name")
+                what = change.get("object") or change.get("kind")
+            else:
+                field, what = str(change), None
+            rows.append({"instance": entry.get("instance"), "object": what, "field": field})
+    return {"drifted": bool(rows), "changes": rows, "generated_at": drift.get("generated_at")}
+
+
+def environments_of(audit, backups, drills, drift, given=None):
+    """The environments shown: ``given`` in its order, or every one the evidence names (production last)."""
+    if given:
+        return list(given)
+    found = {e.get("environment") for _w, _s, e in _events(audit)}
+    found |= {b.get("environment") for b in backups or []}
+    found |= {d.get("environment") for d in drills or [] if isinstance(d, dict)}
+    instances = (drift or {}).get("instances") or []
+    found |= {
+        i.get("environment")
+        for i in (instances.values() if isinstance(instances, dict) else instances)
+        if isinstance(i, dict)
+    }
+    order = ("dev", "qa", "staging", "uat", "training", "prod")
+    names = [str(e) for e in found if e]
+    return sorted(names, key=lambda e: (order.index(e) if e in order else len(order), e))
+
+
+def build(
+    now=None,
+    audit=None,
+    backups=None,
+    drills=None,
+    drift=None,
+    environments=None,
+    backup_max_age=None,
+    recent=10,
+    title="Odoo platform governance report",
+):
+    """The report (a dict that is also its JSON)."""
+    now = parse_time(now) or _dt.datetime.now(_dt.timezone.utc)
+    backup_max_age = backup_max_age or {}
+    events = _events(audit)
+    trail = audit_section(audit)
+    envs = environments_of(audit, backups, drills, drift, environments)
+    out_envs, attention = [], []
+    if trail["checked"] and not trail["ok"]:
+        shown = "; ".join(
+            f"record {p.get('seq')}: {p.get('kind')}: {p.get('reason')}"
+            if p.get("seq") is not None
+            else f"{p.get('kind')}: {p.get('reason')}"
+            for p in trail["problems"][:5]
+        )
+        attention.append(
+            {
+                "severity": "critical",
+                "environment": None,
+                "text": f"The audit trail fails verification: {shown or 'not verified'}",
+            }
+        )
+    elif not trail["checked"]:
+        attention.append({"severity": "warning", "environment": None, "text": "No audit trail was read"})
+    months = {}
+    for env in envs:
+        deploys = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") in DEPLOY_KINDS]
+        refusals = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") == "refusal"]
+        running = None
+        if deploys:
+            w, s, e = deploys[-1]
+            running = {
+                "release": _release(e),
+                "since": iso(w),
+                "kind": e.get("kind"),
+                "seq": s,
+                "instance": e.get("instance"),
+            }
+        promotions = [
+            {
+                "at": iso(w),
+                "seq": s,
+                "kind": e.get("kind"),
+                "release": _release(e),
+                "instance": e.get("instance"),
+                "approvers": _approvers(e),
+                "window": _window(e),
+                "deployer": _name(e.get("deployer"), "name", "id"),
+            }
+            for w, s, e in reversed(deploys[-recent:])
+        ]
+        refused = [
+            {"at": iso(w), "seq": s, "release": _release(e), "instance": e.get("instance"), "reasons": _reasons(e)}
+            for w, s, e in reversed(refusals[-recent:])
+        ]
+        for w, _s, e in deploys:
+            if e.get("kind") == "promotion":
+                month = w.strftime("%Y-%m")
+                months.setdefault(month, {}).setdefault(env, 0)
+                months[month][env] += 1
+        backup = backup_section(backups, env, now, int(backup_max_age.get(env) or DEFAULT_BACKUP_MAX_AGE))
+        drill = drill_section(drills, env)
+        drifted = drift_section(drift, env)
+        if not backup["fresh"]:
+            text = (
+                f"{env}: no backup found"
+                if not backup["count"]
+                else f"{env}: newest backup is {human_seconds(backup['age_seconds'])} old "
+                f"(target {human_seconds(backup['target_seconds'])})"
+            )
+            attention.append({"severity": "high", "environment": env, "text": text})
+        latest = drill["latest"]
+        if latest and (latest["result"] != "pass" or latest["rto_met"] is False or latest["rpo_met"] is False):
+            attention.append(
+                {
+                    "severity": "high",
+                    "environment": env,
+                    "text": f"{env}: last DR drill {latest['result']}: "
+                    + ("; ".join(latest["failures"]) or "targets missed"),
+                }
+            )
+        if drifted and drifted["drifted"]:
+            attention.append(
+                {
+                    "severity": "medium",
+                    "environment": env,
+                    "text": f"{env}: {len(drifted['changes'])} field(s) drifted from the declared state",
+                }
+            )
+        out_envs.append(
+            {
+                "name": env,
+                "running": running,
+                "promotions": promotions,
+                "refusals": refused,
+                "backup": backup,
+                "drill": drill,
+                "drift": drifted,
+            }
+        )
+    return {
+        "report_version": REPORT_VERSION,
+        "title": title,
+        "generated_at": iso(now),
+        "audit": trail,
+        "attention": attention,
+        "environments": out_envs,
+        "promotions_per_month": [
+            {"month": m, "by_environment": months[m], "total": sum(months[m].values())} for m in sorted(months)
+        ],
+    }

@@ -1,0 +1,280 @@
+"""The governance report without a lab: the model from evidence (a real signed audit chain in a directory, backup
+summaries, drill reports, a drift report), the page (self-contained, an edited trail first and in red), and the
+task writing both files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
+from ansible_collections.governed.odoo.plugins.module_utils.audit.store import AuditTrail, LocalChain
+from ansible_collections.governed.odoo.plugins.module_utils.report import gather, html, model, task
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = [chain.public_pem(KEY)]
+
+EVENTS = [
+    (
+        dt.datetime(2026, 10, 3, 9, 0, tzinfo=dt.UTC),
+        {
+            "kind": "promotion",
+            "environment": "prod",
+            "instance": "civil-prod",
+            "release": {"id": "2026.10.0"},
+            "approvers": [{"name": "alice"}, "bob"],
+            "window": {"name": "weekly", "start": "09:00", "end": "11:00"},
+            "deployer": "release-bot",
+        },
+    ),
+    (
+        dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC),
+        {
+            "kind": "refusal",
+            "environment": "prod",
+            "release": {"id": "2026.11.5"},
+            "gates": [
+                {"rule": "release.window", "ok": False, "message": "freeze finance: Month-end close"},
+                {"rule": "release.approvals", "ok": True, "message": "2 of 2"},
+            ],
+        },
+    ),
+    (
+        dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC),
+        {
+            "kind": "promotion",
+            "environment": "prod",
+            "instance": "civil-prod",
+            "release": "2026.11.6",
+            "approvers": ["carol"],
+            "window": "change window 42",
+        },
+    ),
+    (
+        dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC),
+        {"kind": "promotion", "environment": "staging", "release": "2026.11.7", "approvers": ["dave"]},
+    ),
+    (dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), {"kind": "note", "environment": "prod", "text": "hello"}),
+]
+
+
+def write_trail(directory):
+    trail = AuditTrail(local=LocalChain(directory))
+    signer = chain.Signer(KEY)
+    for when, event in EVENTS:
+        trail.append(event, signer, when)
+    return directory
+
+
+def backups(env, db, *times):
+    return [
+        {
+            "environment": env,
+            "db_name": db,
+            "backup_id": f"{t:%Y%m%dT%H%M%SZ}-abcdef",
+            "started_at": f"{t:%Y-%m-%dT%H:%M:%SZ}",
+        }
+        for t in times
+    ]
+
+
+BACKUPS = backups(
+    "prod", "civil_prod", NOW - dt.timedelta(hours=50), NOW - dt.timedelta(hours=26), NOW - dt.timedelta(hours=2)
+) + backups("staging", "civil_staging", NOW - dt.timedelta(hours=40))
+DRILLS = [
+    {
+        "drill_id": "d1",
+        "environment": "prod",
+        "started_at": "2026-11-01T03:00:00Z",
+        "result": "pass",
+        "failures": [],
+        "rto": {"seconds": 600, "target_seconds": 3600, "met": True},
+        "rpo": {"seconds": 300, "target_seconds": 900, "met": True},
+    },
+    {
+        "drill_id": "d2",
+        "environment": "prod",
+        "started_at": "2026-12-01T03:00:00Z",
+        "result": "fail",
+        "failures": ["RTO 1 h 10 min over the target 1 h 0 min"],
+        "rto": {"seconds": 4200, "target_seconds": 3600, "met": False},
+        "rpo": {"seconds": 60, "target_seconds": 900, "met": True},
+    },
+]
+DRIFT = {
+    "instances": [
+        {
+            "instance": "civil-prod",
+            "environment": "prod",
+            "changes": [{"object": "Deployment odoo-web", "field": "spec.replicas"}],
+        },
+        {"instance": "civil-staging", "environment": "staging", "changes": []},
+    ]
+}
+
+
+@pytest.fixture
+def trail_dir(tmp_path):
+    return write_trail(tmp_path / "audit")
+
+
+def build(trail_dir, **more):
+    audit = gather.read_audit(None, local_dir=str(trail_dir), public_keys=PUBLIC)
+    kwargs = dict(now=NOW, audit=audit, backups=BACKUPS, drills=DRILLS, drift=DRIFT)
+    kwargs.update(more)
+    return model.build(**kwargs)
+
+
+def env(report, name):
+    return next(e for e in report["environments"] if e["name"] == name)
+
+
+def test_running_release_promotions_and_refusals_come_from_the_trail(trail_dir):
+    report = build(trail_dir)
+    assert report["audit"] == {"checked": True, "ok": True, "length": 5, "problems": []}
+    assert [e["name"] for e in report["environments"]] == ["staging", "prod"]
+    prod = env(report, "prod")
+    assert prod["running"]["release"] == "2026.11.6" and prod["running"]["since"] == "2026-11-21T09:00:00Z"
+    assert [p["release"] for p in prod["promotions"]] == ["2026.11.6", "2026.10.0"]
+    assert prod["promotions"][1]["approvers"] == ["alice", "bob"]
+    assert prod["promotions"][1]["window"] == "weekly (09:00 to 11:00)"
+    assert prod["promotions"][0]["window"] == "change window 42"
+    assert prod["refusals"] == [
+        {
+            "at": "2026-11-20T09:00:00Z",
+            "seq": 2,
+            "release": "2026.11.5",
+            "instance": None,
+            "reasons": ["release.window: freeze finance: Month-end close"],
+        }
+    ]
+    assert report["promotions_per_month"] == [
+        {"month": "2026-10", "by_environment": {"prod": 1}, "total": 1},
+        {"month": "2026-11", "by_environment": {"prod": 1, "staging": 1}, "total": 2},
+    ]
+
+
+def test_backup_freshness_against_the_target_and_age_over_time(trail_dir):
+    report = build(trail_dir, backup_max_age={"staging": 48 * 3600})
+    prod, staging = env(report, "prod")["backup"], env(report, "staging")["backup"]
+    assert prod["fresh"] and prod["age_seconds"] == 7200 and prod["count"] == 3
+    assert staging["fresh"] and staging["target_seconds"] == 48 * 3600
+    assert [p["age_seconds"] for p in prod["age_series"]] == [0, 24 * 3600, 0, 24 * 3600, 0, 2 * 3600]
+    stale = build(trail_dir)
+    assert not env(stale, "staging")["backup"]["fresh"]
+    assert any("staging: newest backup is 1 d 16 h old" in a["text"] for a in stale["attention"])
+    none = build(trail_dir, backups=[])
+    assert any(a["text"] == "prod: no backup found" for a in none["attention"])
+
+
+def test_the_last_drill_against_its_targets(trail_dir):
+    drill = env(build(trail_dir), "prod")["drill"]
+    assert drill["latest"]["drill_id"] == "d2" and drill["latest"]["rto_met"] is False
+    assert drill["latest"]["rpo_seconds"] == 60 and drill["latest"]["rpo_met"] is True
+    assert [h["rto_seconds"] for h in drill["history"]] == [600, 4200]
+    assert env(build(trail_dir), "staging")["drill"] == {"latest": None, "history": []}
+
+
+def test_drift_is_listed_when_a_report_is_given(trail_dir):
+    report = build(trail_dir)
+    assert env(report, "prod")["drift"]["changes"] == [
+        {"instance": "civil-prod", "object": "Deployment odoo-web", "field": "spec.replicas"}
+    ]
+    assert env(report, "staging")["drift"]["drifted"] is False
+    assert env(build(trail_dir, drift=None), "prod")["drift"] is None
+
+
+def test_an_edited_trail_is_reported_first(trail_dir):
+    lines = (trail_dir / "chain.jsonl").read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["event"]["gates"][0]["ok"] = True  # someone hides why a promotion was refused
+    lines[1] = json.dumps(edited)
+    (trail_dir / "chain.jsonl").write_text("\n".join(lines) + "\n")
+    report = build(trail_dir)
+    assert report["audit"]["ok"] is False
+    assert report["attention"][0]["severity"] == "critical"
+    assert "record 2: edited" in report["attention"][0]["text"]
+    page = html.render(report)
+    banner = page.index('class="banner critical"')
+    assert banner < page.index("<h1>") and banner < page.index('id="overview"')
+    assert "FAILS verification" in page and "--bad:#cf222e" in page
+    assert "Nothing needs attention" not in page
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend(attrs)
+
+
+def test_the_page_is_self_contained_with_its_charts(trail_dir):
+    page = html.render(build(trail_dir))
+    parser = _Tags()
+    parser.feed(page)
+    assert not {"script", "link", "img", "iframe", "object", "embed"} & set(parser.tags)
+    assert not [v for k, v in parser.attrs if k in ("src", "href")]
+    assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
+    assert "url(" not in page and "@import" not in page
+    for chart in ("promotions-per-month", "backup-age-prod", "drill-rto-prod", "backup-age-staging"):
+        assert f'id="{chart}"' in page
+    assert page.count('class="bar"') == 3  # 2026-10 prod, 2026-11 prod and staging
+    assert 'class="banner good"' in page and "2026.11.6" in page and "freeze finance: Month-end close" in page
+
+
+def test_values_from_the_evidence_are_escaped(trail_dir):
+    drift = {"instances": [{"instance": "<script>x</script>", "environment": "prod", "changes": ["a<b"]}]}
+    page = html.render(build(trail_dir, drift=drift))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_the_task_writes_both_files_and_check_mode_writes_nothing(trail_dir, tmp_path):
+    drills = tmp_path / "drills"
+    drills.mkdir()
+    for d in DRILLS:
+        (drills / f"drill-prod-{d['drill_id']}.json").write_text(json.dumps(d))
+    (drills / "drill-prod-broken.json").write_text("{")
+    params = {k: v.get("default") for k, v in task.argument_spec().items()}
+    params.update(
+        output_dir=str(tmp_path / "out"),
+        audit_local_dir=str(trail_dir),
+        audit_public_keys=PUBLIC,
+        drill_reports_dir=str(drills),
+    )
+    result, _unused = task.run(params, check_mode=True, now=NOW)
+    assert result["changed"] and not (tmp_path / "out").exists()
+    result, _unused = task.run(params, now=NOW)
+    assert result["changed"] and result["audit_ok"] is True
+    assert result["evidence_problems"] and "drill-prod-broken.json" in result["evidence_problems"][0]
+    data = json.loads((tmp_path / "out" / "governance-report.json").read_text())
+    assert env(data, "prod")["drill"]["latest"]["drill_id"] == "d2"
+    assert (tmp_path / "out" / "governance-report.html").read_text().startswith("<!DOCTYPE html>")
+    again, _unused = task.run(params, now=NOW)
+    assert again["changed"] is False
+
+
+def test_a_trail_without_trusted_keys_is_refused(trail_dir, tmp_path):
+    params = {k: v.get("default") for k, v in task.argument_spec().items()}
+    params.update(output_dir=str(tmp_path / "out"), audit_local_dir=str(trail_dir))
+    result, _unused = task.run(params, now=NOW)
+    assert result["failed"] and "audit_public_keys" in result["msg"]
+
+
+def test_a_failed_trail_alone_is_not_followed_by_nothing_needs_attention():
+    audit = {
+        "records": [],
+        "verification": {"ok": False, "problems": [{"seq": 1, "kind": "deleted", "reason": "gone"}]},
+    }
+    page = html.render(model.build(now=NOW, audit=audit, environments=[]))
+    assert "Nothing else needs attention." in page and "Nothing needs attention." not in page
+    assert "Nothing needs attention." in html.render(
+        model.build(now=NOW, audit={"records": [], "verification": {"ok": True}}, environments=[])
+    )
