@@ -433,3 +433,21 @@ def test_instances_outside_the_run_count(lab, tmp_path, case):
     assert "Create buckets and databases, then apply" not in res.stdout, f"{case}: provisioning started"
     assert SHARED_PASSWORD not in out, f"{case}: a password was printed"
     assert created_anything(lab) == [], f"{case}: something was created"
+
+
+def test_what_only_the_api_server_refuses_is_found_before_any_change(lab, tmp_path):
+    """Values no rule of the collection judges, refused by the API server: a namespace label value with a space
+    (the Namespace the run would create) and a StorageClass name that is not a DNS subdomain (the filestore claim,
+    in that namespace, so dry-run in the stand-in namespace). The server-side dry run of every instance names both
+    before any bucket, database, role or namespace exists."""
+    inv = copy.deepcopy(base_inventory())
+    inv["dev"]["foundation_namespace_labels"] = {"team": "construction team"}
+    _prod(inv)["odoo_filestore_volume"] = {"size": "20Gi", "storage_class": "Fast_SSD", "access_mode": "ReadWriteMany"}
+    res = run_site(write_inventory(inv, tmp_path / "inv"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    assert "would refuse" in out and "server-side dry run, nothing was written" in out, out[-4000:]
+    assert "construction team" in out, out[-4000:]
+    assert "Fast_SSD" in out, out[-4000:]
+    assert "Create the attachments and backups buckets" not in res.stdout, "a bucket task started"
+    assert created_anything(lab) == [], "something was created"
