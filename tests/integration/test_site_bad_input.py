@@ -451,3 +451,38 @@ def test_what_only_the_api_server_refuses_is_found_before_any_change(lab, tmp_pa
     assert "Fast_SSD" in out, out[-4000:]
     assert "Create the attachments and backups buckets" not in res.stdout, "a bucket task started"
     assert created_anything(lab) == [], "something was created"
+
+
+def test_what_the_api_server_would_refuse_is_refused_together_by_the_rules(lab, tmp_path):
+    """Negative replicas, a port of 70000, the quantity "8 GB" and the schedule "61 25 * * *", spread over both
+    instances, are refused together by the rules, before any change (a probe without a handler and a Service port 0
+    cannot come from an inventory: tests/integration/test_apply_validate_lab.py shows the dry run naming them)."""
+    inv = copy.deepcopy(base_inventory())
+    _dev(inv).update(
+        odoo_cron_replicas=-1,
+        redis_placement="external",
+        redis_external={"host": "127.0.0.1", "cidr": "127.0.0.1/32", "port": 70000},
+        odoo_offhours={
+            "enabled": True,
+            "image": "k" + DIGEST,
+            "apiserver_cidrs": ["127.96.0.1/32"],
+            "down": "61 25 * * *",
+        },
+    )
+    _prod(inv)["redis_resources"] = {"requests": {"memory": "320Mi"}, "limits": {"memory": "8 GB"}}
+    res = run_site(write_inventory(inv, tmp_path / "inv"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    for text in (
+        "odoo_cron_replicas=-1",
+        "odoo.replicas",
+        "redis_external.port=70000",
+        "redis.numbers",
+        "odoo_offhours.down=61 25 * * *",
+        "odoo.offhours",
+        "redis_resources.limits.memory=8 GB",
+        "redis.quantities",
+    ):
+        assert text in out, f"the failure does not mention {text!r}:\n{out[-4000:]}"
+    assert "Create buckets and databases, then apply" not in res.stdout, "provisioning started"
+    assert created_anything(lab) == [], "something was created"
