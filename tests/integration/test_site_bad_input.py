@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -449,6 +450,10 @@ def test_what_only_the_api_server_refuses_is_found_before_any_change(lab, tmp_pa
     assert "would refuse" in out and "server-side dry run, nothing was written" in out, out[-4000:]
     assert "construction team" in out, out[-4000:]
     assert "Fast_SSD" in out, out[-4000:]
+    # exactly the one bad object of each instance: the rest of each set, validated in the stand-in namespace
+    # (RoleBindings, quotas, policies...), passes
+    counts = re.findall(r"would refuse (\d+) object", out)
+    assert counts and set(counts) == {"1"}, out[-4000:]
     assert "Create the attachments and backups buckets" not in res.stdout, "a bucket task started"
     assert created_anything(lab) == [], "something was created"
 
