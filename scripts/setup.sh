@@ -78,6 +78,10 @@ if [[ "${GOVERNED_ODOO_SKIP_OLDER_CORE:-0}" != 1 ]]; then
   make_venv .venv-2.20 "$PY_OLD" 'ansible-core>=2.20,<2.21' 'ansible>=13,<14'
 fi
 
+# .venv-checkov: checkov, the outside judge of the rendered objects (scripts/checkov.sh), in a venv of its own
+# because it pins boto3, botocore and packaging below what .venv runs; the version is in pyproject.toml.
+UV="$UV" bash scripts/checkov.sh --setup
+
 # --- collections the ansible package no longer bundles (awx.awx since ansible 13), installed as
 # `ansible-galaxy collection install -r requirements.yml -p collections` would, from the copy in the newest
 # ansible package on PyPI that still carries it (Galaxy is unreachable here); the version is checked

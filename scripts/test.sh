@@ -2,7 +2,7 @@
 # Every test of governed.odoo, from a fresh machine: set up, bring the lab up, then
 # pytest (unit and lab integration; unit again on ansible-core 2.20), molecule scenarios, ansible-test
 # sanity (on 2.21 and 2.20),
-# ansible-lint (production profile), ruff, yamllint and the changelog lint.
+# ansible-lint (production profile), ruff, yamllint, the changelog lint and checkov over the rendered objects.
 # Prints one closing line "suites: N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +39,8 @@ if [[ -x .venv-2.20/bin/ansible-test ]]; then
   suite "sanity:ansible-core-2.20" env GOVERNED_ODOO_VENV=.venv-2.20 bash scripts/sanity.sh
 fi
 suite "lint" bash scripts/lint.sh
+# checkov over the rendered objects of the lab and example inventories; every failure fixed or accepted in docs/checkov.md
+suite "checkov" bash scripts/checkov.sh
 # last: stops and restarts the lab (down frees every port, a warm up is quick)
 suite "lab-lifecycle" env LAB_LIFECYCLE_TEST=1 .venv/bin/pytest -p no:cacheprovider tests/integration/test_lab_lifecycle.py \
   tests/integration/test_lab_node.py::test_down_leaves_nothing_and_up_brings_the_node_back_ready_without_old_pods

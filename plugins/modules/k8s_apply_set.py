@@ -108,6 +108,25 @@ options:
       - How many seconds to wait when O(wait=true).
     type: int
     default: 300
+  validate_only:
+    description:
+      - Write nothing; send every object that would change as a server-side apply with C(dryRun=All) and report
+        every object the API server refuses (all of them, not only the first) in RV(rejected). The task fails when
+        any is refused. Nothing is pruned and the parent is not written.
+      - Objects in a Namespace that the set creates are sent into O(stand_in_namespace) instead, because the API
+        server answers NotFound for a missing namespace before it validates anything.
+      - Runs the same with and without check mode; it never reports a change.
+    type: bool
+    default: false
+    version_added: 0.3.0
+  stand_in_namespace:
+    description:
+      - With O(validate_only=true), an existing namespace in which the objects of Namespaces the set creates are
+        validated. Its objects are never changed (dry runs only).
+      - Empty skips those objects, with a warning.
+    type: str
+    default: default
+    version_added: 0.3.0
   ca_cert:
     description:
       - Path to a CA certificate bundle to verify the API server with, overriding the kubeconfig's.
@@ -146,6 +165,14 @@ EXAMPLES = r"""
   diff: true
   register: preview
 
+- name: Find every object the API server would refuse, before anything is written
+  governed.odoo.k8s_apply_set:
+    applyset: odoo-acme-dev
+    namespace: odoo-acme-dev
+    objects: "{{ odoo_rendered_objects }}"
+    validate_only: true
+    stand_in_namespace: default
+
 - name: Connection options once for every module of the collection
   module_defaults:
     group/governed.odoo.all:
@@ -181,7 +208,8 @@ parent:
 applied:
   description:
     - One entry per object of O(objects), in the same order.
-    - C(action) is V(created), V(configured) or V(unchanged) (in check mode, what would happen).
+    - C(action) is V(created), V(configured) or V(unchanged) (in check mode and with O(validate_only=true), what
+      would happen), or V(rejected) (with O(validate_only=true), see RV(rejected)).
   returned: always
   type: list
   elements: dict
@@ -205,6 +233,17 @@ retained:
   type: list
   elements: dict
   sample: []
+rejected:
+  description:
+    - With O(validate_only=true), every object the API server refused in the dry run, in the order of O(objects)
+      (C(index) is the object's position), with the API's answer.
+  returned: when validate_only is true
+  type: list
+  elements: dict
+  sample:
+    - {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "odoo-acme-dev", "name": "odoo-web", "index": 7,
+       "status": 422, "reason": "Invalid",
+       "message": "Deployment.apps \"odoo-web\" is invalid: spec.replicas: Invalid value: -1: must be greater than..."}
 api_requests:
   description: Requests sent to the API server, by method (dry runs counted as C(PATCH?dryRun) and C(DELETE?dryRun)).
   returned: always

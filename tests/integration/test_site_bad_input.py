@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -433,3 +434,60 @@ def test_instances_outside_the_run_count(lab, tmp_path, case):
     assert "Create buckets and databases, then apply" not in res.stdout, f"{case}: provisioning started"
     assert SHARED_PASSWORD not in out, f"{case}: a password was printed"
     assert created_anything(lab) == [], f"{case}: something was created"
+
+
+def test_what_only_the_api_server_refuses_is_found_before_any_change(lab, tmp_path):
+    """Values no rule of the collection judges, refused by the API server: a namespace label value with a space
+    (the Namespace the run would create) and a StorageClass name that is not a DNS subdomain (the filestore claim,
+    in that namespace, so dry-run in the stand-in namespace). The server-side dry run of every instance names both
+    before any bucket, database, role or namespace exists."""
+    inv = copy.deepcopy(base_inventory())
+    inv["dev"]["foundation_namespace_labels"] = {"team": "construction team"}
+    _prod(inv)["odoo_filestore_volume"] = {"size": "20Gi", "storage_class": "Fast_SSD", "access_mode": "ReadWriteMany"}
+    res = run_site(write_inventory(inv, tmp_path / "inv"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    assert "would refuse" in out and "server-side dry run, nothing was written" in out, out[-4000:]
+    assert "construction team" in out, out[-4000:]
+    assert "Fast_SSD" in out, out[-4000:]
+    # exactly the one bad object of each instance: the rest of each set, validated in the stand-in namespace
+    # (RoleBindings, quotas, policies...), passes
+    counts = re.findall(r"would refuse (\d+) object", out)
+    assert counts and set(counts) == {"1"}, out[-4000:]
+    assert "Create the attachments and backups buckets" not in res.stdout, "a bucket task started"
+    assert created_anything(lab) == [], "something was created"
+
+
+def test_what_the_api_server_would_refuse_is_refused_together_by_the_rules(lab, tmp_path):
+    """Negative replicas, a port of 70000, the quantity "8 GB" and the schedule "61 25 * * *", spread over both
+    instances, are refused together by the rules, before any change (a probe without a handler and a Service port 0
+    cannot come from an inventory: tests/integration/test_apply_validate_lab.py shows the dry run naming them)."""
+    inv = copy.deepcopy(base_inventory())
+    _dev(inv).update(
+        odoo_cron_replicas=-1,
+        redis_placement="external",
+        redis_external={"host": "127.0.0.1", "cidr": "127.0.0.1/32", "port": 70000},
+        odoo_offhours={
+            "enabled": True,
+            "image": "k" + DIGEST,
+            "apiserver_cidrs": ["127.96.0.1/32"],
+            "down": "61 25 * * *",
+        },
+    )
+    _prod(inv)["redis_resources"] = {"requests": {"memory": "320Mi"}, "limits": {"memory": "8 GB"}}
+    res = run_site(write_inventory(inv, tmp_path / "inv"))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, f"site.yml accepted the inventory:\n{res.stdout[-3000:]}"
+    for text in (
+        "odoo_cron_replicas=-1",
+        "odoo.replicas",
+        "redis_external.port=70000",
+        "redis.numbers",
+        "odoo_offhours.down=61 25 * * *",
+        "odoo.offhours",
+        "redis_resources.limits.memory=8 GB",
+        "redis.quantities",
+    ):
+        assert text in out, f"the failure does not mention {text!r}:\n{out[-4000:]}"
+    assert "Create buckets and databases, then apply" not in res.stdout, "provisioning started"
+    assert created_anything(lab) == [], "something was created"

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Run a real redis-server with an instance's rendered configuration and check that it refuses clients without
 the password. The lab's pods run nothing, so the check starts Redis itself (Debian's redis-server), with the
-redis.conf of the instance's ConfigMap and the password of its Secret passed exactly as the StatefulSet passes
-them (--requirepass), on a free loopback port, and stops it afterwards. Prints one JSON document.
+redis.conf of the instance's ConfigMap, which includes the auth.conf of its Secret as the StatefulSet mounts it
+(only the include's directory differs), on a free loopback port, and stops it afterwards. The password a client
+sends is the Secret's REDIS_PASSWORD, the file the probes read. Prints one JSON document.
 
-    redis_check.py REDIS_CONF_FILE PASSWORD_FILE
+    redis_check.py REDIS_CONF_FILE AUTH_CONF_FILE PASSWORD_FILE
 """
 
 import json
@@ -35,16 +36,19 @@ def command(port, *args, auth=None):
 
 
 def main():
-    conf, password = Path(sys.argv[1]).read_text(), Path(sys.argv[2]).read_text().strip()
+    conf, auth_conf = Path(sys.argv[1]).read_text(), Path(sys.argv[2])
+    password = Path(sys.argv[3]).read_text().strip()
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        # the rendered file, with only the address, port and data directory changed for a local process
+        # the rendered file, with only the address, port, data directory and the included auth.conf's directory
+        # changed for a local process
         lines = [ln for ln in conf.splitlines() if not ln.startswith(("bind ", "port ", "dir "))]
+        lines = [f"include {auth_conf}" if ln == "include /etc/redis-auth/auth.conf" else ln for ln in lines]
         cfg = Path(data) / "redis.conf"
         cfg.write_text("\n".join([*lines, "bind 127.0.0.1", f"port {port}", f"dir {data}", ""]))
         proc = subprocess.Popen(  # noqa: S603 - Debian's redis-server with a file this script wrote
-            [exe, str(cfg), "--requirepass", password],
+            [exe, str(cfg)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -19,6 +19,12 @@ One run, in order:
 
 In check mode (``dry_run=True``) every request that would write is sent with dryRun=All, so
 the server validates, defaults and admits exactly as it would for real.
+
+With ``validate_only=True`` the run stops after step 3: every object that would change is sent as a
+server-side apply with dryRun=All, and every refusal is collected (``ApplyResult.rejected``), not only the
+first. Objects in a Namespace that the set creates are sent into ``stand_in_namespace`` (an existing one),
+because the API server answers NotFound for a missing namespace before it validates anything. Nothing is
+written: not the objects, not the parent, nothing is pruned.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ WORKLOAD_KINDS = frozenset(
         ("", "Pod"),
     )
 )
+NAMESPACES = Resource("", "v1", "Namespace", "namespaces", False)
 NOISE_METADATA_IN = ("creationTimestamp", "resourceVersion", "uid", "selfLink", "generation", "managedFields")
 
 
@@ -103,6 +110,7 @@ class Member:
         "obj",
         "phase",
         "reason",
+        "rejected",
         "resource",
         "verdict",
     )
@@ -122,6 +130,7 @@ class Member:
         self.reason = None
         self.action = None
         self.after = None
+        self.rejected = False
 
     @property
     def key(self):
@@ -154,13 +163,17 @@ class ApplyResult:
         self.warnings = []
         self.parent_written = False
         self.api_requests = {}
+        self.validate_only = False
+        self.rejected = []
 
     @property
     def changed(self):
+        if self.validate_only:
+            return False
         return bool(self.pruned) or any(a["action"] in ("created", "configured") for a in self.applied)
 
     def to_dict(self):
-        return {
+        out = {
             "changed": self.changed,
             "applyset_id": self.applyset_id,
             "parent": self.parent,
@@ -169,6 +182,20 @@ class ApplyResult:
             "retained": self.retained,
             "api_requests": self.api_requests,
         }
+        if self.validate_only:
+            out["rejected"] = self.rejected
+        return out
+
+    def rejection_summary(self):
+        """One line naming every rejected object and the API server's answer."""
+        parts = []
+        for r in self.rejected:
+            ref = f"{r['kind']} {r['namespace']}/{r['name']}" if r.get("namespace") else f"{r['kind']} {r['name']}"
+            parts.append(f"{ref}: {r['message']}")
+        return (
+            f"the API server would refuse {len(self.rejected)} object(s) of the set (server-side dry run, nothing"
+            " was written): " + "; ".join(parts)
+        )
 
 
 def _api_error(exc, obj=None, resource=None, verb="apply"):
@@ -299,6 +326,8 @@ class ApplySetEngine:
         wait_timeout=300,
         workers=8,
         validation="Strict",
+        validate_only=False,
+        stand_in_namespace="default",
     ):
         self.client = client
         self.parent_kind, self.parent_name = aset.parse_parent_ref(applyset)
@@ -314,11 +343,14 @@ class ApplySetEngine:
         self.wait_timeout = wait_timeout
         self.workers = max(1, workers)
         self.validation = validation
+        self.validate_only = validate_only
+        self.stand_in_namespace = stand_in_namespace
         self.discovery = Discovery(client)
         self.parent_resource = Resource("", "v1", self.parent_kind, self.parent_kind.lower() + "s", True)
         self.result = ApplyResult(
             self.set_id, {"kind": self.parent_kind, "namespace": self.parent_namespace, "name": self.parent_name}
         )
+        self.result.validate_only = validate_only
         self._lock = threading.Lock()
         self._pool = None
         self._members = []
@@ -385,6 +417,8 @@ class ApplySetEngine:
         parent_ref = f"{self.parent_kind} {self.parent_namespace}/{self.parent_name}"
         state = aset.read_parent(live_parent, self.set_id, parent_ref)
         self._resolve(members)
+        if self.validate_only:
+            members = [m for m in members if not m.rejected]
         self._check_duplicates(members)
 
         # 2. live members of the set, one LIST per kind (and namespace)
@@ -409,6 +443,9 @@ class ApplySetEngine:
 
         # 4. apply, phase by phase; the parent first covers old and new kinds (superset)
         new_ns = {m.name for m in members if (m.group, m.kind) == ("", "Namespace") and m.live is None}
+        if self.validate_only:
+            self._validate_all(members, new_ns)
+            return
         super_gks = state.group_kinds | declared_gks
         super_ns = state.namespaces | declared_ns
         phases = sorted({m.phase for m in members})
@@ -492,33 +529,43 @@ class ApplySetEngine:
         return out
 
     def _resolve(self, members):
-        crds = None
+        """Each member's REST resource, namespace and set label. In validate_only mode an object that cannot be
+        resolved is a rejection and the others go on; otherwise the first one fails the run."""
+        crds = self._crd_defined(members)
         for m in members:
-            meta = m.obj["metadata"]
-            default_ns = meta.pop("_defaultNamespace", None)
-            res = self.discovery.resource(m.obj["apiVersion"], m.kind)
-            if res is None:
-                if crds is None:
-                    crds = self._crd_defined(members)
-                version = split_api_version(m.obj["apiVersion"])[1]
-                crd = crds.get((m.group, m.kind))
-                if crd is None or version not in crd[1]:
-                    raise ApplyError(
-                        f"the API server does not serve kind {m.kind} in apiVersion "
-                        f"{m.obj['apiVersion']} (and no CustomResourceDefinition in this set defines it)",
-                        kind=m.kind,
-                        name=m.name,
-                        namespace=meta.get("namespace"),
-                        api_version=m.obj["apiVersion"],
-                    )
-                namespaced = crd[0]
-                m.deferred = True
-            else:
-                namespaced = res.namespaced
-                m.resource = res
-            _place(m.obj, namespaced, default_ns, self.set_id)
-            m.namespace = meta.get("namespace")
-            m.phase = phase_of(m.group, m.kind, namespaced)
+            if not self.validate_only:
+                self._resolve_one(m, crds)
+                continue
+            try:
+                self._resolve_one(m, crds)
+            except ApplyError as exc:
+                m.rejected, m.action = True, "rejected"
+                self._reject(m, exc)
+
+    def _resolve_one(self, m, crds):
+        meta = m.obj["metadata"]
+        default_ns = meta.pop("_defaultNamespace", None)
+        res = self.discovery.resource(m.obj["apiVersion"], m.kind)
+        if res is None:
+            version = split_api_version(m.obj["apiVersion"])[1]
+            crd = crds.get((m.group, m.kind))
+            if crd is None or version not in crd[1]:
+                raise ApplyError(
+                    f"the API server does not serve kind {m.kind} in apiVersion "
+                    f"{m.obj['apiVersion']} (and no CustomResourceDefinition in this set defines it)",
+                    kind=m.kind,
+                    name=m.name,
+                    namespace=meta.get("namespace"),
+                    api_version=m.obj["apiVersion"],
+                )
+            namespaced = crd[0]
+            m.deferred = True
+        else:
+            namespaced = res.namespaced
+            m.resource = res
+        _place(m.obj, namespaced, default_ns, self.set_id)
+        m.namespace = meta.get("namespace")
+        m.phase = phase_of(m.group, m.kind, namespaced)
 
     def _check_duplicates(self, members):
         seen = {}
@@ -701,6 +748,74 @@ class ApplySetEngine:
                     time.sleep(0.2)
             m.resource = res
             m.deferred = False
+
+    # -- validating (validate_only) ---------------------------------------------------------
+
+    def _reject(self, m, exc):
+        """Record the API server's (or the set's own) refusal of one object."""
+        meta = m.obj.get("metadata") or {}
+        entry = {
+            "apiVersion": m.obj.get("apiVersion"),
+            "kind": m.kind,
+            "namespace": m.namespace or meta.get("namespace"),
+            "name": m.name,
+            "index": m.index,
+            "message": exc.message,
+        }
+        for key in ("status", "reason"):
+            if getattr(exc, key, None) is not None:
+                entry[key] = getattr(exc, key)
+        with self._lock:
+            self.result.rejected.append(entry)
+
+    def _validate_all(self, members, new_namespaces):
+        """Send every object that would change as a dry-run apply; collect every refusal."""
+        todo = []
+        for m in members:
+            if m.verdict == d.UNCHANGED:
+                m.action = "unchanged"
+            else:
+                todo.append(m)
+        if self.stand_in_namespace and any(m.namespace in new_namespaces for m in todo):
+            try:
+                self.client.get(NAMESPACES.path(None, self.stand_in_namespace))
+            except KubeAPIError as exc:
+                raise ApplyError(
+                    f"stand_in_namespace {self.stand_in_namespace} cannot be read ({exc.message}): objects in the"
+                    f" Namespaces this set creates ({', '.join(sorted(new_namespaces))}) are validated there",
+                    status=exc.status,
+                    reason=exc.reason,
+                ) from None
+        self._map(lambda m: self._validate_one(m, new_namespaces), todo)
+        self.result.rejected.sort(key=lambda r: r["index"])
+        self.result.applied = [m.summary() for m in self._members]
+
+    def _validate_one(self, m, new_namespaces):
+        obj = m.obj
+        if m.deferred:
+            m.action = "created" if m.live is None else "configured"
+            self._warn(f"{m.ref}: not validated by the server (its CustomResourceDefinition is not established yet)")
+            return
+        if m.namespace and m.namespace in new_namespaces:
+            if not self.stand_in_namespace:
+                m.action = "created"
+                self._warn(f"{m.ref}: not validated by the server (its Namespace does not exist yet)")
+                return
+            # the API server answers NotFound for a missing namespace before validating anything
+            obj = dict(obj, metadata=dict(obj["metadata"], namespace=self.stand_in_namespace))
+        try:
+            status, result = self.client.apply(
+                m.resource, obj, self.field_manager, force=self.force, dry_run=True, validation=self.validation
+            )
+        except KubeAPIError as exc:
+            m.action = "rejected"
+            self._reject(m, exc)
+            return
+        if m.live is None:
+            # 200 for an object that exists outside the set (adopted), or one of the stand-in namespace's own
+            m.action = "created" if status == 201 or obj is not m.obj else "configured"
+        else:
+            m.action = "unchanged" if d.same_after_apply(result, m.live, self.field_manager) else "configured"
 
     # -- pruning -----------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ def argument_spec():
         field_manager=dict(type="str", default=DEFAULT_FIELD_MANAGER),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
+        validate_only=dict(type="bool", default=False),
+        stand_in_namespace=dict(type="str", default="default"),
     )
     return spec
 
@@ -135,6 +137,8 @@ def run(params, check_mode=False, diff=False):
             want_diff=diff,
             wait=params["wait"],
             wait_timeout=params["wait_timeout"],
+            validate_only=bool(params.get("validate_only")),
+            stand_in_namespace=params.get("stand_in_namespace"),
         )
     except ApplyError as exc:
         partial = getattr(exc, "result", None)
@@ -151,6 +155,8 @@ def run(params, check_mode=False, diff=False):
         return result, secrets
     result.update(applied.to_dict())
     result["warnings"] = list(applied.warnings)
-    if diff:
+    if diff and not params.get("validate_only"):
         result["diff"] = applied.diffs
+    if applied.rejected:
+        result.update(failed=True, msg=applied.rejection_summary())
     return result, secrets

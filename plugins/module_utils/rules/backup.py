@@ -18,6 +18,8 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import 
     is_bucket_name,
     is_digest,
     is_endpoint_url,
+    resources_problems,
+    size_problems,
     text,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
@@ -398,3 +400,20 @@ def job_settings(i):
         path = i["backup_data_dir"]
         if not isinstance(path, str) or not _PATH_RE.fullmatch(path):
             yield f"backup_data_dir={text(path)} must be an absolute path"
+
+
+@rule(
+    "backup.quantities",
+    layer="backup",
+    reads=("backup_install_schedule", "backup_runner_resources", "backup_tmp_size"),
+    refuses="when the schedule is installed: backup pod resources that are not Kubernetes quantities or request"
+    " more than their limit, or a /tmp size that is not a positive quantity",
+    example="backup_tmp_size=1 GB is not a positive Kubernetes quantity (for example 20Gi)",
+)
+def quantities(i):
+    if not _schedule(i):
+        return
+    if "backup_runner_resources" in i:
+        yield from resources_problems("backup_runner_resources", i["backup_runner_resources"])
+    if "backup_tmp_size" in i:
+        yield from size_problems("backup_tmp_size", i["backup_tmp_size"])

@@ -166,3 +166,38 @@ def as_dict(value):
 def as_list(value):
     """``value`` when it is a list, else an empty one (a wrongly typed input is another rule's finding)."""
     return value if isinstance(value, list) else []
+
+
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+
+
+def resources_problems(where, resources):
+    """Messages for a container's ``resources`` (``{requests: {...}, limits: {...}}``) the API server would refuse:
+    values that are not non-negative Kubernetes quantities, and a request above its limit. ``where`` names the
+    variable in the messages."""
+    if not isinstance(resources, dict):
+        yield f"{where} must be a mapping of requests and limits"
+        return
+    parsed = {}
+    for kind in ("requests", "limits"):
+        entries = resources.get(kind)
+        if entries is not None and not isinstance(entries, dict):
+            yield f"{where}.{kind} must be a mapping of resource names to quantities"
+            continue
+        for name, value in as_dict(entries).items():
+            quantity = parse_quantity(value)
+            if quantity is None or quantity < 0:
+                yield f"{where}.{kind}.{name}={text(value)} is not a Kubernetes quantity (for example 500m, 2Gi)"
+            else:
+                parsed[(kind, name)] = quantity
+    for name in RESOURCE_NAMES:
+        req, lim = parsed.get(("requests", name)), parsed.get(("limits", name))
+        if req is not None and lim is not None and req > lim:
+            yield f"{where}.requests.{name} is above {where}.limits.{name}: the API server refuses the pod"
+
+
+def size_problems(where, value):
+    """Messages for a volume size the API server would refuse (not a positive Kubernetes quantity)."""
+    quantity = parse_quantity(value)
+    if quantity is None or quantity <= 0:
+        yield f"{where}={text(value)} is not a positive Kubernetes quantity (for example 20Gi)"

@@ -19,6 +19,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import 
     is_digest,
     is_port,
     parse_quantity,
+    resources_problems,
     text,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
@@ -260,27 +261,6 @@ def conf_text(i):
 
 
 # --- quantities and numbers the API server checks --------------------------------------------------------------
-RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-
-
-def _resources_problems(where, resources):
-    if not isinstance(resources, dict):
-        yield f"{where} must be a mapping of requests and limits"
-        return
-    parsed = {}
-    for kind in ("requests", "limits"):
-        for name, value in as_dict(resources.get(kind)).items():
-            quantity = parse_quantity(value)
-            if quantity is None or quantity < 0:
-                yield f"{where}.{kind}.{name}={text(value)} is not a Kubernetes quantity (for example 500m, 2Gi)"
-            else:
-                parsed[(kind, name)] = quantity
-    for name in RESOURCE_NAMES:
-        req, lim = parsed.get(("requests", name)), parsed.get(("limits", name))
-        if req is not None and lim is not None and req > lim:
-            yield f"{where}.requests.{name} is above {where}.limits.{name}: the API server refuses the pod"
-
-
 @rule(
     "odoo.quantities",
     layer="odoo",
@@ -294,7 +274,7 @@ def quantities(i):
     profile = as_dict(as_dict(i.get("odoo_profiles")).get(size))
     for key in ("web_resources", "cron_resources"):
         if key in profile:
-            yield from _resources_problems(f"odoo_profiles.{size}.{key}", profile[key])
+            yield from resources_problems(f"odoo_profiles.{size}.{key}", profile[key])
     if i.get("odoo_filestore") == "volume":
         volume = as_dict(i.get("odoo_filestore_volume_settings"))
         quantity = parse_quantity(volume.get("size"))

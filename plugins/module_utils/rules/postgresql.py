@@ -24,6 +24,8 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import 
     covers_every_address,
     has_control_characters,
     is_digest,
+    resources_problems,
+    size_problems,
     text,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
@@ -387,3 +389,21 @@ def server_readable(i):
             f"postgresql_external: the connection limits of {server_key(external)} could not be read"
             f" ({read['error']})"
         )
+
+
+@rule(
+    "postgresql.quantities",
+    layer="postgresql",
+    reads=("postgresql_placement", "governed_odoo_size", "postgresql_profiles", "postgresql_storage_size"),
+    refuses="an in-cluster server whose profile's resources are not Kubernetes quantities or request more than"
+    " their limit, or whose data volume size is not a positive quantity",
+    example="postgresql_storage_size=20 GB is not a positive Kubernetes quantity (for example 20Gi)",
+)
+def quantities(i):
+    if i.get("postgresql_placement") == "external":
+        return
+    size = i.get("governed_odoo_size")
+    profile = as_dict(as_dict(i.get("postgresql_profiles")).get(size))
+    if "resources" in profile:
+        yield from resources_problems(f"postgresql_profiles.{text(size)}.resources", profile["resources"])
+    yield from size_problems("postgresql_storage_size", i.get("postgresql_storage_size"))

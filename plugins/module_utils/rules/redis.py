@@ -13,11 +13,17 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import 
     dig,
     has_control_characters,
     is_digest,
+    resources_problems,
+    size_problems,
     text,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
 _MEMORY_RE = re.compile(r"^[0-9]+(b|kb|mb|gb)?$", re.IGNORECASE)
+# what breaks the password's places: a quoted redis.conf value (quotes, backslash), the probes' shell words
+# (white space, quotes), and the userinfo of a redis:// URL (@ / ? # % end or escape it); control characters
+# break all three
+_PASSWORD_BREAKS = set("\"'\\ @/?#%")
 
 
 @rule(
@@ -30,6 +36,48 @@ _MEMORY_RE = re.compile(r"^[0-9]+(b|kb|mb|gb)?$", re.IGNORECASE)
 def password_length(i):
     if len(text(i.get("redis_password"))) < 16:
         yield "redis_password must be set and at least 16 characters long"
+
+
+@rule(
+    "redis.password_characters",
+    layer="redis",
+    reads=("redis_password",),
+    refuses="a Redis password with characters that break a redis.conf line, the probes' shell or a redis:// URL:"
+    " control characters, white space, quotes, backslash, @ / ? # %",
+    example="redis_password holds characters that break redis.conf or a redis:// URL ('@', ' '): use letters,"
+    " digits and - _ . : ~ ! $ & * + , ; = ^",
+)
+def password_characters(i):
+    value = i.get("redis_password")
+    if not isinstance(value, str):
+        return  # redis.password_length names a missing one
+    found = sorted({c for c in value if c in _PASSWORD_BREAKS})
+    shown = [repr(c) for c in found]
+    if has_control_characters(value) or any(c.isspace() for c in value if c != " "):
+        shown.append("a control or space character")
+    if shown:
+        # the characters, never the password
+        yield (
+            f"redis_password holds characters that break redis.conf or a redis:// URL ({', '.join(shown)}):"
+            " use letters, digits and - _ . : ~ ! $ & * + , ; = ^"
+        )
+
+
+@rule(
+    "redis.quantities",
+    layer="redis",
+    reads=("redis_placement", "redis_resources", "redis_persistence", "redis_storage_size"),
+    refuses="an in-cluster Redis whose resources are not Kubernetes quantities or request more than their limit,"
+    " or whose data volume size (with persistence) is not a positive quantity",
+    example="redis_resources.limits.memory=8 GB is not a Kubernetes quantity (for example 500m, 2Gi)",
+)
+def quantities(i):
+    if i.get("redis_placement") == "external":
+        return
+    if "redis_resources" in i:
+        yield from resources_problems("redis_resources", i["redis_resources"])
+    if i.get("redis_persistence") in ("rdb", "aof"):
+        yield from size_problems("redis_storage_size", i.get("redis_storage_size"))
 
 
 @rule(

@@ -226,3 +226,21 @@ CASES = {
         ],
     },
 }
+
+CASES["backup.quantities"] = {
+    "bad": [
+        ({"backup_runner_resources": {"limits": {"memory": "1 GB"}}}, "backup_runner_resources.limits.memory=1 GB"),
+        (
+            {"backup_runner_resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}},
+            "backup_runner_resources.requests.cpu is above",
+        ),
+        ({"backup_tmp_size": "1 GB"}, "backup_tmp_size=1 GB is not a positive Kubernetes quantity"),
+    ],
+    "good": [
+        {
+            "backup_runner_resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1"}},
+            "backup_tmp_size": "1Gi",
+        },
+        {"backup_tmp_size": "1 GB", **NO_SCHEDULE},
+    ],
+}

@@ -343,3 +343,40 @@ CASES = {
         ],
     },
 }
+
+PG_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+CASES["postgresql.quantities"] = {
+    "bad": [
+        (
+            {
+                "governed_odoo_size": "small",
+                "postgresql_profiles": {"small": {"resources": {"limits": {"memory": "8 GB"}}}},
+                "postgresql_storage_size": "20Gi",
+            },
+            "postgresql_profiles.small.resources.limits.memory=8 GB is not a Kubernetes quantity",
+        ),
+        (
+            {
+                "governed_odoo_size": "medium",
+                "postgresql_profiles": {"medium": {"resources": {"requests": {"cpu": "3"}, "limits": {"cpu": "2"}}}},
+                "postgresql_storage_size": "20Gi",
+            },
+            "postgresql_profiles.medium.resources.requests.cpu is above",
+        ),
+        (
+            {"postgresql_placement": "in_cluster", "postgresql_storage_size": "20 GB"},
+            "postgresql_storage_size=20 GB is not a positive Kubernetes quantity",
+        ),
+        ({"postgresql_storage_size": "-5Gi"}, "postgresql_storage_size=-5Gi"),
+    ],
+    "good": [
+        {
+            "postgresql_placement": "in_cluster",
+            "governed_odoo_size": "small",
+            "postgresql_profiles": {"small": {"resources": PG_RESOURCES}},
+            "postgresql_storage_size": "20Gi",
+        },
+        {"postgresql_placement": "external", "postgresql_storage_size": "20 GB"},
+    ],
+}

@@ -101,3 +101,54 @@ CASES["redis.numbers"] = {
         {"redis_placement": "in_cluster", "redis_external": {"port": "x"}},
     ],
 }
+
+CASES["redis.password_characters"] = {
+    "bad": [
+        ({"redis_password": "abcdefgh@ijklmnop"}, "('@')"),
+        ({"redis_password": 'abcdefgh"ijklmnop'}, "'\"'"),
+        ({"redis_password": "abcdefgh ijklmnop\\"}, "(' ', '\\\\')"),
+        ({"redis_password": "abcdefgh/ij?kl#mn%op"}, None),
+        ({"redis_password": 'abcdefghijklmnop\nrename-command GET ""'}, "a control or space character"),
+    ],
+    "good": [
+        {"redis_password": "Abcdefgh-ijkl_mnop.q:r~s!t$u&v*w+x,y;z=0^1"},
+        {"redis_password": "x" * 32},
+        {},
+    ],
+}
+
+RESOURCES = {"requests": {"cpu": "50m", "memory": "320Mi"}, "limits": {"cpu": "500m", "memory": "384Mi"}}
+
+CASES["redis.quantities"] = {
+    "bad": [
+        (
+            {"redis_resources": {"limits": {"memory": "8 GB"}}},
+            "redis_resources.limits.memory=8 GB is not a Kubernetes quantity",
+        ),
+        (
+            {"redis_resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "384Mi"}}},
+            "redis_resources.requests.memory is above redis_resources.limits.memory",
+        ),
+        ({"redis_resources": {"limits": {"cpu": -1}}}, "redis_resources.limits.cpu=-1"),
+        ({"redis_resources": "small"}, "redis_resources must be a mapping"),
+        (
+            {"redis_resources": RESOURCES, "redis_persistence": "aof", "redis_storage_size": "2 GB"},
+            "redis_storage_size=2 GB is not a positive Kubernetes quantity",
+        ),
+        ({"redis_persistence": "rdb", "redis_storage_size": "0"}, "redis_storage_size=0"),
+    ],
+    "good": [
+        {
+            "redis_placement": "in_cluster",
+            "redis_resources": RESOURCES,
+            "redis_persistence": "aof",
+            "redis_storage_size": "2Gi",
+        },
+        {
+            "redis_resources": {"limits": {"memory": "1e9", "cpu": 2}},
+            "redis_persistence": "none",
+            "redis_storage_size": "nonsense, unused",
+        },
+        {"redis_placement": "external", "redis_resources": {"limits": {"memory": "8 GB"}}},
+    ],
+}
