@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -269,3 +270,62 @@ def test_the_traefik_servicemonitor_keeps_only_the_instance_services(objects):
     assert added == BASE
     rules = json.dumps([o for o in objects if o["kind"] == "PrometheusRule"])
     assert traefik_service_selector(NS).replace('"', '\\"') in rules
+
+
+# --------------------------------------------------------------------------- dashboards
+DASHBOARDS = sorted((ROOT / "roles" / "monitoring" / "files" / "dashboards").glob("*.json"))
+_METRIC_WITH_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
+_ALERTNAMES = re.compile(r'alertname=~"([^"]+)"')
+
+
+def _exprs(dashboard):
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            yield panel["title"], target["expr"]
+    for variable in dashboard["templating"]["list"]:
+        if variable.get("type") == "query":
+            yield variable["name"], variable["definition"]
+
+
+def _recorded(rules_file):
+    groups = yaml.safe_load(rules_file.read_text())["groups"]
+    return {r["record"] for g in groups for r in g["rules"] if "record" in r}
+
+
+def test_one_valid_dashboard_per_business_service():
+    names = [p.stem for p in DASHBOARDS]
+    assert names == ["odoo-backup", "odoo-database", "odoo-web"]
+    uids = set()
+    for path in DASHBOARDS:
+        dash = json.loads(path.read_text())
+        assert dash["uid"] not in uids and dash["title"] and dash["panels"], path.name
+        uids.add(dash["uid"])
+        ids = [p["id"] for p in dash["panels"]]
+        assert len(ids) == len(set(ids)), path.name
+        assert all(p.get("targets") for p in dash["panels"]), path.name
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[p.stem for p in DASHBOARDS])
+def test_dashboard_expressions_parse_and_use_only_defined_metrics(path, rules_file, tmp_path):
+    dash = json.loads(path.read_text())
+    recorded = _recorded(rules_file)
+    alerts = set(_alerts(rules_file))
+    queries = []
+    for where, expr in _exprs(dash):
+        if expr.startswith("label_values("):
+            metric = expr[len("label_values("):].split(",")[0].strip()
+            assert metric in recorded, f"{path.name} {where}: {metric} is not recorded by the monitoring role"
+            continue
+        for metric in _METRIC_WITH_SELECTOR.findall(expr):
+            assert metric in recorded or metric == "ALERTS", f"{path.name} {where}: {metric} is not defined"
+        for pattern in _ALERTNAMES.findall(expr):
+            assert any(re.fullmatch(pattern, a) for a in alerts), f"{path.name} {where}: no alert matches {pattern}"
+        queries.append(expr.replace("$tenant", ".*").replace("$environment", ".*"))
+    if not PROMTOOL:
+        pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup.sh installs it)")
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:expr_{n}", "expr": q} for n, q in enumerate(queries)]}]}
+    (tmp_path / "dash.yml").write_text(yaml.safe_dump(rules))
+    res = subprocess.run([PROMTOOL, "check", "rules", str(tmp_path / "dash.yml")], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
