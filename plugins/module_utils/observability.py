@@ -219,7 +219,7 @@ def measure(fetch, selector, start, end):
     first, last = counters_at(fetch, selector, start), counters_at(fetch, selector, end)
     requests, resets = _deltas(first["requests"], last["requests"])
     buckets, bucket_resets = _deltas(first["buckets"], last["buckets"])
-    total = sum(d for _, d in requests)
+    total = sum(d for _labels, d in requests)
     errors = sum(d for labels, d in requests if str(labels.get("code", "")).startswith("5"))
     by_code = {}
     for labels, d in requests:

@@ -120,9 +120,9 @@ def test_the_harness_refuses_what_a_module_spec_refuses(shadow, tmp_path):
 
 
 def test_every_module_call_validated_against_its_spec(run):
-    assert run and all(r.get("validated_against_argument_spec") for _, r in run), [
+    assert run and all(r.get("validated_against_argument_spec") for _name, r in run), [
         (n, r.get("msg")) for n, r in run if not r.get("validated_against_argument_spec")]
-    modules = Counter(n for n, _ in run)
+    modules = Counter(n for n, _result in run)
     assert modules["Job templates (credentials by name, never by value)"] == 7
     assert modules["Promotion workflows, one per path"] == 4
     assert modules["Approval node before staging, uat and prod (times out; the approvers team decides)"] == 3

@@ -119,7 +119,7 @@ def test_errors_and_slow_responses_are_degraded_with_reasons():
     assert "p95 latency after the release 2.350s is above max_p95_seconds 5" not in text
     assert "p95 latency rose from 0.024s to 2.350s" in text
     # exactly the four instants, never a range query
-    assert sorted({at for _, at in fetch.asked}) == [100.0, 200.0, 300.0]
+    assert sorted({at for _query, at in fetch.asked}) == [100.0, 200.0, 300.0]
     assert result["selector"] == 'service=~"civil-prod-odoo-80(69|72)@kubernetescrd"'
 
 

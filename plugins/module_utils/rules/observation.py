@@ -7,6 +7,8 @@ environment's defaults with the inventory's or the task's overrides on top."""
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.governed.odoo.plugins.module_utils.observability import TOLERANCE_KEYS
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
@@ -14,7 +16,7 @@ _RATIOS = ("max_error_rate_increase", "max_error_rate")
 
 
 def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @rule(
