@@ -3,10 +3,10 @@
 A stand-in Odoo backend binds the ClusterIP of Service ``odoo`` (port 8069) in a namespace of its own, an
 IngressRoute routes to it, and the test sends real requests through Traefik. Deterministic by construction:
 
-* the backend counts every request it answers; after each phase of traffic the test polls Prometheus' raw
-  samples until one scrape shows Traefik's request counter AND its latency histogram count equal to that
-  number, and takes that scrape's own timestamp as the boundary between phases. Nothing is sent between the
-  scrape and the start of the next phase, so each window holds exactly one phase, whatever the load;
+* after each phase of traffic the test polls Prometheus' raw samples until one scrape shows Traefik's request
+  counter AND its latency histogram count equal to the baseline plus every request sent so far, and takes that
+  scrape's own timestamp as the boundary between phases. Nothing is sent between the scrape and the start of
+  the next phase, so each window holds exactly one phase, whatever the load;
 * the module measures each window as the difference of the counters at two of those timestamps (instant
   queries at explicit times), never rate()/increase() over a range;
 * contrasts are large: 0% errors and millisecond answers against 50% errors and 2 s answers, with a latency
@@ -74,17 +74,11 @@ def lab():
 
 
 class Backend:
-    """Stand-in Odoo on <ClusterIP>:8069: /ok answers 200 at once, /fail 500, /slow 200 after 2 s; counts."""
+    """Stand-in Odoo on <ClusterIP>:8069: /ok answers 200 at once, /fail 500, /slow 200 after 2 s."""
 
     def __init__(self, host, port):
-        self.count = 0
-        lock = threading.Lock()
-        outer = self
-
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                with lock:
-                    outer.count += 1
                 if self.path.startswith("/slow"):
                     time.sleep(2.0)
                 code = 500 if self.path.startswith("/fail") else 200
@@ -187,19 +181,21 @@ def _sums_by_timestamp(prom, query):
     return out
 
 
-def _boundary(inst):
-    """The timestamp of a scrape in which Traefik's request counter and latency histogram both count exactly
-    the requests the backend answered so far (no traffic is in flight when this is called)."""
-    want = inst["backend"].count
+def _boundary(inst, want=None, not_before=0.0):
+    """(timestamp, count) of a scrape in which Traefik's request counter and latency histogram of the instance
+    both count ``want`` requests (no traffic is in flight when this is called). With ``want`` None: the first
+    scrape at or after ``not_before`` in which both agree (the baseline after the warm-up)."""
     sel = obs.traefik_service_selector(inst["ns"])
     deadline = time.monotonic() + DEADLINE
     seen = None
     while time.monotonic() < deadline:
         reqs = _sums_by_timestamp(inst["prometheus"], f"{obs.REQUESTS_METRIC}{{{sel}}}")
         counts = _sums_by_timestamp(inst["prometheus"], f"traefik_service_request_duration_seconds_count{{{sel}}}")
-        both = sorted(ts for ts in reqs if reqs[ts] == want and counts.get(ts) == want)
+        both = sorted(ts for ts in reqs if counts.get(ts) == reqs[ts] and ts >= not_before
+                      and (want is None or reqs[ts] == want))
         if both:
-            return both[-1]
+            ts = both[0] if want is None else both[-1]
+            return ts, reqs[ts]
         seen = (max(reqs.items(), default=None), max(counts.items(), default=None))
         time.sleep(1.0)
     raise AssertionError(f"no scrape of Traefik counted {want} requests of {sel} within {DEADLINE}s; latest {seen}")
@@ -236,14 +232,15 @@ def test_healthy_window_against_an_identical_one_is_ok_and_errors_with_slow_answ
     inst = instance
     record = {"cases": [], "answers": {}} if os.environ.get("OBSERVABILITY_RECORD") else None
     _wait_routed(inst)
-    b0 = _boundary(inst)
+    # the warm-up's requests are counted before its last answer arrives; a scrape 2 s later has them all
+    b0, base = _boundary(inst, not_before=time.time() + 2.0)
     assert set(_traffic(inst, ["/ok"] * 40)) == {200}
-    b1 = _boundary(inst)
+    b1, _count = _boundary(inst, base + 40)
     assert set(_traffic(inst, ["/ok"] * 40)) == {200}
-    b2 = _boundary(inst)
+    b2, _count = _boundary(inst, base + 80)
     bad = ["/fail", "/slow"] * 10
     assert sorted(_traffic(inst, bad, workers=10)) == [200] * 10 + [500] * 10
-    b3 = _boundary(inst)
+    b3, _count = _boundary(inst, base + 100)
     assert b0 < b1 < b2 < b3
 
     healthy = _observe(inst, (b0, b1), (b1, b2), record, "healthy after healthy")
