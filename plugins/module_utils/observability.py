@@ -32,9 +32,12 @@ from ansible_collections.governed.odoo.plugins.module_utils.errors import Govern
 
 REQUESTS_METRIC = "traefik_service_requests_total"
 DURATION_BUCKET_METRIC = "traefik_service_request_duration_seconds_bucket"
-# the Traefik services of an instance's routes (roles/ingress/templates/ingress.yml.j2): the IngressRoutes route
-# to Service "odoo" on 8069 (HTTP) and 8072 (websocket); Traefik names them <namespace>-odoo-<port>@kubernetescrd
-TRAEFIK_SERVICE_PATTERN = "{namespace}-odoo-80(69|72)@kubernetescrd"
+# the Traefik services of an instance's routes (roles/ingress/templates/ingress.yml.j2): the routes of IngressRoute
+# "odoo" go to Service "odoo" on 8069 (HTTP) and 8072 (websocket). Traefik's CRD provider (default naming, no
+# safeNaming) names a route's service "<namespace>-<IngressRoute>-<first 10 bytes of sha256(match), hex>"
+# (pkg/provider/kubernetes/crd/name_builder.go, makeServiceKey), e.g. civil-prod-odoo-f64079a99a713c0fc097. The
+# redirect-only route of IngressRoute "odoo-http" (<namespace>-odoo-http-<hex>) never reaches a service.
+TRAEFIK_SERVICE_PATTERN = "{namespace}-odoo-[0-9a-f]{{20}}@kubernetescrd"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 VERDICTS = ("ok", "degraded", "inconclusive")
@@ -79,7 +82,7 @@ class ObservationError(GovernedError):
 
 def traefik_service_selector(namespace):
     """The PromQL label matcher of an instance's Traefik services:
-    ``service=~"<namespace>-odoo-80(69|72)@kubernetescrd"``."""
+    ``service=~"<namespace>-odoo-[0-9a-f]{20}@kubernetescrd"``."""
     if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
         raise ObservationError(f"namespace={namespace!r} must be a Kubernetes namespace name (a DNS label)")
     return 'service=~"' + TRAEFIK_SERVICE_PATTERN.format(namespace=namespace) + '"'

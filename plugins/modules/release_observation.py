@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Reads the instance's Traefik request counters and latency histograms from Prometheus for a window before and
     a window after a release and compares them with the environment's tolerance.
-  - The instance's traffic is that of the Traefik services of its IngressRoutes, the same selector as the
-    monitoring role's alert rules and dashboards (C(service=~"<namespace>-odoo-80(69|72)@kubernetescrd")).
+  - The instance's traffic is that of the Traefik services of its IngressRoute C(odoo), the same selector as
+    the monitoring role's alert rules and dashboards (C(service=~"<namespace>-odoo-[0-9a-f]{20}@kubernetescrd")).
   - Each window is the difference of the counters at its two instants (instant queries at explicit times), series
     by series (a counter reset counts from zero); the p95 comes from the bucket differences with Prometheus'
     C(histogram_quantile) interpolation. The same windows always give the same result.

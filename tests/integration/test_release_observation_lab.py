@@ -256,6 +256,11 @@ def test_healthy_window_against_an_identical_one_is_ok_and_errors_with_slow_answ
     reasons = " | ".join(degraded["reasons"])
     assert "error rate rose from 0.0% to 50.0%" in reasons and "p95 latency rose from" in reasons, reasons
 
+    for name, r in (("healthy", healthy), ("degraded", degraded)):
+        print(f"\n{name}: {r['verdict']}; before {r['before']['requests']} req, {r['before']['errors']} 5xx, p95 "
+              f"{r['before']['p95_seconds']:.3f}s; after {r['after']['requests']} req, {r['after']['errors']} 5xx, p95 "
+              f"{r['after']['p95_seconds']:.3f}s; windows {r['before']['end'] - r['before']['start']:.0f}s and "
+              f"{r['after']['end'] - r['after']['start']:.0f}s")
     # the same windows asked again give the same numbers (the samples are in Prometheus for good)
     again = _observe(inst, (b1, b2), (b2, b3))
     assert again["before"] == degraded["before"] and again["after"] == degraded["after"]

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
 NS, INSTANCE, TENANT, ENV, DB = "civil-prod", "civil-prod", "civil", "prod", "civil_prod"
-SVC = f"{NS}-odoo-8069@kubernetescrd"
+SVC = f"{NS}-odoo-f64079a99a713c0fc097@kubernetescrd"  # as Traefik names a route's service
 BASE = {"odoo_instance": INSTANCE, "tenant": TENANT, "environment": ENV}
 VARS = {
     "governed_odoo_tenant": TENANT, "governed_odoo_environment": ENV, "governed_odoo_instance": INSTANCE,
@@ -107,8 +107,8 @@ CASES = {
         "quiet": ([(s("traefik_service_requests_total", service=SVC, code="500"), "0+1x40"),
                    (s("traefik_service_requests_total", service=SVC, code="200"), "0+600x40"),
                    # another instance's errors are not this instance's
-                   (s("traefik_service_requests_total", service="civil-dev-odoo-8069@kubernetescrd", code="500"),
-                    "0+600x40")], "25m"),
+                   (s("traefik_service_requests_total", service="civil-dev-odoo-0a1b2c3d4e5f60718293@kubernetescrd",
+                      code="500"), "0+600x40")], "25m"),
     },
     "OdooSlowResponses": {
         "fire": ([(s("traefik_service_request_duration_seconds_bucket", service=SVC, le="1"), "0x40"),

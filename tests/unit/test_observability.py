@@ -18,7 +18,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "observability"
 NS = "civil-prod"
-SVC = f"{NS}-odoo-8069@kubernetescrd"
+SVC = f"{NS}-odoo-f64079a99a713c0fc097@kubernetescrd"  # as Traefik names a route's service
 BOUNDS = ["0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 
 
@@ -74,7 +74,7 @@ PARAMS = {"prometheus_url": "http://prometheus.invalid:9090", "namespace": NS, "
 
 
 def test_one_selector_for_alerts_dashboards_and_observation():
-    assert obs.traefik_service_selector("civil-prod") == 'service=~"civil-prod-odoo-80(69|72)@kubernetescrd"'
+    assert obs.traefik_service_selector("civil-prod") == 'service=~"civil-prod-odoo-[0-9a-f]{20}@kubernetescrd"'
     for bad in ("Civil", "a_b", "", None, 'x"}or{'):
         with pytest.raises(obs.ObservationError, match="DNS label"):
             obs.traefik_service_selector(bad)
@@ -120,7 +120,7 @@ def test_errors_and_slow_responses_are_degraded_with_reasons():
     assert "p95 latency rose from 0.024s to 2.350s" in text
     # exactly the four instants, never a range query
     assert sorted({at for _query, at in fetch.asked}) == [100.0, 200.0, 300.0]
-    assert result["selector"] == 'service=~"civil-prod-odoo-80(69|72)@kubernetescrd"'
+    assert result["selector"] == 'service=~"civil-prod-odoo-[0-9a-f]{20}@kubernetescrd"'
 
 
 def test_too_few_requests_after_is_inconclusive_and_a_small_baseline_uses_the_ceilings_only():
