@@ -255,6 +255,17 @@ def test_recording_rules(series, at, expr, value, rules_file, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_the_budget_defaults_to_the_demand_the_odoo_role_works_out(tmp_path):
+    variables = {k: v for k, v in VARS.items() if k != "monitoring_connection_budget"}
+    exprs = {}
+    for name, extra in (("demand", {"odoo_db_connection_demand": "34"}), ("server", {})):
+        (tmp_path / name).mkdir()
+        objects = render_monitoring(tmp_path / name, {**variables, **extra})
+        rules = [r for o in objects if o["kind"] == "PrometheusRule" for g in o["spec"]["groups"] for r in g["rules"]]
+        exprs[name] = next(r["expr"] for r in rules if r.get("record") == "governed_odoo:db_connection_budget")
+    assert exprs == {"demand": "vector(34)", "server": "vector(182)"}
+
+
 def test_the_traefik_servicemonitor_keeps_only_the_instance_services(objects):
     """One ServiceMonitor for Traefik per instance, keeping the series of the same selector the alerts use."""
     sys.path.insert(0, str(ROOT / "collections"))
