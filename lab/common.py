@@ -57,6 +57,7 @@ _BASE_PORTS = {
     "traefik_web": 18000,
     "traefik_websecure": 18443,
     "traefik_api": 18090,
+    "prometheus": 19090,
     # the real worker node (lab/node.py)
     "registry": 17500,
     "kubelet": 17250,

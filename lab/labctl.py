@@ -1,4 +1,4 @@
-"""The lab: real Kubernetes control plane, PostgreSQL, Redis, S3 and Traefik on loopback.
+"""The lab: real Kubernetes control plane, PostgreSQL, Redis, S3, Traefik and Prometheus on loopback.
 
     scripts/lab up       start everything (idempotent; a warm second run is quick)
     scripts/lab status   what runs where
@@ -27,10 +27,10 @@ from common import LAB_DIR, PORTS, Component, LabError, log, port_open, write_js
 def components() -> list[Component]:
     from controlplane import ControlPlane
     from node import Node
-    from services import Postgres, Redis, SeaweedS3, Traefik
+    from services import Postgres, Prometheus, Redis, SeaweedS3, Traefik
 
-    # order matters: Traefik reads IngressRoutes from the API server, and the real node joins it
-    return [ControlPlane(), Node(), Postgres(), Redis(), SeaweedS3(), Traefik()]
+    # order matters: Traefik reads IngressRoutes from the API server, the real node joins it, Prometheus scrapes Traefik
+    return [ControlPlane(), Node(), Postgres(), Redis(), SeaweedS3(), Traefik(), Prometheus()]
 
 
 def _env_lines(conn: dict) -> list[str]:

@@ -1,5 +1,6 @@
 """The lab's service components: PostgreSQL (primary + streaming replica), Redis,
-two SeaweedFS S3 regions and Traefik reading IngressRoutes from the lab cluster.
+two SeaweedFS S3 regions, Traefik reading IngressRoutes from the lab cluster and
+Prometheus scraping Traefik's metrics.
 
 Every component keeps its state under ``.lab/<component>/`` and listens on
 127.0.0.1 only, on the ports of ``common.PORTS``. ``up()`` is idempotent: with
@@ -837,6 +838,7 @@ TRAEFIK_BINDING = "lab-traefik"
 TRAEFIK_USER = "lab-traefik"  # static-token user of the lab API server
 EXTERNAL_NAMESPACE = "governed-odoo-lab"  # where the ServiceAccount lives on an external cluster
 FIELD_MANAGER = "governed-odoo-lab"
+TRAEFIK_LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 
 
 def _go() -> str:
@@ -1065,7 +1067,9 @@ class Traefik(Component):
             },
             "api": {"dashboard": True, "insecure": True},  # on the "traefik" entrypoint, loopback only
             "ping": {"entryPoint": "traefik"},
-            "metrics": {"prometheus": {"entryPoint": "traefik"}},
+            # scraped by the lab's Prometheus (class Prometheus below); finer latency buckets than Traefik's
+            # default (0.1, 0.3, 1.2, 5) so that a p95 reads as more than "under 100 ms"
+            "metrics": {"prometheus": {"entryPoint": "traefik", "buckets": TRAEFIK_LATENCY_BUCKETS}},
             "log": {"level": "INFO", "noColor": True},
             "accessLog": {"filePath": str(self.dir / "access.log")},
             # safeNaming off, as Traefik's default: keeps the usual `<namespace>-<name>@kubernetescrd` names
@@ -1123,3 +1127,79 @@ class Traefik(Component):
     def status(self) -> dict:
         return {"traefik": _state_status(self.proc, self.ports["web"],
                                          f" (websecure {self.ports['websecure']}, api {self.ports['api']})")}
+
+
+# --------------------------------------------------------------------------- Prometheus
+PROMETHEUS_SCRAPE_INTERVAL = "1s"  # short, so that a test sees its traffic in the counters within seconds
+
+
+class Prometheus(Component):
+    """Debian's Prometheus scraping the lab Traefik's metrics entry point every second.
+
+    Release observation (plugins/module_utils/observability.py) reads Traefik's request counters and latency
+    histograms from it. Its data lives in ``.lab/prometheus/data`` (kept two days); it restarts when its
+    configuration changes (e.g. another port offset).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="prometheus")
+        self.proc = Proc(self.name, "prometheus")
+        self.procs = [self.proc]
+        self.port = PORTS["prometheus"]
+        self.config = self.dir / "prometheus.yml"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _config(self) -> str:
+        cfg = {
+            "global": {"scrape_interval": PROMETHEUS_SCRAPE_INTERVAL, "scrape_timeout": PROMETHEUS_SCRAPE_INTERVAL,
+                       "evaluation_interval": PROMETHEUS_SCRAPE_INTERVAL},
+            "scrape_configs": [{
+                "job_name": "traefik",
+                "static_configs": [{"targets": [f"{HOST}:{PORTS['traefik_api']}"],
+                                    "labels": {"lab": "governed-odoo"}}],
+            }],
+        }
+        return json.dumps(cfg, indent=2) + "\n"  # JSON is YAML
+
+    def _ready(self) -> bool:
+        return _http_get(f"{self.url}/-/ready")[0] == 200
+
+    def up(self) -> dict:
+        exe = which("prometheus")
+        if not exe:
+            raise LabError("prometheus not found: install Debian's prometheus package (scripts/setup.sh)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        if self.proc.running() and (not self.config.exists() or self.config.read_text() != config):
+            log("prometheus: configuration changed; restarting")
+            self.down()
+        if not self.proc.running():
+            _ensure_free(self.port, "prometheus")
+            self.config.write_text(config)
+            self.proc.start([
+                exe, f"--config.file={self.config}", f"--storage.tsdb.path={self.dir / 'data'}",
+                "--storage.tsdb.retention.time=2d", f"--web.listen-address={HOST}:{self.port}",
+                "--web.console.templates=/etc/prometheus/consoles",
+                "--web.console.libraries=/etc/prometheus/console_libraries",
+            ])
+        _wait_proc(self._ready, self.proc, f"prometheus /-/ready on port {self.port}", 120)
+        res = run([exe, "--version"], check=False)
+        m = re.search(r"version (\S+)", res.stdout + res.stderr)
+        return {
+            "url": self.url,
+            "port": self.port,
+            "scrape_interval": PROMETHEUS_SCRAPE_INTERVAL,
+            "scrapes": {"traefik": f"http://{HOST}:{PORTS['traefik_api']}/metrics"},
+            "version": m.group(1) if m else "unknown",
+            "env": {"GOVERNED_ODOO_LAB_PROMETHEUS_URL": self.url},
+        }
+
+    def down(self) -> None:
+        _signal_and_wait([self.proc], signal.SIGTERM, 30)
+
+    def status(self) -> dict:
+        return {"prometheus": _state_status(self.proc, self.port, " (scraping traefik every "
+                                            f"{PROMETHEUS_SCRAPE_INTERVAL})")}

@@ -19,13 +19,14 @@ from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import 
 
 # the Prometheus Operator's Duration pattern (monitoring.coreos.com/v1)
 _DURATION_RE = re.compile(r"0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?")
-_METRIC_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._~/-]*")
 # a label key: an optional DNS subdomain prefix and a name of 1-63 characters; a value of at most 63
 _LABEL_NAME_RE = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 RATIOS = ("monitoring_http_error_ratio", "monitoring_postgresql_connections_ratio", "monitoring_redis_memory_ratio")
-POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_days")
+POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_days", "monitoring_http_p95_seconds")
+# null (the default) or a whole number of at least 1
+OPTIONAL_POSITIVE = ("monitoring_connection_budget",)
 
 
 @rule(
@@ -75,10 +76,11 @@ def scrape_interval(i):
 @rule(
     "monitoring.alert_thresholds",
     layer="monitoring",
-    reads=(*RATIOS, *POSITIVE),
+    reads=(*RATIOS, *POSITIVE, *OPTIONAL_POSITIVE),
     refuses=(
         "alert thresholds that are not numbers where they are written into PromQL: the ratios are numbers above 0"
-        " and at most 1, the hours and days whole numbers of at least 1"
+        " and at most 1, the hours, days and seconds whole numbers of at least 1, a connection budget null or a whole"
+        " number of at least 1"
     ),
     example="monitoring_http_error_ratio=5 must be a number above 0 and at most 1 (a share, such as 0.05)",
 )
@@ -97,24 +99,21 @@ def alert_thresholds(i):
             value = as_int(i[name])
             if value is None or value < 1:
                 yield f"{name}={text(i[name])} must be a whole number, at least 1"
+    for name in OPTIONAL_POSITIVE:
+        if i.get(name) not in (None, ""):
+            value = as_int(i[name])
+            if value is None or value < 1:
+                yield f"{name}={text(i[name])} must be null or a whole number, at least 1"
 
 
 @rule(
     "monitoring.promql_names",
     layer="monitoring",
-    reads=("monitoring_backup_metric", "monitoring_odoo_metrics_path"),
-    refuses=(
-        "a backup metric that is not a Prometheus metric name (it is written into alert expressions), and an Odoo"
-        " metrics path that is not an absolute URL path"
-    ),
-    example="monitoring_backup_metric='up or vector(1)' is not a Prometheus metric name",
+    reads=("monitoring_odoo_metrics_path",),
+    refuses="an Odoo metrics path that is not an absolute URL path (it is written into a ServiceMonitor)",
+    example="monitoring_odoo_metrics_path='metrics' must be empty or an absolute URL path such as /metrics",
 )
 def promql_names(i):
-    if "monitoring_backup_metric" in i:
-        metric = i["monitoring_backup_metric"]
-        if not isinstance(metric, str) or not _METRIC_RE.fullmatch(metric):
-            shown = "(a value with a control character)" if has_control_characters(metric) else repr(text(metric))
-            yield f"monitoring_backup_metric={shown} is not a Prometheus metric name"
     path = i.get("monitoring_odoo_metrics_path")
     if path and (not isinstance(path, str) or not _PATH_RE.fullmatch(path)):
         shown = "(a value with a control character)" if has_control_characters(path) else repr(text(path))

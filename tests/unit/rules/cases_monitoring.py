@@ -39,6 +39,8 @@ CASES = {
             ({"monitoring_postgresql_connections_ratio": 0}, None),
             ({"monitoring_backup_max_age_hours": 0}, "monitoring_backup_max_age_hours=0 must be a whole number"),
             ({"monitoring_certificate_expiry_days": "14d"}, "monitoring_certificate_expiry_days=14d"),
+            ({"monitoring_http_p95_seconds": 0}, "monitoring_http_p95_seconds=0 must be a whole number"),
+            ({"monitoring_connection_budget": "9 or vector(1)"}, "monitoring_connection_budget=9 or vector(1) must be"),
         ],
         "good": [
             {
@@ -47,18 +49,19 @@ CASES = {
                 "monitoring_redis_memory_ratio": 1,
                 "monitoring_backup_max_age_hours": 26,
                 "monitoring_certificate_expiry_days": "14",
-            }
+                "monitoring_http_p95_seconds": 5,
+                "monitoring_connection_budget": None,
+            },
+            {"monitoring_connection_budget": 120},
         ],
     },
     "monitoring.promql_names": {
         "bad": [
-            ({"monitoring_backup_metric": "up or vector(1)"}, "monitoring_backup_metric='up or vector(1)' is not a"),
-            ({"monitoring_backup_metric": "m\n"}, "(a value with a control character)"),
+            ({"monitoring_odoo_metrics_path": "/m\n"}, "(a value with a control character)"),
             ({"monitoring_odoo_metrics_path": "metrics"}, "monitoring_odoo_metrics_path='metrics' must be empty or"),
         ],
         "good": [
-            {"monitoring_backup_metric": "governed_odoo_backup_last_success_timestamp_seconds"},
-            {"monitoring_odoo_metrics_path": "/metrics", "monitoring_backup_metric": "ns:metric_total"},
+            {"monitoring_odoo_metrics_path": "/metrics"},
             {"monitoring_odoo_metrics_path": ""},
         ],
     },

@@ -1,0 +1,34 @@
+"""For the release observation rule: tolerances that trigger it and tolerances that pass it (see cases_redis.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.governed.odoo.plugins.module_utils.observability import DEFAULT_TOLERANCE
+
+
+def _tol(**kw):
+    return {"observation_tolerance": dict(DEFAULT_TOLERANCE["prod"], **kw)}
+
+
+CASES = {
+    "release.observation_tolerance": {
+        "bad": [
+            (_tol(max_error_rate=5), "observation tolerance: max_error_rate=5 must be a number from 0 to 1"),
+            (_tol(max_error_rate_increase=-0.1), "max_error_rate_increase=-0.1 must be a number from 0 to 1"),
+            (_tol(max_error_rate="0.1"), None),
+            (_tol(max_latency_ratio=0.5), "max_latency_ratio=0.5 must be a number of at least 1"),
+            (_tol(max_latency_ratio=True), None),
+            (_tol(min_latency_increase_seconds=-1), "min_latency_increase_seconds=-1 must be a number of seconds"),
+            (_tol(max_p95_seconds=0), "max_p95_seconds=0 must be a number of seconds above 0, or null"),
+            (_tol(min_requests=2.5), "min_requests=2.5 must be a whole number of at least 1"),
+            (_tol(min_requests=0), None),
+            (_tol(max_error_rate=float("nan")), None),
+            (_tol(error_budget=0.1), "observation tolerance: unknown key error_budget"),
+            ({"observation_tolerance": "strict"}, "observation tolerance: must be a mapping"),
+        ],
+        "good": [
+            *({"observation_tolerance": dict(t)} for t in DEFAULT_TOLERANCE.values()),
+            _tol(max_p95_seconds=None, max_latency_ratio=1, min_latency_increase_seconds=0, max_error_rate=1),
+            {"observation_tolerance": {}},
+        ],
+    },
+}
