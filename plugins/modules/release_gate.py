@@ -110,7 +110,7 @@ rules:
   type: list
   elements: dict
   sample: [{"id": "release.window", "passed": false,
-            "reasons": ["promotion at 2026-12-05 10:00 CET refused: outside every allow window (weekday working hours)"]}]
+            "reasons": ["promotion at 2026-12-05 10:00 CET refused: outside every allow window"]}]
 release:
   description: The release evaluated - C(id), C(image) and C(hash) (its content hash).
   returned: when the release record could be read
