@@ -25,6 +25,7 @@ import datetime as _dt
 
 from ansible_collections.governed.odoo.plugins.module_utils.apply import KubeAPIError
 from ansible_collections.governed.odoo.plugins.module_utils.promotion.errors import LockHeld, PromotionError
+from ansible_collections.governed.odoo.plugins.module_utils.rules import engine
 
 DEFAULT_NAME = "governed-odoo-promotion"
 OPERATION_ANNOTATION = "governed.odoo/operation"
@@ -67,21 +68,24 @@ def describe(lease):
     }
 
 
-def decide(lease, holder, now):
+def decide(lease, holder, now, namespace=None):
     """What to do about ``lease`` (the object as read, or None) for ``holder`` at ``now``.
 
-    Returns ``(action, previous)``: action ``create`` (no Lease), ``renew`` (this holder's), ``take_over`` (another
-    holder's, expired) or ``refuse`` (another holder's, not expired); ``previous`` describes the Lease as read.
+    Returns ``(action, previous, refusals)``: action ``create`` (no Lease), ``renew`` (this holder's), ``take_over``
+    (another holder's, expired) or ``refuse`` (another holder's, not expired: rule ``promotion.lock_free``, whose
+    messages are ``refusals``); ``previous`` describes the Lease as read.
     """
     if lease is None:
-        return "create", None
+        return "create", None, []
     info = describe(lease)
     if info["holder"] == holder:
-        return "renew", info
-    exp = expires_at(lease)
-    if exp is None or exp <= now:
-        return "take_over", info
-    return "refuse", info
+        return "renew", info, []
+    findings = engine.evaluate(engine.rules_for(layer="promotion"), {
+        "promotion_lock": {**info, "expires": expires_at(lease), "namespace": namespace},
+        "promotion_holder": holder, "now": now})
+    if findings:
+        return "refuse", info, [str(f) for f in findings]
+    return "take_over", info, []
 
 
 def lease_object(namespace, name, holder, seconds, now, operation, previous_lease=None):
@@ -117,12 +121,8 @@ def read(client, namespace, name):
         raise PromotionError(f"cannot read the promotion lock {namespace}/{name}: {exc}") from None
 
 
-def _refused(namespace, name, info):
-    what = f" ({info['operation']})" if info.get("operation") else ""
-    return LockHeld(
-        f"the promotion lock of {namespace} is held by {info['holder']}{what} until {info['expires']}: "
-        "another promotion, rollback or restore of this instance is running",
-        namespace=namespace, lease=name, **info)
+def _refused(namespace, name, info, refusals):
+    return LockHeld("; ".join(refusals), namespace=namespace, lease=name, **info)
 
 
 def acquire(client, namespace, holder, seconds, operation="", name=DEFAULT_NAME, check_mode=False, clock=None):
@@ -130,9 +130,9 @@ def acquire(client, namespace, holder, seconds, operation="", name=DEFAULT_NAME,
     now = (clock or (lambda: _dt.datetime.now(_dt.timezone.utc)))()
     for _attempt in range(2):  # a lost race is read again once: then the winner is named
         lease = read(client, namespace, name)
-        action, previous = decide(lease, holder, now)
+        action, previous, refusals = decide(lease, holder, now, namespace)
         if action == "refuse":
-            raise _refused(namespace, name, previous)
+            raise _refused(namespace, name, previous, refusals)
         body = lease_object(namespace, name, holder, seconds, now, operation, None if action == "create" else lease)
         out = {"changed": True, "acquired": True, "action": action, "previous": previous,
                "lock": {"namespace": namespace, "name": name, **describe(body)}}
@@ -149,7 +149,10 @@ def acquire(client, namespace, holder, seconds, operation="", name=DEFAULT_NAME,
             raise PromotionError(f"cannot write the promotion lock {namespace}/{name}: {exc}") from None
         out["lock"]["resource_version"] = written["metadata"]["resourceVersion"]
         return out
-    raise _refused(namespace, name, describe(read(client, namespace, name)))
+    lease = read(client, namespace, name)
+    _action, previous, refusals = decide(lease, holder, now, namespace)
+    raise _refused(namespace, name, previous or {}, refusals or [
+        f"the promotion lock of {namespace} changed under this run twice: another run is taking it"])
 
 
 def release(client, namespace, holder, name=DEFAULT_NAME, check_mode=False):
