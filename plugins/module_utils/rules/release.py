@@ -441,7 +441,7 @@ def is_production_copy(event):
     """Whether an audit event records a restore of a neutralized production copy that succeeded."""
     source = event.get("source") if isinstance(event.get("source"), dict) else {}
     return (event.get("kind") == "restore" and source.get("environment") == "prod"
-            and event.get("neutralized") is True and event.get("ok", True) is True)
+            and event.get("neutralized") is True and event.get("ok") is True)
 
 
 @rule(
@@ -483,28 +483,31 @@ def rehearsed(i):
         yield f"{what}: the instant of the promotion is not valid ({exc.msg})"
         return
     digest = _digest(record)
-    records = i.get("audit").get("records") or []
-    rehearsals = verified_in(records, "staging", digest)
+    # one pass in the trail's order: each rehearsal with the latest production copy restored into its instance before
+    rehearsals, restored_at = [], {}
+    for entry in i.get("audit").get("records") or []:
+        event = _event(entry)
+        if event.get("environment") != "staging":
+            continue
+        if is_production_copy(event):
+            restored_at[event.get("instance")] = _time(entry)
+        elif _event_digest(event) == digest:
+            if is_verified_deployment(event):
+                rehearsals.append((event.get("instance"), restored_at.get(event.get("instance"))))
+            elif event.get("kind") == "rollback":
+                rehearsals = []
     if not rehearsals:
         yield f"{what}: no successful rehearsal of {_short(digest)} in staging in the audit trail"
         return
     limit = _dt.timedelta(days=max_age)
-    best = None
-    for rehearsal in rehearsals:
-        instance, at = _event(rehearsal).get("instance"), _time(rehearsal)
-        restores = [r for r in records if _event(r).get("instance") == instance and _event(r).get("environment")
-                    == "staging" and is_production_copy(_event(r)) and _time(r) and at and _time(r) <= at]
-        if not restores:
-            continue
-        restored = max(_time(r) for r in restores)
-        if now - restored <= limit:
-            return
-        if best is None or restored > best[1]:
-            best = (instance, restored)
-    if best is None:
-        where = ", ".join(sorted({str(_event(r).get("instance")) for r in rehearsals}))
+    copies = [(instance, at) for instance, at in rehearsals if at is not None]
+    if not copies:
+        where = ", ".join(sorted({str(instance) for instance, _at in rehearsals}))
         yield (f"{what}: its rehearsal in staging ({where})"
                " did not run on a neutralized production copy (no restore of a prod backup, neutralized, before it)")
+        return
+    best = max(copies, key=lambda c: c[1])
+    if now - best[1] <= limit:
         return
     age = (now - best[1]).days
     yield (f"{what}: its rehearsal in staging ran on {best[0]}'s production copy restored"
