@@ -134,9 +134,19 @@ def signed(cosign, image, work):
     that verifies it and another that does not."""
     key, public = _keypair(cosign, work / "signer")
     _other_key, other_public = _keypair(cosign, work / "other")
-    done = _run([cosign, "sign", "--key", str(key), "--tlog-upload=false", "--allow-http-registry=true",
-                 "--allow-insecure-registry=true", "--yes", image],
-                env=dict(os.environ, COSIGN_PASSWORD="", HOME=str(work), TUF_ROOT=str(work / "tuf")))
+    env = dict(os.environ, COSIGN_PASSWORD="", HOME=str(work), TUF_ROOT=str(work / "tuf"))
+    insecure = ["--tlog-upload=false", "--allow-http-registry=true", "--allow-insecure-registry=true", "--yes"]
+    done = _run([cosign, "sign", "--key", str(key), *insecure, image], env=env)
+    assert done.returncode == 0, done.stderr
+    # a vulnerability report attached to the image: the predicate `trivy image --format cosign-vuln` writes
+    predicate = {"invocation": {"parameters": None, "uri": "", "event_id": "", "builder.id": ""},
+                 "scanner": {"uri": "pkg:github/aquasecurity/trivy@v0.58.0", "version": "v0.58.0",
+                             "db": {"uri": "", "version": ""},
+                             "result": trivy_report(image, [("CVE-2026-0003", "libxml2", "HIGH")])},
+                 "metadata": {"scanStartedOn": appr.statement_time(NOW), "scanFinishedOn": appr.statement_time(NOW)}}
+    (work / "vuln.json").write_text(json.dumps(predicate))
+    done = _run([cosign, "attest", "--key", str(key), "--type", "vuln", "--predicate", str(work / "vuln.json"),
+                 *insecure, image], env=env)
     assert done.returncode == 0, done.stderr
     return {"public": public, "other": other_public}
 
@@ -211,21 +221,28 @@ def write_trail(directory, digest, stages=("dev", "qa", "staging", "uat"), resto
     return str(directory)
 
 
-def write_release(directory, image, vulnerabilities=()):
-    """A release record with its Trivy-format report beside it (pinned by its SHA-256)."""
+def trivy_report(image, vulnerabilities=()):
+    """A report in the format of ``trivy image --format json`` for ``image``."""
+    return {"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+            "Metadata": {"RepoDigests": [image]},
+            "Results": [{"Target": "gate-test (debian 12)", "Class": "os-pkgs", "Type": "debian",
+                         "Vulnerabilities": [{"VulnerabilityID": vid, "PkgName": pkg, "InstalledVersion": "1",
+                                              "Severity": severity} for vid, pkg, severity in vulnerabilities]}]}
+
+
+def write_release(directory, image, vulnerabilities=(), attested=False):
+    """A release record with its Trivy report beside it (pinned by its SHA-256), or naming the image's vuln
+    attestation."""
     directory.mkdir()
-    report = {"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
-              "Metadata": {"RepoDigests": [image]},
-              "Results": [{"Target": "gate-test (debian 12)", "Class": "os-pkgs", "Type": "debian",
-                           "Vulnerabilities": [{"VulnerabilityID": vid, "PkgName": pkg, "InstalledVersion": "1",
-                                                "Severity": severity} for vid, pkg, severity in vulnerabilities]}]}
-    data = json.dumps(report, indent=2).encode()
+    data = json.dumps(trivy_report(image, vulnerabilities), indent=2).encode()
     (directory / "trivy.json").write_bytes(data)
     record = {"format": 1, "id": RELEASE_ID, "image": image,
               "addons": [{"name": "construction_site", "version": "17.0.1.2.0"}], "config_revision": "4f1c2e9",
               "migration": {"install": [], "update": ["construction_site"]},
               "evidence": {"scan_report": {"uri": "trivy.json", "sha256": "sha256:" + hashlib.sha256(data).hexdigest()},
                            "signatures": [{"type": "cosign", "uri": image}]}}
+    if attested:
+        record["evidence"]["scan_report"]["uri"] = "cosign:vuln"
     path = directory / f"{RELEASE_ID}.yml"
     path.write_text(yaml.safe_dump(record, sort_keys=False))
     return str(path)
@@ -265,6 +282,7 @@ def verdicts(registry, image, signed, change_management, cosign, work):
         "absent": write_release(work / "rel-absent", absent),
         "critical": write_release(work / "rel-critical", image, [("CVE-2026-0001", "openssl", "CRITICAL"),
                                                                   ("CVE-2026-0002", "zlib", "LOW")]),
+        "attested": write_release(work / "rel-attested", image, attested=True),
     }
     good_keys = [signed["public"]]
     inventory = {"all": {"hosts": {
@@ -272,6 +290,8 @@ def verdicts(registry, image, signed, change_management, cosign, work):
         "gate-prod-other-key": host(registry, change_management, [signed["other"]]),
         "gate-prod-cm-pending": host(registry, change_management, good_keys, release_change_record={
             "url": f"{change_management}/pending/changes", "token": "cm-token-for-the-test"}),
+        "gate-prod-high-ok": host(registry, change_management, good_keys,
+                                  release_scan_thresholds={"critical": 0, "high": 1}),
         "gate-prod-deny": host(registry, change_management, good_keys, release_deny_windows=[
             {"name": "whole-day freeze for the test", "rrule": "FREQ=DAILY", "start": "2026-01-01T00:00",
              "duration": "P1D"}]),
@@ -290,7 +310,9 @@ def verdicts(registry, image, signed, change_management, cosign, work):
              case("image_signature", target="gate-prod-other-key"), case("image_scan", release="critical"),
              case("path", trail="no_uat"), case("rehearsal", trail="old_copy"),
              case("change_record", target="gate-prod-cm-pending"), case("approvals", approvals=False),
-             case("window", target="gate-prod-deny")]
+             case("window", target="gate-prod-deny"), case("attested_high_ok", release="attested",
+                                                           target="gate-prod-high-ok"),
+             case("attested_high", release="attested")]
     names = [c["register"] for c in cases]
     out = work / "verdicts.json"
     play = [{"name": "Release gate cases", "hosts": "localhost", "gather_facts": False, "tasks": [
@@ -321,6 +343,13 @@ def test_a_signed_scanned_present_approved_release_with_its_path_passes_every_ga
     assert {r["id"] for r in verdict["rules"]} >= {"release.path", "release.rehearsal", "release.change_record",
                                                    "release.image_present", "release.image_signature",
                                                    "release.image_scan", "release.approvals", "release.window"}
+
+
+def test_a_vuln_attestation_on_the_image_is_the_scan_report(verdicts):
+    assert _failing(verdicts["attested_high_ok"]) == {}, verdicts["attested_high_ok"]["msg"]
+    failing = _failing(verdicts["attested_high"])
+    assert set(failing) == {"release.image_scan"}, verdicts["attested_high"]["msg"]
+    assert "1 high findings, at most 0 allowed (CVE-2026-0003 in libxml2)" in failing["release.image_scan"][0]
 
 
 def test_check_mode_gives_the_same_verdict(verdicts):

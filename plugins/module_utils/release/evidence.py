@@ -20,6 +20,7 @@ A source that cannot be read gives ``{"error": "..."}``, and the rule refuses wi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 TIMEOUT = 30
+ATTESTATION_URI = "cosign:vuln"  # evidence.scan_report.uri of a report attached to the image as a vuln attestation
 COSIGN_TIMEOUT = 180
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 
@@ -111,9 +113,9 @@ def find_cosign(path=None):
     return shutil.which("cosign")
 
 
-def cosign_verify(image, keys, registry_url=None, cosign=None, timeout=COSIGN_TIMEOUT):
-    """{"reference", "verified_with": n} when a signature of the digest verifies with key n (0-based), else
-    {"reference", "errors": [one reason per key]} or {"reference", "error"} (cosign missing, no keys)."""
+def _cosign_each_key(command, image, keys, registry_url, cosign, accept, timeout):
+    """Run ``cosign <command> --key K`` for each key until ``accept(stdout, digest)`` returns something:
+    ({"reference", "verified_with": n, "value": ...}) or ({"reference", "errors": [one per key]}, {"error"})."""
     ref = split_image(image, registry_url)
     out = {"reference": ref["reference"]}
     binary = find_cosign(cosign)
@@ -129,7 +131,7 @@ def cosign_verify(image, keys, registry_url=None, cosign=None, timeout=COSIGN_TI
                 key_path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
             else:
                 key_path = Path(text).expanduser()
-            argv = [binary, "verify", "--key", str(key_path), "--insecure-ignore-tlog=true", "--output", "json"]
+            argv = [binary, *command, "--key", str(key_path), "--insecure-ignore-tlog=true"]
             if ref["insecure"]:
                 argv += ["--allow-http-registry=true", "--allow-insecure-registry=true"]
             argv.append(ref["reference"])
@@ -138,11 +140,56 @@ def cosign_verify(image, keys, registry_url=None, cosign=None, timeout=COSIGN_TI
             except (OSError, subprocess.TimeoutExpired) as exc:
                 errors.append(f"key {n + 1}: cosign did not run: {exc}")
                 continue
-            if done.returncode == 0 and _signed_digest_ok(done.stdout, ref["digest"]):
-                return dict(out, verified_with=n)
+            value = accept(done.stdout, ref["digest"]) if done.returncode == 0 else None
+            if value is not None:
+                return dict(out, verified_with=n, value=value)
             lines = [line for line in (done.stderr or "").splitlines() if line.strip() and "WARNING" not in line]
-            errors.append(f"key {n + 1}: {(lines[-1] if lines else 'no signature verifies').strip()[:300]}")
+            errors.append(f"key {n + 1}: {(lines[-1] if lines else 'nothing verifies').strip()[:300]}")
     return dict(out, errors=errors)
+
+
+def cosign_verify(image, keys, registry_url=None, cosign=None, timeout=COSIGN_TIMEOUT):
+    """{"reference", "verified_with": n} when a signature of the digest verifies with key n (0-based), else
+    {"reference", "errors": [one reason per key]} or {"reference", "error"} (cosign missing)."""
+    found = _cosign_each_key(("verify", "--output", "json"), image, keys, registry_url, cosign,
+                             lambda stdout, digest: True if _signed_digest_ok(stdout, digest) else None, timeout)
+    found.pop("value", None)
+    return found
+
+
+def cosign_vuln_report(image, keys, registry_url=None, cosign=None, timeout=COSIGN_TIMEOUT):
+    """The Trivy report of the newest cosign vulnerability attestation (``cosign attest --type vuln``, the predicate
+    ``trivy image --format cosign-vuln`` writes) of the digest that verifies with one of ``keys``, in the shape of
+    :func:`scan_report` (``attested`` instead of a file's ``sha256``)."""
+    if not keys:
+        return {"error": "the scan report is a cosign vuln attestation, and release_signing_keys has no key to verify"
+                         " it with"}
+    found = _cosign_each_key(("verify-attestation", "--type", "vuln"), image, keys, registry_url, cosign,
+                             _newest_vuln_result, timeout)
+    if "value" not in found:
+        reasons = found.get("errors") or [found.get("error")]
+        return {"error": f"no vuln attestation of {found['reference']} verifies: {'; '.join(reasons)}"}
+    return {"path": f"the cosign vuln attestation of {found['reference']}", "attested": True, "report": found["value"]}
+
+
+def _newest_vuln_result(stdout, digest):
+    """The ``scanner.result`` of the newest vuln predicate (by ``metadata.scanFinishedOn``) about ``digest``."""
+    best = None
+    for line in stdout.splitlines():
+        try:
+            envelope = json.loads(line)
+            statement = json.loads(base64.b64decode(envelope.get("payload") or ""))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        subjects = [(s.get("digest") or {}).get("sha256") for s in statement.get("subject") or ()]
+        predicate = statement.get("predicate") or {}
+        result = (predicate.get("scanner") or {}).get("result")
+        if digest.split(":", 1)[-1] not in subjects or not isinstance(result, dict):
+            continue
+        finished = str((predicate.get("metadata") or {}).get("scanFinishedOn") or "")
+        if best is None or finished > best[0]:
+            best = (finished, result)
+    return None if best is None else best[1]
 
 
 def _signed_digest_ok(stdout, digest):
@@ -162,6 +209,8 @@ def scan_report(record, source=None, basedir=None):
     uri = scan.get("uri")
     if not uri:
         return {"error": "the release record names no scan report"}
+    if uri == ATTESTATION_URI:
+        return {"attestation": True}
     if "://" in str(uri):
         return {"error": f"scan report {uri}: only a file beside the release record is read"}
     base = Path(source).parent if source else Path(basedir or ".")

@@ -135,6 +135,9 @@ def gather_image(record, policy, source, basedir, cosign_path=None):
     image = record.get("image")
     if is_digest(image):
         out["registry"] = evidence.registry_manifest(image, policy.get("registry_url"))
+        if out["scan_report"].get("attestation"):
+            out["scan_report"] = evidence.cosign_vuln_report(image, policy.get("signing_keys"),
+                                                             policy.get("registry_url"), cosign=cosign_path)
         if policy.get("signing_keys"):
             out["image_signature"] = evidence.cosign_verify(image, policy["signing_keys"], policy.get("registry_url"),
                                                             cosign=cosign_path)
