@@ -230,5 +230,6 @@ def test_outside_awx_the_awx_provider_refuses():
     assert evidence.awx_environment({}) is None
     found = evidence.change_record(_policy("awx"), RECORD, None, None)
     assert "not inside an AWX job" in found["error"]
-    job = evidence.awx_job(evidence.awx_environment({"JOB_ID": "5"}))
+    assert evidence.awx_environment({"JOB_ID": "5"}) is None  # another CI system's JOB_ID
+    job = evidence.awx_job(evidence.awx_environment({"JOB_ID": "5", "AWX_HOST": "https://awx.example"}))
     assert "no AWX credential" in job["error"]

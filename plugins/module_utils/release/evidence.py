@@ -308,16 +308,16 @@ def change_record_http(spec, record, environment):
 def awx_environment(environ=None):
     """{"host", "token", "job_id"} when running inside an AWX job with AWX credentials, else None.
 
-    The job id comes from AWX's own environment (``JOB_ID``), the host and token from the job's AWX
-    credential (``CONTROLLER_HOST``/``TOWER_HOST``, ``CONTROLLER_OAUTH_TOKEN``/``TOWER_OAUTH_TOKEN``), never from
-    a variable of the play.
+    The job id comes from AWX's own environment (``JOB_ID`` and ``AWX_HOST`` mark an AWX job), the host and token
+    from the job's AWX credential (``CONTROLLER_HOST``/``TOWER_HOST``, ``CONTROLLER_OAUTH_TOKEN``/
+    ``TOWER_OAUTH_TOKEN``), never from a variable of the play.
     """
     env = os.environ if environ is None else environ
     job_id = env.get("JOB_ID")
     host = env.get("CONTROLLER_HOST") or env.get("TOWER_HOST") or env.get("AWX_HOST")
     token = env.get("CONTROLLER_OAUTH_TOKEN") or env.get("TOWER_OAUTH_TOKEN")
-    if not job_id:
-        return None
+    if not job_id or not host:
+        return None  # JOB_ID alone is too common a name (other CI systems) to mean AWX
     if host and "://" not in host:
         host = f"https://{host}"
     return {"host": (host or "").rstrip("/"), "token": token, "job_id": job_id}

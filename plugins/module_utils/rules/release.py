@@ -253,18 +253,27 @@ def policy_valid(i):
 # -- windows and freezes ---------------------------------------------------------------------------------
 
 
-def _deployer_name(i, release, policy, now):
+def _deployer(i, release, policy, now):
+    """(name, problems, how): inside AWX the user who launched the job, else the signer of the promotion request."""
     from ansible_collections.governed.odoo.plugins.module_utils.release import approvals as appr
 
-    name, _problems = appr.deployer(i.get("promotion_request"), release, policy, now)
-    return name
+    job = i.get("awx_job")
+    if isinstance(job, dict):
+        name, problems = appr.awx_deployer(job, policy)
+        return name, problems, "AWX launched_by"
+    name, problems = appr.deployer(i.get("promotion_request"), release, policy, now)
+    return name, problems, "the signed promotion request"
+
+
+def _deployer_name(i, release, policy, now):
+    return _deployer(i, release, policy, now)[0]
 
 
 @rule(
     "release.window",
     layer="release",
     scope="release",
-    reads=("policy", "calendars", "now", "release", "override_approvals", "promotion_request"),
+    reads=("policy", "calendars", "now", "release", "override_approvals", "promotion_request", "awx_job"),
     refuses="a promotion inside a deny window or a freeze, or outside every allow window, without a valid override",
     example=("promotion at 2026-12-15 00:30 CET refused: freeze finance: Month-end close (2026-11-29 to"
              " 2026-12-02); an override needs 2 override approvals (0 valid)"),
@@ -307,7 +316,7 @@ def window_open(i):
     "release.approvals",
     layer="release",
     scope="release",
-    reads=("release", "policy", "approvals", "promotion_request", "now"),
+    reads=("release", "policy", "approvals", "promotion_request", "now", "awx_job"),
     refuses=("approvals that are too few, forged, for another release or digest, expired, from the deployer,"
              " or a promotion request the deployer's key did not sign"),
     example="release r1 to prod: approval 2 (bob): bob deploys this release and cannot approve it",
@@ -322,7 +331,7 @@ def approvals_given(i):
     where = f"release {release.get('id')} to {policy.get('environment')}"
     try:
         now = parse_instant(i.get("now"))
-        name, problems = appr.deployer(i.get("promotion_request"), release, policy, now)
+        name, problems, _how = _deployer(i, release, policy, now)
         for problem in problems:
             yield f"{where}: {problem}"
         result = appr.tally(i.get("approvals") or [], release, policy, now, name)
@@ -527,15 +536,13 @@ def _names(value):
 
 def _who_deploys(i, release, policy):
     """(name, how): the AWX user who launched the job when inside AWX, else the signer of the promotion request."""
-    job = i.get("awx_job")
-    if isinstance(job, dict) and not job.get("error"):
-        return job.get("launched_by"), "AWX launched_by"
-    try:
-        from ansible_collections.governed.odoo.plugins.module_utils.release.windows import parse_instant
+    from ansible_collections.governed.odoo.plugins.module_utils.release.windows import parse_instant
 
-        return _deployer_name(i, release, policy, parse_instant(i.get("now"))), "the signed promotion request"
+    try:
+        name, _problems, how = _deployer(i, release, policy, parse_instant(i.get("now")))
+        return name, how
     except ReleaseError:  # release.approvals reports a bad request or instant
-        return None, "the signed promotion request"
+        return None, "AWX launched_by" if isinstance(i.get("awx_job"), dict) else "the signed promotion request"
 
 
 @rule(
