@@ -9,8 +9,9 @@ cd "$ROOT" || exit 1
 say() { printf '[setup] %s\n' "$*" >&2; }
 SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
-# --- Debian packages: PostgreSQL 15 (server and client tools), Redis 7, rsync for sanity copies
-PKGS=(postgresql-15 postgresql-client-15 redis-server rsync git ca-certificates)
+# --- Debian packages: PostgreSQL 15 (server and client tools), Redis 7, rsync for sanity copies, skopeo (the
+# release gate tests push images to the lab registry)
+PKGS=(postgresql-15 postgresql-client-15 redis-server rsync git ca-certificates skopeo)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then

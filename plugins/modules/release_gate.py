@@ -60,6 +60,11 @@ options:
         C(prefix), C(public_keys) and the S3 connection options).
       - The trail is verified before it is used as evidence; the path and rehearsal gates refuse without it.
     type: dict
+  cosign_path:
+    description:
+      - The cosign binary that verifies image signatures and vulnerability attestations.
+      - C(cosign) on PATH when not set.
+    type: path
   fail_on_refusal:
     description: Whether a refused release fails the task; when false the task returns RV(allowed=false) and succeeds.
     type: bool
@@ -143,6 +148,7 @@ def main():
             promotion_request=dict(type="raw"),
             calendars_dir=dict(type="path"),
             audit=dict(type="dict"),
+            cosign_path=dict(type="path"),
             fail_on_refusal=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

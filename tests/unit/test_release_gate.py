@@ -24,6 +24,7 @@ from rules.cases_release import GOOD_APPROVALS, IDENTITIES, NOW, RECORD, request
 
 PROD_VARS = {"governed_odoo_environment": "prod", "release_identities": IDENTITIES,
              "release_timezone": "Europe/Berlin", "release_change_record_provider": "none",
+             "release_registry_url": "http://127.0.0.1:9",
              "ansible_connection": "local"}
 
 

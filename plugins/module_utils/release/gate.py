@@ -22,11 +22,13 @@ from pathlib import Path
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
 from ansible_collections.governed.odoo.plugins.module_utils.audit import task as audit_task
 from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
+from ansible_collections.governed.odoo.plugins.module_utils.release import evidence
 from ansible_collections.governed.odoo.plugins.module_utils.release import policy as pol
 from ansible_collections.governed.odoo.plugins.module_utils.release import record as rec
 from ansible_collections.governed.odoo.plugins.module_utils.release.errors import ReleaseError
 from ansible_collections.governed.odoo.plugins.module_utils.release.windows import parse_instant
 from ansible_collections.governed.odoo.plugins.module_utils.rules import engine
+from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import is_digest
 
 ENVIRONMENT_VAR = "governed_odoo_environment"
 RECORD_SUFFIXES = (".yml", ".yaml")
@@ -42,6 +44,7 @@ def argument_spec():
         promotion_request=dict(type="raw"),
         calendars_dir=dict(type="path"),
         audit=dict(type="dict", options=audit_task.verify_argument_spec()),
+        cosign_path=dict(type="path"),
         fail_on_refusal=dict(type="bool", default=True),
     )
 
@@ -125,7 +128,30 @@ def read_audit(params):
     return {"records": records, "problems": problems}
 
 
-def gather(params, variables, basedir=None, now=None):
+def gather_image(record, policy, source, basedir, cosign_path=None):
+    """Evidence of the image: the registry's manifest, the cosign signature (when the policy has keys), the scan."""
+    out = {"registry": None, "image_signature": None,
+           "scan_report": evidence.scan_report(record, source, basedir)}
+    image = record.get("image")
+    if is_digest(image):
+        out["registry"] = evidence.registry_manifest(image, policy.get("registry_url"))
+        if out["scan_report"].get("attestation"):
+            out["scan_report"] = evidence.cosign_vuln_report(image, policy.get("signing_keys"),
+                                                             policy.get("registry_url"), cosign=cosign_path)
+        if policy.get("signing_keys"):
+            out["image_signature"] = evidence.cosign_verify(image, policy["signing_keys"], policy.get("registry_url"),
+                                                            cosign=cosign_path)
+    return out
+
+
+def gather_change(record, policy, environ=None):
+    """Evidence of the change record, and who launched the job when the run is inside AWX."""
+    awx = evidence.awx_environment(environ)
+    job = evidence.awx_job(awx)
+    return {"awx_job": job, "change_record": evidence.change_record(policy, record, awx, job)}
+
+
+def gather(params, variables, basedir=None, now=None, environ=None):
     """The named inputs of the release rules, from the task's arguments and the target's variables."""
     environment = (variables or {}).get(ENVIRONMENT_VAR)
     if not environment:
@@ -137,7 +163,11 @@ def gather(params, variables, basedir=None, now=None):
     if audit is not None:
         known = known + rec.known_from_audit(audit["records"])
     calendars_dir = params.get("calendars_dir")
+    image = gather_image(record, policy, source, basedir, params.get("cosign_path"))
+    change = gather_change(record, policy, environ)
     return {
+        **image,
+        **change,
         "release": record,
         "release_source": source,
         "known_releases": known,
@@ -162,14 +192,22 @@ def evaluate(inputs, rules=None):
     return out
 
 
-def run(params, variables, basedir=None, check_mode=False, now=None):
+def secrets_of(variables):
+    """Values that must never appear in a result: the change-management endpoint's token."""
+    spec = (variables or {}).get("release_change_record")
+    token = spec.get("token") if isinstance(spec, dict) else None
+    return {token} if token else set()
+
+
+def run(params, variables, basedir=None, check_mode=False, now=None, environ=None):
     """(result, values to mask): the gate's verdict on the release for the target."""
     del check_mode  # pure evaluation: the same in check mode
+    hidden = secrets_of(variables)
     try:
-        inputs = gather(params, variables, basedir, now)
+        inputs = gather(params, variables, basedir, now, environ)
     except GovernedError as exc:
         return {"failed": True, "changed": False, "allowed": False, "rules": [], "msg": exc.msg,
-                **exc.as_result()}, set()
+                **exc.as_result()}, hidden
     results = evaluate(inputs)
     failing = [r for r in results if not r["passed"]]
     allowed = not failing
@@ -185,4 +223,4 @@ def run(params, variables, basedir=None, check_mode=False, now=None):
                       f"{len(failing)} rule(s): "
                       + "; ".join(f"{r['id']}: {' | '.join(r['reasons'])}" for r in failing))
         out["failed"] = bool(params.get("fail_on_refusal", True))
-    return out, set()
+    return out, hidden
