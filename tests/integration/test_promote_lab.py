@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -47,6 +48,8 @@ sys.path.insert(0, str(ROOT / "lab" / "images"))
 sys.path.insert(0, str(ROOT / "lab"))
 
 from _modrun import run_module  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 
 pytestmark = pytest.mark.lab
@@ -60,6 +63,7 @@ BUCKET_PREFIX = f"gpr-{RUN_ID}"
 BUCKETS = (f"{BUCKET_PREFIX}-dev-backups", f"{BUCKET_PREFIX}-dev-attachments")
 LEASE = "governed-odoo-promotion"
 NODE_LABEL = "lab.governed.odoo/node"
+DEPLOYER = "bob"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -135,16 +139,39 @@ def output(res):
 
 
 def write_release(directory: Path, rid: str, image: str, update=()):
+    """The release record, with a Trivy report of its image (no findings) beside it, pinned by its digest."""
     directory.mkdir(parents=True, exist_ok=True)
+    report = json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+                         "Metadata": {"RepoDigests": [image]}, "Results": []}).encode()
+    (directory / f"{rid}.trivy.json").write_bytes(report)
     record = {
         "format": 1, "id": rid, "image": image, "addons": [{"name": "sale", "version": "17.0.1.0"}],
         "config_revision": "4f1c2e9", "migration": {"install": [], "update": list(update)},
-        "evidence": {"scan_report": {"uri": f"releases/{rid}/trivy.json", "sha256": "sha256:" + "ab" * 32},
+        "evidence": {"scan_report": {"uri": f"{rid}.trivy.json",
+                                     "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
                      "signatures": [{"type": "cosign", "uri": f"lab/odoo-standin:{rid}.sig"}]},
     }
     path = directory / f"{rid}.json"
     path.write_text(json.dumps(record, indent=1))
     return path
+
+
+def request_for(keys, path: Path) -> Path:
+    """The promotion request of the release in ``path``, signed now by the deployer's key."""
+    record = json.loads(path.read_text())
+    now = dt.datetime.now(dt.UTC)
+    stmt = {"type": "promotion_request", "release": record["id"], "digest": record["image"].rsplit("@", 1)[-1],
+            "environment": "dev", "deployer": DEPLOYER,
+            "issued": approvals.statement_time(now - dt.timedelta(minutes=5)),
+            "expires": approvals.statement_time(now + dt.timedelta(hours=2))}
+    out = path.with_name(f"{record['id']}.request.json")
+    out.write_text(json.dumps(approvals.sign_statement(stmt, keys[2])))
+    return out
+
+
+def promote(instance, keys, release: Path, *extra):
+    return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}",
+                        "-e", f"promotion_request={request_for(keys, release)}", *extra)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -174,7 +201,7 @@ def keys(tmp_path_factory):
                                                       serialization.NoEncryption()))
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return d / "signing.pem", public
+    return d / "signing.pem", public, audit_chain.Signer(Ed25519PrivateKey.generate())
 
 
 def write_inventory(where: Path, images, keys, audit_dir) -> Path:
@@ -216,7 +243,12 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         "promote_audit": {"local_dir": str(audit_dir)},
         "promote_audit_public_keys": [keys[1]],
         "promote_audit_signing_key": str(keys[0]),
+        # who may deploy: the gate establishes the deployer by the key that signed the promotion request
+        "release_identities": {DEPLOYER: {"public_key": audit_chain.public_pem(keys[2].public_key),
+                                          "groups": ["deployers"]}},
         "promote_probe_image": conn["node"]["images"]["tools"],
+        # the registry the lab's node pulls from (plain HTTP on loopback), for the gate's image evidence
+        "release_registry_url": f"http://{conn['node']['registry']}",
         # C never becomes ready: how long its rollout is given before the rollback
         "promote_rollout_timeout": 300,
     }
@@ -285,11 +317,11 @@ def test_four_racers_exactly_one_gets_the_lock(instance):
     instance["racer"] = winners[0]
 
 
-def test_a_promotion_while_the_lock_is_held_is_refused_naming_the_holder_and_recorded(instance, lab, images):
+def test_a_promotion_while_the_lock_is_held_is_refused_naming_the_holder_and_recorded(instance, lab, images, keys):
     holder = instance["racer"]
     release = write_release(instance["releases"], f"a-{RUN_ID}", images["A"])
     before = kget("deployment", "odoo-web")["metadata"]["resourceVersion"]
-    res = run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    res = promote(instance, keys, release)
     assert res.returncode != 0, output(res)
     assert f"is held by {holder}" in res.stdout, output(res)
     assert kget("deployment", "odoo-web")["metadata"]["resourceVersion"] == before
@@ -325,16 +357,16 @@ def test_a_lock_left_by_a_killed_run_expires_and_is_taken_over(instance):
 
 # --------------------------------------------------------------------------- promotions
 @pytest.fixture(scope="module")
-def promoted_a(instance, images):
+def promoted_a(instance, images, keys):
     release = write_release(instance["releases"], f"a-{RUN_ID}", images["A"])
-    return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    return promote(instance, keys, release)
 
 
 @pytest.fixture(scope="module")
-def promoted_b(instance, images, promoted_a):
+def promoted_b(instance, images, promoted_a, keys):
     assert promoted_a.returncode == 0, output(promoted_a)
     release = write_release(instance["releases"], f"b-{RUN_ID}", images["B"], update=["sale"])
-    return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    return promote(instance, keys, release)
 
 
 def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instance, images, lab):
@@ -350,6 +382,7 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     event = record["event"]
     assert event["kind"] == "promotion" and event["outcome"] == "verified" and event["instance"] == HOST
     assert event["release"]["id"] == f"b-{RUN_ID}" and event["release"]["image"] == images["B"]
+    assert event["release"]["digest"] == images["B"].split("@", 1)[1]  # what the path gate of the next stage reads
     assert event["changes"]["image"] == {"from": images["A"], "to": images["B"]}
     assert event["migrated"] is True and event["backup"] in backups(lab)
     assert event["gates"] and all(g["passed"] for g in event["gates"])
@@ -357,11 +390,11 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     assert any('"release": "B"' in line and "200" in line for line in event["verification"]), event["verification"]
 
 
-def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab):
+def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab, keys):
     release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
     before = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], len(chain(instance["audit"])),
               backups(lab), params(lab))
-    res = run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}", "--check")
+    res = promote(instance, keys, release, "--check")
     assert res.returncode == 0, output(res)
     assert "release.record_schema" in res.stdout and "migration (sale)" in res.stdout, output(res)
     assert images["C"] in res.stdout
@@ -371,11 +404,11 @@ def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b
     assert kget("lease", LEASE) is None
 
 
-def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, images, lab):
+def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, images, lab, keys):
     tagged = images["B"].split("@", 1)[0] + ":latest"
     release = write_release(instance["base"] / "refused", f"t-{RUN_ID}", tagged)
     before = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], backups(lab), params(lab))
-    res = run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    res = promote(instance, keys, release)
     assert res.returncode != 0, output(res)
     assert "release.record_image_digest" in res.stdout, output(res)
     assert (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], backups(lab), params(lab)) == before
@@ -387,10 +420,10 @@ def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, im
 
 
 @pytest.fixture(scope="module")
-def promoted_c(promoted_b, instance, images):
+def promoted_c(promoted_b, instance, images, keys):
     assert promoted_b.returncode == 0, output(promoted_b)
     release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
-    return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    return promote(instance, keys, release)
 
 
 def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, instance, images, lab):
@@ -413,9 +446,10 @@ def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, 
     assert kget("lease", LEASE) is None
 
 
-def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(promoted_c, instance, images, lab):
+def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(promoted_c, instance, images, lab,
+                                                                               keys):
     release = write_release(instance["releases"], f"d-{RUN_ID}", images["D"], update=["sale"])
-    res = run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}")
+    res = promote(instance, keys, release)
     assert res.returncode != 0, output(res)
     assert "Run odoo -i/-u --stop-after-init" in res.stdout and "restored from the pre-release backup" in res.stdout
     assert web_image() == images["B"]
@@ -431,8 +465,10 @@ def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(
     assert "stop-after-init" in event["failure"]
 
 
-def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instance, images, lab):
-    res = run_playbook(instance["inventory"], "rollback.yml")
+def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instance, images, lab, keys):
+    # the deployer signs the request for the release the rollback goes back to
+    res = run_playbook(instance["inventory"], "rollback.yml", "-e",
+                       f"promotion_request={request_for(keys, instance['releases'] / f'a-{RUN_ID}.json')}")
     assert res.returncode == 0, output(res)
     assert web_image() == images["A"]
     assert ready_web_images() == [images["A"]]
@@ -440,7 +476,8 @@ def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instanc
     assert params(lab) == {}
     event = chain(instance["audit"])[-1]["event"]
     assert event["kind"] == "rollback" and event["outcome"] == "verified"
-    assert event["release"]["id"] == f"a-{RUN_ID}" and event["changes"]["image"]["to"] == images["A"]
+    assert event["to"]["id"] == f"a-{RUN_ID}" and event["changes"]["image"] == {"from": images["B"], "to": images["A"]}
+    assert event["release"]["id"] == f"b-{RUN_ID}"  # the release rolled back, as the path gate reads it
     promotion_b = next(r["event"] for r in chain(instance["audit"]) if r["event"].get("kind") == "promotion"
                        and r["event"]["release"]["id"] == f"b-{RUN_ID}")
     assert event["restored"] == promotion_b["backup"]
