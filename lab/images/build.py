@@ -147,7 +147,7 @@ def _base_layer(recipe: dict) -> tuple[bytes, str, dict]:
 
 
 def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -> None:
-    if recipe["kind"] == "variant":
+    if recipe.get("kind") == "variant":
         layer, diff_id, base = _base_layer(recipe)
         recipe = {**{k: v for k, v in base.items() if k in ("entrypoint", "cmd")}, **recipe}
     else:
