@@ -44,7 +44,7 @@ def release_file(tmp_path):
 
 
 def test_every_release_rule_is_reported_and_the_refusal_names_each_failing_rule(release_file):
-    out, _ = gate.run(params(release=str(release_file), now="2026-12-05T09:00:00Z"), PROD_VARS)
+    out, _hidden = gate.run(params(release=str(release_file), now="2026-12-05T09:00:00Z"), PROD_VARS)
     ids = [r["id"] for r in out["rules"]]
     assert ids == [r.id for r in engine.rules_for(layer="release")]
     failing = {r["id"] for r in out["rules"] if not r["passed"]}
@@ -56,7 +56,7 @@ def test_every_release_rule_is_reported_and_the_refusal_names_each_failing_rule(
 
 
 def test_fail_on_refusal_false_returns_the_verdict_without_failing(release_file):
-    out, _ = gate.run(params(release=str(release_file), now="2026-12-05T09:00:00Z", fail_on_refusal=False),
+    out, _hidden = gate.run(params(release=str(release_file), now="2026-12-05T09:00:00Z", fail_on_refusal=False),
                       PROD_VARS)
     assert out["allowed"] is False and out["failed"] is False
 
@@ -65,7 +65,7 @@ def test_statements_are_read_from_files_relative_to_the_base_directory(tmp_path,
     for n, signed in enumerate(GOOD_APPROVALS):
         (tmp_path / f"a{n}.json").write_text(json.dumps(signed))
     (tmp_path / "req.json").write_text(json.dumps(request()))
-    out, _ = gate.run(params(release=str(release_file), now=NOW.isoformat(), approvals=["a0.json", "a1.json"],
+    out, _hidden = gate.run(params(release=str(release_file), now=NOW.isoformat(), approvals=["a0.json", "a1.json"],
                              promotion_request="req.json"), PROD_VARS, basedir=str(tmp_path))
     by_id = {r["id"]: r for r in out["rules"]}
     assert by_id["release.approvals"]["passed"], by_id["release.approvals"]
@@ -74,18 +74,18 @@ def test_statements_are_read_from_files_relative_to_the_base_directory(tmp_path,
 
 def test_a_duplicate_id_beside_the_record_is_refused(release_file):
     (release_file.parent / "copy.yml").write_text(yaml.safe_dump(RECORD))
-    out, _ = gate.run(params(release=str(release_file), now=NOW.isoformat()), PROD_VARS)
+    out, _hidden = gate.run(params(release=str(release_file), now=NOW.isoformat()), PROD_VARS)
     identity = next(r for r in out["rules"] if r["id"] == "release.record_identity")
     assert not identity["passed"] and "duplicate id" in identity["reasons"][0]
 
 
 def test_a_target_without_an_environment_fails_without_evaluating(release_file):
-    out, _ = gate.run(params(release=str(release_file)), {})
+    out, _hidden = gate.run(params(release=str(release_file)), {})
     assert out["failed"] and out["allowed"] is False and "governed_odoo_environment" in out["msg"]
 
 
 def test_an_unreadable_release_fails(tmp_path):
-    out, _ = gate.run(params(release=str(tmp_path / "missing.yml")), PROD_VARS)
+    out, _hidden = gate.run(params(release=str(tmp_path / "missing.yml")), PROD_VARS)
     assert out["failed"] and "cannot read release record" in out["msg"]
 
 
@@ -96,7 +96,7 @@ def test_a_changed_record_under_an_id_the_audit_trail_knows_is_refused(tmp_path,
                   "release": {"id": RECORD["id"], "digest": "sha256:" + "a" * 64, "hash": "sha256:" + "0" * 64}},
                  signer, NOW - dt.timedelta(days=1))
     audit = {"local_dir": str(tmp_path / "audit"), "public_keys": [chain.public_pem(signer.public_key)]}
-    out, _ = gate.run(params(release=str(release_file), now=NOW.isoformat(), audit=audit), PROD_VARS)
+    out, _hidden = gate.run(params(release=str(release_file), now=NOW.isoformat(), audit=audit), PROD_VARS)
     identity = next(r for r in out["rules"] if r["id"] == "release.record_identity")
     assert not identity["passed"] and "known from audit record 1" in identity["reasons"][0]
 
