@@ -104,3 +104,33 @@ def test_a_changed_record_under_an_id_the_audit_trail_knows_is_refused(tmp_path,
 def test_the_result_is_the_same_in_check_mode(release_file):
     p = params(release=str(release_file), now=NOW.isoformat())
     assert gate.run(p, PROD_VARS, check_mode=True) == gate.run(p, PROD_VARS, check_mode=False)
+
+
+def test_the_action_reads_the_targets_templated_policy_from_the_inventory(tmp_path, release_file):
+    """Through ansible-playbook: the policy is the target's inventory variables, templated under the target's own
+    variables (a group variable naming the time zone), never the task's."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    group_vars = {"governed_odoo_environment": "prod", "tenant_tz": "Pacific/Auckland",
+                  "release_timezone": "{{ tenant_tz }}", "release_registry_url": "http://127.0.0.1:9"}
+    inventory = {"all": {"children": {"prod": {"hosts": {"civil-prod": {}}, "vars": group_vars}}}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"governed.odoo.release_gate": {"release": str(release_file), "target": "civil-prod",
+                                        "now": "2026-12-07T19:30:00Z", "fail_on_refusal": False},
+         "register": "gate", "check_mode": True},
+        {"ansible.builtin.copy": {"content": "{{ gate | to_json }}", "dest": str(tmp_path / "gate.json"),
+                                  "mode": "0600"}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),
+                           str(tmp_path / "play.yml"), "-e", f"ansible_python_interpreter={sys.executable}"],
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(root / "ansible.cfg")), capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    gate_result = json.loads((tmp_path / "gate.json").read_text())
+    window = next(r for r in gate_result["rules"] if r["id"] == "release.window")
+    # Monday 19:30 UTC is Tuesday 08:30 in Auckland: inside prod's Mon-Thu 07:00-16:00 window there, not in UTC
+    assert window["passed"], window
+    assert gate_result["environment"] == "prod" and gate_result["allowed"] is False
