@@ -134,3 +134,25 @@ def test_the_action_reads_the_targets_templated_policy_from_the_inventory(tmp_pa
     # Monday 19:30 UTC is Tuesday 08:30 in Auckland: inside prod's Mon-Thu 07:00-16:00 window there, not in UTC
     assert window["passed"], window
     assert gate_result["environment"] == "prod" and gate_result["allowed"] is False
+
+
+def test_the_result_names_the_deployer_the_approvers_and_an_override_to_record(tmp_path, release_file):
+    from rules.cases_release import BERLIN_MONTH_END, FINANCE, statement
+
+    (tmp_path / "finance.ics").write_text(FINANCE)
+    variables = dict(PROD_VARS, release_freeze_calendars=["finance"])
+    at = BERLIN_MONTH_END
+    args = dict(release=str(release_file), now=at.isoformat(), calendars_dir=str(tmp_path),
+                approvals=[statement("alice", at=at), statement("carol", at=at)], promotion_request=request(at=at))
+    out, _hidden = gate.run(params(**args), variables)
+    assert out["deployer"] == "bob" and sorted(out["approvers"]) == ["alice", "carol"]
+    assert out["override"] is None  # no override asked: the freeze refuses
+    assert {"rule": "release.window", "ok": False}.items() <= next(
+        g for g in out["gates"] if g["rule"] == "release.window").items()
+    overrides = [statement("alice", purpose="override", at=at), statement("carol", purpose="override", at=at)]
+    out, _hidden = gate.run(params(**args, override_approvals=overrides), variables)
+    assert next(r for r in out["rules"] if r["id"] == "release.window")["passed"]
+    event = out["override"]
+    assert event["kind"] == "override" and event["deployer"] == "bob"
+    assert sorted(event["approvers"]) == ["alice", "carol"]
+    assert any("Month-end close" in reason for reason in event["overrode"])
