@@ -215,7 +215,7 @@ def main(argv=None):
         release_gate.run(params[moments[0]], variables)  # warm: imports, zoneinfo
         walls, cpus, refused = [], [], 0
         for now in moments:
-            (out, _), wall, used = timed(lambda now=now: release_gate.run(params[now], variables))
+            (out, _hidden), wall, used = timed(lambda now=now: release_gate.run(params[now], variables))
             walls.append(wall)
             cpus.append(used)
             failing = {r["id"] for r in out["rules"] if not r["passed"]}

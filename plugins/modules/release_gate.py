@@ -128,6 +128,28 @@ now:
   description: The instant the gates were evaluated at (UTC).
   returned: when the release record could be read
   type: str
+gates:
+  description: Every rule's result in the shape of an audit event's C(gates) - C(rule), C(ok), C(message).
+  returned: when the release record could be read
+  type: list
+  elements: dict
+deployer:
+  description:
+    - Who deploys - inside AWX the user AWX says launched the job, else the owner of the key that signed the
+      promotion request; null when neither is valid.
+  returned: when the release record could be read
+  type: str
+approvers:
+  description: The people whose promotion approvals counted.
+  returned: when the release record could be read
+  type: list
+  elements: str
+override:
+  description:
+    - The C(override) audit event to record when valid override approvals let the promotion through a deny window,
+      a freeze or outside the allow windows; null otherwise.
+  returned: when the release record could be read
+  type: dict
 msg:
   description: Every failing rule id with its reasons, or a summary when the release is allowed.
   returned: always

@@ -378,3 +378,73 @@ def test_each_gate_refuses_on_its_own_with_its_reason(verdicts, case, refused_by
         assert rule_id in verdict["msg"]
     if case == "change_record":
         assert "is pending, not approved" in failing["release.change_record"][0]
+
+
+# -- the audit trail in the lab's object storage as evidence -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_bucket():
+    """The lab's S3 endpoint a and a bucket with object lock made for this test (GOVERNANCE, one day), removed after."""
+    import contextlib
+
+    from ansible_collections.governed.odoo.plugins.module_utils.backup.s3client import make_client
+
+    try:
+        conf = (json.loads(CONNECTION.read_text()).get("s3") or {}).get("a")
+    except (OSError, ValueError):
+        conf = None
+    if not conf:
+        pytest.skip("the lab's S3 is not up (scripts/lab up)")
+    s3 = {"endpoint_url": conf["endpoint"], "access_key": conf["access_key"], "secret_key": conf["secret_key"],
+          "region": conf["region"]}
+    client = make_client(s3)
+    name = f"relgate-{secrets.token_hex(4)}"
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    yield s3, client, name
+    with contextlib.suppress(Exception):
+        page = client.list_object_versions(Bucket=name)
+        for v in (page.get("Versions") or []) + (page.get("DeleteMarkers") or []):
+            with contextlib.suppress(Exception):
+                client.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"],
+                                     BypassGovernanceRetention=True)
+        client.delete_bucket(Bucket=name)
+
+
+def test_the_stored_trail_is_evidence_and_a_tampered_one_is_not(s3_bucket, work):
+    """The path gate reads the copy in object storage (written under object lock by audit_record's logic); a new
+    version written over one of its records makes the trail evidence of nothing, and the gate says why."""
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import task as audit_task
+    from ansible_collections.governed.odoo.plugins.module_utils.release import gate
+    from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import load_all
+    from cryptography.hazmat.primitives import serialization
+
+    s3, client, bucket = s3_bucket
+    key = Ed25519PrivateKey.generate()  # the store's signing key, generated for this run
+    key_path = work / "audit-s3.key"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    digest = "sha256:" + secrets.token_hex(32)
+    prefix = "prod/"
+    for n, stage in enumerate(("dev", "qa", "staging", "uat")):
+        result, _secrets = audit_task.run_record(
+            {**s3, "bucket": bucket, "prefix": prefix, "local_dir": None, "signing_key_path": str(key_path),
+             "lock_mode": "GOVERNANCE", "retention_days": 1,
+             "event": {"kind": "promotion", "environment": stage, "instance": f"civil-{stage}", "verified": True,
+                       "release": {"id": RELEASE_ID, "digest": digest}}},
+            now=NOW - dt.timedelta(hours=4 - n))
+        assert not result.get("failed"), result
+    audit = {**s3, "bucket": bucket, "prefix": prefix, "local_dir": None,
+             "public_keys": [chain.public_pem(key.public_key())]}
+    path_rule = load_all()["release.path"]
+    inputs = {"release": {"id": RELEASE_ID, "image": f"127.0.0.1:1/odoo@{digest}"},
+              "policy": gate.pol.effective("prod")}
+    assert path_rule.evaluate(dict(inputs, audit=gate.read_audit(audit))) == []
+    # tampering a locked bucket still allows: a new version over record 4 (the uat deployment, now another digest)
+    stored = json.loads(client.get_object(Bucket=bucket, Key=f"{prefix}records/000000000004.json")["Body"].read())
+    stored["event"]["release"]["digest"] = "sha256:" + "0" * 64
+    client.put_object(Bucket=bucket, Key=f"{prefix}records/000000000004.json", Body=json.dumps(stored).encode())
+    findings = [f.message for f in path_rule.evaluate(dict(inputs, audit=gate.read_audit(audit)))]
+    assert findings and "the audit trail does not verify" in findings[0], findings
+    assert "record 4" in findings[0], findings

@@ -33,8 +33,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import yaml
 from ansible_collections.governed.odoo.plugins.module_utils import proc
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    HAS_YAML = False
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -51,8 +57,8 @@ _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 def split_image(image, registry_url=None):
     """{"host", "repository", "digest", "endpoint"} of ``name@sha256:...``; the endpoint is ``registry_url`` (the
     registry the cluster pulls from) when given, else https on the image's own host."""
-    name, _, digest = str(image).partition("@")
-    first, _, rest = name.partition("/")
+    name, _sep, digest = str(image).partition("@")
+    first, _sep, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         host, repository = first, rest
     else:
@@ -247,6 +253,8 @@ def change_record_git(spec, record, environment):
     git = shutil.which("git")
     if not git:
         return dict(where, error="git is not installed")
+    if not HAS_YAML:
+        return dict(where, error="PyYAML is required to read change records")
     try:
         head = proc.run([git, "-C", str(repo), "rev-parse", "--verify", "HEAD"], capture_output=True, text=True,
                         timeout=TIMEOUT)

@@ -192,6 +192,32 @@ def evaluate(inputs, rules=None):
     return out
 
 
+def accountability(inputs):
+    """{"deployer", "approvers", "override"} for the audit record of the promotion: who deploys (AWX's launched_by
+    inside AWX, else the signer of the promotion request), whose approvals counted, and the ``override`` event to
+    record when override approvals let the promotion through a window or freeze (None otherwise)."""
+    from ansible_collections.governed.odoo.plugins.module_utils.release import approvals as appr
+    from ansible_collections.governed.odoo.plugins.module_utils.release import windows
+
+    record, policy, now = inputs["release"], inputs["policy"], inputs["now"]
+    out = {"deployer": None, "approvers": [], "override": None}
+    try:
+        job = inputs.get("awx_job")
+        if isinstance(job, dict):
+            name, _problems = appr.awx_deployer(job, policy)
+        else:
+            name, _problems = appr.deployer(inputs.get("promotion_request"), record, policy, now)
+        out["deployer"] = name
+        out["approvers"] = appr.tally(inputs.get("approvals") or [], record, policy, now, name)["counted"]
+        if inputs.get("override_approvals"):
+            decision = windows.schedule(policy, inputs.get("calendars") or {}).decide(now)
+            result = appr.tally(inputs["override_approvals"], record, policy, now, name, purpose="override")
+            out["override"] = appr.override_event(decision, result, record, policy.get("environment"), name)
+    except GovernedError:
+        pass  # the rules report what is wrong; nothing is accountable then
+    return out
+
+
 def secrets_of(variables):
     """Values that must never appear in a result: the change-management endpoint's token."""
     spec = (variables or {}).get("release_change_record")
@@ -214,7 +240,10 @@ def run(params, variables, basedir=None, check_mode=False, now=None, environ=Non
     record = inputs["release"]
     out = {"changed": False, "allowed": allowed, "rules": results,
            "release": {"id": record.get("id"), "image": record.get("image"), "hash": rec.content_hash(record)},
-           "environment": inputs["policy"].get("environment"), "now": chain.format_time(inputs["now"])}
+           "environment": inputs["policy"].get("environment"), "now": chain.format_time(inputs["now"]),
+           # every gate result in the shape of an audit event's "gates" (docs/audit.md), refusals too
+           "gates": [{"rule": r["id"], "ok": r["passed"], "message": "; ".join(r["reasons"])} for r in results],
+           **accountability(inputs)}
     if allowed:
         out["msg"] = (f"release {record.get('id')} may be promoted to {params['target']}"
                       f" ({out['environment']}): {len(results)} rules passed")
