@@ -386,7 +386,7 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     assert event["changes"]["image"] == {"from": images["A"], "to": images["B"]}
     assert event["migrated"] is True and event["backup"] in backups(lab)
     assert event["gates"] and all(g["passed"] for g in event["gates"])
-    assert event["deployer"]
+    assert event["deployer"] == DEPLOYER  # the signer of the promotion request, as the gate established it
     assert any('"release": "B"' in line and "200" in line for line in event["verification"]), event["verification"]
 
 
