@@ -250,7 +250,7 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         # the registry the lab's node pulls from (plain HTTP on loopback), for the gate's image evidence
         "release_registry_url": f"http://{conn['node']['registry']}",
         # C never becomes ready: how long its rollout is given before the rollback
-        "promote_rollout_timeout": 300,
+        "promote_rollout_timeout": 240,
     }
     (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
     return where
