@@ -7,6 +7,7 @@
 #   etcd                                                            (go.etcd.io/etcd/server/v3)
 #   kwok, kwokctl                                                   (sigs.k8s.io/kwok)
 #   kubeseal (the GitOps mode's compatibility tests)                (github.com/bitnami-labs/sealed-secrets)
+#   cosign (the release gates verify image signatures with it)      (github.com/sigstore/cosign/v2)
 #
 # k8s.io/kubernetes cannot be `go install`ed directly: its go.mod replaces the
 # staging modules with ./staging paths. A wrapper module rewrites those replaces
@@ -17,6 +18,7 @@ K8S_VERSION="${LAB_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${LAB_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${LAB_KWOK_VERSION:-v0.8.0}"
 KUBESEAL_VERSION="${LAB_KUBESEAL_VERSION:-v0.27.1}"
+COSIGN_VERSION="${LAB_COSIGN_VERSION:-v2.6.5}"
 CACHE="${GOVERNED_ODOO_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/governed-odoo-lab}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export CGO_ENABLED=0
@@ -119,12 +121,22 @@ build_kubeseal() {
   log "kubeseal $KUBESEAL_VERSION: built"
 }
 
+build_cosign() {
+  local dest="$CACHE/bin/cosign-$COSIGN_VERSION"
+  if [[ -x "$dest/cosign" ]]; then log "cosign $COSIGN_VERSION: cached"; return; fi
+  mkdir -p "$dest"
+  log "cosign $COSIGN_VERSION: compiling (a cold build takes about 10 minutes on two cores)"
+  GOBIN="$dest" go install -trimpath -ldflags="-s -w" "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+  log "cosign $COSIGN_VERSION: built"
+}
+
 case "${1:-all}" in
   k8s) build_k8s ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   kubeseal) build_kubeseal ;;
-  all) build_etcd; build_kwok; build_kubeseal; build_k8s ;;
-  path) echo "$CACHE/bin/kubernetes-$K8S_VERSION:$CACHE/bin/etcd-$ETCD_VERSION:$CACHE/bin/kwok-$KWOK_VERSION:$CACHE/bin/kubeseal-$KUBESEAL_VERSION" ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|kubeseal|path]" >&2; exit 2 ;;
+  cosign) build_cosign ;;
+  all) build_etcd; build_kwok; build_kubeseal; build_k8s; build_cosign ;;
+  path) echo "$CACHE/bin/kubernetes-$K8S_VERSION:$CACHE/bin/etcd-$ETCD_VERSION:$CACHE/bin/kwok-$KWOK_VERSION:$CACHE/bin/kubeseal-$KUBESEAL_VERSION:$CACHE/bin/cosign-$COSIGN_VERSION" ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|kubeseal|cosign|path]" >&2; exit 2 ;;
 esac

@@ -7,7 +7,11 @@ Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
     single layer; for the pause image (catatonit, a static binary).
 ``mmdebstrap``
     a Debian root filesystem made by mmdebstrap from the Debian archive (no base image from
-    anywhere) with the listed packages.
+    anywhere) with the listed packages, and the files of ``add_files`` (``{path in the image: file
+    beside the recipe}``) copied in.
+``variant``
+    the layer of image ``from`` with settings of its own (``env``, ``entrypoint``, ``cmd``): another
+    image, another digest, nothing rebuilt (the lab's Odoo stand-in releases).
 
 The result is an OCI image layout (one gzip layer, written with fixed timestamps, owners and
 order, so the same inputs give the same digest) cached in ``~/.cache/governed-odoo-lab/images/``
@@ -58,6 +62,11 @@ def recipe_key(path: Path) -> str:
     h = hashlib.sha256()
     h.update(path.read_bytes())
     h.update(Path(__file__).read_bytes())
+    recipe = yaml.safe_load(path.read_text())
+    for src in sorted((recipe.get("add_files") or {}).values()):
+        h.update((HERE / src).read_bytes())
+    if recipe.get("kind") == "variant":
+        h.update(recipe_key(recipes()[recipe["from"]]).encode())
     return h.hexdigest()[:16]
 
 
@@ -114,6 +123,8 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
         argv.append("--include=" + ",".join(recipe["include"]))
     for pattern in recipe.get("exclude_paths", []):
         argv.append(f"--dpkgopt=path-exclude={pattern}")
+    for dest, src in sorted((recipe.get("add_files") or {}).items()):
+        argv += [f"--customize-hook=upload {HERE / src} {dest}", f'--customize-hook=chmod 0755 "$1"{dest}']
     # mmdebstrap removes apt's lists and downloaded packages itself; these files differ from run to run
     argv += ['--customize-hook=rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log']
     argv += [recipe.get("suite", "bookworm"), str(tarball)]
@@ -125,13 +136,28 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
 
 
 # --------------------------------------------------------------------------- OCI layout
-def _write_layout(recipe: dict, key: str, layer_tar: bytes, dest: Path) -> None:
-    gz = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as fh:
-        fh.write(layer_tar)
-    layer = gz.getvalue()
+def _base_layer(recipe: dict) -> tuple[bytes, str, dict]:
+    """(gzip layer, its diff id, the base recipe) of a variant's base image, built now unless cached."""
+    base = build(recipe["from"])
+    blobs = base / "blobs" / "sha256"
+    manifest = json.loads((blobs / manifest_digest(base).split(":", 1)[1]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+    layer = (blobs / manifest["layers"][0]["digest"].split(":", 1)[1]).read_bytes()
+    return layer, config["rootfs"]["diff_ids"][0], yaml.safe_load(recipes()[recipe["from"]].read_text())
+
+
+def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -> None:
+    if recipe.get("kind") == "variant":
+        layer, diff_id, base = _base_layer(recipe)
+        recipe = {**{k: v for k, v in base.items() if k in ("entrypoint", "cmd")}, **recipe}
+    else:
+        gz = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as fh:
+            fh.write(layer_tar)
+        layer, diff_id = gz.getvalue(), _sha(layer_tar)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
-    cfg: dict = {"Env": [PATH_ENV], "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}
+    cfg: dict = {"Env": [PATH_ENV, *recipe.get("env", [])],
+                 "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}
     if "entrypoint" in recipe:
         cfg["Entrypoint"] = recipe["entrypoint"]
     if "cmd" in recipe:
@@ -142,7 +168,7 @@ def _write_layout(recipe: dict, key: str, layer_tar: bytes, dest: Path) -> None:
             "os": "linux",
             "created": created,
             "config": cfg,
-            "rootfs": {"type": "layers", "diff_ids": [_sha(layer_tar)]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": created, "created_by": f"lab/images/build.py {recipe['name']}.yaml"}],
         },
         sort_keys=True,
@@ -194,6 +220,8 @@ def build(name: str) -> Path:
     dest = IMAGES_CACHE / f"{name}-{key}"
     if (dest / "index.json").exists():
         return dest
+    if yaml.safe_load(path.read_text()).get("kind") == "variant":
+        build(yaml.safe_load(path.read_text())["from"])  # before the lock below, which the base's build takes
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
     with open(IMAGES_CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another checkout may be building the same image
@@ -208,6 +236,8 @@ def build(name: str) -> Path:
                 layer = _layer_deb_files(recipe, work)
             elif recipe["kind"] == "mmdebstrap":
                 layer = _layer_mmdebstrap(recipe, work)
+            elif recipe["kind"] == "variant":
+                layer = None
             else:
                 raise LabError(f"image {name}: unknown kind {recipe['kind']!r}")
             staged = work / "layout"

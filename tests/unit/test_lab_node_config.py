@@ -81,6 +81,27 @@ def test_image_layout_is_reproducible_and_refers_to_its_blobs(lab_modules, tmp_p
     assert build.manifest_digest(tmp_path / "three") != build.manifest_digest(tmp_path / "one")
 
 
+def test_a_variant_is_its_base_layer_with_settings_of_its_own(lab_modules, tmp_path, monkeypatch):
+    build = lab_modules.build
+    layer = _tar([("usr/local/bin/odoo", b"#!/usr/bin/python3\n", build.SOURCE_DATE_EPOCH)])
+    build._write_layout({"name": "base", "entrypoint": ["/usr/local/bin/odoo"]}, "k0", layer, tmp_path / "base")
+    monkeypatch.setattr(build, "build", lambda name: tmp_path / "base")
+    monkeypatch.setattr(build, "recipes", lambda: {"base": tmp_path / "base.yaml"})
+    (tmp_path / "base.yaml").write_text("name: base\nkind: mmdebstrap\nentrypoint: [/usr/local/bin/odoo]\n")
+    variant = {"name": "base-b", "kind": "variant", "from": "base", "env": ["ODOO_STANDIN_RELEASE=B"]}
+    build._write_layout(variant, "k1", None, tmp_path / "b")
+    blobs = tmp_path / "b" / "blobs" / "sha256"
+    manifest = json.loads((blobs / build.manifest_digest(tmp_path / "b").split(":")[1]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_bytes())
+    assert config["rootfs"]["diff_ids"] == [build._sha(layer)]
+    assert config["config"]["Entrypoint"] == ["/usr/local/bin/odoo"]
+    assert "ODOO_STANDIN_RELEASE=B" in config["config"]["Env"]
+    assert build.manifest_digest(tmp_path / "b") != build.manifest_digest(tmp_path / "base")
+    base_manifest = json.loads((tmp_path / "base" / "blobs" / "sha256" /
+                                build.manifest_digest(tmp_path / "base").split(":")[1]).read_bytes())
+    assert manifest["layers"] == base_manifest["layers"]  # the same layer blob: nothing rebuilt
+
+
 def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
     build = lab_modules.build
     import yaml
@@ -90,8 +111,10 @@ def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
     for name, path in recipes.items():
         recipe = yaml.safe_load(path.read_text())
         assert recipe["name"] == name
-        assert recipe["kind"] in ("deb-files", "mmdebstrap")
+        assert recipe["kind"] in ("deb-files", "mmdebstrap", "variant")
         assert build.recipe_key(path) == build.recipe_key(path)
+        if recipe["kind"] == "variant":
+            assert recipe["from"] in recipes, f"{name}: its base image has no recipe"
     pause = yaml.safe_load(recipes["pause"].read_text())
     assert all("=" in pkg for pkg in pause["packages"]), "the pause image's packages are pinned"
 

@@ -19,6 +19,7 @@ other than the number of records (an older head put back over a newer one is one
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
 import os
 import tempfile
@@ -253,7 +254,20 @@ class AuditTrail:
         return remote_last
 
     def append(self, event, signer, now, check_mode=False):
-        """Write the next record (and head) everywhere; return the record (not written in check mode)."""
+        """Write the next record (and head) everywhere; return the record (not written in check mode).
+
+        Writers on one machine take turns (an exclusive lock on ``<local_dir>/.append.lock``): two runs that record
+        at once (the refusals of promotions racing for one lock) each append after the other, never both as the
+        same next record.
+        """
+        if self.local is None or check_mode:
+            return self._append(event, signer, now, check_mode)
+        self.local.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.local.dir / ".append.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._append(event, signer, now, check_mode)
+
+    def _append(self, event, signer, now, check_mode):
         if self.remote is not None and not check_mode:
             self.remote.check()
         previous = self.last()

@@ -68,6 +68,11 @@ def _trail(params, lock_mode="COMPLIANCE", retention_days=1):
     return AuditTrail(local=local, remote=remote)
 
 
+def open_trail(params):
+    """The trail at the location options of ``params`` (audit_verify's), for readers such as the release gate."""
+    return _trail(params)
+
+
 def _signer(path):
     try:
         data = Path(path).read_bytes()

@@ -109,6 +109,23 @@ def deployer(request, release, policy, now):
     return (name if not problems else None), problems
 
 
+def awx_deployer(job, policy):
+    """(name, problems): the user AWX says launched the running job (evidence.awx_job), when the run is inside AWX.
+    The name must be a registered identity in a deployer group, as the signer of a promotion request must."""
+    if job.get("error"):
+        return None, [f"who deploys cannot be read from AWX: {job['error']}"]
+    name = job.get("launched_by")
+    if not name:
+        return None, [f"AWX does not say which user launched job {job.get('job')} ({job.get('launched_by_type')})"]
+    people = identities(policy)
+    if name not in people:
+        return None, [f"AWX user {name} launched the job but is no identity of the policy (release_identities)"]
+    deployer_groups = policy.get("deployer_groups") or ()
+    if deployer_groups and not set(people[name]["groups"]) & set(deployer_groups):
+        return None, [f"{name} is in none of the deployer groups ({', '.join(deployer_groups)})"]
+    return name, []
+
+
 def _match(people_groups, minima):
     """The groups whose minimum distinct people cannot fill (each person fills one seat), by augmenting paths."""
     seats = []

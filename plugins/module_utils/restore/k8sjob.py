@@ -46,9 +46,10 @@ def _pod_logs(client, namespace, job_name, tail=50):
     for pod in (pods or {}).get("items") or []:
         name = pod["metadata"]["name"]
         try:
-            text = client._http.request(  # plain text, not JSON: go under the JSON helper
-                "GET", f"{client.server}/api/v1/namespaces/{namespace}/pods/{name}/log?tailLines={tail}",
-                headers=client.headers).data.decode("utf-8", "replace")
+            # plain text, not JSON: through the client's transport, under its JSON helper
+            status, data = client._transport.request(
+                "GET", f"/api/v1/namespaces/{namespace}/pods/{name}/log?tailLines={tail}", None, dict(client.headers))
+            text = (data or b"").decode("utf-8", "replace") if status < 400 else ""
         except Exception:
             text = ""
         out.append({"pod": name, "phase": (pod.get("status") or {}).get("phase"), "log": text[-4000:]})

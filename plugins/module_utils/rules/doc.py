@@ -29,7 +29,7 @@ def _cell(text):
 def render():
     """The Markdown text of docs/rules.md."""
     lines = [HEADER]
-    for layer in (*LAYERS, "release"):
+    for layer in (*LAYERS, "release", "promotion"):
         rules = rules_for(layer=layer)
         if not rules:
             continue

@@ -67,7 +67,7 @@ def test_every_rule_has_cases_both_ways():
 
 def test_rules_are_well_formed():
     for rule in RULES.values():
-        assert rule.layer in (*LAYERS, "release"), rule.id
+        assert rule.layer in (*LAYERS, "release", "promotion"), rule.id
         assert rule.refuses and rule.example, rule.id
 
 

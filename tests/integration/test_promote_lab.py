@@ -1,0 +1,492 @@
+"""playbooks/promote.yml, playbooks/rollback.yml and the promotion lock against the lab, on the real node.
+
+One dev instance of its own (unique tenant, namespace, database, buckets; GOVERNANCE locks of one day so that
+everything can be removed afterwards), placed on the lab's real node (odoo_node_selector/odoo_tolerations), runs the
+Odoo stand-in images (lab/images/odoo-standin-*.yaml, built from Debian packages, pushed to the lab registry and
+referenced by digest): A and B work, C's /web/health answers 500, D's migration writes its marker row and fails. A
+migration (`odoo -u X --stop-after-init`) sets ir_config_parameter `standin.migration.<release>`, so that it shows in
+the data and a restore visibly undoes it. site.yml provisions the instance with A; a generated Odoo-shaped dataset
+stands in for Odoo's initialisation. Then, in order:
+
+* four racers for the instance's lock: exactly one gets it, the others are refused naming it; promote.yml while it is
+  held is refused naming the holder, changes nothing and records the refusal; a lock left by a run that never gave it
+  back expires and is taken over;
+* A is promoted (no migration: A runs already) and recorded as verified;
+* B is promoted over A: backup, cron to zero, migration Job on the real node, rollout, /web/health verified from a Job
+  inside the cluster network, recorded (deployer, digests, gates, backup);
+* --check of C shows the plan and every gate and changes nothing (no object, backup, Lease or record);
+* a release refused by a gate (an image by tag) changes nothing and is recorded as a refusal;
+* C migrates, never becomes healthy, and is rolled back: the pre-release backup restored first, then B's image; the
+  instance serves B's data and image;
+* D's migration fails half-way: the pre-release backup is restored, B's image never left;
+* rollback.yml goes back to the previous verified release from the audit trail (A), restoring the backup taken before
+  B's migration first;
+* the audit trail verifies.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(ROOT / "lab" / "images"))
+sys.path.insert(0, str(ROOT / "lab"))
+
+from _modrun import run_module  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
+from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+
+pytestmark = pytest.mark.lab
+
+RUN_ID = secrets.token_hex(3)
+TENANT = f"pr{RUN_ID}"
+HOST = f"{TENANT}-dev"
+NAMESPACE = f"odoo-{HOST}"
+DB = f"{TENANT}_dev"
+BUCKET_PREFIX = f"gpr-{RUN_ID}"
+BUCKETS = (f"{BUCKET_PREFIX}-dev-backups", f"{BUCKET_PREFIX}-dev-attachments")
+LEASE = "governed-odoo-promotion"
+NODE_LABEL = "lab.governed.odoo/node"
+DEPLOYER = "bob"
+
+
+# --------------------------------------------------------------------------- helpers
+def connection():
+    path = LAB_DIR / "connection.json"
+    if not path.exists():
+        pytest.skip("the lab is not up: run scripts/lab up")
+    conn = json.loads(path.read_text())
+    node = conn.get("node") or {}
+    if not node.get("enabled"):
+        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
+    return conn
+
+
+def kubectl(*args, check=True):
+    conn = json.loads((LAB_DIR / "connection.json").read_text())
+    res = subprocess.run([conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
+                         capture_output=True, text=True, check=False, timeout=120)
+    if check and res.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
+    return res
+
+
+def kget(kind, name):
+    res = kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json", check=False)
+    if res.returncode != 0:
+        if "NotFound" in res.stderr or "not found" in res.stderr:
+            return None
+        raise AssertionError(res.stderr)
+    return json.loads(res.stdout)
+
+
+def kube_args():
+    conn = json.loads((LAB_DIR / "connection.json").read_text())
+    return {"kubeconfig": conn["controlplane"]["kubeconfig"]}
+
+
+def web_image():
+    dep = kget("deployment", "odoo-web")
+    return next(c["image"] for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "odoo")
+
+
+def ready_web_images():
+    """Images of the web pods that are Ready now."""
+    pods = json.loads(kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=web",
+                              "-o", "json").stdout)["items"]
+    out = []
+    for pod in pods:
+        conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+        if conds.get("Ready") == "True" and not pod["metadata"].get("deletionTimestamp"):
+            out.append(next(c["image"] for c in pod["spec"]["containers"] if c["name"] == "odoo"))
+    return out
+
+
+def params(lab):
+    """ir_config_parameter keys of the instance's database that the stand-in's migrations write."""
+    with lab.connect(DB) as conn:
+        rows = conn.execute("SELECT key, value FROM ir_config_parameter WHERE key LIKE 'standin.migration.%%'")
+        return {k.rsplit(".", 1)[1]: v for k, v in rows.fetchall()}
+
+
+def chain(audit_dir):
+    path = audit_dir / "chain.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def backups(lab):
+    return [r.backup_id for r in lab.store(BUCKETS[0]).list_backups("dev", DB)]
+
+
+def output(res):
+    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+
+
+def write_release(directory: Path, rid: str, image: str, update=()):
+    """The release record, with a Trivy report of its image (no findings) beside it, pinned by its digest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    report = json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+                         "Metadata": {"RepoDigests": [image]}, "Results": []}).encode()
+    (directory / f"{rid}.trivy.json").write_bytes(report)
+    record = {
+        "format": 1, "id": rid, "image": image, "addons": [{"name": "sale", "version": "17.0.1.0"}],
+        "config_revision": "4f1c2e9", "migration": {"install": [], "update": list(update)},
+        "evidence": {"scan_report": {"uri": f"{rid}.trivy.json",
+                                     "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
+                     "signatures": [{"type": "cosign", "uri": f"lab/odoo-standin:{rid}.sig"}]},
+    }
+    path = directory / f"{rid}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def request_for(keys, path: Path) -> Path:
+    """The promotion request of the release in ``path``, signed now by the deployer's key."""
+    record = json.loads(path.read_text())
+    now = dt.datetime.now(dt.UTC)
+    stmt = {"type": "promotion_request", "release": record["id"], "digest": record["image"].rsplit("@", 1)[-1],
+            "environment": "dev", "deployer": DEPLOYER,
+            "issued": approvals.statement_time(now - dt.timedelta(minutes=5)),
+            "expires": approvals.statement_time(now + dt.timedelta(hours=2))}
+    out = path.with_name(f"{record['id']}.request.json")
+    out.write_text(json.dumps(approvals.sign_statement(stmt, keys[2])))
+    return out
+
+
+def promote(instance, keys, release: Path, *extra):
+    return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}",
+                        "-e", f"promotion_request={request_for(keys, release)}", *extra)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def lab():
+    connection()
+    return Lab()
+
+
+@pytest.fixture(scope="module")
+def images(lab):
+    """The stand-in releases, built (or found in the cache) and pushed to the lab registry: name -> ref by digest."""
+    from build import push
+
+    registry = connection()["node"]["registry"]
+    return {v: push(f"odoo-standin-{v.lower()}", registry) for v in "ABCD"}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    d = tmp_path_factory.mktemp("audit-keys")
+    key = Ed25519PrivateKey.generate()
+    (d / "signing.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return d / "signing.pem", public, audit_chain.Signer(Ed25519PrivateKey.generate())
+
+
+def write_inventory(where: Path, images, keys, audit_dir) -> Path:
+    lab_inv = ROOT / "inventories" / "lab"
+    (where / "group_vars" / "all").mkdir(parents=True)
+    for name in ("main.yml", "secrets.yml"):
+        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
+    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
+    hosts = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {
+        "governed_odoo_tenant": TENANT}}}}}}}}
+    (where / "hosts.yml").write_text(json.dumps(hosts))
+    conn = connection()
+    group = {
+        "lab_dir": str(LAB_DIR),
+        "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
+        "governed_odoo_environment": "dev",
+        "governed_odoo_tier": "nonproduction",
+        "governed_odoo_netplan": {
+            "supernet": "10.200.0.0/16", "environment_prefix": 20, "tenant_prefix": 24,
+            "environments": {"dev": 0}, "tenants": {TENANT: 0},
+            "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
+        },
+        "redis_persistence": "none",
+        # attachments in the environment's bucket: the pods on the real node need no volume
+        "odoo_filestore": "object_storage",
+        "odoo_image": images["A"],
+        "odoo_web_replicas": 1,
+        "odoo_workers": 1,
+        "odoo_db_maxconn": 4,
+        # placement: the instance's pods and Jobs on the lab's real node
+        "odoo_node_selector": {NODE_LABEL: "real"},
+        "odoo_tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
+        "postgresql_reporting_connection_limit": 2,
+        "storage_bucket_prefix": BUCKET_PREFIX,
+        "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
+        "backup_runner_image": "ghcr.io/governed-odoo/backup-runner@sha256:" + "cd" * 32,
+        "backup_pg_bin_dir": "{{ lab_connection.postgres.bin_dir }}",
+        "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12},
+        "promote_audit": {"local_dir": str(audit_dir)},
+        "promote_audit_public_keys": [keys[1]],
+        "promote_audit_signing_key": str(keys[0]),
+        # who may deploy: the gate establishes the deployer by the key that signed the promotion request
+        "release_identities": {DEPLOYER: {"public_key": audit_chain.public_pem(keys[2].public_key),
+                                          "groups": ["deployers"]}},
+        "promote_probe_image": conn["node"]["images"]["tools"],
+        # the registry the lab's node pulls from (plain HTTP on loopback), for the gate's image evidence
+        "release_registry_url": f"http://{conn['node']['registry']}",
+        # C never becomes ready: how long its rollout is given before the rollback
+        "promote_rollout_timeout": 240,
+    }
+    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
+    return where
+
+
+def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
+         "--limit", HOST, *extra],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def instance(lab, images, keys, tmp_path_factory):
+    """The instance on A, provisioned by site.yml and seeded; removed afterwards."""
+    import odoo_dataset
+
+    base = tmp_path_factory.mktemp("promote")
+    audit_dir = base / "audit"
+    inv = write_inventory(base / "inv", images, keys, audit_dir)
+    try:
+        res = run_playbook(inv, "site.yml")
+        assert res.returncode == 0, output(res)
+        odoo_dataset.generate(lab.dsn, DB, str(base / "filestore" / DB), 2**20, 0, 0, jobs=1, log=lambda m: None)
+        with lab.connect() as conn:
+            conn.execute(f'ALTER DATABASE "{DB}" OWNER TO "{DB}_owner"')
+        with lab.connect(DB) as conn:
+            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+                conn.execute(f'ALTER TABLE public."{table}" OWNER TO "{DB}_owner"')
+            for (seq,) in conn.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'").fetchall():
+                conn.execute(f'ALTER SEQUENCE public."{seq}" OWNER TO "{DB}_owner"')
+        yield {"inventory": inv, "audit": audit_dir, "releases": base / "releases", "base": base}
+    finally:
+        kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+        with lab.connect() as conn:
+            for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                        (f"{DB}%",)).fetchall():
+                lab.drop_db(name)
+            for role in ("app", "reporting", "owner"):
+                conn.execute(f'DROP ROLE IF EXISTS "{DB}_{role}"')
+        for bucket in BUCKETS:
+            wipe_bucket(lab.client("a"), bucket)
+
+
+def lock_args(holder, **kw):
+    return {**kube_args(), "namespace": NAMESPACE, "holder": holder, **kw}
+
+
+# --------------------------------------------------------------------------- the lock
+def test_four_racers_exactly_one_gets_the_lock(instance):
+    holders = [f"racer-{i}-{RUN_ID}" for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda h: run_module("promotion_lock", lock_args(h, lease_seconds=900,
+                                                                                operation="race")), holders))
+    winners = [h for h, r in zip(holders, results, strict=True) if not r.get("failed")]
+    assert len(winners) == 1, results
+    for h, r in zip(holders, results, strict=True):
+        if h != winners[0]:
+            assert r["failed"] and r["holder"] == winners[0] and winners[0] in r["msg"], r
+    lease = kget("lease", LEASE)
+    assert lease["spec"]["holderIdentity"] == winners[0]
+    instance["racer"] = winners[0]
+
+
+def test_a_promotion_while_the_lock_is_held_is_refused_naming_the_holder_and_recorded(instance, lab, images, keys):
+    holder = instance["racer"]
+    release = write_release(instance["releases"], f"a-{RUN_ID}", images["A"])
+    before = kget("deployment", "odoo-web")["metadata"]["resourceVersion"]
+    res = promote(instance, keys, release)
+    assert res.returncode != 0, output(res)
+    assert f"is held by {holder}" in res.stdout, output(res)
+    assert kget("deployment", "odoo-web")["metadata"]["resourceVersion"] == before
+    assert backups(lab) == []  # refused before the backup
+    last = chain(instance["audit"])[-1]["event"]
+    assert last["kind"] == "refusal" and last["lock"]["holder"] == holder and last["instance"] == HOST
+    assert kget("lease", LEASE)["spec"]["holderIdentity"] == holder  # the holder's lock untouched
+    released = run_module("promotion_lock", lock_args(holder, state="released"))
+    assert released["released"] is True, released
+    assert kget("lease", LEASE) is None
+
+
+def test_a_lock_left_by_a_killed_run_expires_and_is_taken_over(instance):
+    killed = f"killed-{RUN_ID}"
+    taken = run_module("promotion_lock", lock_args(killed, lease_seconds=30, operation="promote X"))
+    assert taken["acquired"] and taken["action"] == "create", taken
+    expires = dt.datetime.fromisoformat(taken["lock"]["expires"].replace("Z", "+00:00"))
+    # the run is gone (it never gives the lock back); the next one is refused until the hold expires
+    started = dt.datetime.now(dt.UTC)
+    first = run_module("promotion_lock", lock_args(f"next-{RUN_ID}", lease_seconds=600))
+    if started < expires:
+        assert first["failed"] and first["holder"] == killed and "promote X" in first["msg"], first
+    deadline = time.monotonic() + 600
+    result = first
+    while result.get("failed") and time.monotonic() < deadline:
+        time.sleep(3)
+        result = run_module("promotion_lock", lock_args(f"next-{RUN_ID}", lease_seconds=600))
+    assert result.get("acquired"), result
+    assert result["action"] == "take_over" and result["previous"]["holder"] == killed, result
+    assert kget("lease", LEASE)["spec"]["holderIdentity"] == f"next-{RUN_ID}"
+    assert run_module("promotion_lock", lock_args(f"next-{RUN_ID}", state="released"))["released"] is True
+
+
+# --------------------------------------------------------------------------- promotions
+@pytest.fixture(scope="module")
+def promoted_a(instance, images, keys):
+    release = write_release(instance["releases"], f"a-{RUN_ID}", images["A"])
+    return promote(instance, keys, release)
+
+
+@pytest.fixture(scope="module")
+def promoted_b(instance, images, promoted_a, keys):
+    assert promoted_a.returncode == 0, output(promoted_a)
+    release = write_release(instance["releases"], f"b-{RUN_ID}", images["B"], update=["sale"])
+    return promote(instance, keys, release)
+
+
+def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instance, images, lab):
+    assert promoted_b.returncode == 0, output(promoted_b)
+    assert web_image() == images["B"]
+    assert ready_web_images() == [images["B"]]
+    assert params(lab) == {"B": "sale"}
+    cron = kget("deployment", "odoo-cron")
+    assert cron["spec"]["replicas"] == 1  # back from zero with the rollout
+    assert cron["spec"]["template"]["spec"]["nodeSelector"] == {NODE_LABEL: "real"}
+    assert kget("lease", LEASE) is None  # given back
+    record = chain(instance["audit"])[-1]
+    event = record["event"]
+    assert event["kind"] == "promotion" and event["outcome"] == "verified" and event["instance"] == HOST
+    assert event["release"]["id"] == f"b-{RUN_ID}" and event["release"]["image"] == images["B"]
+    assert event["release"]["digest"] == images["B"].split("@", 1)[1]  # what the path gate of the next stage reads
+    assert event["changes"]["image"] == {"from": images["A"], "to": images["B"]}
+    assert event["migrated"] is True and event["backup"] in backups(lab)
+    assert event["gates"] and all(g["passed"] for g in event["gates"])
+    assert event["deployer"] == DEPLOYER  # the signer of the promotion request, as the gate established it
+    assert any('"release": "B"' in line and "200" in line for line in event["verification"]), event["verification"]
+
+
+def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab, keys):
+    release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
+    before = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], len(chain(instance["audit"])),
+              backups(lab), params(lab))
+    res = promote(instance, keys, release, "--check")
+    assert res.returncode == 0, output(res)
+    assert "release.record_schema" in res.stdout and "migration (sale)" in res.stdout, output(res)
+    assert images["C"] in res.stdout
+    after = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], len(chain(instance["audit"])),
+             backups(lab), params(lab))
+    assert after == before
+    assert kget("lease", LEASE) is None
+
+
+def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, images, lab, keys):
+    tagged = images["B"].split("@", 1)[0] + ":latest"
+    release = write_release(instance["base"] / "refused", f"t-{RUN_ID}", tagged)
+    before = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], backups(lab), params(lab))
+    res = promote(instance, keys, release)
+    assert res.returncode != 0, output(res)
+    assert "release.record_image_digest" in res.stdout, output(res)
+    assert (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], backups(lab), params(lab)) == before
+    event = chain(instance["audit"])[-1]["event"]
+    assert event["kind"] == "refusal" and event["operation"] == "promote"
+    failed = [g["id"] for g in event["gates"] if not g["passed"]]
+    assert "release.record_image_digest" in failed
+    assert kget("lease", LEASE) is None
+
+
+@pytest.fixture(scope="module")
+def promoted_c(promoted_b, instance, images, keys):
+    assert promoted_b.returncode == 0, output(promoted_b)
+    release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
+    return promote(instance, keys, release)
+
+
+def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, instance, images, lab):
+    res = promoted_c
+    assert res.returncode != 0, output(res)
+    assert "rolled back to" in res.stdout and "restored from the pre-release backup" in res.stdout, output(res)
+    assert web_image() == images["B"]
+    assert ready_web_images() == [images["B"]]
+    # C's migration ran (its row is in the database it left behind) and the restore undid it
+    assert params(lab) == {"B": "sale"}
+    with lab.connect() as conn:
+        kept = [n for (n,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                           (f"{DB}__prev_%",)).fetchall()]
+    assert kept, "the restore keeps the migrated database aside"
+    with lab.connect(sorted(kept)[-1]) as conn:
+        assert conn.execute("SELECT value FROM ir_config_parameter WHERE key = 'standin.migration.C'").fetchone()
+    event = chain(instance["audit"])[-1]["event"]
+    assert event["kind"] == "rollback" and event["migrated"] is True and event["restored"] == event["backup"]
+    assert event["changes"]["image"] == {"from": images["C"], "to": images["B"]}
+    assert kget("lease", LEASE) is None
+
+
+def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(promoted_c, instance, images, lab,
+                                                                               keys):
+    release = write_release(instance["releases"], f"d-{RUN_ID}", images["D"], update=["sale"])
+    res = promote(instance, keys, release)
+    assert res.returncode != 0, output(res)
+    assert "Run odoo -i/-u --stop-after-init" in res.stdout and "restored from the pre-release backup" in res.stdout
+    assert web_image() == images["B"]
+    assert ready_web_images() == [images["B"]]
+    assert params(lab) == {"B": "sale"}
+    with lab.connect() as conn:
+        kept = sorted(n for (n,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                 (f"{DB}__prev_%",)).fetchall())
+    with lab.connect(kept[-1]) as conn:  # what the failed migration left is what the restore put aside
+        assert conn.execute("SELECT value FROM ir_config_parameter WHERE key = 'standin.migration.D'").fetchone()
+    event = chain(instance["audit"])[-1]["event"]
+    assert event["kind"] == "rollback" and event["restored"] == event["backup"]
+    assert "stop-after-init" in event["failure"]
+
+
+def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instance, images, lab, keys):
+    # the deployer signs the request for the release the rollback goes back to
+    res = run_playbook(instance["inventory"], "rollback.yml", "-e",
+                       f"promotion_request={request_for(keys, instance['releases'] / f'a-{RUN_ID}.json')}")
+    assert res.returncode == 0, output(res)
+    assert web_image() == images["A"]
+    assert ready_web_images() == [images["A"]]
+    # B migrated: the backup taken before its migration is restored before A's image returns
+    assert params(lab) == {}
+    event = chain(instance["audit"])[-1]["event"]
+    assert event["kind"] == "rollback" and event["outcome"] == "verified"
+    assert event["to"]["id"] == f"a-{RUN_ID}" and event["changes"]["image"] == {"from": images["B"], "to": images["A"]}
+    assert event["release"]["id"] == f"b-{RUN_ID}"  # the release rolled back, as the path gate reads it
+    promotion_b = next(r["event"] for r in chain(instance["audit"]) if r["event"].get("kind") == "promotion"
+                       and r["event"]["release"]["id"] == f"b-{RUN_ID}")
+    assert event["restored"] == promotion_b["backup"]
+    assert kget("lease", LEASE) is None
+
+
+def test_the_audit_trail_verifies(promoted_c, instance, keys):
+    result = run_module("audit_verify", {"local_dir": str(instance["audit"]), "public_keys": [keys[1]]})
+    assert result.get("ok") is True, result
+    kinds = [r["event"]["kind"] for r in chain(instance["audit"])]
+    assert kinds.count("promotion") >= 2 and kinds.count("refusal") >= 2 and kinds.count("rollback") >= 3
+    assert re.search(r"verified", json.dumps(chain(instance["audit"])))
