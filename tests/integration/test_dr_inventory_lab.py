@@ -259,7 +259,7 @@ def test_restore_copy_gives_the_target_a_neutralized_copy_as_site_provisions_it(
         assert conn.execute("SELECT count(*) FROM ir_cron WHERE active AND cron_name NOT ILIKE '%%autovacuum%%'"
                             ).fetchone()[0] == 0
     # the source's application role has no access to the copy
-    with pytest.raises(psycopg.OperationalError, match="permission denied|not permitted"):
+    with pytest.raises(psycopg.OperationalError, match=r"permission denied|not permitted"):
         app_connect(lab, inventory, SOURCE, db).close()
     files = [p for p in (data_dir(inventory, TARGET) / "filestore" / db).rglob("*") if p.is_file()]
     assert len(files) == 30
