@@ -18,10 +18,7 @@ but the inventory (no -e beyond --limit, or source and target for the copy):
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+from backup_lab import Lab, wipe_bucket  # noqa: E402
+from inventory_lab import changed_tasks, data_dir, kubectl_cmd, output, recap, run_playbook, write_inventory  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
 SOURCE_TENANT, TARGET_TENANT = f"dra{RUN_ID}", f"drb{RUN_ID}"
@@ -43,96 +41,11 @@ DBS = {SOURCE: f"{SOURCE_TENANT}_dev", TARGET: f"{TARGET_TENANT}_dev"}
 BUCKET_PREFIX = f"gdr-{RUN_ID}"
 BACKUPS = f"{BUCKET_PREFIX}-dev-backups"
 ATTACHMENTS = f"{BUCKET_PREFIX}-dev-attachments"
-DIGEST = "@sha256:" + "cd" * 32
-# generous: site.yml and a restore on a loaded two-core machine take minutes
-TIMEOUT = 1800
-
 pytestmark = pytest.mark.lab
-
-
-def kubectl_cmd():
-    conf = json.loads((LAB_DIR / "connection.json").read_text())
-    return [conf["controlplane"]["kubectl"], "--kubeconfig", conf["controlplane"]["kubeconfig"]]
 
 
 def namespace(host):
     return f"odoo-{host}"
-
-
-def data_dir(inv, host):
-    """Odoo's data_dir of an instance on the controller: its filestore is <data_dir>/filestore/<database>."""
-    return inv.parent / "data" / host
-
-
-def write_inventory(where: Path) -> Path:
-    """Two dev instances reusing the lab inventory's group_vars, with their own tenants, buckets and lock."""
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {
-        host: {"governed_odoo_tenant": tenant,
-               "backup_filestore_path": str(data_dir(where, host) / "filestore" / DBS[host])}
-        for host, tenant in ((SOURCE, SOURCE_TENANT), (TARGET, TARGET_TENANT))
-    }
-    inventory = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": hosts}}}}}}
-    (where / "hosts.yml").write_text(json.dumps(inventory))
-    group = {
-        "lab_dir": str(LAB_DIR),
-        "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
-        "governed_odoo_environment": "dev",
-        "governed_odoo_tier": "nonproduction",
-        "governed_odoo_netplan": {
-            "supernet": "10.200.0.0/16", "environment_prefix": 20, "tenant_prefix": 24,
-            "environments": {"dev": 0}, "tenants": {SOURCE_TENANT: 0, TARGET_TENANT: 1},
-            "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
-        },
-        "redis_persistence": "none",
-        "odoo_filestore": "volume",
-        "odoo_workers": 1,
-        "odoo_db_maxconn": 4,
-        "postgresql_reporting_connection_limit": 2,
-        "storage_bucket_prefix": BUCKET_PREFIX,
-        # GOVERNANCE, so that the test can remove its backups (COMPLIANCE could not be lifted for a day)
-        "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
-        "backup_runner_image": "ghcr.io/governed-odoo/backup-runner" + DIGEST,
-        "backup_pg_bin_dir": "{{ lab_connection.postgres.bin_dir }}",
-        "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12},
-    }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
-
-
-def run_playbook(inventory: Path, playbook: str, *extra: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PWD=str(cwd),
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         *extra],
-        capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=TIMEOUT)
-
-
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
-
-
-def recap(res, host) -> dict:
-    m = re.search(rf"^{re.escape(host)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                  res.stdout, re.M)
-    assert m, f"no play recap for {host}:\n{output(res)}"
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups()), strict=True))
-
-
-def changed_tasks(res) -> list[str]:
-    """The tasks that reported a change, for the failure message."""
-    out, task = [], None
-    for line in res.stdout.splitlines():
-        if line.startswith("TASK ["):
-            task = line
-        elif line.startswith("changed:") and task:
-            out.append(f"{task} {line}")
-    return out
 
 
 def app_password(inv, host):
@@ -174,7 +87,8 @@ def inventory(lab, tmp_path_factory):
             pytest.skip("lab API server not reachable")
     except (OSError, KeyError):
         pytest.skip("lab control plane not up")
-    inv = write_inventory(tmp_path_factory.mktemp("dr-inventory") / "inv")
+    inv = write_inventory(tmp_path_factory.mktemp("dr-inventory") / "inv",
+                          {SOURCE: SOURCE_TENANT, TARGET: TARGET_TENANT}, BUCKET_PREFIX)
     try:
         res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
         assert res.returncode == 0, output(res)
