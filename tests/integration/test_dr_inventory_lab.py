@@ -41,7 +41,8 @@ DBS = {SOURCE: f"{SOURCE_TENANT}_dev", TARGET: f"{TARGET_TENANT}_dev"}
 BUCKET_PREFIX = f"gdr-{RUN_ID}"
 BACKUPS = f"{BUCKET_PREFIX}-dev-backups"
 ATTACHMENTS = f"{BUCKET_PREFIX}-dev-attachments"
-pytestmark = pytest.mark.lab
+# the first test also provisions, seeds and backs up (its fixture): far more than the default 900 s under load
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
 
 
 def namespace(host):
@@ -170,8 +171,9 @@ def test_restore_copy_gives_the_target_a_neutralized_copy_as_site_provisions_it(
         assert conn.execute("SELECT count(*) FROM res_partner").fetchone()[0] > 0
         assert conn.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
                             ).fetchone() == ("true",)
-        assert conn.execute("SELECT count(*) FROM ir_cron WHERE active AND cron_name NOT ILIKE '%%autovacuum%%'"
-                            ).fetchone()[0] == 0
+        # every cron off but Odoo's own auto-vacuum, as Odoo's neutralization leaves it
+        assert conn.execute("SELECT cron_name FROM ir_cron WHERE active").fetchall() == \
+            [("Base: Auto-vacuum internal data",)]
     # the source's application role has no access to the copy
     with pytest.raises(psycopg.OperationalError, match=r"permission denied|not permitted"):
         app_connect(lab, inventory, SOURCE, db).close()

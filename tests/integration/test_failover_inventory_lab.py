@@ -24,7 +24,7 @@ from backup_lab import Lab, wipe_bucket
 from inventory_lab import kubectl_cmd, output, run_playbook, write_inventory
 from psycopg import sql
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"fo{RUN_ID}"
