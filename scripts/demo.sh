@@ -5,7 +5,8 @@
 #      initialisation, which the lab cannot run) and put its grants back (site.yml again, for that instance);
 #   3. back it up and install its nightly CronJob (playbooks/backup.yml);
 #   4. restore its latest backup into an isolated drill environment, verify it, measure RTO and RPO, write the
-#      report (.lab/drill-reports/, JSON and HTML) and tear the drill down (playbooks/dr_drill.yml).
+#      report (.lab/drill-reports/, JSON and HTML) and tear the drill down (playbooks/dr_drill.yml, everything from
+#      the inventory: the instance's store, database, namespace, filestore, image and cluster).
 # Extra arguments go to the first site.yml run (for example --check --diff).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +36,6 @@ step "back up civil-dev now and install its nightly backup CronJob (backup.yml)"
 .venv/bin/ansible-playbook -i inventories/lab playbooks/backup.yml --limit civil-dev
 
 step "disaster-recovery drill: restore civil-dev's latest backup into an isolated environment (dr_drill.yml)"
-(umask 077 && .venv/bin/python lab/demo_drill_vars.py civil-dev dev > .lab/drill-civil-dev.json)
-.venv/bin/ansible-playbook playbooks/dr_drill.yml -e @.lab/drill-civil-dev.json
+.venv/bin/ansible-playbook -i inventories/lab playbooks/dr_drill.yml --limit civil-dev \
+  -e drill_data_dir="$ROOT/.lab/drill" -e drill_report_dir="$ROOT/.lab/drill-reports"
 echo "drill reports: $ROOT/.lab/drill-reports/"

@@ -1,4 +1,4 @@
-"""playbooks/dr_restore.yml against the lab: two environments restored from the backup store into
+"""playbooks/dr_restore_external.yml against the lab: two environments restored from the backup store into
 namespaces of the lab cluster and databases of the lab's PostgreSQL, production first; each instance's
 configuration re-pointed (Secret PGHOST/PGPORT/PGDATABASE, odoo.conf db_name), its Deployments scaled
 up and rolled, and a smoke test through the instance's own database credentials.
@@ -112,7 +112,7 @@ def secret(cp, ns):
 
 
 def test_check_mode_changes_nothing(lab, instances):
-    proc = run_playbook("dr_restore.yml", dr_vars(lab, instances), check=True)
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances), check=True)
     assert proc.returncode == 0, proc.stdout[-5000:]
     for i in instances.values():
         assert secret(lab.cp, i["namespace"])["PGHOST"] == OLD_HOST
@@ -122,7 +122,7 @@ def test_check_mode_changes_nothing(lab, instances):
 
 
 def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instances):
-    proc = run_playbook("dr_restore.yml", dr_vars(lab, instances))
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances))
     out = proc.stdout
     assert proc.returncode == 0, out[-6000:] + proc.stderr[-2000:]
     assert "building-prod -> building-staging" in out
@@ -156,6 +156,6 @@ def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instance
         files = list((i["data"] / "filestore" / i["database"]).rglob("*"))
         assert sum(1 for f in files if f.is_file()) == 120
     # a second run replaces the databases again; production needs the flag now that its database has data
-    proc = run_playbook("dr_restore.yml", dr_vars(lab, instances))
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances))
     assert proc.returncode != 0
     assert "not restored: building-prod" in proc.stdout and "allow_production_overwrite" in proc.stdout

@@ -251,7 +251,7 @@ def test_the_module_refuses_a_downgrade(store, kube, namespaces, tmp_path):
 
 
 def test_dr_restore_playbook_refuses_a_downgraded_production_namespace(store, kube, tmp_path):
-    """dr_restore.yml passes each environment's namespace: 'production: false' on production's is refused."""
+    """dr_restore_external.yml passes each environment's namespace: 'production: false' on production's is refused."""
     from restore_lab import run_playbook
 
     ns = f"rt-guard-dr-{store['tag']}"
@@ -292,7 +292,7 @@ def test_dr_restore_playbook_refuses_a_downgraded_production_namespace(store, ku
                 }
             ],
         }
-        proc = run_playbook("dr_restore.yml", dr_vars)
+        proc = run_playbook("dr_restore_external.yml", dr_vars)
         assert proc.returncode != 0, proc.stdout[-3000:]
         assert f"namespace {ns} is labelled production" in proc.stdout, proc.stdout[-3000:]
         assert "not restored: building-staging-by-mistake" in proc.stdout, proc.stdout[-3000:]

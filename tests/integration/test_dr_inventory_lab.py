@@ -1,0 +1,196 @@
+"""The DR playbooks from the inventory alone, on instances that site.yml provisions (issue 14, items 6, 8, 10, 11).
+
+Two dev instances of their own (unique tenants, namespaces, databases and buckets; a GOVERNANCE lock of one day so
+that everything can be removed afterwards) are provisioned with site.yml from an inventory built on inventories/lab.
+The source instance gets an Odoo-shaped dataset (tests/fixtures/odoo_dataset.py: the lab runs no Odoo), owned by its
+owner role as Odoo's tables would be, site.yml puts its grants back, and backup.yml backs it up. Then, with nothing
+but the inventory (no -e beyond --limit, or source and target for the copy):
+
+* dr_drill.yml restores the latest backup into an isolated drill, verifies it against the live source and passes;
+* dr_restore.yml restores the instance from its own backup: the database and every table belong to the NOLOGIN
+  owner role, not the application role, and a second site.yml run reports changed=0;
+* restore_copy.yml restores the source's backup into the other instance: the copy belongs to the target's owner role,
+  is neutralized, the target's application credentials work and the source's are refused, and site.yml on the
+  target reports changed=0;
+* an instance whose odoo-db ConfigMap is missing is refused with a clear message, not a template error.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+
+from backup_lab import Lab, wipe_bucket  # noqa: E402
+from inventory_lab import changed_tasks, data_dir, kubectl_cmd, output, recap, run_playbook, write_inventory  # noqa: E402
+
+RUN_ID = secrets.token_hex(3)
+SOURCE_TENANT, TARGET_TENANT = f"dra{RUN_ID}", f"drb{RUN_ID}"
+SOURCE, TARGET = f"{SOURCE_TENANT}-dev", f"{TARGET_TENANT}-dev"
+DBS = {SOURCE: f"{SOURCE_TENANT}_dev", TARGET: f"{TARGET_TENANT}_dev"}
+BUCKET_PREFIX = f"gdr-{RUN_ID}"
+BACKUPS = f"{BUCKET_PREFIX}-dev-backups"
+ATTACHMENTS = f"{BUCKET_PREFIX}-dev-attachments"
+# the first test also provisions, seeds and backs up (its fixture): far more than the default 900 s under load
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
+
+
+def namespace(host):
+    return f"odoo-{host}"
+
+
+def app_password(inv, host):
+    return (inv.parent / "secrets" / host / "postgresql_app").read_text().strip()
+
+
+def ownership(lab, db):
+    """(owner of the database, {owner of each table, view and sequence of schema public})."""
+    with lab.connect() as conn:
+        db_owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                                (db,)).fetchone()[0]
+    with lab.connect(db) as conn:
+        owners = {r[0] for r in conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'S', 'p')").fetchall()}
+    return db_owner, owners
+
+
+def app_connect(lab, inv, host, db):
+    """A connection to ``db`` as ``host``'s application role (the credentials its pods use)."""
+    pg = lab.pg
+    return psycopg.connect(host=pg["login_host"], port=pg["login_port"], dbname=db, user=f"{DBS[host]}_app",
+                           password=app_password(inv, host), connect_timeout=30, autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return Lab()
+
+
+@pytest.fixture(scope="module")
+def inventory(lab, tmp_path_factory):
+    """Both instances provisioned by site.yml, the source seeded, its grants put back by site.yml, backed up."""
+    import odoo_dataset
+
+    try:
+        if subprocess.run([*kubectl_cmd(), "get", "--raw", "/readyz"], capture_output=True,
+                          check=False, timeout=120).returncode != 0:
+            pytest.skip("lab API server not reachable")
+    except (OSError, KeyError):
+        pytest.skip("lab control plane not up")
+    inv = write_inventory(tmp_path_factory.mktemp("dr-inventory") / "inv",
+                          {SOURCE: SOURCE_TENANT, TARGET: TARGET_TENANT}, BUCKET_PREFIX)
+    try:
+        res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
+        assert res.returncode == 0, output(res)
+        db = DBS[SOURCE]
+        odoo_dataset.generate(lab.dsn, db, str(data_dir(inv, SOURCE) / "filestore" / db), 2 * 2**20, 30,
+                              2 * 2**20, jobs=1, log=lambda m: None)
+        # generate() recreates the database as the lab's superuser; Odoo's tables belong to the owner role
+        with lab.connect() as conn:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(db),
+                                                                         sql.Identifier(f"{db}_owner")))
+        with lab.connect(db) as conn:
+            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+                conn.execute(sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(table),
+                                                                                 sql.Identifier(f"{db}_owner")))
+        # the recreated database lost its grants: site.yml puts them back
+        res = run_playbook(inv, "site.yml", "--limit", SOURCE, "-e", "governed_odoo_wait=false")
+        assert res.returncode == 0, output(res)
+        res = run_playbook(inv, "backup.yml", "--limit", SOURCE, "-e", "governed_odoo_backup_schedule=false")
+        assert res.returncode == 0, output(res)
+        yield inv
+    finally:
+        for host in (SOURCE, TARGET):
+            subprocess.run([*kubectl_cmd(), "delete", "namespace", namespace(host), "--ignore-not-found",
+                            "--wait=false"], capture_output=True, check=False, timeout=300)
+        with lab.connect() as conn:
+            for db in DBS.values():
+                names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                    (db.replace("_", r"\_") + "%",)).fetchall()]
+                for name in names:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for db in DBS.values():
+                for role in ("app", "reporting", "owner"):
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{db}_{role}")))
+        for bucket in (BACKUPS, ATTACHMENTS):
+            wipe_bucket(lab.client("a"), bucket)
+
+
+def test_a_drill_runs_from_the_inventory_alone(inventory, tmp_path):
+    res = run_playbook(inventory, "dr_drill.yml", "--limit", SOURCE, cwd=tmp_path)
+    assert res.returncode == 0, output(res)
+    reports = sorted((tmp_path / "drill-reports").glob("drill-dev-*.json"))
+    assert len(reports) == 1, (reports, output(res))
+    report = json.loads(reports[0].read_text())
+    assert report["result"] == "pass", report.get("failures")
+    assert report["source"]["db_name"] == DBS[SOURCE]
+    # the drill's copy went to the controller's drill-data and was removed
+    assert not (tmp_path / "drill-data" / "filestore" / report["target"]["db_name"]).exists()
+
+
+def test_a_dr_restore_runs_from_the_inventory_and_leaves_the_instance_as_site_provisions_it(lab, inventory):
+    db = DBS[SOURCE]
+    with lab.connect(db) as conn:
+        partners = conn.execute("SELECT count(*) FROM res_partner").fetchone()[0]
+    res = run_playbook(inventory, "dr_restore.yml", "--limit", SOURCE)
+    assert res.returncode == 0, output(res)
+    assert app_password(inventory, SOURCE) not in res.stdout
+    assert "switched" in res.stdout
+    db_owner, owners = ownership(lab, db)
+    assert db_owner == f"{db}_owner"
+    assert owners == {f"{db}_owner"}, owners
+    with app_connect(lab, inventory, SOURCE, db) as conn:
+        assert conn.execute("SELECT count(*) FROM res_partner").fetchone()[0] == partners
+        # the pods' sessions run as the owner role: Odoo can still create its tables
+        conn.execute("CREATE TABLE dr_probe (id int)")
+        conn.execute("DROP TABLE dr_probe")
+    res = run_playbook(inventory, "site.yml", "--limit", SOURCE, "-e", "governed_odoo_wait=false")
+    assert res.returncode == 0, output(res)
+    assert recap(res, SOURCE)["changed"] == 0, changed_tasks(res)
+
+
+def test_restore_copy_gives_the_target_a_neutralized_copy_as_site_provisions_it(lab, inventory):
+    db = DBS[TARGET]
+    res = run_playbook(inventory, "restore_copy.yml", "-e", f"source={SOURCE}", "-e", f"target={TARGET}")
+    assert res.returncode == 0, output(res)
+    db_owner, owners = ownership(lab, db)
+    assert db_owner == f"{db}_owner"
+    assert owners == {f"{db}_owner"}, owners
+    with app_connect(lab, inventory, TARGET, db) as conn:
+        assert conn.execute("SELECT count(*) FROM res_partner").fetchone()[0] > 0
+        assert conn.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
+                            ).fetchone() == ("true",)
+        # every cron off but Odoo's own auto-vacuum, as Odoo's neutralization leaves it
+        assert conn.execute("SELECT cron_name FROM ir_cron WHERE active").fetchall() == \
+            [("Base: Auto-vacuum internal data",)]
+    # the source's application role has no access to the copy
+    with pytest.raises(psycopg.OperationalError, match=r"permission denied|not permitted"):
+        app_connect(lab, inventory, SOURCE, db).close()
+    files = [p for p in (data_dir(inventory, TARGET) / "filestore" / db).rglob("*") if p.is_file()]
+    assert len(files) == 30
+    res = run_playbook(inventory, "site.yml", "--limit", TARGET, "-e", "governed_odoo_wait=false")
+    assert res.returncode == 0, output(res)
+    assert recap(res, TARGET)["changed"] == 0, changed_tasks(res)
+
+
+def test_an_instance_without_its_database_settings_is_refused_clearly(inventory):
+    proc = subprocess.run([*kubectl_cmd(), "-n", namespace(TARGET), "delete", "configmap", "odoo-db"],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = run_playbook(inventory, "dr_restore.yml", "--limit", TARGET)
+    assert res.returncode != 0
+    said = " ".join((res.stdout + res.stderr).split())  # the message as one line, however the callback wraps it
+    assert f"ConfigMap {namespace(TARGET)}/odoo-db (PGHOST, PGPORT, PGDATABASE, PGUSER) is missing" in said, output(res)
+    assert f"{TARGET} not restored" in said, output(res)
+    assert "AnsibleUndefinedVariable" not in said and "has no attribute" not in said, output(res)
