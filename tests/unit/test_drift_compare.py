@@ -250,8 +250,8 @@ def test_suspended_versioning_and_a_shorter_lock_are_named():
 
 def test_a_missing_bucket_and_a_lock_that_cannot_be_turned_on_are_findings():
     assert buckets.plan_findings(bucket_params(), {"name": "b", "exists": False})[0]["field"] == "(bucket)"
-    found = buckets.plan_findings(bucket_params(), live_bucket(object_lock={"enabled": False, "mode": None,
-                                                                           "days": None, "years": None}))
+    unlocked = {"enabled": False, "mode": None, "days": None, "years": None}
+    found = buckets.plan_findings(bucket_params(), live_bucket(object_lock=unlocked))
     assert found[0]["field"] == "object_lock" and found[0]["note"]
 
 
@@ -339,3 +339,21 @@ def test_the_page_names_each_field_escapes_values_and_loads_nothing():
 def test_the_html_filter_refuses_anything_but_a_report():
     with pytest.raises(Exception, match="drift_report"):
         drift_filter.drift_report_html({"summary": {}})
+
+
+# -- the task ------------------------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_layer_is_an_error_of_the_report_not_a_crash_and_nothing_leaks():
+    from ansible_collections.governed.odoo.plugins.module_utils.drift import task
+
+    objects = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"},
+                "stringData": {"K": PASSWORD}}]
+    params = {k: None for k in task.argument_spec()}
+    params.update(instance="x-dev", host="https://127.0.0.1:9", api_key="token-" + "t" * 20, validate_certs=False,
+                  objects_json=[json.dumps(objects)], field_manager="governed.odoo", buckets=[])
+    result, secrets = task.run(params)
+    assert result["changed"] is False and result["drifted"] is False
+    assert [e["layer"] for e in result["errors"]] == ["kubernetes"], result
+    assert PASSWORD in secrets and params["api_key"] in secrets
+    assert PASSWORD not in json.dumps(result) and params["api_key"] not in json.dumps(result)
