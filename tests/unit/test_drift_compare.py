@@ -357,3 +357,10 @@ def test_an_unreachable_layer_is_an_error_of_the_report_not_a_crash_and_nothing_
     assert [e["layer"] for e in result["errors"]] == ["kubernetes"], result
     assert PASSWORD in secrets and params["api_key"] in secrets
     assert PASSWORD not in json.dumps(result) and params["api_key"] not in json.dumps(result)
+
+
+def test_policy_patterns_take_brackets_literally():
+    policy = [{"pattern": '*annotations["governed.odoo/*-hash"]', "reason": "checksums"}]
+    assert parity.expectation("Deployment/w", 'spec.template.metadata.annotations["governed.odoo/env-hash"]', policy)
+    assert parity.expectation("Deployment/w", 'metadata.annotations["x"]', policy) is None
+    assert parity.expectation("Deployment/w", "spec.replicas", [{"pattern": "Deployment/?", "reason": "r"}]) == "r"

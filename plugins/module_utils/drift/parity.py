@@ -13,15 +13,16 @@ values differ by design and are never read here). What remains different is clas
 * ``version``        an image;
 * ``configuration``  any other field.
 
-A difference is ``expected`` when the policy says so: a list of ``{pattern, reason}`` where ``pattern`` is an
-fnmatch pattern over ``Kind/name:field`` (``Deployment/odoo-web:spec.replicas``; a whole object's field is
-``(object)``). DEFAULT_EXPECTED is the collection's policy (sizes, replicas, resources, autoscaling and
-disruption budgets, quotas, workers); a playbook may replace it.
+A difference is ``expected`` when the policy says so: a list of ``{pattern, reason}`` where ``pattern`` matches
+``Kind/name:field`` (``Deployment/odoo-web:spec.replicas``; a whole object's field is ``(object)``) or
+``Kind/name``, with ``*`` for any text, ``?`` for one character and everything else literal. DEFAULT_EXPECTED is
+the collection's policy (sizes, replicas, resources, autoscaling and disruption budgets, quotas, workers, the
+tier's network exposure, configuration checksums); a playbook may replace it.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import re
 
 from ansible_collections.governed.odoo.plugins.module_utils.drift.compare import ABSENT, differences
 
@@ -38,6 +39,12 @@ DEFAULT_EXPECTED = (
     {"pattern": "*#options.limit_*", "reason": "worker limits follow the environment's size"},
     {"pattern": "*:spec.routes*.match", "reason": "host names are per environment"},
     {"pattern": "*:spec.tls*", "reason": "certificates are per environment"},
+    {"pattern": '*annotations["governed.odoo/replicas-owner"]', "reason": "the autoscaler owns production's replicas"},
+    {"pattern": '*annotations["governed.odoo/*-hash"]', "reason": "checksums of each instance's own configuration"},
+    {"pattern": "*topologySpreadConstraints*.whenUnsatisfiable", "reason": "production spreads across zones strictly"},
+    {"pattern": "Middleware/*-allowlist", "reason": "non-production is reached from the allowlist only"},
+    {"pattern": "*middlewares[name=*-allowlist]*", "reason": "non-production is reached from the allowlist only"},
+    {"pattern": "NetworkPolicy/allow-odoo-egress", "reason": "egress follows the tier (allowlist or internet)"},
 )
 
 
@@ -71,6 +78,9 @@ def normalized_set(objects, tokens):
         obj = {k: v for k, v in obj.items() if k not in ("status", "apiVersion")}
         meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("namespace", "name")}
         name = (obj.get("metadata") or {}).get("name", "")
+        # so that an annotation or label one side has is named by its key, not as the whole map
+        meta.setdefault("labels", {})
+        meta.setdefault("annotations", {})
         obj["metadata"] = meta
         if obj["kind"] == "Secret":
             keys = sorted(set(obj.pop("data", None) or {}) | set(obj.pop("stringData", None) or {}))
@@ -88,11 +98,18 @@ def category(field):
     return "configuration"
 
 
+def pattern_regex(pattern):
+    """A policy pattern as a regular expression: ``*`` any text, ``?`` one character, everything else literal
+    (brackets too, which field paths are full of)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
+
+
 def expectation(ref, field, policy):
     """The reason the policy gives for a difference at ``ref``/``field``, or None."""
     subject = f"{ref}:{field}"
     for rule in policy:
-        if fnmatch.fnmatchcase(subject, rule["pattern"]) or fnmatch.fnmatchcase(ref, rule["pattern"]):
+        regex = pattern_regex(rule["pattern"])
+        if regex.match(subject) or regex.match(ref):
             return rule.get("reason") or rule["pattern"]
     return None
 
