@@ -203,7 +203,8 @@ def changed_by_hand(lab, inventory, clean):
 
 @pytest.fixture(scope="module")
 def drifted(inventory, report_dir, changed_by_hand):
-    return drift(inventory, report_dir)
+    # verbose, so that the results and facts of every task are in the output the secret test searches
+    return drift(inventory, report_dir, "-vv")
 
 
 @pytest.fixture(scope="module")
