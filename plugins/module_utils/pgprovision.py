@@ -608,6 +608,19 @@ class Run:
             conn.commit()
             self.committed = self.committed or bool(self.queries)
 
+    def observe(self):
+        """Read only, nothing is run: ``(as read, as declared)``, the declared parts of the server in the form of
+        --diff (view() and declared_view()). Drift reports (module_utils/drift) compare the two."""
+        self.decl = decl = Declared(self.params)
+        conn, in_database = self._open_admin()
+        try:
+            server = self._read("the roles and databases", read_server, conn, decl)
+            self._read("the stored password verifiers", self._check_passwords, conn, server)
+            privileges = self._read("the privileges", read_privileges, conn, decl) if in_database else None
+        finally:
+            conn.close()  # the transaction of reads ends with it
+        return view(decl, server, privileges, self.password_ok), declared_view(decl, (privileges or {}).get("acl"))
+
     def apply(self):
         """Roles, membership, the database's owner and its privileges in one transaction in the instance's database
         when it exists; otherwise the roles in the admin database, CREATE DATABASE, then the privileges in it."""

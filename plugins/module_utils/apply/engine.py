@@ -355,6 +355,13 @@ class ApplySetEngine:
         self._pool = None
         self._members = []
 
+    @property
+    def members(self):
+        """The declared objects of the last run: each has ``obj`` (as sent), ``live`` (as read, None when absent),
+        ``after`` (the server's answer to the apply or dry-run apply, None when none was sent) and ``action``.
+        Drift reports (module_utils/drift) compare ``live`` with ``after`` of a dry run."""
+        return list(self._members)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _map(self, fn, items):
