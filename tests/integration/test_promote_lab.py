@@ -199,8 +199,8 @@ def keys(tmp_path_factory):
     key = Ed25519PrivateKey.generate()
     (d / "signing.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                       serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return d / "signing.pem", public, audit_chain.Signer(Ed25519PrivateKey.generate())
 
 
@@ -305,8 +305,8 @@ def lock_args(holder, **kw):
 def test_four_racers_exactly_one_gets_the_lock(instance):
     holders = [f"racer-{i}-{RUN_ID}" for i in range(4)]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda h: run_module("promotion_lock", lock_args(h, lease_seconds=900,
-                                                                                operation="race")), holders))
+        results = list(pool.map(
+            lambda h: run_module("promotion_lock", lock_args(h, lease_seconds=900, operation="race")), holders))
     winners = [h for h, r in zip(holders, results, strict=True) if not r.get("failed")]
     assert len(winners) == 1, results
     for h, r in zip(holders, results, strict=True):
@@ -446,8 +446,8 @@ def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, 
     assert kget("lease", LEASE) is None
 
 
-def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(promoted_c, instance, images, lab,
-                                                                               keys):
+def test_a_failed_migration_restores_the_pre_release_backup_and_b_keeps_serving(
+        promoted_c, instance, images, lab, keys):
     release = write_release(instance["releases"], f"d-{RUN_ID}", images["D"], update=["sale"])
     res = promote(instance, keys, release)
     assert res.returncode != 0, output(res)

@@ -280,8 +280,8 @@ def verdicts(registry, image, signed, change_management, cosign, work):
     releases = {
         "good": write_release(work / "rel-good", image),
         "absent": write_release(work / "rel-absent", absent),
-        "critical": write_release(work / "rel-critical", image, [("CVE-2026-0001", "openssl", "CRITICAL"),
-                                                                  ("CVE-2026-0002", "zlib", "LOW")]),
+        "critical": write_release(
+            work / "rel-critical", image, [("CVE-2026-0001", "openssl", "CRITICAL"), ("CVE-2026-0002", "zlib", "LOW")]),
         "attested": write_release(work / "rel-attested", image, attested=True),
     }
     good_keys = [signed["public"]]

@@ -54,17 +54,21 @@ def test_the_pods_last_log_lines_come_back():
 def test_a_failed_job_fails_the_task_with_its_logs(monkeypatch):
     client = Client(outcome="Failed", logs="odoo-standin[D]: migration failed\n")
     monkeypatch.setattr(task, "_client", lambda params: (client, set()))
-    result, _ = task.run_job_task({"manifest": JOB, "timeout": 5, "keep": False})
+    result, _hidden = task.run_job_task({"manifest": JOB, "timeout": 5, "keep": False})
     assert result["failed"] and result["outcome"] == "failed"
     assert "odoo-health-1 failed" in result["msg"] and "migration failed" in result["msg"]
 
 
 def test_check_mode_runs_nothing(monkeypatch):
-    monkeypatch.setattr(task, "_client", lambda params: (_ for _ in ()).throw(AssertionError("no client")))
-    result, _ = task.run_job_task({"manifest": JOB, "timeout": 5, "keep": False}, check_mode=True)
+    def no_client(params):
+        raise AssertionError("no client")
+
+    monkeypatch.setattr(task, "_client", no_client)
+    result, _hidden = task.run_job_task({"manifest": JOB, "timeout": 5, "keep": False}, check_mode=True)
     assert result["changed"] and result["outcome"] == "not run (check mode)"
 
 
 def test_a_manifest_that_is_not_a_job_is_refused():
-    result, _ = task.run_job_task({"manifest": {"kind": "Pod", "metadata": {"name": "x"}}, "timeout": 5, "keep": False})
+    manifest = {"kind": "Pod", "metadata": {"name": "x"}}
+    result, _hidden = task.run_job_task({"manifest": manifest, "timeout": 5, "keep": False})
     assert result["failed"] and "must be a Job" in result["msg"]

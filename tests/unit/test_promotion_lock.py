@@ -146,5 +146,5 @@ def test_release_deletes_only_the_holders_own_lock():
     api = FakeAPI(lease("successor"))
     out = lock.release(api, NS, "me")
     assert out["released"] is False and out["warnings"] and api.writes == []
-    assert lock.release(FakeAPI(), NS, "me") == {"changed": False, "released": False, "previous": None,
-                                                  "warnings": []}
+    expected = {"changed": False, "released": False, "previous": None, "warnings": []}
+    assert lock.release(FakeAPI(), NS, "me") == expected

@@ -219,8 +219,8 @@ def test_awx_workflow_approvals_are_read_with_the_jobs_credentials(stand_in):
     assert found["approvals"] == [{"id": 39, "name": "CAB approval", "status": "successful", "by": "carol"}]
     assert _change_rule(found, job) == []
     approvals.update(status="pending", by=None)
-    assert any("is pending, not approved" in m for m in _change_rule(evidence.change_record(policy, RECORD, awx, job),
-                                                                       job))
+    messages = _change_rule(evidence.change_record(policy, RECORD, awx, job), job)
+    assert any("is pending, not approved" in m for m in messages)
     approvals.update(status="successful", by="bob")
     assert any("approved by bob, who deploys (AWX launched_by)" in m
                for m in _change_rule(evidence.change_record(policy, RECORD, awx, job), job))

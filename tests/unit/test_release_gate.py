@@ -56,8 +56,8 @@ def test_every_release_rule_is_reported_and_the_refusal_names_each_failing_rule(
 
 
 def test_fail_on_refusal_false_returns_the_verdict_without_failing(release_file):
-    out, _hidden = gate.run(params(release=str(release_file), now="2026-12-05T09:00:00Z", fail_on_refusal=False),
-                      PROD_VARS)
+    out, _hidden = gate.run(
+        params(release=str(release_file), now="2026-12-05T09:00:00Z", fail_on_refusal=False), PROD_VARS)
     assert out["allowed"] is False and out["failed"] is False
 
 
@@ -65,8 +65,10 @@ def test_statements_are_read_from_files_relative_to_the_base_directory(tmp_path,
     for n, signed in enumerate(GOOD_APPROVALS):
         (tmp_path / f"a{n}.json").write_text(json.dumps(signed))
     (tmp_path / "req.json").write_text(json.dumps(request()))
-    out, _hidden = gate.run(params(release=str(release_file), now=NOW.isoformat(), approvals=["a0.json", "a1.json"],
-                             promotion_request="req.json"), PROD_VARS, basedir=str(tmp_path))
+    out, _hidden = gate.run(
+        params(release=str(release_file), now=NOW.isoformat(), approvals=["a0.json", "a1.json"],
+               promotion_request="req.json"),
+        PROD_VARS, basedir=str(tmp_path))
     by_id = {r["id"]: r for r in out["rules"]}
     assert by_id["release.approvals"]["passed"], by_id["release.approvals"]
     assert by_id["release.window"]["passed"], by_id["release.window"]

@@ -30,9 +30,9 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.governed.odoo.plugins.module_utils import proc
 
 try:
@@ -76,7 +76,7 @@ def _anonymous_token(challenge, timeout):
     if not realm or not (challenge or "").lower().startswith("bearer"):
         return None
     url = realm + "?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the registry's own token realm
+    with open_url(url, timeout=timeout) as resp:
         data = json.loads(resp.read() or b"{}")
     return data.get("token") or data.get("access_token")
 
@@ -88,9 +88,8 @@ def registry_manifest(image, registry_url=None, timeout=TIMEOUT):
     out = {"reference": ref["reference"], "endpoint": ref["endpoint"]}
     headers = {"Accept": ", ".join(MANIFEST_TYPES)}
     for attempt in (1, 2):
-        request = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310 - http(s) registry URL
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - http(s) registry URL
+            with open_url(url, method="HEAD", headers=dict(headers), timeout=timeout) as resp:
                 found = resp.headers.get("Docker-Content-Digest")
                 if found and found != ref["digest"]:
                     return dict(out, error=f"the registry answered for {found}, not {ref['digest']}")
@@ -283,8 +282,7 @@ def _get_json(url, token=None, timeout=TIMEOUT):
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - configured http(s) endpoint
-    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - configured http(s) endpoint
+    with open_url(url, headers=headers, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
 
 
