@@ -32,6 +32,9 @@ def _number(value):
 )
 def observation_tolerance(i):
     tol = i.get("observation_tolerance")
+    if tol is None:
+        # none given: the environment's defaults apply (a gate evaluation that observes nothing gives none)
+        return
     if not isinstance(tol, dict):
         yield "observation tolerance: must be a mapping"
         return

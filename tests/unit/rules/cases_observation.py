@@ -29,6 +29,7 @@ CASES = {
             *({"observation_tolerance": dict(t)} for t in DEFAULT_TOLERANCE.values()),
             _tol(max_p95_seconds=None, max_latency_ratio=1, min_latency_increase_seconds=0, max_error_rate=1),
             {"observation_tolerance": {}},
+            {},
         ],
     },
 }
