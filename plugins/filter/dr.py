@@ -56,6 +56,14 @@ def drill_report_html(report):
     return drill.render_html(report)
 
 
+def drill_metrics(report, labels=None):
+    if not isinstance(report, dict) or "result" not in report:
+        raise AnsibleFilterError("drill_metrics: expected a report made by the drill_report filter")
+    if labels is not None and not isinstance(labels, dict):
+        raise AnsibleFilterError("drill_metrics: labels must be a mapping")
+    return drill.report_metrics(report, labels)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -63,4 +71,5 @@ class FilterModule:
             "odoo_conf_set": odoo_conf_set,
             "drill_report": drill_report,
             "drill_report_html": drill_report_html,
+            "drill_metrics": drill_metrics,
         }

@@ -87,6 +87,33 @@ def rpo(backup_at, source_latest_write_at, measured_at, target_seconds=None, bas
     }
 
 
+def report_metrics(report, labels=None):
+    """The samples a drill publishes (pure): result, time it finished, RTO and RPO with their targets.
+
+    For ``governed.odoo.metrics_push`` (job ``governed_odoo_drill``, one group per instance): the monitoring role's
+    drill alerts and the backup dashboard read them. A figure the drill could not measure (no RTO when the copy was
+    never verified) is left out rather than pushed as 0, so that no alert compares a made-up number.
+    """
+    labels = dict(labels or {})
+    finished = parse_time(report.get("finished_at")) or parse_time(report.get("started_at"))
+    out = [
+        {"name": "governed_odoo_drill_success", "value": 1 if report.get("result") == "pass" else 0,
+         "help": "1 when the last DR drill passed, 0 when it failed", "labels": labels},
+    ]
+    if finished is not None:
+        out.append({"name": "governed_odoo_drill_last_run_timestamp_seconds", "value": round(finished.timestamp(), 3),
+                    "help": "When the last DR drill finished (Unix time)", "labels": labels})
+    for key, what in (("rto", "recovery time"), ("rpo", "data-loss window")):
+        info = report.get(key) or {}
+        if info.get("seconds") is not None:
+            out.append({"name": f"governed_odoo_drill_{key}_seconds", "value": float(info["seconds"]),
+                        "help": f"{key.upper()} ({what}) measured by the last DR drill", "labels": labels})
+        if info.get("target_seconds") is not None:
+            out.append({"name": f"governed_odoo_drill_{key}_target_seconds", "value": float(info["target_seconds"]),
+                        "help": f"{key.upper()} target of the instance's DR policy", "labels": labels})
+    return out
+
+
 def human_seconds(secs):
     if secs is None:
         return "n/a"
