@@ -21,6 +21,7 @@ PROMTOOL = shutil.which("promtool")
 NS, INSTANCE, TENANT, ENV, DB = "civil-prod", "civil-prod", "civil", "prod", "civil_prod"
 SVC = f"{NS}-odoo-f64079a99a713c0fc097@kubernetescrd"  # as Traefik names a route's service
 BASE = {"odoo_instance": INSTANCE, "tenant": TENANT, "environment": ENV}
+DRILL = {"job": "governed_odoo_drill", "odoo_instance": INSTANCE}
 VARS = {
     "governed_odoo_tenant": TENANT, "governed_odoo_environment": ENV, "governed_odoo_instance": INSTANCE,
     "governed_odoo_namespace": NS, "governed_odoo_cluster": {"name": "lab"}, "monitoring_crds_present": True,
@@ -184,6 +185,36 @@ CASES = {
                  "2h", {"namespace": NS, "cronjob": "odoo-backup"}),
         "quiet": ([(s("kube_cronjob_info", namespace=NS, cronjob="odoo-backup", schedule="0 2 * * *"), "1x150")], "2h"),
     },
+    # what playbooks/dr_drill.yml pushes (job governed_odoo_drill, grouped by odoo_instance), honored by Prometheus
+    "OdooDrillFailed": {
+        "fire": ([(s("governed_odoo_drill_success", **DRILL), "0x10")], "5m", {}),
+        "quiet": ([(s("governed_odoo_drill_success", **DRILL), "1x10"),
+                   # another instance's failed drill is not this instance's
+                   (s("governed_odoo_drill_success", **{**DRILL, "odoo_instance": "civil-dev"}), "0x10")], "5m"),
+    },
+    "OdooDrillRTOAboveTarget": {
+        "fire": ([(s("governed_odoo_drill_rto_seconds", **DRILL), "4000x10"),
+                  (s("governed_odoo_drill_rto_target_seconds", **DRILL), "3600x10")], "5m", {}),
+        "quiet": ([(s("governed_odoo_drill_rto_seconds", **DRILL), "900x10"),
+                   (s("governed_odoo_drill_rto_target_seconds", **DRILL), "3600x10")], "5m"),
+    },
+    "OdooDrillRPOAboveTarget": {
+        "fire": ([(s("governed_odoo_drill_rpo_seconds", **DRILL), "90000x10"),
+                  (s("governed_odoo_drill_rpo_target_seconds", **DRILL), "86400x10")], "5m", {}),
+        "quiet": ([(s("governed_odoo_drill_rpo_seconds", **DRILL), "3600x10"),
+                   (s("governed_odoo_drill_rpo_target_seconds", **DRILL), "86400x10")], "5m"),
+    },
+    # a drill that ended at 0 is 101 days old at 101d: samples every 1d (the 1m interval would be 145440 samples)
+    "OdooDrillOverdue": {
+        "fire": ([(s("governed_odoo_drill_last_run_timestamp_seconds", **DRILL), "0x102")], "101d", {}, "1d"),
+        "quiet": ([(s("governed_odoo_drill_last_run_timestamp_seconds", **DRILL), "0x50 4320000x52")], "101d",
+                  {}, "1d"),
+    },
+    "OdooDrillNeverRun": {
+        "fire": ([(s("governed_odoo_drill_success", **{**DRILL, "odoo_instance": "civil-dev"}), "1x102")], "101d",
+                 {"job": "governed_odoo_drill"}, "1d"),
+        "quiet": ([(s("governed_odoo_drill_last_run_timestamp_seconds", **DRILL), "0x102")], "101d", {}, "1d"),
+    },
     "OdooDatabaseConnectionsOverBudget": {
         "fire": ([(s("pg_stat_activity_count", datname=DB, state="active"), "30x20"),
                   (s("pg_stat_activity_count", datname=DB, state="idle"), "20x20")], "15m", {}),
@@ -228,13 +259,19 @@ RECORDINGS = [
       (s("pg_stat_activity_count", datname=DB, state="idle"), "4x5")], "2m", "governed_odoo:db_connections", 7),
     ([(s("kube_cronjob_status_last_successful_time", namespace=NS, cronjob="odoo-backup"), "600x20")], "20m",
      "governed_odoo:backup_age_seconds", 600),
+    ([(s("governed_odoo_drill_rto_seconds", **DRILL), "812x5")], "2m", "governed_odoo:drill_rto_seconds", 812),
+    ([(s("governed_odoo_drill_rto_target_seconds", **DRILL), "3600x5")], "2m",
+     "governed_odoo:drill_rto_target_seconds", 3600),
+    ([(s("governed_odoo_drill_rpo_seconds", **DRILL), "60x5")], "2m", "governed_odoo:drill_rpo_seconds", 60),
+    ([(s("governed_odoo_drill_last_run_timestamp_seconds", **DRILL), "60x5")], "3m",
+     "governed_odoo:drill_age_seconds", 120),
 ]
 
 
-def _promtool_test(tmp_path, rules_file, tests):
+def _promtool_test(tmp_path, rules_file, tests, evaluation_interval="1m"):
     if not PROMTOOL:
         pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup.sh installs it)")
-    spec = {"rule_files": [str(rules_file)], "evaluation_interval": "1m", "tests": tests}
+    spec = {"rule_files": [str(rules_file)], "evaluation_interval": evaluation_interval, "tests": tests}
     path = tmp_path / "tests.yml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False)
@@ -261,13 +298,16 @@ def test_every_alert_has_a_case_that_fires_and_one_that_does_not(rules_file):
 def test_alert(alert, case, rules_file, tmp_path):
     rule = _alerts(rules_file)[alert]
     series, at = CASES[alert][case][:2]
+    # a case may give its own sample interval (days for the drill's 100-day age)
+    interval = CASES[alert][case][3] if len(CASES[alert][case]) > 3 else "1m"
     expected = []
     if case == "fire":
         expected = [{"exp_labels": {**rule["labels"], **CASES[alert][case][2]},
                      "exp_annotations": rule.get("annotations", {})}]
-    test = {"interval": "1m", "input_series": _series(series),
+    test = {"interval": interval, "input_series": _series(series),
             "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}]}
-    res = _promtool_test(tmp_path, rules_file, [test])
+    # rules evaluated every hour where samples are days apart (a 1m evaluation over 101 days is 145,440 steps)
+    res = _promtool_test(tmp_path, rules_file, [test], evaluation_interval="1h" if interval == "1d" else "1m")
     assert res.returncode == 0, res.stdout + res.stderr
 
 

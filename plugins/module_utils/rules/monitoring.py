@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.governed.odoo.plugins.module_utils.metrics import url_problem
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import (
     as_int,
     dig,
@@ -24,7 +25,8 @@ _PATH_RE = re.compile(r"/[A-Za-z0-9._~/-]*")
 _LABEL_NAME_RE = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 RATIOS = ("monitoring_http_error_ratio", "monitoring_postgresql_connections_ratio", "monitoring_redis_memory_ratio")
-POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_days", "monitoring_http_p95_seconds")
+POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_days", "monitoring_http_p95_seconds",
+            "monitoring_drill_max_age_days")
 # null (the default) or a whole number of at least 1
 OPTIONAL_POSITIVE = ("monitoring_connection_budget",)
 
@@ -149,3 +151,28 @@ def selectors(i):
                 yield f"{field}: {text(key)!r} is not a valid label key"
             elif not isinstance(value, str) or not _LABEL_VALUE_RE.fullmatch(value):
                 yield f"{field}.{key}={text(value)!r} is not a valid label value (at most 63 letters, digits, -_.)"
+
+
+@rule(
+    "monitoring.pushgateway_url",
+    layer="monitoring",
+    reads=("monitoring_pushgateway_url",),
+    refuses=(
+        "a Pushgateway URL (where DR drills publish their RTO, RPO and result) that is not an http(s) URL with a"
+        " host, or that carries credentials, a query or a fragment; empty means no push"
+    ),
+    example=(
+        "monitoring_pushgateway_url=(a URL with credentials, not shown) must not carry credentials (user:password@);"
+        " give the Pushgateway's basic auth or token separately"
+    ),
+)
+def pushgateway_url(i):
+    url = i.get("monitoring_pushgateway_url")
+    if url in (None, ""):
+        return
+    problem = url_problem(url)
+    if problem:
+        shown = "(a value with a control character)" if has_control_characters(url) else repr(text(url))
+        if "credentials" in problem:
+            shown = "(a URL with credentials, not shown)"
+        yield f"monitoring_pushgateway_url={shown} {problem}"

@@ -40,6 +40,7 @@ CASES = {
             ({"monitoring_backup_max_age_hours": 0}, "monitoring_backup_max_age_hours=0 must be a whole number"),
             ({"monitoring_certificate_expiry_days": "14d"}, "monitoring_certificate_expiry_days=14d"),
             ({"monitoring_http_p95_seconds": 0}, "monitoring_http_p95_seconds=0 must be a whole number"),
+            ({"monitoring_drill_max_age_days": "quarterly"}, "monitoring_drill_max_age_days=quarterly must be a whole"),
             ({"monitoring_connection_budget": "9 or vector(1)"}, "monitoring_connection_budget=9 or vector(1) must be"),
         ],
         "good": [
@@ -50,6 +51,7 @@ CASES = {
                 "monitoring_backup_max_age_hours": 26,
                 "monitoring_certificate_expiry_days": "14",
                 "monitoring_http_p95_seconds": 5,
+                "monitoring_drill_max_age_days": 100,
                 "monitoring_connection_budget": None,
             },
             {"monitoring_connection_budget": 120},
@@ -83,6 +85,22 @@ CASES = {
                 },
             },
             {"monitoring_labels": {}},
+        ],
+    },
+    "monitoring.pushgateway_url": {
+        "bad": [
+            ({"monitoring_pushgateway_url": "http://ops:s3cret@pushgw:9091"}, "(a URL with credentials, not shown)"),
+            ({"monitoring_pushgateway_url": "pushgw:9091"}, "must be an http:// or https:// URL"),
+            ({"monitoring_pushgateway_url": "http://pushgw:9091/\n"}, "(a value with a control character)"),
+            ({"monitoring_pushgateway_url": "http://pushgw:9091/?x=1"}, "must not have a query or a fragment"),
+            ({"monitoring_pushgateway_url": "http://pushgw:99999"}, "has an invalid port"),
+            ({"monitoring_pushgateway_url": 9091}, "must be an http:// or https:// URL"),
+        ],
+        "good": [
+            {"monitoring_pushgateway_url": ""},
+            {"monitoring_pushgateway_url": None},
+            {"monitoring_pushgateway_url": "http://pushgateway.monitoring.svc:9091"},
+            {"monitoring_pushgateway_url": "https://pushgw.example.org/"},
         ],
     },
 }
