@@ -58,6 +58,7 @@ _BASE_PORTS = {
     "traefik_websecure": 18443,
     "traefik_api": 18090,
     "prometheus": 19090,
+    "pushgateway": 19091,
     # the real worker node (lab/node.py)
     "registry": 17500,
     "kubelet": 17250,

@@ -1134,19 +1134,28 @@ PROMETHEUS_SCRAPE_INTERVAL = "1s"  # short, so that a test sees its traffic in t
 
 
 class Prometheus(Component):
-    """Debian's Prometheus scraping the lab Traefik's metrics entry point every second.
+    """Debian's Prometheus scraping the lab Traefik's metrics entry point, and Debian's Pushgateway, every second.
 
     Release observation (plugins/module_utils/observability.py) reads Traefik's request counters and latency
-    histograms from it. Its data lives in ``.lab/prometheus/data`` (kept two days); it restarts when its
-    configuration changes (e.g. another port offset).
+    histograms from it. DR drills push their result, RTO and RPO to the Pushgateway (governed.odoo.metrics_push,
+    the lab inventory's ``monitoring_pushgateway_url``), which Prometheus scrapes with ``honor_labels`` as a
+    real one would be. Prometheus' data lives in ``.lab/prometheus/data`` (kept two days); the Pushgateway keeps
+    pushes in memory only (a lab restart forgets them). Both restart when the configuration changes (e.g. another
+    port offset).
     """
 
     def __init__(self) -> None:
         super().__init__(name="prometheus")
         self.proc = Proc(self.name, "prometheus")
-        self.procs = [self.proc]
+        self.pushgateway = Proc(self.name, "pushgateway")
+        self.procs = [self.proc, self.pushgateway]
         self.port = PORTS["prometheus"]
+        self.pushgateway_port = PORTS["pushgateway"]
         self.config = self.dir / "prometheus.yml"
+
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://{HOST}:{self.pushgateway_port}"
 
     @property
     def url(self) -> str:
@@ -1160,6 +1169,12 @@ class Prometheus(Component):
                 "job_name": "traefik",
                 "static_configs": [{"targets": [f"{HOST}:{PORTS['traefik_api']}"],
                                     "labels": {"lab": "governed-odoo"}}],
+            }, {
+                # the pushed groups keep their own job and grouping labels (job governed_odoo_drill, odoo_instance)
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"{HOST}:{self.pushgateway_port}"],
+                                    "labels": {"lab": "governed-odoo"}}],
             }],
         }
         return json.dumps(cfg, indent=2) + "\n"  # JSON is YAML
@@ -1171,11 +1186,20 @@ class Prometheus(Component):
         exe = which("prometheus")
         if not exe:
             raise LabError("prometheus not found: install Debian's prometheus package (scripts/setup.sh)")
+        pushgw = which("prometheus-pushgateway")
+        if not pushgw:
+            raise LabError("prometheus-pushgateway not found: install Debian's prometheus-pushgateway package"
+                           " (scripts/setup.sh)")
         self.dir.mkdir(parents=True, exist_ok=True)
         config = self._config()
         if self.proc.running() and (not self.config.exists() or self.config.read_text() != config):
             log("prometheus: configuration changed; restarting")
             self.down()
+        if not self.pushgateway.running():
+            _ensure_free(self.pushgateway_port, "pushgateway")
+            self.pushgateway.start([pushgw, f"--web.listen-address={HOST}:{self.pushgateway_port}"])
+        _wait_proc(lambda: _http_get(f"{self.pushgateway_url}/-/ready")[0] == 200, self.pushgateway,
+                   f"pushgateway /-/ready on port {self.pushgateway_port}", 60)
         if not self.proc.running():
             _ensure_free(self.port, "prometheus")
             self.config.write_text(config)
@@ -1192,14 +1216,18 @@ class Prometheus(Component):
             "url": self.url,
             "port": self.port,
             "scrape_interval": PROMETHEUS_SCRAPE_INTERVAL,
-            "scrapes": {"traefik": f"http://{HOST}:{PORTS['traefik_api']}/metrics"},
+            "scrapes": {"traefik": f"http://{HOST}:{PORTS['traefik_api']}/metrics",
+                        "pushgateway": f"{self.pushgateway_url}/metrics"},
+            "pushgateway_url": self.pushgateway_url,
             "version": m.group(1) if m else "unknown",
-            "env": {"GOVERNED_ODOO_LAB_PROMETHEUS_URL": self.url},
+            "env": {"GOVERNED_ODOO_LAB_PROMETHEUS_URL": self.url,
+                    "GOVERNED_ODOO_LAB_PUSHGATEWAY_URL": self.pushgateway_url},
         }
 
     def down(self) -> None:
-        _signal_and_wait([self.proc], signal.SIGTERM, 30)
+        _signal_and_wait([self.proc, self.pushgateway], signal.SIGTERM, 30)
 
     def status(self) -> dict:
-        return {"prometheus": _state_status(self.proc, self.port, " (scraping traefik every "
-                                            f"{PROMETHEUS_SCRAPE_INTERVAL})")}
+        return {"prometheus": _state_status(self.proc, self.port, " (scraping traefik and the pushgateway every "
+                                            f"{PROMETHEUS_SCRAPE_INTERVAL})"),
+                "pushgateway": _state_status(self.pushgateway, self.pushgateway_port)}

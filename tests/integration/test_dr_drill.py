@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 import psycopg
 import pytest
-from restore_lab import REPO, BackupLab, lab_kube, run_playbook
+from restore_lab import LAB_DIR, REPO, BackupLab, lab_kube, run_playbook
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -74,11 +75,37 @@ def load_report(tmp_path):
     return json.loads(reports[0].read_text()), html
 
 
+def pushgateway_group(pushgw, instance):
+    """The lab Pushgateway's samples of the drill group of ``instance`` ({name: value}), or None."""
+    with urllib.request.urlopen(f"{pushgw}/api/v1/metrics", timeout=30) as resp:
+        data = json.loads(resp.read())["data"]
+    for group in data:
+        if group["labels"].get("job") == "governed_odoo_drill" and group["labels"].get("odoo_instance") == instance:
+            return {name: float(fam["metrics"][0]["value"]) for name, fam in group.items()
+                    if isinstance(fam, dict) and fam.get("metrics") and not name.startswith("push_")}
+    return None
+
+
 def test_drill_passes_measures_and_tears_down(lab, tmp_path):
+    pushgw = (json.loads((LAB_DIR / "connection.json").read_text()).get("prometheus") or {}).get("pushgateway_url")
+    assert pushgw, "the lab has no Pushgateway: scripts/lab up starts it with Prometheus"
     t0 = time.time()
-    proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path))
+    proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path, drill_pushgateway_url=pushgw))
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     report, html = load_report(tmp_path)
+    # published for the monitoring role's drill alerts and dashboard: the drill's own figures, grouped by instance
+    # (a drill without inventory names the instance after its source database)
+    try:
+        pushed = pushgateway_group(pushgw, lab.src)
+    finally:
+        urllib.request.urlopen(urllib.request.Request(
+            f"{pushgw}/metrics/job/governed_odoo_drill/odoo_instance/{lab.src}", method="DELETE"), timeout=30)
+    assert pushed is not None, "the drill pushed nothing"
+    assert pushed["governed_odoo_drill_success"] == 1.0
+    assert pushed["governed_odoo_drill_rto_seconds"] == pytest.approx(report["rto"]["seconds"])
+    assert pushed["governed_odoo_drill_rto_target_seconds"] == 3600.0
+    assert pushed["governed_odoo_drill_rpo_seconds"] == 0.0
+    assert pushed["governed_odoo_drill_last_run_timestamp_seconds"] >= t0
     assert report["result"] == "pass", report["failures"]
     # RTO: from the start to verified, within the wall time of the run
     assert 0 < report["rto"]["seconds"] <= time.time() - t0 and report["rto"]["met"]
