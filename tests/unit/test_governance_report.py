@@ -278,3 +278,11 @@ def test_a_failed_trail_alone_is_not_followed_by_nothing_needs_attention():
     assert "Nothing needs attention." in html.render(
         model.build(now=NOW, audit={"records": [], "verification": {"ok": True}}, environments=[])
     )
+
+
+def test_the_window_as_the_release_gate_records_it():
+    """promote.yml records the gate's window decision ({name, allowed, at}); the report shows what decided and when."""
+    window = {"name": "allow window weekday-evenings (Tue 18:00-22:00)", "allowed": True, "at": "2026-12-01 19:30 CET"}
+    assert model._window({"window": window}) == (
+        "allow window weekday-evenings (Tue 18:00-22:00) (2026-12-01 19:30 CET)")
+    assert model._window({"window": None}) is None

@@ -148,6 +148,9 @@ def test_the_result_names_the_deployer_the_approvers_and_an_override_to_record(t
                 approvals=[statement("alice", at=at), statement("carol", at=at)], promotion_request=request(at=at))
     out, _hidden = gate.run(params(**args), variables)
     assert out["deployer"] == "bob" and sorted(out["approvers"]) == ["alice", "carol"]
+    # the window the promotion meets, for its record and the governance report: here the freeze that blocks it
+    assert out["window"]["allowed"] is False and "Month-end close" in out["window"]["name"], out["window"]
+    assert out["window"]["at"] == "2026-11-30 10:00 CET"  # the instant in the environment's time zone
     assert out["override"] is None  # no override asked: the freeze refuses
     assert {"rule": "release.window", "ok": False}.items() <= next(
         g for g in out["gates"] if g["rule"] == "release.window").items()

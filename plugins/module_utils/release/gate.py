@@ -193,14 +193,22 @@ def evaluate(inputs, rules=None):
 
 
 def accountability(inputs):
-    """{"deployer", "approvers", "override"} for the audit record of the promotion: who deploys (AWX's launched_by
-    inside AWX, else the signer of the promotion request), whose approvals counted, and the ``override`` event to
-    record when override approvals let the promotion through a window or freeze (None otherwise)."""
+    """{"deployer", "approvers", "window", "override"} for the audit record of the promotion: who deploys (AWX's
+    launched_by inside AWX, else the signer of the promotion request), whose approvals counted, the window it lands
+    in (``{"name", "at"}``: what decided at that instant, in the environment's time zone, or what blocked it), and
+    the ``override`` event to record when override approvals let the promotion through a window or freeze (None
+    otherwise)."""
     from ansible_collections.governed.odoo.plugins.module_utils.release import approvals as appr
     from ansible_collections.governed.odoo.plugins.module_utils.release import windows
 
     record, policy, now = inputs["release"], inputs["policy"], inputs["now"]
-    out = {"deployer": None, "approvers": [], "override": None}
+    out = {"deployer": None, "approvers": [], "window": None, "override": None}
+    try:
+        decision = windows.schedule(policy, inputs.get("calendars") or {}).decide(now)
+        out["window"] = {"name": "; ".join(decision["decided_by"]), "allowed": decision["allowed"],
+                         "at": decision["at"]}
+    except GovernedError:
+        pass  # the window rule reports what is wrong with the policy
     try:
         job = inputs.get("awx_job")
         if isinstance(job, dict):

@@ -8,8 +8,9 @@ Evidence, each optional:
 * ``audit``: ``{"records": [...], "verification": {"ok", "problems"}}``, the audit trail as read and as verified
   (module_utils/audit). A promotion or rollback record names ``event.environment`` and ``event.release`` (an id,
   or a dict with ``id``); ``event.approvers`` (names, or dicts with ``name``), ``event.window`` (a name, or a dict
-  with ``name``/``start``/``end``) and ``event.deployer`` are shown when present. A refusal record's reasons are
-  ``event.reasons``, else the messages of its failed ``event.gates``, else ``event.reason``.
+  with ``name`` and ``start``/``end`` or ``at``, as the release gate decides it) and ``event.deployer`` are shown
+  when present. A refusal record's reasons are ``event.reasons``, else the messages of its failed ``event.gates``,
+  else ``event.reason``.
 * ``backups``: manifest summaries (``environment``, ``db_name``, ``backup_id``, ``started_at``), read from the
   backup store (module_utils/backup).
 * ``drills``: drill reports as ``dr_drill.yml`` writes them (module_utils/restore/drill.py).
@@ -57,7 +58,7 @@ def _window(event):
     window = event.get("window")
     if isinstance(window, dict):
         name = _name(window, "name", "id")
-        span = " to ".join(str(window[k]) for k in ("start", "end") if window.get(k))
+        span = " to ".join(str(window[k]) for k in ("start", "end") if window.get(k)) or window.get("at") or ""
         return " ".join(p for p in (name, f"({span})" if span and name else span) if p) or None
     return _name(window)
 
