@@ -11,8 +11,10 @@ SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 
 # --- Debian packages: PostgreSQL 15 (server and client tools), Redis 7, rsync for sanity copies, Chromium (the
 # governance report is checked in headless Chromium), Prometheus (the lab's, scraping its Traefik; promtool tests
-# the alert rules), skopeo (the release gate tests push images to the lab registry)
-PKGS=(postgresql-15 postgresql-client-15 redis-server rsync git ca-certificates chromium prometheus skopeo)
+# the alert rules) and its Pushgateway (DR drills push their results), skopeo (the release gate tests push images
+# to the lab registry)
+PKGS=(postgresql-15 postgresql-client-15 redis-server rsync git ca-certificates chromium prometheus prometheus-pushgateway
+      skopeo)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then

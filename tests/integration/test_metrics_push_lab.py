@@ -104,7 +104,7 @@ def test_a_push_lands_on_the_pushgateway_and_prometheus_scrapes_it_with_its_own_
 
 
 def test_a_second_push_replaces_the_whole_group(instance):
-    name, pushgw, _ = instance
+    name, pushgw, _promurl = instance
     assert not run_module("metrics_push", args(pushgw, name, SAMPLES)).get("failed")
     failed = [{"name": "governed_odoo_drill_success", "value": False}]
     assert not run_module("metrics_push", args(pushgw, name, failed)).get("failed")
@@ -113,7 +113,7 @@ def test_a_second_push_replaces_the_whole_group(instance):
 
 
 def test_check_mode_and_refused_samples_send_nothing(instance):
-    name, pushgw, _ = instance
+    name, pushgw, _promurl = instance
     res = run_module("metrics_push", args(pushgw, name, SAMPLES), check_mode=True)
     assert res["changed"] and "governed_odoo_drill_rto_seconds{environment=\"prod\"} 812.5" in res["text"]
     bad = run_module("metrics_push", args(pushgw, name, [*SAMPLES, {"name": "drill-rto", "value": 1}]))
@@ -122,7 +122,7 @@ def test_check_mode_and_refused_samples_send_nothing(instance):
 
 
 def test_a_pushgateway_that_is_not_there_fails_with_a_reason(instance):
-    name, _, _ = instance
+    name, _pushgw, _promurl = instance
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
