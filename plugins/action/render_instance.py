@@ -115,19 +115,20 @@ class ActionModule(ActionBase):
             return result
         roles = validation.validated_parameters["roles"]
 
-        defaults, role_vars = {}, {}
-        for role in RENDER_TASKS:
-            d = COLLECTION_ROOT / "roles" / role / "defaults" / "main.yml"
-            v = COLLECTION_ROOT / "roles" / role / "vars" / "main.yml"
-            defaults[role] = (self._loader.load_from_file(str(d), trusted_as_template=True) or {}) if d.is_file() else {}
-            role_vars[role] = (self._loader.load_from_file(str(v), trusted_as_template=True) or {}) if v.is_file() else {}
+        defaults = {role: self._role_file(role, "defaults") for role in RENDER_TASKS}
+        role_vars = {role: self._role_file(role, "vars") for role in RENDER_TASKS}
         every_default = ChainMap(*(defaults[r] for r in reversed(RENDER_TASKS)))
         every_var = ChainMap(*(role_vars[r] for r in reversed(RENDER_TASKS)))
         facts = {}
 
         # the role's directory first, as in a task of the role: its templates are found there
         search = {
-            role: {"ansible_search_path": [str(COLLECTION_ROOT / "roles" / role), *task_vars.get("ansible_search_path", [])]}
+            role: {
+                "ansible_search_path": [
+                    str(COLLECTION_ROOT / "roles" / role),
+                    *task_vars.get("ansible_search_path", []),
+                ]
+            }
             for role in roles
         }
 
@@ -182,3 +183,8 @@ class ActionModule(ActionBase):
         return f"governed.odoo.{role}: Validation of arguments failed:\n" + "\n".join(
             mask(m, secrets) for m in checked.error_messages
         )
+
+    def _role_file(self, role, kind):
+        """The role's defaults/main.yml or vars/main.yml (its values are templates, as in a role), or {}."""
+        path = COLLECTION_ROOT / "roles" / role / kind / "main.yml"
+        return (self._loader.load_from_file(str(path), trusted_as_template=True) or {}) if path.is_file() else {}

@@ -45,7 +45,9 @@ def test_every_role_of_site_has_render_tasks():
 
 def test_site_keeps_every_fact_the_render_tasks_set():
     loader = DataLoader()
-    expected = {key for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for key in args}
+    expected = {
+        key for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for key in args
+    }
     tasks = _site_play_tasks()
     render = next(t for t in tasks if "governed.odoo.render_instance" in t)
     assert render["governed.odoo.render_instance"]["roles"] == SITE_ROLES
