@@ -120,14 +120,13 @@ def ansible_env(profile: bool = False) -> dict:
 
 PHASES = (
     ("apply", ("Apply the objects of the instance",)),
+    # the server-side dry run of play 2, before any change (counted with validate+render until it had its own line)
+    ("dry run", ("Find every object the API server would refuse",)),
     (
         "databases+buckets",
         (
-            "governed.odoo.postgresql : Probe",
+            "governed.odoo.postgresql : Work out the database",
             "governed.odoo.postgresql : Create",
-            "governed.odoo.postgresql : Make",
-            "governed.odoo.postgresql : Allow",
-            "governed.odoo.postgresql : Show what changed",
             "governed.odoo.storage : Work out the buckets",
             "governed.odoo.storage : Create the attachments",
         ),
@@ -140,7 +139,7 @@ PHASES = (
 def phases(out: str) -> dict:
     """Seconds per phase from profile_tasks' recap; the rest is validation and rendering."""
     recap = out.split("TASKS RECAP")[-1]
-    times = {"apply": 0.0, "databases+buckets": 0.0, "lookups": 0.0, "validate+render": 0.0}
+    times = {"apply": 0.0, "dry run": 0.0, "databases+buckets": 0.0, "lookups": 0.0, "validate+render": 0.0}
     for name, secs in re.findall(r"^(.+?) -+ (\d+\.\d+)s$", recap, flags=re.M):
         phase = next((p for p, prefixes in PHASES if name.startswith(prefixes)), "validate+render")
         times[phase] += float(secs)

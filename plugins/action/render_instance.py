@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of governed.odoo.render_instance: validates and renders one instance's roles in one task.
+
+Running the roles one after the other costs two tasks per role and instance (the argument spec check Ansible adds,
+then the role's render task), each a worker process and a round of variable work in the strategy. This plugin does
+the same work for every role named in ``roles`` in one task, on the controller, with the public Templar API:
+
+1. each role's argument spec (``meta/argument_specs.yml``, entry point ``main``) is checked against the variables as
+   the role would see them, as ``ansible.builtin.validate_argument_spec`` does for a role, and every error of every
+   role is reported at once;
+2. the role's render tasks (``RENDER_TASKS``: ``ansible.builtin.set_fact`` tasks, nothing else) are evaluated in
+   order as ``set_fact`` evaluates them: the task's ``vars`` over the role's, the facts set so far on top, the keys
+   templated in sorted order (the refusing key first, see tests/unit/test_filter_refuse.py).
+
+The roles' task files stay the one definition of what is checked and rendered: the roles used on their own run the
+very tasks this plugin evaluates. The variables of a role are layered as ansible-core layers them for a role in a
+play (role defaults of every role below the host's variables, role vars above them, the current role's first); one
+difference: an extra variable (``-e``) does not override a role's ``vars/main.yml`` here, and none of those (derived
+values of the odoo role) is an input.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import COLLECTION_ROOT
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
+
+# the task file of each role whose set_fact tasks check the role's inputs and render its objects
+RENDER_TASKS = {
+    "foundation": "render.yml",
+    "postgresql": "render.yml",
+    "redis": "main.yml",
+    "storage": "main.yml",
+    "odoo": "main.yml",
+    "ingress": "main.yml",
+    "monitoring": "render.yml",
+}
+# what a render task may carry besides set_fact: anything else (when, loop, run_once...) is not evaluated here
+TASK_KEYS = frozenset({"name", "ansible.builtin.set_fact", "vars", "no_log"})
+
+ARGUMENT_SPEC = {
+    "roles": {"type": "list", "elements": "str", "required": True, "choices": list(RENDER_TASKS)},
+    "validate_arguments": {"type": "bool", "default": True},
+}
+
+
+def render_tasks(loader, role):
+    """The render tasks of ``role``: a list of (name, set_fact arguments, task vars); refuses any other task."""
+    path = COLLECTION_ROOT / "roles" / role / "tasks" / RENDER_TASKS[role]
+    tasks = loader.load_from_file(str(path), trusted_as_template=True) or []
+    out = []
+    for task in tasks:
+        extra = set(task) - TASK_KEYS
+        if "ansible.builtin.set_fact" not in task or extra:
+            raise AnsibleError(
+                f"governed.odoo.render_instance: {path.relative_to(COLLECTION_ROOT)}: task {task.get('name')!r} "
+                f"is not a plain ansible.builtin.set_fact task ({', '.join(sorted(extra)) or 'no set_fact'})"
+            )
+        out.append((task.get("name", ""), dict(task["ansible.builtin.set_fact"]), dict(task.get("vars") or {})))
+    return out
+
+
+def argument_options(loader, role):
+    """The options of the role's ``main`` entry point, or {} when it has no argument spec."""
+    path = COLLECTION_ROOT / "roles" / role / "meta" / "argument_specs.yml"
+    if not path.is_file():
+        return {}
+    specs = loader.load_from_file(str(path)) or {}
+    return dict(((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {})
+
+
+def secret_values(options, values):
+    """The string values of the options marked no_log (nested options included), to mask in messages."""
+    found = set()
+    for name, spec in options.items():
+        value = values.get(name) if isinstance(values, dict) else None
+        if value is None:
+            continue
+        if spec.get("no_log") and isinstance(value, (str, int)) and str(value):
+            found.add(str(value))
+        sub = spec.get("options")
+        if sub:
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    found |= secret_values(sub, item)
+    return found
+
+
+def mask(text, secrets):
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "********")
+    return text
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(plain(self._task.args))
+        if validation.error_messages:
+            result.update(failed=True, msg="; ".join(validation.error_messages))
+            return result
+        roles = validation.validated_parameters["roles"]
+
+        defaults = {role: self._role_file(role, "defaults") for role in RENDER_TASKS}
+        role_vars = {role: self._role_file(role, "vars") for role in RENDER_TASKS}
+        every_default = ChainMap(*(defaults[r] for r in reversed(RENDER_TASKS)))
+        every_var = ChainMap(*(role_vars[r] for r in reversed(RENDER_TASKS)))
+        facts = {}
+
+        # the role's directory first, as in a task of the role: its templates are found there
+        search = {
+            role: {
+                "ansible_search_path": [
+                    str(COLLECTION_ROOT / "roles" / role),
+                    *task_vars.get("ansible_search_path", []),
+                ]
+            }
+            for role in roles
+        }
+
+        def scope(role, local=None):
+            return ChainMap(
+                search[role], facts, local or {}, role_vars[role], every_var, task_vars, defaults[role], every_default
+            )
+
+        validate = validation.validated_parameters["validate_arguments"]
+        for role in roles:
+            # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
+            problem = self._check_arguments(role, scope(role)) if validate else None
+            if problem:
+                result.update(failed=True, msg=problem)
+                return result
+            for name, args, local in render_tasks(self._loader, role):
+                templar = self._templar.copy_with_new_env(available_variables=scope(role, local))
+                values = {}
+                # set_fact templates its keys in sorted order: the key that refuses bad inputs sorts first
+                for key in sorted(k for k in args if k != "cacheable"):
+                    try:
+                        values[key] = templar.template(args[key])
+                    except AnsibleError as exc:
+                        # the message of a refusal names variables and rules, never their values
+                        result.update(failed=True, msg=f"governed.odoo.{role} : {name}: {exc.message}")
+                        return result
+                facts.update(values)
+
+        # not ansible_facts: only set_fact's facts become variables (the others are gathered facts, reachable as
+        # variables only through a deprecated injection); register the result and set them with set_fact
+        result["facts"] = facts
+        result["changed"] = False
+        # the facts hold the instance's Secrets: the result is censored as a no_log task's would be
+        result["_ansible_no_log"] = True
+        return result
+
+    def _check_arguments(self, role, variables):
+        """The role's argument spec errors as ansible.builtin.validate_argument_spec words them, or None."""
+        options = argument_options(self._loader, role)
+        if not options:
+            return None
+        templar = self._templar.copy_with_new_env(available_variables=variables)
+        args = {name: variables[name] for name in options if name in variables}
+        try:
+            args = plain(templar.template(args))
+        except AnsibleError as exc:
+            return f"governed.odoo.{role}: {exc.message}"
+        checked = ArgumentSpecValidator(options).validate(args, validate_role_argument_spec=True)
+        if not checked.error_messages:
+            return None
+        secrets = secret_values(options, args)
+        return f"governed.odoo.{role}: Validation of arguments failed:\n" + "\n".join(
+            mask(m, secrets) for m in checked.error_messages
+        )
+
+    def _role_file(self, role, kind):
+        """The role's defaults/main.yml or vars/main.yml (its values are templates, as in a role), or {}."""
+        path = COLLECTION_ROOT / "roles" / role / kind / "main.yml"
+        return (self._loader.load_from_file(str(path), trusted_as_template=True) or {}) if path.is_file() else {}

@@ -1,0 +1,199 @@
+"""governed.odoo.render_instance: the roles' argument specs and render tasks in one task, with the same outcome.
+
+site.yml renders every instance with one render_instance task instead of running the seven roles; this checks that
+the facts are the ones the roles set, that the rendered objects are identical to the roles' for instances of the
+example inventory, and that a role's argument spec still refuses, masking no_log values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "collections"))
+
+from ansible.parsing.dataloader import DataLoader  # noqa: E402
+from ansible_collections.governed.odoo.plugins.action import render_instance  # noqa: E402
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+EXAMPLE = ROOT / "inventories" / "example-construction"
+SITE_ROLES = ["foundation", "postgresql", "redis", "storage", "odoo", "ingress", "monitoring"]
+
+
+def _site_play_tasks():
+    return yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())[0]["tasks"]
+
+
+def test_every_role_of_site_has_render_tasks():
+    assert list(render_instance.RENDER_TASKS) == SITE_ROLES
+    loader = DataLoader()
+    for role in SITE_ROLES:
+        tasks = render_instance.render_tasks(loader, role)
+        assert tasks, role
+        for name, args, _local in tasks:
+            # the refusing key sorts first (test_filter_refuse checks its shape)
+            assert min(args) == f"{role}_accepted", (role, name)
+
+
+def test_site_keeps_every_fact_the_render_tasks_set():
+    loader = DataLoader()
+    expected = {
+        key for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for key in args
+    }
+    tasks = _site_play_tasks()
+    render = next(t for t in tasks if "governed.odoo.render_instance" in t)
+    assert render["governed.odoo.render_instance"]["roles"] == SITE_ROLES
+    keep = next(t for t in tasks if "ansible.builtin.set_fact" in t)
+    assert keep.get("no_log") is True
+    facts = keep["ansible.builtin.set_fact"]
+    assert set(facts) == expected
+    for key, value in facts.items():
+        assert value == f"{{{{ {render['register']}.facts.{key} }}}}"
+
+
+def test_a_task_that_is_not_a_plain_set_fact_is_refused(tmp_path, monkeypatch):
+    role = tmp_path / "roles" / "redis" / "tasks"
+    role.mkdir(parents=True)
+    (role / "main.yml").write_text("- name: x\n  ansible.builtin.set_fact: {a: 1}\n  when: true\n")
+    monkeypatch.setattr(render_instance, "COLLECTION_ROOT", tmp_path)
+    with pytest.raises(Exception, match=r"is not a plain ansible.builtin.set_fact task \(when\)"):
+        render_instance.render_tasks(DataLoader(), "redis")
+
+
+def test_no_log_values_are_masked():
+    options = {"a": {"type": "str", "no_log": True}, "b": {"type": "dict", "options": {"c": {"no_log": True}}}}
+    found = render_instance.secret_values(options, {"a": "s3cr3t-one", "b": {"c": "s3cr3t-two"}})
+    assert found == {"s3cr3t-one", "s3cr3t-two"}
+    assert render_instance.mask("x s3cr3t-one y s3cr3t-two", found) == "x ******** y ********"
+
+
+# --- the same objects as the roles ------------------------------------------------------------------------------
+
+PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read the connection limits
+      ansible.builtin.import_role:
+        name: governed.odoo.postgresql
+        tasks_from: preflight.yml
+    - name: Write what the roles set
+      ansible.builtin.include_tasks: {tasks}
+    - name: Write the facts
+      ansible.builtin.copy:
+        dest: "{{{{ out_dir }}}}/{{{{ inventory_hostname }}}}.json"
+        content: "{{{{ dict(keys | zip(query('ansible.builtin.vars', *keys))) | to_json }}}}"
+        mode: "0600"
+      vars:
+        keys: {keys}
+      delegate_to: localhost
+"""
+ROLES_TASKS = "\n".join(
+    f"- name: {r}\n  ansible.builtin.include_role:\n    name: governed.odoo.{r}\n    public: true" for r in SITE_ROLES
+)
+PLUGIN_TASKS = f"""
+- name: render
+  governed.odoo.render_instance:
+    roles: {SITE_ROLES}
+  register: rendered
+- name: keep
+  ansible.builtin.set_fact:
+    facts_of_the_plugin: "{{{{ rendered.facts }}}}"
+"""
+
+
+def _example_env():
+    """The example inventory's secrets (from the environment), fixed for this test."""
+    names = ["CONSTRUCTION_NONPROD_PG_ADMIN_PASSWORD"]
+    for env in ("DEV", "QA", "STAGING", "UAT", "TRAINING", "PROD"):
+        names += [f"CONSTRUCTION_{env}_S3_ACCESS_KEY", f"CONSTRUCTION_{env}_S3_SECRET_KEY"]
+    for host in ("civil-dev", "civil-prod", "building-qa"):
+        prefix = "CONSTRUCTION_" + host.upper().replace("-", "_") + "_"
+        names += [
+            prefix + s
+            for s in (
+                "ODOO_ADMIN_PASSWORD",
+                "POSTGRESQL_APP_PASSWORD",
+                "POSTGRESQL_REPORTING_PASSWORD",
+                "POSTGRESQL_SUPERUSER_PASSWORD",
+                "POSTGRESQL_REPLICATION_PASSWORD",
+                "REDIS_PASSWORD",
+            )
+        ]
+    return {n: hashlib.sha256(n.encode()).hexdigest()[:32] for n in names}
+
+
+def _run(tmp_path, name, tasks, keys, *extra):
+    out = tmp_path / name
+    out.mkdir()
+    (tmp_path / f"{name}-tasks.yml").write_text(tasks)
+    (tmp_path / f"{name}.yml").write_text(PLAY.format(tasks=tmp_path / f"{name}-tasks.yml", keys=json.dumps(keys)))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **_example_env())
+    res = subprocess.run(
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            str(EXAMPLE),
+            "--limit",
+            "civil-dev,civil-prod,building-qa",
+            str(tmp_path / f"{name}.yml"),
+            "-e",
+            json.dumps({"out_dir": str(out), "monitoring_crds_present": True, "postgresql_placement": "in_cluster"}),
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return res, out
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
+def test_the_same_facts_and_objects_as_the_roles(tmp_path):
+    loader = DataLoader()
+    keys = sorted(k for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for k in args)
+    roles, roles_out = _run(tmp_path, "roles", ROLES_TASKS, keys)
+    assert roles.returncode == 0, roles.stdout[-3000:] + roles.stderr[-3000:]
+    plugin, plugin_out = _run(tmp_path, "plugin", PLUGIN_TASKS, ["facts_of_the_plugin"])
+    assert plugin.returncode == 0, plugin.stdout[-3000:] + plugin.stderr[-3000:]
+    assert "DEPRECATION" not in plugin.stdout + plugin.stderr
+    for host in ("civil-dev", "civil-prod", "building-qa"):
+        by_roles = json.loads((roles_out / f"{host}.json").read_text())
+        by_plugin = json.loads((plugin_out / f"{host}.json").read_text())["facts_of_the_plugin"]
+        assert set(by_plugin) == set(keys)
+        for key in keys:
+            assert by_plugin[key] == by_roles[key], f"{host}: {key} differs"
+        # the objects are really there (a JSON array each), and the instance's own
+        objects = [o for k in keys if k.endswith("_objects") for o in json.loads(by_plugin[k])]
+        assert len(objects) > 30 and any(o["kind"] == "Deployment" for o in objects)
+        assert {o["metadata"].get("namespace", o["metadata"]["name"]) for o in objects} == {f"erp-{host}"}
+    # the result holding the Secrets is censored
+    assert hashlib.sha256(b"CONSTRUCTION_CIVIL_DEV_REDIS_PASSWORD").hexdigest()[:32] not in plugin.stdout
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
+def test_a_role_argument_spec_still_refuses_and_masks_secrets(tmp_path):
+    secret = "not-a-choice-but-secret-1234"
+    res, out = _run(
+        tmp_path,
+        "plugin",
+        PLUGIN_TASKS,
+        ["facts_of_the_plugin"],
+        "-e",
+        json.dumps({"redis_placement": "elsewhere", "redis_password": secret}),
+    )
+    text = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "governed.odoo.redis: Validation of arguments failed" in text, text[-3000:]
+    assert "redis_placement" in text and "elsewhere" in text, text[-3000:]
+    assert secret not in text, text[-3000:]
+    assert not list(out.iterdir())
