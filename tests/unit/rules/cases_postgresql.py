@@ -153,8 +153,8 @@ CASES = {
              "postgresql_external": dict(EXTERNAL, host="127.0.0.1", cluster_host="10.1.0.7")},
             {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.1.0.9")},
             # host names are resolved by the pods: not checked
-            {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.9.0.1",
-                                                                              cluster_host="db.pods.internal")},
+            {"postgresql_placement": "external",
+             "postgresql_external": dict(EXTERNAL, host="10.9.0.1", cluster_host="db.pods.internal")},
             {"postgresql_placement": "external", "postgresql_external": EXTERNAL},
             # a missing or invalid cidr is postgresql.external_server's
             {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.9.0.1", cidr="")},
