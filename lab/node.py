@@ -70,7 +70,7 @@ NODE_LABEL_VALUE = "real"
 CGROUP_ROOT = f"/governed-odoo-lab-{LAB_INDEX}"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 NOFILE = 20000  # the host's hard limit; containerd's default for containers would exceed it
-IMAGES = ("pause", "tools")
+IMAGES = ("pause", "tools", "backup-runner")  # backup-runner: images/backup-runner/Containerfile
 CNI_BIN = Path("/usr/lib/cni")
 # the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
 LOOPBACK_SERVICES_PLUGIN = Path(__file__).resolve().parent / "cni" / "lab-loopback-services"

@@ -12,6 +12,14 @@ Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
 ``variant``
     the layer of image ``from`` with settings of its own (``env``, ``entrypoint``, ``cmd``): another
     image, another digest, nothing rebuilt (the lab's Odoo stand-in releases).
+``containerfile``
+    a Containerfile of the product (``context``, relative to the recipe) built by buildah (chroot
+    isolation, its own storage under the cache) on image ``from`` (the build argument ``BASE_IMAGE``),
+    with the collection's tarball built into the context first; the backup runner image.
+
+An ``mmdebstrap`` recipe may add ``pyenv_python: "3.12"``: the newest CPython of that series that pyenv
+built on this machine (``~/.pyenv/versions/3.12.*``) is copied into ``/usr/local`` (the lab's stand-in
+for the official python image, whose CPython lives there too).
 
 The result is an OCI image layout (one gzip layer, written with fixed timestamps, owners and
 order, so the same inputs give the same digest) cached in ``~/.cache/governed-odoo-lab/images/``
@@ -45,6 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import CACHE_DIR, LabError, log, run
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+BUILDAH_DIR = CACHE_DIR / "buildah"
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 IMAGES_CACHE = CACHE_DIR / "images"
 # every file in every layer gets this time; the images say they were created then
 SOURCE_DATE_EPOCH = 1700000000
@@ -65,9 +76,42 @@ def recipe_key(path: Path) -> str:
     recipe = yaml.safe_load(path.read_text())
     for src in sorted((recipe.get("add_files") or {}).values()):
         h.update((HERE / src).read_bytes())
-    if recipe.get("kind") == "variant":
+    if recipe.get("kind") in ("variant", "containerfile"):
         h.update(recipe_key(recipes()[recipe["from"]]).encode())
+    if recipe.get("pyenv_python"):
+        try:
+            python = _pyenv_python(recipe["pyenv_python"])
+            st = (python / "lib" / f"libpython{recipe['pyenv_python']}.so.1.0").stat()
+            h.update(f"{python.name} {st.st_size} {st.st_mtime_ns}".encode())
+        except (LabError, OSError):
+            h.update(b"no pyenv python")  # build() says what is missing
+    if recipe.get("kind") == "containerfile":
+        for f in _tree_files(HERE / recipe["context"], skip_suffix=".tar.gz"):
+            h.update(f.name.encode() + f.read_bytes())
+        for f in _tree_files(*(REPO / p for p in recipe.get("collection_paths", []))):
+            h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _tree_files(*roots: Path, skip_suffix: str = "") -> list[Path]:
+    """Every regular file under ``roots`` (or the root itself), sorted; caches and build leftovers left out."""
+    out = []
+    for root in roots:
+        for f in [root] if root.is_file() else root.rglob("*"):
+            if f.is_file() and "__pycache__" not in f.parts and not (skip_suffix and f.name.endswith(skip_suffix)):
+                out.append(f)
+    return sorted(out)
+
+
+def _pyenv_python(series: str) -> Path:
+    """The newest ``~/.pyenv/versions/<series>.N`` (a CPython built with --enable-shared, as pyenv does here)."""
+    found = sorted(
+        (p for p in PYENV_VERSIONS.glob(f"{series}.*") if p.name[len(series) + 1:].isdigit()),
+        key=lambda p: int(p.name[len(series) + 1:]),
+    )
+    if not found:
+        raise LabError(f"no CPython {series} in {PYENV_VERSIONS} (pyenv install {series})")
+    return found[-1]
 
 
 def _sha(data: bytes) -> str:
@@ -125,6 +169,20 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
         argv.append(f"--dpkgopt=path-exclude={pattern}")
     for dest, src in sorted((recipe.get("add_files") or {}).items()):
         argv += [f"--customize-hook=upload {HERE / src} {dest}", f'--customize-hook=chmod 0755 "$1"{dest}']
+    if recipe.get("pyenv_python"):
+        series = recipe["pyenv_python"]
+        py = _pyenv_python(series)
+        lib = f'"$1"/usr/local/lib/python{series}'
+        argv += [
+            f'--customize-hook=cp -a {py}/. "$1"/usr/local/',
+            # pyenv's extras (uv), the test suite (127 MB), scripts whose #! points into pyenv
+            f'--customize-hook=rm -rf {lib}/test {lib}/site-packages/uv {lib}/site-packages/uv-* '
+            '"$1"/usr/local/bin/uv "$1"/usr/local/bin/uvx "$1"/usr/local/bin/idle* "$1"/usr/local/bin/2to3*',
+            f'--customize-hook=sed -i "1s|^#!{py}/bin/|#!/usr/local/bin/|" "$1"/usr/local/bin/pip* "$1"/usr/local/bin/pydoc*',
+            # libpython3.x.so in /usr/local/lib (the RPATH into pyenv no longer exists), as the official image has it
+            '--customize-hook=chroot "$1" ldconfig',
+            f'--customize-hook=chroot "$1" /usr/local/bin/python{series} -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, zoneinfo"',
+        ]
     # mmdebstrap removes apt's lists and downloaded packages itself; these files differ from run to run
     argv += ['--customize-hook=rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log']
     argv += [recipe.get("suite", "bookworm"), str(tarball)]
@@ -144,6 +202,44 @@ def _base_layer(recipe: dict) -> tuple[bytes, str, dict]:
     config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
     layer = (blobs / manifest["layers"][0]["digest"].split(":", 1)[1]).read_bytes()
     return layer, config["rootfs"]["diff_ids"][0], yaml.safe_load(recipes()[recipe["from"]].read_text())
+
+
+def _buildah(*args: str) -> list[str]:
+    """buildah on the lab's own storage (not the machine's /var/lib/containers), overlay driver."""
+    return ["buildah", "--root", str(BUILDAH_DIR / "storage"), "--runroot", str(BUILDAH_DIR / "run"),
+            "--storage-driver", "overlay", *args]
+
+
+def _build_containerfile(recipe: dict, key: str, work: Path, dest: Path) -> None:
+    """Build the recipe's Containerfile with buildah on image ``from``, into the OCI layout ``dest``."""
+    base = build(recipe["from"])
+    context = work / "context"
+    src = (HERE / recipe["context"]).resolve()
+    context.mkdir()
+    for f in _tree_files(src, skip_suffix=".tar.gz"):
+        (context / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        (context / f.relative_to(src)).write_bytes(f.read_bytes())
+    galaxy = Path(sys.executable).parent / "ansible-galaxy"
+    run([str(galaxy) if galaxy.exists() else "ansible-galaxy", "collection", "build", "--force",
+         "--output-path", str(context), str(REPO)])
+    tag = f"localhost/lab/{recipe['name']}:{key}"
+    # buildah 1.28 takes no transport in FROM (and `buildah pull oci:` names the image after its path, which a
+    # dot in ~/.cache makes invalid): skopeo puts the base into buildah's storage first, named by its key
+    base_key = base.name.rsplit("-", 1)[1]
+    base_tag = f"localhost/lab/{recipe['from']}:{base_key}"
+    storage = f"containers-storage:[overlay@{BUILDAH_DIR / 'storage'}+{BUILDAH_DIR / 'run'}]{base_tag}"
+    run(["skopeo", "copy", "--quiet", "--insecure-policy", f"oci:{base}:{base_key}", storage])
+    argv = _buildah(
+        "bud", "--isolation", "chroot", "--layers", "--quiet", "--timestamp", str(SOURCE_DATE_EPOCH),
+        "--pull-never", "--build-arg", f"BASE_IMAGE={base_tag}",
+        "--label", f"lab.governed.odoo/recipe={recipe['name']}-{key}",
+        "-f", str(context / "Containerfile"), "-t", tag, str(context),
+    )
+    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise LabError(f"buildah for image {recipe['name']} failed: {(res.stdout + res.stderr)[-3000:]}")
+    run(_buildah("push", "--quiet", tag, f"oci:{dest}:{key}"))
+    run(_buildah("rmi", tag))  # the layers stay, as build cache
 
 
 def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -> None:
@@ -220,7 +316,7 @@ def build(name: str) -> Path:
     dest = IMAGES_CACHE / f"{name}-{key}"
     if (dest / "index.json").exists():
         return dest
-    if yaml.safe_load(path.read_text()).get("kind") == "variant":
+    if yaml.safe_load(path.read_text()).get("kind") in ("variant", "containerfile"):
         build(yaml.safe_load(path.read_text())["from"])  # before the lock below, which the base's build takes
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
     with open(IMAGES_CACHE / ".lock", "w") as lock:
@@ -236,12 +332,15 @@ def build(name: str) -> Path:
                 layer = _layer_deb_files(recipe, work)
             elif recipe["kind"] == "mmdebstrap":
                 layer = _layer_mmdebstrap(recipe, work)
-            elif recipe["kind"] == "variant":
+            elif recipe["kind"] in ("variant", "containerfile"):
                 layer = None
             else:
                 raise LabError(f"image {name}: unknown kind {recipe['kind']!r}")
             staged = work / "layout"
-            _write_layout(recipe, key, layer, staged)
+            if recipe["kind"] == "containerfile":
+                _build_containerfile(recipe, key, work, staged)
+            else:
+                _write_layout(recipe, key, layer, staged)
             staged.rename(dest)
         log(f"image {name}: built in {time.monotonic() - t:.1f}s, {manifest_digest(dest)}")
     return dest

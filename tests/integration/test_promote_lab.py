@@ -52,14 +52,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.audit import chain a
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skip(reason=(
-        "issue 12: the cron pods' new database probes (issue 10) connect to the lab's PostgreSQL at 127.0.0.1, which"
-        " a pod on the real node cannot reach; the inventory has no pod-side database address yet, so odoo-cron never"
-        " becomes ready there and site.yml's rollout times out. Passed 10 of 10 on the promote branch before the"
-        " merge")),
-]
+pytestmark = pytest.mark.lab
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"pr{RUN_ID}"
@@ -242,6 +235,20 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         "odoo_node_selector": {NODE_LABEL: "real"},
         "odoo_tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
         "postgresql_reporting_connection_limit": 2,
+        # the controller reaches the lab's PostgreSQL on loopback; the pods on the real node (the cron pods' database
+        # probes, the migration Job) at the node's host address, on the same port (the lab's DNAT)
+        "postgresql_external": {
+            "host": "{{ lab_connection.postgres.primary.host }}",
+            "port": "{{ lab_connection.postgres.primary.port }}",
+            "cluster_host": conn["node"]["host_address"],
+            "admin_user": "{{ lab_connection.postgres.primary.user }}",
+            "admin_password": "{{ lab_connection.postgres.primary.password }}",
+            "admin_database": "postgres",
+            "ssl_mode": "disable",
+            "cidr": f"{conn['node']['host_address']}/32",
+            "reporting_host": "{{ lab_connection.postgres.replica.host }}",
+            "reporting_port": "{{ lab_connection.postgres.replica.port }}",
+        },
         "storage_bucket_prefix": BUCKET_PREFIX,
         "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
         "backup_runner_image": "ghcr.io/governed-odoo/backup-runner@sha256:" + "cd" * 32,

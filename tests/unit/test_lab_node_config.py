@@ -111,9 +111,11 @@ def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
     for name, path in recipes.items():
         recipe = yaml.safe_load(path.read_text())
         assert recipe["name"] == name
-        assert recipe["kind"] in ("deb-files", "mmdebstrap", "variant")
+        assert recipe["kind"] in ("deb-files", "mmdebstrap", "variant", "containerfile")
         assert build.recipe_key(path) == build.recipe_key(path)
-        if recipe["kind"] == "variant":
+        if recipe["kind"] == "containerfile":
+            assert (path.parent / recipe["context"] / "Containerfile").is_file(), f"{name}: no Containerfile"
+        if recipe["kind"] in ("variant", "containerfile"):
             assert recipe["from"] in recipes, f"{name}: its base image has no recipe"
     pause = yaml.safe_load(recipes["pause"].read_text())
     assert all("=" in pkg for pkg in pause["packages"]), "the pause image's packages are pinned"

@@ -64,7 +64,10 @@ def bucket(i):
     "backup.endpoint",
     layer="backup",
     reads=("backup_s3", "governed_odoo_environment"),
-    refuses="an S3 endpoint that is not an http(s) URL without a path, or without a valid network (backup_s3.cidr)",
+    refuses=(
+        "an S3 endpoint (or the pods' own, cluster_endpoint_url) that is not an http(s) URL without a path, or"
+        " without a valid network (backup_s3.cidr)"
+    ),
     example="backup_s3.endpoint_url=s3.example.com must be an http(s) URL without a path",
 )
 def endpoint(i):
@@ -72,6 +75,9 @@ def endpoint(i):
     url = dig(s3, "endpoint_url", "")
     if not is_endpoint_url(url):
         yield f"backup_s3.endpoint_url={text(url)} must be an http(s) URL without a path"
+    cluster_url = dig(s3, "cluster_endpoint_url")
+    if cluster_url and not is_endpoint_url(cluster_url):
+        yield f"backup_s3.cluster_endpoint_url={text(cluster_url)} must be an http(s) URL without a path"
     yield from allowlist_problems([dig(s3, "cidr", "")], "backup_s3.cidr", i.get("governed_odoo_environment"))
 
 

@@ -13,6 +13,7 @@ the server could not be read). An in-cluster server's come from the size profile
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ansible_collections.governed.odoo.plugins.module_utils.netplan import NetplanError, netplan_validate_allowlist
@@ -96,7 +97,8 @@ def size_profile(i):
     "postgresql.external_server",
     layer="postgresql",
     reads=("postgresql_placement", "postgresql_external", "governed_odoo_environment"),
-    refuses="an external server without its host, admin login, network or a valid port, or with an invalid network",
+    refuses="an external server without its host, admin login, network or a valid port (the pods' cluster_port too),"
+    " with an invalid network, or with a control character in a host (cluster_host too), login or mode",
     example="postgresql_external.host is required with postgresql_placement=external",
 )
 def external_server(i):
@@ -106,17 +108,54 @@ def external_server(i):
     for key in ("host", "admin_user", "admin_password", "cidr"):
         if not external.get(key):
             yield f"postgresql_external.{key} is required with postgresql_placement=external"
-    for key in ("port", "reporting_port"):
+    for key in ("port", "cluster_port", "reporting_port"):
         if external.get(key) not in (None, ""):
             port = as_int(external.get(key))
             if port is None or not 1 <= port <= 65535:
                 yield f"postgresql_external.{key}={text(external.get(key))} must be a port from 1 to 65535"
-    for key in ("host", "reporting_host", "admin_user", "admin_database", "ssl_mode"):
+    for key in ("host", "cluster_host", "reporting_host", "admin_user", "admin_database", "ssl_mode"):
         if has_control_characters(external.get(key)):
             yield f"postgresql_external.{key} holds a control character (a line break?)"
     if external.get("cidr"):
         env = i.get("governed_odoo_environment")
         yield from allowlist_problems([external["cidr"]], "postgresql_external.cidr", env)
+
+
+def _ip_address(value):
+    """``value`` as an IP address, or None when it is a host name (or anything else)."""
+    try:
+        return ipaddress.ip_address(text(value).strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+@rule(
+    "postgresql.external_cidr_covers_pods_address",
+    layer="postgresql",
+    reads=("postgresql_placement", "postgresql_external"),
+    refuses="an external server whose egress network (cidr) does not contain the IP address the pods connect to"
+    " (cluster_host, by default host): the NetworkPolicy would drop every connection of Odoo to its database",
+    example="postgresql_external.cidr=10.80.0.0/24 does not contain postgresql_external.cluster_host=10.81.0.7, the"
+    " address the pods connect to: their egress policy would drop every connection to the database",
+)
+def external_cidr_covers_pods_address(i):
+    if i.get("postgresql_placement") != "external":
+        return
+    external = as_dict(i.get("postgresql_external"))
+    field = "cluster_host" if external.get("cluster_host") else "host"
+    address = _ip_address(external.get(field))
+    if address is None or not external.get("cidr"):
+        return  # a host name (resolved by the pods) or a missing value (postgresql.external_server names it)
+    try:
+        network = ipaddress.ip_network(text(external["cidr"]).strip(), strict=False)
+    except ValueError:
+        return  # postgresql.external_server names it
+    if address.version != network.version or address not in network:
+        yield (
+            f"postgresql_external.cidr={text(external['cidr'])} does not contain postgresql_external.{field}="
+            f"{text(external.get(field))}, the address the pods connect to: their egress policy would drop every"
+            " connection to the database"
+        )
 
 
 @rule(

@@ -62,13 +62,16 @@ def buckets_differ(i):
     "storage.endpoint_url",
     layer="storage",
     reads=("storage_s3",),
-    refuses="an S3 endpoint that is not an http(s) URL without a path",
+    refuses="an S3 endpoint (or the pods' own, cluster_endpoint_url) that is not an http(s) URL without a path",
     example="storage_s3.endpoint_url=s3.example.com must be an http(s) URL without a path",
 )
 def endpoint_url(i):
     url = dig(i.get("storage_s3"), "endpoint_url", "")
     if not is_endpoint_url(url):
         yield f"storage_s3.endpoint_url={text(url)} must be an http(s) URL without a path"
+    cluster_url = dig(i.get("storage_s3"), "cluster_endpoint_url")
+    if cluster_url and not is_endpoint_url(cluster_url):
+        yield f"storage_s3.cluster_endpoint_url={text(cluster_url)} must be an http(s) URL without a path"
 
 
 @rule(

@@ -32,8 +32,15 @@ CASES = {
             ({"backup_s3": {"endpoint_url": "s3", "cidr": "10.1.0.0/24"}}, "backup_s3.endpoint_url=s3 must be an"),
             ({"backup_s3": {"endpoint_url": "https://s3"}}, "backup_s3.cidr[0] '' is not a valid IP"),
             ({"backup_s3": dict(S3, cidr="0.0.0.0/0"), "governed_odoo_environment": "prod"}, "any address"),
+            (
+                {"backup_s3": dict(S3, cluster_endpoint_url="s3.svc:8333")},
+                "backup_s3.cluster_endpoint_url=s3.svc:8333 must be an http(s) URL without a path",
+            ),
         ],
-        "good": [{"backup_s3": S3, "governed_odoo_environment": "prod"}],
+        "good": [
+            {"backup_s3": S3, "governed_odoo_environment": "prod"},
+            {"backup_s3": dict(S3, cluster_endpoint_url="http://198.19.2.1:18333")},
+        ],
     },
     "backup.database": {
         "bad": [

@@ -107,10 +107,59 @@ CASES = {
                 {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="db\nx")},
                 "postgresql_external.host holds a control character",
             ),
+            (
+                {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, cluster_host="db\rx")},
+                "postgresql_external.cluster_host holds a control character",
+            ),
+            (
+                {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, cluster_port=0)},
+                "postgresql_external.cluster_port=0 must be a port from 1 to 65535",
+            ),
+            (
+                {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, cluster_port="x")},
+                "postgresql_external.cluster_port=x must be a port",
+            ),
         ],
         "good": [
             {"postgresql_placement": "external", "postgresql_external": EXTERNAL},
             {"postgresql_placement": "in_cluster", "postgresql_external": {}},
+            {
+                "postgresql_placement": "external",
+                "postgresql_external": dict(EXTERNAL, cluster_host="db.pods.internal", cluster_port=6432),
+            },
+        ],
+    },
+    "postgresql.external_cidr_covers_pods_address": {
+        "bad": [
+            (
+                # the pods' address outside the egress network: every connection would be dropped
+                {"postgresql_placement": "external",
+                 "postgresql_external": dict(EXTERNAL, host="127.0.0.1", cluster_host="10.2.0.7")},
+                "postgresql_external.cidr=10.1.0.0/24 does not contain postgresql_external.cluster_host=10.2.0.7",
+            ),
+            (
+                # without cluster_host the pods use host
+                {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.9.0.1")},
+                "postgresql_external.cidr=10.1.0.0/24 does not contain postgresql_external.host=10.9.0.1",
+            ),
+            (
+                {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="fd00::5")},
+                "does not contain postgresql_external.host=fd00::5",
+            ),
+        ],
+        "good": [
+            # the controller's address (a tunnel on loopback) need not be in the pods' egress network
+            {"postgresql_placement": "external",
+             "postgresql_external": dict(EXTERNAL, host="127.0.0.1", cluster_host="10.1.0.7")},
+            {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.1.0.9")},
+            # host names are resolved by the pods: not checked
+            {"postgresql_placement": "external",
+             "postgresql_external": dict(EXTERNAL, host="10.9.0.1", cluster_host="db.pods.internal")},
+            {"postgresql_placement": "external", "postgresql_external": EXTERNAL},
+            # a missing or invalid cidr is postgresql.external_server's
+            {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.9.0.1", cidr="")},
+            {"postgresql_placement": "external", "postgresql_external": dict(EXTERNAL, host="10.9.0.1", cidr="x/99")},
+            {"postgresql_placement": "in_cluster", "postgresql_external": dict(EXTERNAL, host="10.9.0.1")},
         ],
     },
     "postgresql.in_cluster_server": {

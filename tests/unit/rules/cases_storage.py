@@ -38,8 +38,19 @@ CASES = {
             ({"storage_s3": {"endpoint_url": "s3.example.com"}}, "storage_s3.endpoint_url=s3.example.com must be"),
             ({"storage_s3": {"endpoint_url": "https://s3.example.com/bucket"}}, "without a path"),
             ({"storage_s3": {}}, "storage_s3.endpoint_url= must be"),
+            # the pods' own address of the endpoint, when given, is a URL too
+            (
+                {"storage_s3": dict(S3, cluster_endpoint_url="198.19.2.1:18333")},
+                "storage_s3.cluster_endpoint_url=198.19.2.1:18333 must be an http(s) URL without a path",
+            ),
+            ({"storage_s3": dict(S3, cluster_endpoint_url="http://minio.s3.svc/b")}, "without a path"),
         ],
-        "good": [{"storage_s3": S3}, {"storage_s3": {"endpoint_url": "http://minio:9000/"}}],
+        "good": [
+            {"storage_s3": S3},
+            {"storage_s3": {"endpoint_url": "http://minio:9000/"}},
+            {"storage_s3": dict(S3, cluster_endpoint_url="http://198.19.2.1:18333")},
+            {"storage_s3": dict(S3, cluster_endpoint_url="")},
+        ],
     },
     "storage.endpoint_cidr": {
         "bad": [
