@@ -10,9 +10,10 @@
 #   mmdebstrap                    builds image root filesystems from Debian packages
 #   skopeo                        pushes the built OCI archives into the local registry
 #   iptables, iproute2, conntrack the pod network and kube-proxy
+#   ipset                         kube-router's NetworkPolicy firewall (the sets its rules match)
 set -euo pipefail
 
-PKGS=(containerd runc containernetworking-plugins docker-registry mmdebstrap skopeo iptables iproute2 conntrack)
+PKGS=(containerd runc containernetworking-plugins docker-registry mmdebstrap skopeo iptables iproute2 conntrack ipset)
 
 log() { printf '[node-setup] %s\n' "$*" >&2; }
 
@@ -45,7 +46,7 @@ for svc in docker-registry containerd; do
     log "stopping the system-wide $svc that the package started"; /etc/init.d/$svc stop >/dev/null 2>&1 || true
   fi
 done
-for b in containerd containerd-shim-runc-v2 ctr runc docker-registry mmdebstrap skopeo iptables ip conntrack; do
+for b in containerd containerd-shim-runc-v2 ctr runc docker-registry mmdebstrap skopeo iptables ip conntrack ipset; do
   command -v "$b" >/dev/null || { log "missing $b after install"; exit 1; }
 done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] \
