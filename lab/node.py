@@ -144,11 +144,13 @@ def in_netns(argv: list[str]) -> list[str]:
     return ["nsenter", f"--net={NODE_NETNS_PATH}", "--", *argv]
 
 
-def _netns_inode() -> int | None:
+def _netns_id(path: Path = NODE_NETNS_PATH) -> tuple[int, int] | None:
+    """(device, inode) of a network namespace file: the node's (its bind mount), or /proc/<pid>/ns/net."""
     try:
-        return NODE_NETNS_PATH.stat().st_ino
+        st = os.stat(path)
     except OSError:
         return None
+    return (st.st_dev, st.st_ino)
 
 
 def _other_kubelets(mine: int | None) -> list[int]:
@@ -984,16 +986,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def _outside_netns(self) -> bool:
         """A kubelet or containerd of this lab runs, but not in the node namespace (a node started before the
         namespace existed, or by the host-namespace design): it is stopped first."""
-        ino = _netns_inode()
+        mine = _netns_id()
         for proc in (self.kubelet, self.containerd):
             pid = proc.pid()
-            if pid is None:
-                continue
-            try:
-                if os.stat(f"/proc/{pid}/ns/net").st_ino != ino:
-                    return True
-            except OSError:
-                continue
+            if pid is not None and (theirs := _netns_id(Path(f"/proc/{pid}/ns/net"))) and theirs != mine:
+                return True
         return False
 
     def up(self) -> dict:
@@ -1113,7 +1110,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         """Shims of this node's containerd, processes in this node's cgroups (both survive their parents) and
         any process left in the node's network namespace (it would keep the namespace alive)."""
         me = os.getpid()
-        ino = _netns_inode()
+        node_ns = _netns_id()
         for d in Path("/proc").iterdir():
             if not d.name.isdigit() or int(d.name) == me:
                 continue
@@ -1123,10 +1120,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 cgroups = (d / "cgroup").read_text()
             except OSError:
                 continue
-            try:
-                in_node_netns = ino is not None and os.stat(d / "ns" / "net").st_ino == ino
-            except OSError:
-                in_node_netns = False
+            in_node_netns = node_ns is not None and _netns_id(d / "ns" / "net") == node_ns
             if str(self.sock).encode() in cmd or f":{CGROUP_ROOT}/" in cgroups or in_node_netns:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
