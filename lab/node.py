@@ -426,13 +426,20 @@ class Node(Component):
         return run(in_netns(argv) if netns else argv, check=check)
 
     def _chains(self, chains: dict, netns: bool) -> None:
-        """Create or flush each (table, chain) and fill it with its rules."""
-        for (table, chain), rules in chains.items():
-            if self._iptables("-t", table, "-n", "-L", chain, netns=netns, check=False).returncode != 0:
-                self._iptables("-t", table, "-N", chain, netns=netns)
-            self._iptables("-t", table, "-F", chain, netns=netns)
-            for r in rules:
-                self._iptables("-t", table, "-A", chain, *r, netns=netns)
+        """Each (table, chain) created or emptied and filled with its rules, all in one ``iptables-restore
+        --noflush`` (a declared chain is created or flushed; nothing else of the tables is touched)."""
+        lines = []
+        for table in sorted({t for t, _ in chains}):
+            lines.append(f"*{table}")
+            lines += [f":{chain} - [0:0]" for t, chain in chains if t == table]
+            for (t, chain), rules in chains.items():
+                if t == table:
+                    if any(" " in arg for r in rules for arg in r):
+                        raise LabError(f"{chain}: a rule with a space (iptables-restore splits on spaces)")
+                    lines += [" ".join(["-A", chain, *r]) for r in rules]
+            lines.append("COMMIT")
+        argv = ["iptables-restore", "-w", "--noflush"]
+        run(in_netns(argv) if netns else argv, input="\n".join(lines) + "\n")
 
     def _node_firewall(self) -> None:
         """Inside the node namespace: what the pods may reach of the node itself and of the host.
@@ -871,6 +878,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         """CoreDNS (built from its Go module with the plugins the lab needs) in the node namespace on the
         gateway address: the kube-dns Service's endpoint. It answers for the cluster domain from the lab API
         server and for nothing else (no upstream: nothing off this machine)."""
+        if self.coredns.running():
+            return
         self.kubectl(
             "apply",
             "--server-side",
@@ -898,8 +907,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 }}
 """
         )
-        if not self.coredns.running():
-            self.coredns.start(in_netns([str(NODE_BINARIES["coredns"]), "-conf", str(corefile)]))
+        self.coredns.start(in_netns([str(NODE_BINARIES["coredns"]), "-conf", str(corefile)]))
 
     def _coredns_ready(self) -> bool:
         url = f"http://127.0.0.1:{NETNS_PORTS['coredns_ready']}/ready"
