@@ -211,7 +211,7 @@ def test_network_policies_isolate_tenants_on_the_real_node(lab, tenants):
     for port, host in own.items():
         _until(f"{host}:{port} open to {a}", lambda host=host, port=port: _connect(lab, a, host, port) is not None)
         assert _connect(lab, a, host, port) == f"hi-from-{a} {port}"
-    for _ in range(3):  # and it stays so
+    for _attempt in range(3):  # and it stays so
         for port, host in other.items():
             assert _connect(lab, a, host, port) is None, f"{a} opened {host}:{port} despite the policies"
     # the name still resolves (DNS is allowed): it is the connection that the policies refuse
