@@ -8,6 +8,9 @@
 #   kwok, kwokctl                                                   (sigs.k8s.io/kwok)
 #   kubeseal (the GitOps mode's compatibility tests)                (github.com/bitnami-labs/sealed-secrets)
 #   cosign (the release gates verify image signatures with it)      (github.com/sigstore/cosign/v2)
+#   coredns, the real node's cluster DNS, with only the plugins
+#   the lab uses (kubernetes, cache, errors, health, ready, ...)    (github.com/coredns/coredns)
+#   kube-router, the real node's NetworkPolicy firewall             (github.com/cloudnativelabs/kube-router/v2)
 #
 # k8s.io/kubernetes cannot be `go install`ed directly: its go.mod replaces the
 # staging modules with ./staging paths. A wrapper module rewrites those replaces
@@ -19,6 +22,10 @@ ETCD_VERSION="${LAB_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${LAB_KWOK_VERSION:-v0.8.0}"
 KUBESEAL_VERSION="${LAB_KUBESEAL_VERSION:-v0.27.1}"
 COSIGN_VERSION="${LAB_COSIGN_VERSION:-v2.6.5}"
+COREDNS_VERSION="${LAB_COREDNS_VERSION:-v1.15.0}"
+# the only version the Go module proxy serves here; the lab runs its firewall alone (no BGP, no service proxy),
+# inside the real node's own network namespace
+KUBE_ROUTER_VERSION="${LAB_KUBE_ROUTER_VERSION:-v2.1.0}"
 CACHE="${GOVERNED_ODOO_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/governed-odoo-lab}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export CGO_ENABLED=0
@@ -130,13 +137,62 @@ build_cosign() {
   log "cosign $COSIGN_VERSION: built"
 }
 
+build_coredns() {
+  local dest="$CACHE/bin/coredns-$COREDNS_VERSION"
+  if [[ -x "$dest/coredns" ]]; then log "coredns $COREDNS_VERSION: cached"; return; fi
+  local work="$CACHE/src/coredns-$COREDNS_VERSION"
+  rm -rf "$work"; mkdir -p "$work" "$dest"
+  # CoreDNS as a library (its documented way to choose plugins): the default plugin set would compile every
+  # cloud provider's SDK in; the lab needs the kubernetes plugin and a few of the server's own
+  cat > "$work/main.go" <<'GO'
+package main
+
+import (
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func main() { coremain.Run() }
+GO
+  (
+    cd "$work"
+    printf 'module lab.local/corednsbuild\n\ngo 1.26.0\n' > go.mod
+    go get "github.com/coredns/coredns@$COREDNS_VERSION"
+    go mod tidy
+    log "coredns $COREDNS_VERSION: compiling"
+    go build -trimpath -ldflags="-s -w" -o "$dest/coredns" .
+  )
+  log "coredns $COREDNS_VERSION: built"
+}
+
+build_kube_router() {
+  local dest="$CACHE/bin/kube-router-$KUBE_ROUTER_VERSION"
+  if [[ -x "$dest/kube-router" ]]; then log "kube-router $KUBE_ROUTER_VERSION: cached"; return; fi
+  mkdir -p "$dest"
+  log "kube-router $KUBE_ROUTER_VERSION: compiling (a cold build takes a few minutes)"
+  GOBIN="$dest" go install -trimpath -ldflags="-s -w" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  log "kube-router $KUBE_ROUTER_VERSION: built"
+}
+
 case "${1:-all}" in
   k8s) build_k8s ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   kubeseal) build_kubeseal ;;
   cosign) build_cosign ;;
-  all) build_etcd; build_kwok; build_kubeseal; build_k8s; build_cosign ;;
+  coredns) build_coredns ;;
+  kube-router) build_kube_router ;;
+  node) build_k8s; build_coredns; build_kube_router ;;
+  all) build_etcd; build_kwok; build_kubeseal; build_k8s; build_cosign; build_coredns; build_kube_router ;;
   path) echo "$CACHE/bin/kubernetes-$K8S_VERSION:$CACHE/bin/etcd-$ETCD_VERSION:$CACHE/bin/kwok-$KWOK_VERSION:$CACHE/bin/kubeseal-$KUBESEAL_VERSION:$CACHE/bin/cosign-$COSIGN_VERSION" ;;
-  *) echo "usage: $0 [all|k8s|etcd|kwok|kubeseal|cosign|path]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|k8s|etcd|kwok|kubeseal|cosign|coredns|kube-router|node|path]" >&2; exit 2 ;;
 esac

@@ -11,9 +11,10 @@
 #   skopeo                        pushes the built OCI archives into the local registry
 #   buildah                       builds the backup runner image from its Containerfile (images/backup-runner)
 #   iptables, iproute2, conntrack the pod network and kube-proxy
+#   ipset                         kube-router's NetworkPolicy firewall (the sets its rules match)
 set -euo pipefail
 
-PKGS=(containerd runc containernetworking-plugins docker-registry mmdebstrap skopeo buildah iptables iproute2 conntrack)
+PKGS=(containerd runc containernetworking-plugins docker-registry mmdebstrap skopeo buildah iptables iproute2 conntrack ipset)
 
 log() { printf '[node-setup] %s\n' "$*" >&2; }
 
@@ -46,7 +47,7 @@ for svc in docker-registry containerd; do
     log "stopping the system-wide $svc that the package started"; /etc/init.d/$svc stop >/dev/null 2>&1 || true
   fi
 done
-for b in containerd containerd-shim-runc-v2 ctr runc docker-registry mmdebstrap skopeo buildah iptables ip conntrack; do
+for b in containerd containerd-shim-runc-v2 ctr runc docker-registry mmdebstrap skopeo buildah iptables ip conntrack ipset; do
   command -v "$b" >/dev/null || { log "missing $b after install"; exit 1; }
 done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] \

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import shutil
@@ -64,6 +65,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "images"))
 
 K8S_VERSION = os.environ.get("LAB_K8S_VERSION", "v1.36.3")
 K8S_BIN = CACHE_DIR / "bin" / f"kubernetes-{K8S_VERSION}"
+COREDNS_VERSION = os.environ.get("LAB_COREDNS_VERSION", "v1.15.0")
+KUBE_ROUTER_VERSION = os.environ.get("LAB_KUBE_ROUTER_VERSION", "v2.1.0")
+NODE_BINARIES = {
+    "kubelet": K8S_BIN / "kubelet",
+    "kube-proxy": K8S_BIN / "kube-proxy",
+    "coredns": CACHE_DIR / "bin" / f"coredns-{COREDNS_VERSION}" / "coredns",
+    "kube-router": CACHE_DIR / "bin" / f"kube-router-{KUBE_ROUTER_VERSION}" / "kube-router",
+}
 NODE_NAME = "lab-real-0"
 NODE_LABEL = "lab.governed.odoo/node"
 NODE_LABEL_VALUE = "real"
@@ -75,6 +84,24 @@ CNI_BIN = Path("/usr/lib/cni")
 # the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
 LOOPBACK_SERVICES_PLUGIN = Path(__file__).resolve().parent / "cni" / "lab-loopback-services"
 NETNS_DIR = Path("/run/netns")
+
+# The node's own network namespace: the bridge, the pods' veths, containerd, the kubelet, kube-proxy,
+# CoreDNS and kube-router live there, so that the iptables chains and ipsets of kube-proxy and kube-router
+# never touch the host's tables (nor another lab's). A veth pair joins it to the host over a /30 of its own.
+NODE_NETNS = f"labnode{LAB_INDEX}"
+NODE_NETNS_PATH = NETNS_DIR / NODE_NETNS
+HOST_VETH = f"labnode{LAB_INDEX}h"  # the host's end
+NODE_VETH = "uplink"  # the node namespace's end
+TRANSIT_HOST = f"198.19.{200 + LAB_INDEX}.1"  # on HOST_VETH
+TRANSIT_NODE = f"198.19.{200 + LAB_INDEX}.2"  # on NODE_VETH
+TRANSIT_PREFIX = 30
+# Cluster DNS: the kube-dns Service's ClusterIP (in the lab's Service range) and the address CoreDNS serves
+# on inside the node namespace (the Service's endpoint)
+CLUSTER_DOMAIN = "cluster.local"
+DNS_SERVICE_IP = str(ipaddress.ip_network(SERVICE_CIDR).network_address + 10)
+DNS_ENDPOINT = NODE_GATEWAY
+# ports inside the node namespace (its own loopback: no clash with the host's or another lab's)
+NETNS_PORTS = {"kube_proxy_healthz": 10256, "kube_proxy_metrics": 10249, "coredns_health": 8080, "coredns_ready": 8181}
 
 
 # the lab's servers (all on 127.0.0.1) that the node's pods may open, at NODE_GATEWAY:<same port>
@@ -89,15 +116,41 @@ POD_REACHABLE_PORTS = (
 )
 FIREWALL_CHAIN = f"LAB-NODE-{LAB_INDEX}"
 DNAT_CHAIN = f"LAB-NODE-{LAB_INDEX}-DNAT"
+# the node's own processes (not its pods) reach these host servers over the veth, from TRANSIT_NODE
+NODE_HOST_PORTS = ("registry", "kube_apiserver")
+# chains of the lab inside the node namespace
+NS_INPUT_CHAIN = "LAB-NODE-INPUT"
+NS_DNAT_CHAIN = "LAB-NODE-DNAT"
+NS_FORWARD_COMMENT = "governed-odoo lab: loopback ClusterIPs that kube-proxy did not translate go to the host"
 
 
-def _firewall_hooks() -> list[tuple[str, str, str, list[str]]]:
-    """(table, parent chain, lab chain, match) of the jumps into the lab's chains."""
+def _firewall_hooks(iface: str = HOST_VETH) -> list[tuple[str, str, str, list[str]]]:
+    """(table, parent chain, lab chain, match) of the host's jumps into the lab's chains."""
     comment = ["-m", "comment", "--comment", f"governed-odoo lab {LAB_INDEX} node"]
     return [
-        ("filter", "INPUT", FIREWALL_CHAIN, ["-i", NODE_BRIDGE, *comment]),
-        ("nat", "PREROUTING", DNAT_CHAIN, ["-i", NODE_BRIDGE, "-d", NODE_GATEWAY, *comment]),
+        ("filter", "INPUT", FIREWALL_CHAIN, ["-i", iface, *comment]),
+        (
+            "nat",
+            "PREROUTING",
+            DNAT_CHAIN,
+            ["-i", iface, "-d", TRANSIT_HOST if iface == HOST_VETH else NODE_GATEWAY, *comment],
+        ),
     ]
+
+
+def in_netns(argv: list[str]) -> list[str]:
+    """``argv`` run in the node's network namespace (only that: not ``ip netns exec``, whose private mount
+    namespace would hide the kubelet's and containerd's mounts from each other and from ``lab down``)."""
+    return ["nsenter", f"--net={NODE_NETNS_PATH}", "--", *argv]
+
+
+def _netns_id(path: Path = NODE_NETNS_PATH) -> tuple[int, int] | None:
+    """(device, inode) of a network namespace file: the node's (its bind mount), or /proc/<pid>/ns/net."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _other_kubelets(mine: int | None) -> list[int]:
@@ -152,7 +205,11 @@ class Node(Component):
         self.registry = Proc(self.name, "registry")
         self.containerd = Proc(self.name, "containerd")
         self.kubelet = Proc(self.name, "kubelet")
-        self.procs = [self.registry, self.containerd, self.kubelet]
+        self.kube_proxy = Proc(self.name, "kube-proxy")
+        self.coredns = Proc(self.name, "coredns")
+        self.kube_router = Proc(self.name, "kube-router")
+        # stopped in reverse order
+        self.procs = [self.registry, self.containerd, self.kubelet, self.kube_proxy, self.coredns, self.kube_router]
         self.cp_dir = LAB_DIR / "controlplane"
         self.sock = self.dir / "containerd" / "containerd.sock"
         self.kubelet_dir = self.dir / "kubelet"
@@ -172,14 +229,15 @@ class Node(Component):
             return "the real node needs root (containers, network namespaces, cgroups)"
         missing = [
             b
-            for b in ("containerd", "runc", "docker-registry", "skopeo", "mmdebstrap", "ctr", "nsenter")
+            for b in ("containerd", "runc", "docker-registry", "skopeo", "mmdebstrap", "ctr", "nsenter", "ipset")
             if not shutil.which(b)
         ]
         missing += [str(CNI_BIN / p) for p in ("bridge", "host-local", "loopback") if not (CNI_BIN / p).exists()]
         if missing:
             return f"missing {', '.join(missing)}: run `bash lab/node-setup.sh` (scripts/setup.sh does)"
-        if not (K8S_BIN / "kubelet").exists():
-            return f"no kubelet in {K8S_BIN}: run `bash lab/build-binaries.sh k8s`"
+        missing = [name for name, path in NODE_BINARIES.items() if not path.exists()]
+        if missing:
+            return f"no {', '.join(missing)} built: run `bash lab/build-binaries.sh node`"
         if not (self.cp_dir / "pki" / "ca.key").exists():
             return "the lab control plane is external or not set up; the real node joins only the lab's own"
         if joining and not port_open(PORTS["kube_apiserver"]):
@@ -251,6 +309,43 @@ class Node(Component):
         crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(ca_crt, pki / "ca.crt")
 
+    @staticmethod
+    def _api_cluster(ca: Path) -> dict:
+        """The lab API server as the node namespace reaches it: over the veth to the host, DNAT'ed there to
+        127.0.0.1; its certificate names localhost (and 127.0.0.1), not the transit address."""
+        return {
+            "server": f"https://{TRANSIT_HOST}:{PORTS['kube_apiserver']}",
+            "certificate-authority": str(ca),
+            "tls-server-name": "localhost",
+        }
+
+    def _services_kubeconfig(self) -> Path:
+        """kube-proxy, CoreDNS and kube-router: the lab's admin client certificate (a lab of one node)."""
+        pki = self.cp_dir / "pki"
+        path = self.dir / "node-services.kubeconfig"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "lab", "cluster": self._api_cluster(pki / "ca.crt")}],
+                    "users": [
+                        {
+                            "name": "lab-node-services",
+                            "user": {
+                                "client-certificate": str(pki / "admin.crt"),
+                                "client-key": str(pki / "admin.key"),
+                            },
+                        }
+                    ],
+                    "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab-node-services"}}],
+                    "current-context": "lab",
+                }
+            )
+        )
+        os.chmod(path, 0o600)
+        return path
+
     def _kubelet_kubeconfig(self) -> Path:
         pki = self.dir / "pki"
         path = self.dir / "kubelet.kubeconfig"
@@ -262,10 +357,7 @@ class Node(Component):
                     "clusters": [
                         {
                             "name": "lab",
-                            "cluster": {
-                                "server": f"https://{HOST}:{PORTS['kube_apiserver']}",
-                                "certificate-authority": str(pki / "ca.crt"),
-                            },
+                            "cluster": self._api_cluster(pki / "ca.crt"),
                         }
                     ],
                     "users": [
@@ -286,14 +378,136 @@ class Node(Component):
         return path
 
     # ------------------------------------------------------------------ network
-    def _bridge(self) -> None:
-        """The node's bridge with the gateway address; the CNI bridge plugin attaches pods to it."""
-        if run(["ip", "link", "show", NODE_BRIDGE], check=False).returncode != 0:
-            run(["ip", "link", "add", NODE_BRIDGE, "type", "bridge"])
+    def _network(self) -> None:
+        """The node namespace, its bridge with the gateway address, the veth pair to the host and the routes.
+
+        Node namespace: ``NODE_POD_CIDR`` on the bridge (pods), the transit /30 on ``uplink``, the loopback
+        Service range routed to the host (the ClusterIPs that host stand-ins bind and kube-proxy does not
+        translate), IP forwarding on (in this namespace only), bridged traffic through iptables (kube-proxy's
+        replies between pods of one bridge, kube-router's policies). Host: the pod range routed over the veth,
+        ``route_localnet`` on the veth only (the DNAT to 127.0.0.1). No default route anywhere: nothing leaves
+        the machine, and the host's own forwarding stays as it is.
+        """
+        if not NODE_NETNS_PATH.exists():
+            run(["ip", "netns", "add", NODE_NETNS])
+        ns = ["ip", "-n", NODE_NETNS]
+        run([*ns, "link", "set", "lo", "up"])
+        if run(["ip", "link", "show", HOST_VETH], check=False).returncode != 0:
+            run([*ns, "link", "delete", NODE_VETH], check=False)
+            run(["ip", "link", "add", HOST_VETH, "type", "veth", "peer", "name", NODE_VETH, "netns", NODE_NETNS])
+        run(["ip", "addr", "replace", f"{TRANSIT_HOST}/{TRANSIT_PREFIX}", "dev", HOST_VETH])
+        run(["ip", "link", "set", HOST_VETH, "up"])
+        run([*ns, "addr", "replace", f"{TRANSIT_NODE}/{TRANSIT_PREFIX}", "dev", NODE_VETH])
+        run([*ns, "link", "set", NODE_VETH, "up"])
+        if run([*ns, "link", "show", NODE_BRIDGE], check=False).returncode != 0:
+            run([*ns, "link", "add", NODE_BRIDGE, "type", "bridge"])
         prefix = NODE_POD_CIDR.split("/")[1]
-        if f"{NODE_GATEWAY}/{prefix}" not in run(["ip", "-4", "addr", "show", "dev", NODE_BRIDGE]).stdout:
-            run(["ip", "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
-        run(["ip", "link", "set", NODE_BRIDGE, "up"])
+        run([*ns, "addr", "replace", f"{NODE_GATEWAY}/{prefix}", "dev", NODE_BRIDGE])
+        run([*ns, "link", "set", NODE_BRIDGE, "up"])
+        run([*ns, "route", "replace", SERVICE_CIDR, "via", TRANSIT_HOST, "dev", NODE_VETH, "table", "local"])
+        run(
+            in_netns(
+                [
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv4.ip_forward=1",
+                    f"net.ipv4.conf.{NODE_BRIDGE}.route_localnet=1",
+                    f"net.ipv4.conf.{NODE_VETH}.route_localnet=1",
+                    "net.bridge.bridge-nf-call-iptables=1",
+                ]
+            )
+        )
+        run(["ip", "route", "replace", NODE_POD_CIDR, "via", TRANSIT_NODE, "dev", HOST_VETH])
+        Path(f"/proc/sys/net/ipv4/conf/{HOST_VETH}/route_localnet").write_text("1\n")
+
+    def _iptables(self, *args: str, netns: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+        argv = ["iptables", "-w", *args]
+        return run(in_netns(argv) if netns else argv, check=check)
+
+    def _chains(self, chains: dict, netns: bool) -> None:
+        """Each (table, chain) created or emptied and filled with its rules, all in one ``iptables-restore
+        --noflush`` (a declared chain is created or flushed; nothing else of the tables is touched)."""
+        lines = []
+        for table in sorted({t for t, _ in chains}):
+            lines.append(f"*{table}")
+            lines += [f":{chain} - [0:0]" for t, chain in chains if t == table]
+            for (t, chain), rules in chains.items():
+                if t == table:
+                    if any(" " in arg for r in rules for arg in r):
+                        raise LabError(f"{chain}: a rule with a space (iptables-restore splits on spaces)")
+                    lines += [" ".join(["-A", chain, *r]) for r in rules]
+            lines.append("COMMIT")
+        argv = ["iptables-restore", "-w", "--noflush"]
+        run(in_netns(argv) if netns else argv, input="\n".join(lines) + "\n")
+
+    def _node_firewall(self) -> None:
+        """Inside the node namespace: what the pods may reach of the node itself and of the host.
+
+        nat ``LAB-NODE-DNAT`` (PREROUTING, from the bridge to ``NODE_GATEWAY``) sends the lab servers' ports to
+        the host's end of the veth, where the host's chain sends them on to 127.0.0.1, leaves DNS (53) to the
+        node, and sends every other port there too, where the host's chain rejects it: kube-router's INPUT chain
+        comes first in the node's filter table and accepts a pod's traffic that no NetworkPolicy denies, the
+        kubelet's port on the gateway included. filter ``LAB-NODE-INPUT`` (INPUT from the bridge: DNS, else
+        reject) guards the node while kube-router does not run.
+        """
+        ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
+        self._chains(
+            {
+                ("nat", NS_DNAT_CHAIN): [
+                    *(
+                        ["-p", "tcp", "--dport", str(p), "-j", "DNAT", "--to-destination", f"{TRANSIT_HOST}:{p}"]
+                        for p in ports
+                    ),
+                    ["-p", "udp", "--dport", "53", "-j", "RETURN"],
+                    ["-p", "tcp", "--dport", "53", "-j", "RETURN"],
+                    # every other port of the gateway (the kubelet's, ...) goes to the host's chain, which rejects it:
+                    # kube-router's INPUT chain, ahead of the lab's, accepts a pod's traffic that no policy denies
+                    ["-j", "DNAT", "--to-destination", TRANSIT_HOST],
+                ],
+                ("filter", NS_INPUT_CHAIN): [
+                    ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+                    ["-p", "udp", "-d", DNS_ENDPOINT, "--dport", "53", "-j", "ACCEPT"],
+                    ["-p", "tcp", "-d", DNS_ENDPOINT, "--dport", "53", "-j", "ACCEPT"],
+                    ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+                ],
+            },
+            netns=True,
+        )
+        for table, parent, chain, match in (
+            ("nat", "PREROUTING", NS_DNAT_CHAIN, ["-i", NODE_BRIDGE, "-d", NODE_GATEWAY]),
+            ("filter", "INPUT", NS_INPUT_CHAIN, ["-i", NODE_BRIDGE]),
+        ):
+            if self._iptables("-t", table, "-C", parent, *match, "-j", chain, netns=True, check=False).returncode:
+                self._iptables("-t", table, "-A", parent, *match, "-j", chain, netns=True)
+
+    def _forward_standins(self) -> None:
+        """Packets of pods to a loopback ClusterIP that kube-proxy did not translate (a Service without
+        endpoints, whose ClusterIP a host stand-in binds) go on to the host, ahead of kube-proxy's REJECT for
+        Services without endpoints. kube-proxy only checks that its own jumps exist (it does not move them),
+        so this rule is put first once they do."""
+        rule = [
+            "-i",
+            NODE_BRIDGE,
+            "-o",
+            NODE_VETH,
+            "-d",
+            SERVICE_CIDR,
+            "-m",
+            "comment",
+            "--comment",
+            NS_FORWARD_COMMENT,
+            "-j",
+            "ACCEPT",
+        ]
+        listing = self._iptables("-S", "FORWARD", netns=True).stdout.splitlines()
+        mine = [i for i, line in enumerate(listing) if NS_FORWARD_COMMENT in line]
+        proxy = [i for i, line in enumerate(listing) if "KUBE-SERVICES" in line or "KUBE-PROXY-FIREWALL" in line]
+        if mine and (not proxy or mine[0] < proxy[0]):
+            return
+        while self._iptables("-D", "FORWARD", *rule, netns=True, check=False).returncode == 0:
+            pass
+        self._iptables("-I", "FORWARD", "1", *rule, netns=True)
 
     def _cni_config(self) -> None:
         # containerd 1.6 takes one plugin directory: Debian's plugins and the lab's own, linked side by side
@@ -334,45 +548,50 @@ class Node(Component):
             path.write_text(text)
 
     def _host_firewall(self) -> None:
-        """Pods reach the lab's servers at ``NODE_GATEWAY:<port>`` and nothing else on this host.
+        """The host's side of the veth: pods reach the lab's servers and nothing else on this host.
 
-        The servers listen on 127.0.0.1 only; a DNAT chain of the lab's own (nat ``LAB-NODE-<N>-DNAT``,
-        for packets that come in on the node's bridge to NODE_GATEWAY) sends the allowed ports there,
-        which the kernel accepts because ``route_localnet`` is on for this bridge (and no other
-        interface). A filter chain (``LAB-NODE-<N>``, INPUT from the bridge) accepts exactly those
-        and the loopback Service range (lab-loopback-services routes it to the bridge), and rejects everything
-        else, the kubelet's port on the same address included.
+        The servers listen on 127.0.0.1 only; a DNAT chain of the lab's own (nat ``LAB-NODE-<N>-DNAT``, for
+        packets that come in on the veth to ``TRANSIT_HOST``) sends the allowed ports there, which the kernel
+        accepts because ``route_localnet`` is on for this veth (and no other interface). The node's own
+        processes (containerd, the kubelet, kube-proxy, CoreDNS, kube-router: source ``TRANSIT_NODE``) also
+        reach the registry and the API server that way; pods never (their source is a pod address). A filter
+        chain (``LAB-NODE-<N>``, INPUT from the veth) accepts exactly those and the loopback Service range (the
+        ClusterIPs that local stand-ins bind), and rejects everything else.
         """
-        Path(f"/proc/sys/net/ipv4/conf/{NODE_BRIDGE}/route_localnet").write_text("1\n")
         ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
-        chains = {
-            ("nat", DNAT_CHAIN): [
-                ["-p", "tcp", "--dport", str(p), "-j", "DNAT", "--to-destination", f"{HOST}:{p}"] for p in ports
-            ],
-            ("filter", FIREWALL_CHAIN): [
-                ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-                *(["-p", "tcp", "-d", HOST, "--dport", str(p), "-j", "ACCEPT"] for p in ports),
-                # the loopback ClusterIPs that local stand-ins bind (lab-loopback-services routes them here)
-                ["-p", "tcp", "-d", SERVICE_CIDR, "-j", "ACCEPT"],
-                ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
-            ],
-        }
-        for (table, chain), rules in chains.items():
-            if run(["iptables", "-w", "-t", table, "-n", "-L", chain], check=False).returncode != 0:
-                run(["iptables", "-w", "-t", table, "-N", chain])
-            run(["iptables", "-w", "-t", table, "-F", chain])
-            for r in rules:
-                run(["iptables", "-w", "-t", table, "-A", chain, *r])
+        node_ports = [PORTS[p] for p in NODE_HOST_PORTS]
+        self._chains(
+            {
+                ("nat", DNAT_CHAIN): [
+                    ["-p", "tcp", "--dport", str(p), "-j", "DNAT", "--to-destination", f"{HOST}:{p}"]
+                    for p in [*ports, *node_ports]
+                ],
+                ("filter", FIREWALL_CHAIN): [
+                    ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+                    *(["-p", "tcp", "-d", HOST, "--dport", str(p), "-j", "ACCEPT"] for p in ports),
+                    *(
+                        ["-p", "tcp", "-s", TRANSIT_NODE, "-d", HOST, "--dport", str(p), "-j", "ACCEPT"]
+                        for p in node_ports
+                    ),
+                    # the loopback ClusterIPs that local stand-ins bind (lab-loopback-services routes them here)
+                    ["-p", "tcp", "-d", SERVICE_CIDR, "-j", "ACCEPT"],
+                    ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+                ],
+            },
+            netns=False,
+        )
         for table, parent, chain, match in _firewall_hooks():
-            if run(["iptables", "-w", "-t", table, "-C", parent, *match, "-j", chain], check=False).returncode != 0:
-                run(["iptables", "-w", "-t", table, "-I", parent, *match, "-j", chain])
+            if self._iptables("-t", table, "-C", parent, *match, "-j", chain, check=False).returncode != 0:
+                self._iptables("-t", table, "-I", parent, *match, "-j", chain)
 
     def _host_firewall_remove(self) -> None:
         if not shutil.which("iptables"):
             return
-        for table, parent, chain, match in _firewall_hooks():
+        # the hooks of this design (on the veth) and of the one before it (the bridge was on the host)
+        for table, parent, chain, match in [*_firewall_hooks(), *_firewall_hooks(NODE_BRIDGE)]:
             while run(["iptables", "-w", "-t", table, "-D", parent, *match, "-j", chain], check=False).returncode == 0:
                 pass
+        for table, chain in (("filter", FIREWALL_CHAIN), ("nat", DNAT_CHAIN)):
             if run(["iptables", "-w", "-t", table, "-n", "-L", chain], check=False).returncode == 0:
                 run(["iptables", "-w", "-t", table, "-F", chain], check=False)
                 run(["iptables", "-w", "-t", table, "-X", chain], check=False)
@@ -424,9 +643,11 @@ class Node(Component):
         cd = self.dir / "containerd"
         hosts = cd / "certs.d" / self.registry_addr
         hosts.mkdir(parents=True, exist_ok=True)
+        # images are named by the registry's loopback address (as the host and the tests see it); containerd runs in
+        # the node namespace and pulls over the veth (the host DNATs the transit address's port to the registry)
+        via = f"{TRANSIT_HOST}:{PORTS['registry']}"
         (hosts / "hosts.toml").write_text(
-            f'server = "http://{self.registry_addr}"\n\n[host."http://{self.registry_addr}"]\n'
-            '  capabilities = ["pull", "resolve"]\n'
+            f'server = "http://{via}"\n\n[host."http://{via}"]\n  capabilities = ["pull", "resolve"]\n'
         )
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         text = f"""# written by lab/node.py on every up
@@ -488,7 +709,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         cfg = self._containerd_config(sandbox_image)
         if not self.containerd.running():
             # prlimit: containers inherit the runtime's limit; the host refuses more than its hard limit
-            self.containerd.start(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", "containerd", "--config", str(cfg)])
+            self.containerd.start(
+                in_netns(["prlimit", f"--nofile={NOFILE}:{NOFILE}", "--", "containerd", "--config", str(cfg)])
+            )
         wait_for(lambda: self.ctr("version").returncode == 0, "containerd", 30, logfile=self.containerd.logfile)
 
     def _cgroup_root(self) -> None:
@@ -529,7 +752,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "volumePluginDir": str(self.dir / "volume-plugins"),
             "staticPodPath": "",
             "resolvConf": "",  # pods do not get the host's resolvers: nothing off this machine
-            "clusterDomain": "cluster.local",
+            "clusterDomain": CLUSTER_DOMAIN,
+            "clusterDNS": [DNS_SERVICE_IP],
             "failSwapOn": False,
             # no KUBE-FIREWALL / canary chains in the host's iptables (shared by every lab on this machine)
             "makeIPTablesUtilChains": False,
@@ -576,19 +800,147 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         kc = self._kubelet_kubeconfig()
         self.kubelet_dir.mkdir(parents=True, exist_ok=True)
         self.kubelet.start(
-            [
-                str(K8S_BIN / "kubelet"),
-                f"--config={cfg}",
-                f"--kubeconfig={kc}",
-                f"--root-dir={self.kubelet_dir}",
-                f"--cert-dir={self.dir / 'pki' / 'serving'}",
-                f"--hostname-override={NODE_NAME}",
-                f"--node-ip={NODE_GATEWAY}",
-                f"--node-labels={NODE_LABEL}={NODE_LABEL_VALUE}",
-                "--oom-score-adj=0",  # the sandbox refuses negative values (see restrict_oom_score_adj)
-                "--v=1",
-            ]
+            in_netns(
+                [
+                    str(K8S_BIN / "kubelet"),
+                    f"--config={cfg}",
+                    f"--kubeconfig={kc}",
+                    f"--root-dir={self.kubelet_dir}",
+                    f"--cert-dir={self.dir / 'pki' / 'serving'}",
+                    f"--hostname-override={NODE_NAME}",
+                    f"--node-ip={NODE_GATEWAY}",
+                    f"--node-labels={NODE_LABEL}={NODE_LABEL_VALUE}",
+                    "--oom-score-adj=0",  # the sandbox refuses negative values (see restrict_oom_score_adj)
+                    "--v=1",
+                ]
+            )
         )
+
+    # ------------------------------------------------------------------ Services, DNS, NetworkPolicy
+    def _start_kube_proxy(self, kc: Path) -> None:
+        """kube-proxy in iptables mode, in the node namespace: pods reach Services whose endpoints are pods of
+        the node. Conntrack sysctls are left alone (the host's, shared); no localhost NodePorts."""
+        if self.kube_proxy.running():
+            return
+        self.kube_proxy.start(
+            in_netns(
+                [
+                    str(NODE_BINARIES["kube-proxy"]),
+                    f"--kubeconfig={kc}",
+                    "--proxy-mode=iptables",
+                    f"--hostname-override={NODE_NAME}",
+                    f"--cluster-cidr={NODE_POD_CIDR}",
+                    f"--healthz-bind-address=127.0.0.1:{NETNS_PORTS['kube_proxy_healthz']}",
+                    f"--metrics-bind-address=127.0.0.1:{NETNS_PORTS['kube_proxy_metrics']}",
+                    "--conntrack-max-per-core=0",
+                    "--conntrack-min=0",
+                    "--conntrack-tcp-timeout-established=0s",
+                    "--conntrack-tcp-timeout-close-wait=0s",
+                    "--iptables-localhost-nodeports=false",
+                    f"--nodeport-addresses={NODE_GATEWAY}/32",
+                    "--v=1",
+                ]
+            )
+        )
+
+    def _dns_objects(self) -> list[dict]:
+        """The kube-dns Service (a fixed ClusterIP, no selector) and its EndpointSlice: CoreDNS on the gateway."""
+        labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
+        ports = [("dns", "UDP"), ("dns-tcp", "TCP")]
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+                "spec": {
+                    "clusterIP": DNS_SERVICE_IP,
+                    "ports": [{"name": n, "protocol": proto, "port": 53, "targetPort": 53} for n, proto in ports],
+                },
+            },
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": "kube-dns-lab-node",
+                    "namespace": "kube-system",
+                    "labels": {
+                        "kubernetes.io/service-name": "kube-dns",
+                        "endpointslice.kubernetes.io/managed-by": "governed-odoo-lab",
+                    },
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [DNS_ENDPOINT], "conditions": {"ready": True}, "nodeName": NODE_NAME}],
+                "ports": [{"name": n, "protocol": proto, "port": 53} for n, proto in ports],
+            },
+        ]
+
+    def _start_coredns(self, kc: Path) -> None:
+        """CoreDNS (built from its Go module with the plugins the lab needs) in the node namespace on the
+        gateway address: the kube-dns Service's endpoint. It answers for the cluster domain from the lab API
+        server and for nothing else (no upstream: nothing off this machine)."""
+        if self.coredns.running():
+            return
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=governed-odoo-lab",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump_all(self._dns_objects()),
+        )
+        corefile = self.dir / "Corefile"
+        corefile.write_text(
+            f""".:53 {{
+    bind {DNS_ENDPOINT}
+    errors
+    health 127.0.0.1:{NETNS_PORTS["coredns_health"]}
+    ready 127.0.0.1:{NETNS_PORTS["coredns_ready"]}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kc} lab
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }}
+    cache 5
+    loadbalance
+}}
+"""
+        )
+        self.coredns.start(in_netns([str(NODE_BINARIES["coredns"]), "-conf", str(corefile)]))
+
+    def _coredns_ready(self) -> bool:
+        url = f"http://127.0.0.1:{NETNS_PORTS['coredns_ready']}/ready"
+        probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2).read()"
+        return run(in_netns([sys.executable, "-c", probe]), check=False, timeout=10).returncode == 0
+
+    def _start_kube_router(self, kc: Path) -> None:
+        """kube-router's NetworkPolicy firewall alone (no routing, no service proxy), in the node namespace:
+        its KUBE-ROUTER-* chains and ipsets stay there."""
+        if self.kube_router.running():
+            return
+        self.kube_router.start(
+            in_netns(
+                [
+                    str(NODE_BINARIES["kube-router"]),
+                    f"--kubeconfig={kc}",
+                    f"--hostname-override={NODE_NAME}",
+                    "--run-firewall=true",
+                    "--run-router=false",
+                    "--run-service-proxy=false",
+                    "--enable-ipv4=true",
+                    "--enable-ipv6=false",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--health-port=0",
+                    "--metrics-port=0",
+                    "--iptables-sync-period=1m",
+                    "--v=1",
+                ]
+            )
+        )
+
+    def _chain_exists(self, chain: str, table: str = "filter", parent: str = "FORWARD") -> bool:
+        return f"-j {chain}" in self._iptables("-t", table, "-S", parent, netns=True, check=False).stdout
 
     def node_ready(self, since: float | None = None) -> bool:
         """The node reports Ready (with a heartbeat at or after ``since``, a Unix time, when given: the Node
@@ -632,7 +984,25 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             log(f"node: could not delete the node's pods: {res.stderr.strip()[:300]}")
 
     # ------------------------------------------------------------------ lifecycle
+    def _ensure_binaries(self) -> None:
+        """kube-proxy, CoreDNS and kube-router of a cache built before they were part of the node: built now."""
+        missing = [name for name, path in NODE_BINARIES.items() if not path.exists()]
+        if missing and os.geteuid() == 0 and shutil.which("go") and (K8S_BIN / "kube-apiserver").exists():
+            log(f"node: building {', '.join(missing)} (a cold build takes several minutes on two cores)")
+            subprocess.run(["bash", str(Path(__file__).resolve().parent / "build-binaries.sh"), "node"], check=True)
+
+    def _outside_netns(self) -> bool:
+        """A kubelet or containerd of this lab runs, but not in the node namespace (a node started before the
+        namespace existed, or by the host-namespace design): it is stopped first."""
+        mine = _netns_id()
+        for proc in (self.kubelet, self.containerd):
+            pid = proc.pid()
+            if pid is not None and (theirs := _netns_id(Path(f"/proc/{pid}/ns/net"))) and theirs != mine:
+                return True
+        return False
+
     def up(self) -> dict:
+        self._ensure_binaries()
         why = self.supported(joining=True)
         if why:
             log(f"node: not started: {why}")
@@ -640,9 +1010,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         from build import push
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._bridge()
+        if self._outside_netns():
+            log("node: the running node is not in its network namespace; restarting it there")
+            self.down()
+        self._network()
         self._cni_config()
         self._host_firewall()
+        self._node_firewall()
         self._cgroup_root()
         self._node_pki()
         self._start_registry()
@@ -653,11 +1027,31 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             # when the lab was stopped without `down` (or by an older `down`)
             self._delete_node_pods(wait=False)
         self._pull(list(images.values()))
+        kc = self._services_kubeconfig()
+        self._start_kube_proxy(kc)
+        self._start_coredns(kc)
         started = time.time() if not self.kubelet.running() else None
         self._start_kubelet()
         wait_for(
             lambda: self.node_ready(started), f"node {NODE_NAME} Ready", 120, interval=0.5, logfile=self.kubelet.logfile
         )
+        wait_for(
+            lambda: self._chain_exists("KUBE-SERVICES"),
+            "kube-proxy's rules",
+            60,
+            interval=0.5,
+            logfile=self.kube_proxy.logfile,
+        )
+        self._forward_standins()
+        self._start_kube_router(kc)  # it refuses to start before the Node object exists
+        wait_for(
+            lambda: self._chain_exists("KUBE-ROUTER-FORWARD"),
+            "kube-router's firewall",
+            60,
+            interval=0.5,
+            logfile=self.kube_router.logfile,
+        )
+        wait_for(self._coredns_ready, "CoreDNS ready", 60, interval=0.5, logfile=self.coredns.logfile)
         return {
             "enabled": True,
             "name": NODE_NAME,
@@ -671,6 +1065,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "images": images,
             "containerd_socket": str(self.sock),
             "cgroup_root": CGROUP_ROOT,
+            # the node's network namespace (bridge, pods' veths, containerd, kubelet, kube-proxy, CoreDNS,
+            # kube-router) and the veth pair that joins it to the host
+            "netns": NODE_NETNS,
+            "host_veth": HOST_VETH,
+            "transit": {"host": TRANSIT_HOST, "node": TRANSIT_NODE},
+            # where a NetworkPolicy sees the lab's servers: pods dial host_address, the node DNATs to this one
+            "policy_host_address": TRANSIT_HOST,
+            "dns": {"service_ip": DNS_SERVICE_IP, "endpoint": DNS_ENDPOINT, "cluster_domain": CLUSTER_DOMAIN},
+            "service_proxy": "kube-proxy (iptables)",
+            "network_policy": f"kube-router {KUBE_ROUTER_VERSION} (firewall only)",
         }
 
     def down(self) -> None:
@@ -684,6 +1088,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             with contextlib.suppress(LabError):
                 wait_for(lambda: not self._tasks(), "the node's containers to stop", 20, interval=0.5)
         self.kubelet.stop()
+        for proc in (self.kube_router, self.kube_proxy, self.coredns):
+            proc.stop()
         self._restore_kernel_tunables()
         if self.containerd.running():
             self._kill_tasks()
@@ -709,8 +1115,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             self.ctr("containers", "delete", *ids)
 
     def _kill_leftovers(self) -> None:
-        """Shims of this node's containerd and processes in this node's cgroups (both survive their parents)."""
+        """Shims of this node's containerd, processes in this node's cgroups (both survive their parents) and
+        any process left in the node's network namespace (it would keep the namespace alive)."""
         me = os.getpid()
+        node_ns = _netns_id()
         for d in Path("/proc").iterdir():
             if not d.name.isdigit() or int(d.name) == me:
                 continue
@@ -720,7 +1128,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 cgroups = (d / "cgroup").read_text()
             except OSError:
                 continue
-            if str(self.sock).encode() in cmd or f":{CGROUP_ROOT}/" in cgroups:
+            in_node_netns = node_ns is not None and _netns_id(d / "ns" / "net") == node_ns
+            if str(self.sock).encode() in cmd or f":{CGROUP_ROOT}/" in cgroups or in_node_netns:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 deadline = time.monotonic() + 5
@@ -728,34 +1137,48 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     time.sleep(0.05)
 
     def _netns_of_node(self) -> list[Path]:
-        """Network namespaces (under /run/netns) whose pod side is attached to this node's bridge."""
-        found = []
+        """Pods' network namespaces (under /run/netns) whose eth0 is attached to this node's bridge or holds an
+        address of the node's pod range."""
+        found: list[Path] = []
         if not NETNS_DIR.is_dir():
             return found
         bridge_ifindexes = set()
-        res = run(["ip", "-j", "link", "show", "master", NODE_BRIDGE], check=False)
-        if res.returncode == 0 and res.stdout.strip():
-            for link in json.loads(res.stdout):  # the host ends of the pods' veth pairs
-                bridge_ifindexes.add(link.get("ifindex"))
+        if NODE_NETNS_PATH.exists():
+            res = run(["ip", "-n", NODE_NETNS, "-j", "link", "show", "master", NODE_BRIDGE], check=False)
+            if res.returncode == 0 and res.stdout.strip():
+                for link in json.loads(res.stdout):  # the node's ends of the pods' veth pairs
+                    bridge_ifindexes.add(link.get("ifindex"))
+        pod_net = ipaddress.ip_network(NODE_POD_CIDR)
         for ns in NETNS_DIR.glob("cni-*"):
-            out = run(["ip", "-n", ns.name, "-j", "link", "show"], check=False)
+            out = run(["ip", "-n", ns.name, "-j", "addr", "show"], check=False)
             if out.returncode != 0 or not out.stdout.strip():
                 continue
             for link in json.loads(out.stdout):
-                if link.get("ifname") == "eth0" and link.get("link_index") in bridge_ifindexes:
+                if link.get("ifname") != "eth0":
+                    continue
+                addrs = [a.get("local") for a in link.get("addr_info", []) if a.get("family") == "inet"]
+                if link.get("link_index") in bridge_ifindexes or any(
+                    ipaddress.ip_address(a) in pod_net for a in addrs if a
+                ):
                     found.append(ns)
         return found
 
     def _sweep(self) -> None:
-        """Whatever a crash or a killed kubelet left: network namespaces, mounts, the bridge, cgroups, IPs."""
+        """Whatever a crash or a killed kubelet left: network namespaces (the pods' and the node's, with its
+        bridge, veths, iptables rules and ipsets), mounts, the host's veth, route and chains, cgroups, IPs."""
         for ns in self._netns_of_node():
             run(["ip", "netns", "delete", ns.name], check=False)
         for mp in _mounts_under(self.dir):
             res = run(["umount", mp], check=False)
             if res.returncode != 0:
                 run(["umount", "-l", mp], check=False)
-        if run(["ip", "link", "show", NODE_BRIDGE], check=False).returncode == 0:
-            run(["ip", "link", "delete", NODE_BRIDGE], check=False)
+        if NODE_NETNS_PATH.exists():
+            run(["ip", "netns", "delete", NODE_NETNS], check=False)
+        # the host's end of the veth (gone with the namespace unless a process still held it), with its route;
+        # the bridge of the design before the node namespace, when a lab of then is taken down
+        for link in (HOST_VETH, NODE_BRIDGE):
+            if run(["ip", "link", "show", link], check=False).returncode == 0:
+                run(["ip", "link", "delete", link], check=False)
         shutil.rmtree(self.ipam_dir, ignore_errors=True)
         self._host_firewall_remove()
         if CGROUP_V1.is_dir():

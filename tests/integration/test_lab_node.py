@@ -4,7 +4,8 @@
 * a Job's container writes a row into the lab's PostgreSQL (over the pod network, to the bridge
   address) and the Job completes; a Job whose container exits 3 fails, exit code 3 in its pod status;
 * a pod has no route off the machine and opens nothing on this host but PostgreSQL;
-* ``lab down`` leaves nothing of the node behind (kernel tunables the kubelet changed included) and
+* ``lab down`` leaves nothing of the node behind (its network namespace, veth, route, iptables chains, processes,
+  kernel tunables the kubelet changed included) and
   ``lab up`` brings it back Ready without the
   earlier pods (this one stops the whole lab: it runs only with LAB_LIFECYCLE_TEST=1, like
   test_lab_lifecycle.py).
@@ -332,6 +333,11 @@ def _node_leftovers(lab: dict) -> list[str]:
         prefix = info["pod_cidr"].rsplit(".", 1)[0] + "."
         if prefix in out:
             found.append(f"netns {ns.name}")
+    # the node's own network namespace: its bridge, kube-proxy's and kube-router's chains and ipsets go with it
+    if info.get("netns") and Path("/run/netns", info["netns"]).exists():
+        found.append(f"netns {info['netns']}")
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
+    found += [f"route {line}" for line in routes.splitlines() if line.startswith(info["pod_cidr"] + " ")]
     return found
 
 

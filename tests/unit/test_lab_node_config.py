@@ -156,6 +156,8 @@ def test_kubelet_configuration_fits_this_host(lab_modules):
     assert cfg["registerWithTaints"] == [{"key": node.NODE_LABEL, "value": "real", "effect": "NoSchedule"}]
     assert cfg["address"] == common.NODE_GATEWAY and cfg["port"] == common.PORTS["kubelet"]
     assert cfg["containerRuntimeEndpoint"] == f"unix://{n.sock}"
+    assert cfg["clusterDNS"] == [node.DNS_SERVICE_IP] and cfg["clusterDomain"] == "cluster.local"
+    assert cfg["resolvConf"] == "", "pods get the lab's DNS only, never the host's resolvers"
     assert str(n.dir) in cfg["podLogsDir"]
 
 
@@ -164,6 +166,39 @@ def test_pods_reach_only_lab_servers_and_never_the_control_plane(lab_modules):
     reachable = set(node.POD_REACHABLE_PORTS)
     assert reachable <= set(common.PORTS)
     assert not reachable & {"kube_apiserver", "etcd_client", "etcd_peer", "kubelet", "kubelet_healthz", "registry"}
+    assert not set(node.NODE_HOST_PORTS) & reachable, "the node's own host ports are not the pods'"
     hooks = node._firewall_hooks()
     assert {(hook[0], hook[1]) for hook in hooks} == {("filter", "INPUT"), ("nat", "PREROUTING")}
-    assert all(hook[3][:2] == ["-i", common.NODE_BRIDGE] for hook in hooks)
+    # the host's chains hook the veth of the node's namespace (the bridge is inside it)
+    assert all(hook[3][:2] == ["-i", node.HOST_VETH] for hook in hooks)
+
+
+def test_node_network_namespace_layout_is_the_labs_own(lab_modules):
+    """The node's namespace, veth and transit /30 are per lab (index from the port offset), outside the pod range
+    and inside the never-routed 198.19.0.0/16; cluster DNS is a ClusterIP of the lab's Service range."""
+    import ipaddress
+
+    common, node = lab_modules.common, lab_modules.node
+    from controlplane import SERVICE_CIDR
+
+    transit = ipaddress.ip_network(f"{node.TRANSIT_HOST}/{node.TRANSIT_PREFIX}", strict=False)
+    assert ipaddress.ip_address(node.TRANSIT_NODE) in transit
+    assert not transit.overlaps(ipaddress.ip_network(common.NODE_POD_CIDR))
+    assert transit.subnet_of(ipaddress.ip_network("198.19.0.0/16"))
+    assert str(common.LAB_INDEX) in node.NODE_NETNS and str(common.LAB_INDEX) in node.HOST_VETH
+    assert len(node.HOST_VETH) <= 15, "an interface name has at most 15 characters"
+    assert ipaddress.ip_address(node.DNS_SERVICE_IP) in ipaddress.ip_network(SERVICE_CIDR)
+    assert node.DNS_ENDPOINT == common.NODE_GATEWAY
+    argv = node.in_netns(["kube-proxy"])
+    assert argv[:2] == ["nsenter", f"--net={node.NODE_NETNS_PATH}"] and argv[-1] == "kube-proxy"
+    service, endpoints = node.Node()._dns_objects()
+    assert service["spec"]["clusterIP"] == node.DNS_SERVICE_IP and "selector" not in service["spec"]
+    assert endpoints["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
+    assert endpoints["endpoints"][0]["addresses"] == [node.DNS_ENDPOINT]
+
+
+def test_node_processes_reach_the_api_server_over_the_veth_by_its_certificate_name(lab_modules):
+    node = lab_modules.node
+    cluster = node.Node._api_cluster(node.LAB_DIR / "ca.crt")
+    assert cluster["server"].startswith(f"https://{node.TRANSIT_HOST}:")
+    assert cluster["tls-server-name"] == "localhost", "the API server's certificate names localhost, not the veth"
