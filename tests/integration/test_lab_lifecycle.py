@@ -90,7 +90,9 @@ def test_warm_up_is_quick_and_down_leaves_nothing_behind():
     assert first.returncode == 0, first.stderr
     second, t_second = _lab("up")
     assert second.returncode == 0, second.stderr
-    assert t_second < 15, f"a warm `lab up` took {t_second:.1f}s:\n{second.stderr}"
+    # issue 11's budget for a warm `lab up` is 60 s (measured 6-11 s on a quiet machine, docs/lab.md); a warm run
+    # that rebuilt or restarted everything would take minutes. Not tighter: CI shares two cores with the rest.
+    assert t_second < 60, f"a warm `lab up` took {t_second:.1f}s:\n{second.stderr}"
     components = [k for k in json.loads((LAB_DIR / "connection.json").read_text()) if k != "env"]
 
     try:
