@@ -235,6 +235,45 @@ def run(argv: list[str], check: bool = True, capture: bool = True, **kw) -> subp
     return res
 
 
+RESERVED_PORTS_FILE = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+# SeaweedFS' gRPC ports are their HTTP ports + 5000 (lab/services.py GRPC_OFFSET)
+_GRPC_PORT_NAMES = ("s3_a_master", "s3_a_volume", "s3_a_filer", "s3_b_master", "s3_b_volume", "s3_b_filer")
+
+
+def lab_listen_ports() -> set[int]:
+    """Every port a lab process listens on: PORTS and SeaweedFS' gRPC ports."""
+    return set(PORTS.values()) | {PORTS[name] + 5000 for name in _GRPC_PORT_NAMES}
+
+
+def _port_ranges(text: str) -> set[int]:
+    out: set[int] = set()
+    for part in text.replace("\n", ",").split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out.update(range(int(lo), int(hi) + 1))
+        elif part:
+            out.add(int(part))
+    return out
+
+
+def reserve_ports() -> None:
+    """Keep the kernel from handing the lab's ports to client sockets (net.ipv4.ip_local_reserved_ports).
+
+    At offsets of 10000 and more the lab's ports lie in the ephemeral range (32768-60999): an API server's
+    connection to etcd, or the scheduler's to the API server, could take a port that Traefik or SeaweedFS is about
+    to listen on (seen: "bind: address already in use" on 38090 and 53080). Reserved ports are still free to
+    listen on. Added to what is reserved already, never removed (another lab may share them); needs root, and
+    without it the lab runs as before."""
+    try:
+        current = _port_ranges(RESERVED_PORTS_FILE.read_text())
+        wanted = current | lab_listen_ports()
+        if wanted != current:
+            RESERVED_PORTS_FILE.write_text(",".join(str(p) for p in sorted(wanted)) + "\n")
+    except (OSError, ValueError) as exc:
+        log(f"could not reserve the lab's ports against ephemeral use ({exc}); a port clash stays possible")
+
+
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 
-from common import LAB_DIR, PORTS, Component, LabError, log, port_open, write_json
+from common import LAB_DIR, PORTS, Component, LabError, log, port_open, reserve_ports, write_json
 
 
 def components() -> list[Component]:
@@ -48,6 +48,7 @@ def cmd_up(only: list[str] | None) -> int:
     path = LAB_DIR / "connection.json"
     conn = json.loads(path.read_text()) if path.exists() else {}
     conn.setdefault("env", {})
+    reserve_ports()
     t0 = time.monotonic()
     for comp in components():
         if only and comp.name not in only:
