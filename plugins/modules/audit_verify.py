@@ -48,7 +48,7 @@ options:
   select:
     description:
       - Return as RV(records) the records of the trail whose event has every key of this mapping with its value
-        (for example C({instance: civil-dev})); C({}) returns every record.
+        (for example the records of one instance, with key C(instance)); an empty mapping returns every record.
       - They are read from the local chain when O(local_dir) is set, else from the stored chain, so that a
         controller without a local copy reads the trail from object storage. Only a trail that verifies returns
         records.
