@@ -228,9 +228,10 @@ def test_each_restore_appends_a_signed_restore_record_and_the_trail_verifies(lab
     backups = {f"dev/{DBS[SOURCE]}/{r.backup_id}" for r in lab.store(BACKUPS).list_backups("dev", DBS[SOURCE])}
     assert [r["event"]["operation"] for r in records] == ["dr_restore", "restore_copy"], records
     own, copy = (r["event"] for r in records)
-    # the instance from its own backup: not a copy, not neutralized (the target's inventory decides, dev here)
+    # the instance from its own backup: a non-production target is always a neutralized copy (new identity)
     assert own["kind"] == "restore" and own["ok"] is True and own["instance"] == SOURCE
-    assert own["copy"] is False and own["source"]["instance"] == SOURCE and own["source"]["backup"] in backups
+    assert own["source"]["instance"] == own["target"]["instance"] == SOURCE and own["source"]["backup"] in backups
+    assert own["copy"] is True and own["neutralized"] is True and own["target"]["production"] is False
     # the copy: source, backup, target and the neutralization that verified
     assert copy["kind"] == "restore" and copy["ok"] is True and copy["neutralized"] is True
     assert copy["instance"] == TARGET and copy["environment"] == "dev" and copy["copy"] is True
