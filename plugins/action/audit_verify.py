@@ -14,7 +14,7 @@ class ActionModule(InProcessAction):
     MODULE = "governed.odoo.audit_verify"
 
     def argument_spec(self):
-        return task.verify_argument_spec()
+        return task.verify_module_argument_spec()
 
     def execute(self, params, check_mode, diff):
         return task.run_verify(params, check_mode=check_mode)

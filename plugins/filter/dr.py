@@ -1,16 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Disaster-recovery filters: odoo.conf options, and the DR drill report (JSON facts and HTML page).
+"""Disaster-recovery filters: odoo.conf options, the DR drill report (JSON facts and HTML page), and the audit
+event of a restore.
 
 Documentation of each filter is in the YAML file of the same name beside this one. The logic
-lives in module_utils/restore (odooconf.py, drill.py); these are thin, pure wrappers.
+lives in module_utils/restore (odooconf.py, drill.py, auditevent.py); these are thin, pure wrappers.
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.governed.odoo.plugins.module_utils.restore import drill, odooconf
+from ansible_collections.governed.odoo.plugins.module_utils.restore import auditevent, drill, odooconf
 
 
 def odoo_conf_options(text, section="options"):
@@ -64,6 +65,13 @@ def drill_metrics(report, labels=None):
     return drill.report_metrics(report, labels)
 
 
+def restore_audit_event(result, source, target, operator=None, operation="restore"):
+    try:
+        return auditevent.restore_event(result, source, target, operator=operator, operation=operation)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"restore_audit_event: {exc}") from exc
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -72,4 +80,5 @@ class FilterModule:
             "drill_report": drill_report,
             "drill_report_html": drill_report_html,
             "drill_metrics": drill_metrics,
+            "restore_audit_event": restore_audit_event,
         }

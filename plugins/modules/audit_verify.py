@@ -45,6 +45,14 @@ options:
     description: Key prefix of the chain inside O(bucket).
     type: str
     default: ""
+  select:
+    description:
+      - Return as RV(records) the records of the trail whose event has every key of this mapping with its value
+        (for example the records of one instance, with key C(instance)); an empty mapping returns every record.
+      - They are read from the local chain when O(local_dir) is set, else from the stored chain, so that a
+        controller without a local copy reads the trail from object storage. Only a trail that verifies returns
+        records.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -55,6 +63,14 @@ EXAMPLES = r"""
     prefix: prod/
     public_keys:
       - "{{ lookup('ansible.builtin.file', 'keys/audit-prod.pub') }}"
+
+- name: Read the verified records of one instance from object storage (no local copy)
+  governed.odoo.audit_verify:
+    bucket: governed-audit
+    prefix: prod/
+    public_keys: "{{ audit_public_keys }}"
+    select: {instance: civil-prod}
+  register: civil_prod_trail
 """
 
 RETURN = r"""
@@ -75,6 +91,11 @@ stored:
   description: The verdict of the stored chain.
   returned: when O(bucket) is set
   type: dict
+records:
+  description: The records O(select) chose, in the chain's order, each as written (C(seq), C(time), C(event)...).
+  returned: when O(select) is set and the trail verifies
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -82,7 +103,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.audit import task
 
 
 def main():
-    module = AnsibleModule(argument_spec=task.verify_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=task.verify_module_argument_spec(), supports_check_mode=True)
     result, secrets = task.run_verify(module.params, check_mode=module.check_mode)
     module.no_log_values.update(secrets)
     if result.pop("failed", False):

@@ -13,6 +13,10 @@ but the inventory (no -e beyond --limit, or source and target for the copy):
   is neutralized, the target's application credentials work and the source's are refused, and site.yml on the
   target reports changed=0;
 * an instance whose odoo-db ConfigMap is missing is refused with a clear message, not a template error.
+
+The inventory gives the instances an audit trail (promote_audit: a local directory and a bucket with object lock, as
+promote.yml writes it): each restore appends a signed `restore` record (source, backup, target, neutralized or not),
+the refused one appends nothing, and governed.odoo.audit_verify verifies both copies.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from backup_lab import Lab, wipe_bucket  # noqa: E402
+from _modrun import run_module  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.rules import release as release_rules  # noqa: E402
+from backup_lab import Lab, make_bucket, wipe_bucket  # noqa: E402
 from inventory_lab import changed_tasks, data_dir, kubectl_cmd, output, recap, run_playbook, write_inventory  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
@@ -41,6 +48,8 @@ DBS = {SOURCE: f"{SOURCE_TENANT}_dev", TARGET: f"{TARGET_TENANT}_dev"}
 BUCKET_PREFIX = f"gdr-{RUN_ID}"
 BACKUPS = f"{BUCKET_PREFIX}-dev-backups"
 ATTACHMENTS = f"{BUCKET_PREFIX}-dev-attachments"
+AUDIT_BUCKET = f"{BUCKET_PREFIX}-audit"
+AUDIT_PREFIX = "trail/"
 # the first test also provisions, seeds and backs up (its fixture): far more than the default 900 s under load
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
 
@@ -78,7 +87,31 @@ def lab():
 
 
 @pytest.fixture(scope="module")
-def inventory(lab, tmp_path_factory):
+def audit(tmp_path_factory):
+    """The instances' audit trail: a signing key generated for the run, a local directory, a locked bucket."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    base = tmp_path_factory.mktemp("dr-audit")
+    key = Ed25519PrivateKey.generate()
+    (base / "signing.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (base / "signing.pem").chmod(0o600)
+    return {"dir": base / "trail", "key": base / "signing.pem", "public": audit_chain.public_pem(key.public_key())}
+
+
+def audit_location(audit):
+    return {"local_dir": str(audit["dir"]), "bucket": AUDIT_BUCKET, "prefix": AUDIT_PREFIX,
+            **{k: Lab().s3["a"][k] for k in ("endpoint_url", "access_key", "secret_key", "region")}}
+
+
+def trail(audit):
+    path = audit["dir"] / "chain.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def inventory(lab, audit, tmp_path_factory):
     """Both instances provisioned by site.yml, the source seeded, its grants put back by site.yml, backed up."""
     import odoo_dataset
 
@@ -88,8 +121,14 @@ def inventory(lab, tmp_path_factory):
             pytest.skip("lab API server not reachable")
     except (OSError, KeyError):
         pytest.skip("lab control plane not up")
+    make_bucket(lab.client("a"), AUDIT_BUCKET)
     inv = write_inventory(tmp_path_factory.mktemp("dr-inventory") / "inv",
-                          {SOURCE: SOURCE_TENANT, TARGET: TARGET_TENANT}, BUCKET_PREFIX)
+                          {SOURCE: SOURCE_TENANT, TARGET: TARGET_TENANT}, BUCKET_PREFIX, extra={
+                              "promote_audit": {**audit_location(audit), "s3_validate_certs": False},
+                              "promote_audit_public_keys": [audit["public"]],
+                              "promote_audit_signing_key": str(audit["key"]),
+                              # GOVERNANCE for a day: the test removes its records afterwards
+                              "release_audit_retention_days": 1})
     try:
         res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
         assert res.returncode == 0, output(res)
@@ -123,7 +162,7 @@ def inventory(lab, tmp_path_factory):
             for db in DBS.values():
                 for role in ("app", "reporting", "owner"):
                     conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{db}_{role}")))
-        for bucket in (BACKUPS, ATTACHMENTS):
+        for bucket in (BACKUPS, ATTACHMENTS, AUDIT_BUCKET):
             wipe_bucket(lab.client("a"), bucket)
 
 
@@ -184,7 +223,35 @@ def test_restore_copy_gives_the_target_a_neutralized_copy_as_site_provisions_it(
     assert recap(res, TARGET)["changed"] == 0, changed_tasks(res)
 
 
-def test_an_instance_without_its_database_settings_is_refused_clearly(inventory):
+def test_each_restore_appends_a_signed_restore_record_and_the_trail_verifies(lab, inventory, audit):
+    records = trail(audit)
+    backups = {f"dev/{DBS[SOURCE]}/{r.backup_id}" for r in lab.store(BACKUPS).list_backups("dev", DBS[SOURCE])}
+    assert [r["event"]["operation"] for r in records] == ["dr_restore", "restore_copy"], records
+    own, copy = (r["event"] for r in records)
+    # the instance from its own backup: a non-production target is always a neutralized copy (new identity)
+    assert own["kind"] == "restore" and own["ok"] is True and own["instance"] == SOURCE
+    assert own["source"]["instance"] == own["target"]["instance"] == SOURCE and own["source"]["backup"] in backups
+    assert own["copy"] is True and own["neutralized"] is True and own["target"]["production"] is False
+    # the copy: source, backup, target and the neutralization that verified
+    assert copy["kind"] == "restore" and copy["ok"] is True and copy["neutralized"] is True
+    assert copy["instance"] == TARGET and copy["environment"] == "dev" and copy["copy"] is True
+    assert copy["source"] == {"instance": SOURCE, "environment": "dev", "database": DBS[SOURCE],
+                              "backup": copy["source"]["backup"], "backup_id": copy["source"]["backup_id"],
+                              "backup_created_at": copy["source"]["backup_created_at"]}
+    assert copy["source"]["backup"] in backups and copy["source"]["backup"].endswith(copy["source"]["backup_id"])
+    assert copy["target"]["database"] == DBS[TARGET] and copy["target"]["namespace"] == namespace(TARGET)
+    assert copy["target"]["production"] is False
+    # a copy of a dev instance is no production copy: the rehearsal gate does not count it
+    assert not release_rules.is_production_copy(copy)
+    # written to the bucket under object lock as well, and both copies verify with the trail's key
+    result = run_module("audit_verify", {**audit_location(audit), "public_keys": [audit["public"]]})
+    assert result.get("ok") is True and not result.get("failed"), result
+    assert result["local"]["length"] == result["stored"]["length"] == 2, result
+    key = f"{AUDIT_PREFIX}records/{2:012d}.json"
+    assert lab.client("a").get_object_retention(Bucket=AUDIT_BUCKET, Key=key)["Retention"]["Mode"] == "GOVERNANCE"
+
+
+def test_an_instance_without_its_database_settings_is_refused_clearly(inventory, audit):
     proc = subprocess.run([*kubectl_cmd(), "-n", namespace(TARGET), "delete", "configmap", "odoo-db"],
                           capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -194,3 +261,4 @@ def test_an_instance_without_its_database_settings_is_refused_clearly(inventory)
     assert f"ConfigMap {namespace(TARGET)}/odoo-db (PGHOST, PGPORT, PGDATABASE, PGUSER) is missing" in said, output(res)
     assert f"{TARGET} not restored" in said, output(res)
     assert "AnsibleUndefinedVariable" not in said and "has no attribute" not in said, output(res)
+    assert len(trail(audit)) == 2  # refused before the restore: nothing recorded as restored

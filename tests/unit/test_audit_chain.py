@@ -186,6 +186,44 @@ def test_the_local_trail_names_each_tampering(tmp_path, signer, ring, tamper):
     assert expected in {(p["seq"], p["kind"]) for p in result["problems"]}, result["problems"]
 
 
+def _write_key(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "signing.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path, chain.public_pem(key.public_key())
+
+
+def test_audit_verify_returns_the_selected_records_of_a_trail_that_verifies(tmp_path):
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import task
+
+    key, public = _write_key(tmp_path)
+    for n, instance in enumerate(("civil-dev", "civil-qa", "civil-dev")):
+        result, _masked = task.run_record({"event": {"kind": "promotion", "instance": instance, "n": n},
+                                           "signing_key_path": str(key), "local_dir": str(tmp_path / "audit"),
+                                           "lock_mode": "GOVERNANCE", "retention_days": 1}, now=T0)
+        assert not result.get("failed"), result
+    params = {"local_dir": str(tmp_path / "audit"), "public_keys": [public]}
+    result, _masked = task.run_verify(dict(params, select={"instance": "civil-dev"}))
+    assert result["ok"] and [r["event"]["n"] for r in result["records"]] == [0, 2]
+    assert [r["seq"] for r in task.run_verify(dict(params, select={}))[0]["records"]] == [1, 2, 3]
+    assert task.run_verify(dict(params, select={"instance": "civil-dev", "n": 1}))[0]["records"] == []
+    assert "records" not in task.run_verify(params)[0]  # only when asked
+    # a tampered trail returns no record to act on
+    path = tmp_path / "audit" / "chain.jsonl"
+    path.write_text(path.read_text().replace('"n":2', '"n":7'))
+    result, _masked = task.run_verify(dict(params, select={"instance": "civil-dev"}))
+    assert result["failed"] and "records" not in result and "edited" in result["msg"], result
+
+
+def test_the_module_options_are_the_gate_options_and_select():
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import task
+
+    assert set(task.verify_module_argument_spec()) - set(task.verify_argument_spec()) == {"select"}
+
+
 def test_a_copy_of_a_record_is_not_a_new_record(signer, ring):
     records, head = build(signer, 3)
     records.append(copy.deepcopy(records[1]))

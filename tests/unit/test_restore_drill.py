@@ -109,7 +109,7 @@ def test_json_round_trip():
 # --------------------------------------------------------------------------------------------
 def test_filters_registered():
     assert set(dr.FilterModule().filters()) == {"odoo_conf_options", "odoo_conf_set", "drill_report",
-                                                "drill_report_html", "drill_metrics"}
+                                                "drill_report_html", "drill_metrics", "restore_audit_event"}
 
 
 def test_drill_report_filter_validates():

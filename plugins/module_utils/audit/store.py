@@ -281,13 +281,19 @@ class AuditTrail:
             self.local.append(record, head)
         return record
 
-    def verify(self, public_keys):
-        """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies."""
+    def verify(self, public_keys, keep_records=False):
+        """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies.
+
+        With ``keep_records``, also ``records``: the chain as read, from the local copy when there is one, else the
+        stored copy (a reader that has no local copy reads the trail from object storage).
+        """
         keys = chain.keyring(public_keys) if not _is_ring(public_keys) else public_keys
         out = {"problems": []}
         last_hashes = {}
+        kept = None
         if self.local is not None:
             records, head = self.local.read()
+            kept = records
             verdict = chain.verify(records, keys, head=head)
             if head is None and records:
                 verdict.problems.append(
@@ -297,6 +303,7 @@ class AuditTrail:
             last_hashes["local"] = (verdict.length, verdict.last_hash)
         if self.remote is not None:
             records, head, listing = self.remote.read()
+            kept = records if kept is None else kept
             verdict = chain.verify(records, keys, head=head)
             verdict.problems[:0] = listing
             out["stored"] = verdict.as_dict()
@@ -309,6 +316,8 @@ class AuditTrail:
                                     "reason": f"the local chain ({ln} records, last {lh[:12]}...) and the stored "
                                               f"chain ({sn} records, last {sh[:12]}...) differ"})
         out["ok"] = not out["problems"]
+        if keep_records:
+            out["records"] = [r for r in kept or () if isinstance(r, dict)]
         return out
 
 

@@ -51,6 +51,23 @@ def verify_argument_spec():
     return spec
 
 
+def verify_module_argument_spec():
+    """audit_verify's options: where the trail is, the keys, and ``select`` (the records to return)."""
+    spec = verify_argument_spec()
+    spec.update(select=dict(type="dict"))
+    return spec
+
+
+def select_records(records, select):
+    """The records whose event has every key of ``select`` with its value."""
+    out = []
+    for record in records:
+        event = record.get("event") if isinstance(record.get("event"), dict) else {}
+        if all(k in event and event[k] == v for k, v in select.items()):
+            out.append(record)
+    return out
+
+
 def _trail(params, lock_mode="COMPLIANCE", retention_days=1):
     if not params.get("local_dir") and not params.get("bucket"):
         raise AuditError("set local_dir, bucket, or both: where the audit chain is kept")
@@ -102,12 +119,16 @@ def run_record(params, check_mode=False, now=None):
 def run_verify(params, check_mode=False):
     """(result, values to mask): verify every copy of the chain; fail naming each problem."""
     del check_mode  # verification only reads
+    select = params.get("select")
     try:
         trail = _trail(params)
-        result = trail.verify(params["public_keys"])
+        result = trail.verify(params["public_keys"], keep_records=select is not None)
     except GovernedError as exc:
         return {"failed": True, "changed": False, "msg": exc.msg, **exc.as_result()}, set()
+    records = result.pop("records", None)
     out = {"changed": False, **result}
+    if select is not None and result["ok"]:
+        out["records"] = select_records(records, select)
     if not result["ok"]:
         shown = "; ".join(f"{p['copy']} record {p['seq']}: {p['kind']}: {p['reason']}" if p["seq"] is not None
                           else f"{p['copy']}: {p['kind']}: {p['reason']}" for p in result["problems"][:10])
