@@ -74,6 +74,38 @@ DEFAULT_TOLERANCE = {
 }
 
 
+# the environment policy's observation (release_observation): key -> (default, what it means)
+OBSERVATION_KEYS = {
+    "prometheus_url": ("", "base URL of the Prometheus HTTP API that scrapes the ingress; empty: no observation"),
+    "window_seconds": (300, "length of each window, before the release and after it (seconds, 10-86400)"),
+    "settle_seconds": (30, "seconds after the verified rollout before the window after it starts (0-3600)"),
+    "tolerance": ({}, "overrides of the environment's tolerance (rule release.observation_tolerance)"),
+    "require_traffic": (False, "an inconclusive comparison (too few requests) fails the promotion too"),
+    "timeout": (30.0, "seconds to wait for each Prometheus answer"),
+}
+
+
+def observation_settings(observation):
+    """The policy's observation with its defaults: ``enabled`` when a prometheus_url is set. Only valid input is
+    expected (rule release.observation_policy refuses the rest first)."""
+    given = observation if isinstance(observation, dict) else {}
+    out = {key: given.get(key, default) for key, (default, _what) in OBSERVATION_KEYS.items()}
+    out["enabled"] = bool(out["prometheus_url"])
+    return out
+
+
+def observation_tolerance(environment, observation):
+    """The tolerance a promotion to ``environment`` compares with, for rule release.observation_tolerance: None when
+    the policy observes nothing; the overrides as given when they are not a mapping (the rule names that)."""
+    settings = observation_settings(observation)
+    if not settings["enabled"]:
+        return None
+    tolerance = settings["tolerance"]
+    if not isinstance(tolerance, dict) or environment not in DEFAULT_TOLERANCE:
+        return tolerance
+    return effective_tolerance(environment, tolerance)
+
+
 class ObservationError(GovernedError):
     """Prometheus cannot be read, or answered something that is not a Prometheus answer."""
 

@@ -64,6 +64,7 @@ BUCKETS = (f"{BUCKET_PREFIX}-dev-backups", f"{BUCKET_PREFIX}-dev-attachments")
 LEASE = "governed-odoo-promotion"
 NODE_LABEL = "lab.governed.odoo/node"
 DEPLOYER = "bob"
+INGRESS_HOST = f"{TENANT}.dev.odoo.lab.test"  # the lab inventory's ingress_hostnames
 
 
 # --------------------------------------------------------------------------- helpers
@@ -265,6 +266,17 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         "release_registry_url": f"http://{conn['node']['registry']}",
         # C never becomes ready: how long its rollout is given before the rollback
         "promote_rollout_timeout": 240,
+        # /web/health through the lab's Traefik, which dials the web pods on the real node (the lab has no kube-proxy
+        # for ClusterIPs there) from the node's host address
+        "ingress_traefik": {"namespace": "traefik", "pod_labels": {"app.kubernetes.io/name": "traefik"},
+                            "source_cidrs": ["127.0.0.1/32", f"{conn['node']['host_address']}/32"],
+                            "native_lb": False},
+        "promote_ingress_health": {"url": conn["traefik"]["websecure"], "host": INGRESS_HOST,
+                                   "validate_certs": False, "use_proxy": False, "tries": 30, "delay": 2},
+        # the release observation against the lab's Prometheus, in windows too short and with a minimum of requests too
+        # high for any verdict but inconclusive: the comparison runs and is recorded, and only require_traffic decides
+        "release_observation": {"prometheus_url": conn["prometheus"]["url"], "window_seconds": 10,
+                                "settle_seconds": 0, "tolerance": {"min_requests": 100000}},
     }
     (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
     return where
@@ -402,6 +414,12 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     assert event["gates"] and all(g["passed"] for g in event["gates"])
     assert event["deployer"] == DEPLOYER  # the signer of the promotion request, as the gate established it
     assert any('"release": "B"' in line and "200" in line for line in event["verification"]), event["verification"]
+    # /web/health through the lab's Traefik, and the observation against its Prometheus (no traffic: inconclusive)
+    assert event["ingress"]["status"] == 200 and event["ingress"]["url"].endswith("/web/health"), event["ingress"]
+    observation = event["observation"]
+    assert observation["verdict"] == "inconclusive", observation
+    assert observation["after"]["start"] >= observation["before"]["end"]
+    assert observation["tolerance"]["min_requests"] == 100000
 
 
 def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab, keys):
@@ -411,6 +429,7 @@ def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b
     res = promote(instance, keys, release, "--check")
     assert res.returncode == 0, output(res)
     assert "release.record_schema" in res.stdout and "migration (sale)" in res.stdout, output(res)
+    assert "verify /web/health through the ingress" in res.stdout and "observe error rate and p95 latency" in res.stdout
     assert images["C"] in res.stdout
     after = (kget("deployment", "odoo-web")["metadata"]["resourceVersion"], len(chain(instance["audit"])),
              backups(lab), params(lab))
@@ -495,6 +514,25 @@ def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instanc
     promotion_b = next(r["event"] for r in chain(instance["audit"]) if r["event"].get("kind") == "promotion"
                        and r["event"]["release"]["id"] == f"b-{RUN_ID}")
     assert event["restored"] == promotion_b["backup"]
+    assert kget("lease", LEASE) is None
+
+
+def test_an_observation_that_requires_traffic_and_sees_none_rolls_back(promoted_c, instance, images, keys):
+    # A again under another id (no migration), with a policy that requires traffic in the window after the release:
+    # the lab sends none, so the comparison is inconclusive and the promotion rolls back to the image it ran (A)
+    release = write_release(instance["releases"], f"a2-{RUN_ID}", images["A"])
+    policy = {"release_observation": {"prometheus_url": connection()["prometheus"]["url"], "window_seconds": 10,
+                                      "settle_seconds": 0, "require_traffic": True,
+                                      "tolerance": {"min_requests": 100000}}}
+    res = promote(instance, keys, release, "-e", json.dumps(policy))
+    assert res.returncode != 0, output(res)
+    assert "release observation: inconclusive (the policy requires traffic)" in res.stdout, output(res)
+    assert "rolled back to" in res.stdout, output(res)
+    assert web_image() == images["A"] and ready_web_images() == [images["A"]]
+    event = chain(instance["audit"])[-1]["event"]
+    assert event["kind"] == "rollback" and event["release"]["id"] == f"a2-{RUN_ID}"
+    assert event["observation"]["verdict"] == "inconclusive" and "release observation" in event["failure"]
+    assert event["migrated"] is False and event["restored"] is None
     assert kget("lease", LEASE) is None
 
 

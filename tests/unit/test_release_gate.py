@@ -161,3 +161,25 @@ def test_the_result_names_the_deployer_the_approvers_and_an_override_to_record(t
     assert event["kind"] == "override" and event["deployer"] == "bob"
     assert sorted(event["approvers"]) == ["alice", "carol"]
     assert any("Month-end close" in reason for reason in event["overrode"])
+
+
+def test_the_environments_observation_is_reported_and_its_tolerance_gated(release_file):
+    p = params(release=str(release_file), now=NOW.isoformat(), fail_on_refusal=False)
+    out, _hidden = gate.run(p, PROD_VARS)
+    # no prometheus_url: promote.yml observes nothing, and the tolerance rule has nothing to check
+    assert out["observation"]["enabled"] is False and out["observation"]["tolerance"] is None
+    observing = dict(PROD_VARS, release_observation={"prometheus_url": "http://127.0.0.1:9090", "window_seconds": 60,
+                                                     "tolerance": {"min_requests": 5}})
+    out, _hidden = gate.run(p, observing)
+    obs = out["observation"]
+    assert obs["enabled"] is True and obs["window_seconds"] == 60 and obs["settle_seconds"] == 30
+    # prod's tolerance with the policy's override on top
+    assert obs["tolerance"]["min_requests"] == 5 and obs["tolerance"]["max_error_rate"] == 0.02
+    ok = {r["id"]: r["passed"] for r in out["rules"]}
+    assert ok["release.observation_tolerance"] and ok["release.observation_policy"]
+    broken = dict(observing, release_observation={"prometheus_url": "http://127.0.0.1:9090", "window_seconds": 1,
+                                                  "tolerance": {"max_error_rate": 5}})
+    out, _hidden = gate.run(p, broken)
+    failing = {r["id"] for r in out["rules"] if not r["passed"]}
+    assert {"release.observation_tolerance", "release.observation_policy"} <= failing
+    assert "max_error_rate=5" in out["msg"] and "window_seconds=1" in out["msg"]

@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from ansible_collections.governed.odoo.plugins.module_utils import observability
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
 from ansible_collections.governed.odoo.plugins.module_utils.audit import task as audit_task
 from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
@@ -180,6 +181,8 @@ def gather(params, variables, basedir=None, now=None, environ=None):
         "promotion_request": load_statement(params.get("promotion_request"), basedir, "promotion request"),
         "audit": audit,
         "target": params["target"],
+        # the tolerance the promotion's observation compares with (None when the policy observes nothing)
+        "observation_tolerance": observability.observation_tolerance(environment, policy.get("observation")),
     }
 
 
@@ -251,6 +254,9 @@ def run(params, variables, basedir=None, check_mode=False, now=None, environ=Non
            "environment": inputs["policy"].get("environment"), "now": chain.format_time(inputs["now"]),
            # every gate result in the shape of an audit event's "gates" (docs/audit.md), refusals too
            "gates": [{"rule": r["id"], "ok": r["passed"], "message": "; ".join(r["reasons"])} for r in results],
+           # what promote.yml observes after the rollout (enabled, prometheus_url, windows, tolerance)
+           "observation": dict(observability.observation_settings(inputs["policy"].get("observation")),
+                               tolerance=inputs.get("observation_tolerance")),
            **accountability(inputs)}
     if allowed:
         out["msg"] = (f"release {record.get('id')} may be promoted to {params['target']}"

@@ -40,6 +40,7 @@ VARIABLES = {
     "release_rehearsal_max_age_days": "rehearsal_max_age_days",
     "release_audit_lock_mode": "audit_lock_mode",
     "release_audit_retention_days": "audit_retention_days",
+    "release_observation": "observation",
 }
 
 _BASE = {
@@ -61,6 +62,9 @@ _BASE = {
     "rehearsal_max_age_days": None,
     "audit_lock_mode": "GOVERNANCE",
     "audit_retention_days": 90,
+    # the error rate and p95 latency before and after the rollout, from Prometheus (observability.py); off until a
+    # prometheus_url is set
+    "observation": {},
 }
 
 _WEEKDAY_HOURS = [{"name": "weekday working hours", "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ansible_collections.governed.odoo.plugins.module_utils.observability import TOLERANCE_KEYS
+from ansible_collections.governed.odoo.plugins.module_utils.observability import OBSERVATION_KEYS, TOLERANCE_KEYS
+from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import has_control_characters
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
 _RATIOS = ("max_error_rate_increase", "max_error_rate")
@@ -54,3 +55,46 @@ def observation_tolerance(i):
     minimum = tol.get("min_requests")
     if "min_requests" in tol and not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 1):
         yield f"observation tolerance: min_requests={minimum!r} must be a whole number of at least 1"
+
+
+def _whole(value, low, high):
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+@rule(
+    "release.observation_policy",
+    layer="release",
+    scope="release",
+    reads=("policy",),
+    refuses=(
+        "an environment's release observation (release_observation) with unknown keys, a Prometheus URL that is"
+        " not http(s) or holds a control character, windows outside 10-86400 seconds, a settle time outside"
+        " 0-3600 seconds, a require_traffic that is not true or false, or a timeout that is not a positive number"
+    ),
+    example="release_observation.window_seconds=5 must be a whole number of seconds from 10 to 86400",
+)
+def observation_policy(i):
+    policy = i.get("policy")
+    observation = policy.get("observation") if isinstance(policy, dict) else None
+    if observation in (None, {}):
+        return
+    if not isinstance(observation, dict):
+        yield "release_observation must be a mapping (prometheus_url, window_seconds, settle_seconds, tolerance...)"
+        return
+    for key in sorted(set(observation) - set(OBSERVATION_KEYS)):
+        yield f"release_observation: unknown key {key} (known: {', '.join(OBSERVATION_KEYS)})"
+    url = observation.get("prometheus_url", "")
+    if not isinstance(url, str) or has_control_characters(url) or (
+            url and not (url.startswith(("http://", "https://")) and len(url.split("://", 1)[1]) > 0)):
+        yield f"release_observation.prometheus_url={url!r} must be an http:// or https:// URL (empty: no observation)"
+    if "window_seconds" in observation and not _whole(observation["window_seconds"], 10, 86400):
+        yield (f"release_observation.window_seconds={observation['window_seconds']!r} must be a whole number of"
+               " seconds from 10 to 86400")
+    if "settle_seconds" in observation and not _whole(observation["settle_seconds"], 0, 3600):
+        yield (f"release_observation.settle_seconds={observation['settle_seconds']!r} must be a whole number of"
+               " seconds from 0 to 3600")
+    if "require_traffic" in observation and not isinstance(observation["require_traffic"], bool):
+        yield f"release_observation.require_traffic={observation['require_traffic']!r} must be true or false"
+    timeout = observation.get("timeout", 30.0)
+    if not (_number(timeout) and timeout > 0):
+        yield f"release_observation.timeout={timeout!r} must be a number of seconds above 0"
