@@ -1072,6 +1072,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "transit": {"host": TRANSIT_HOST, "node": TRANSIT_NODE},
             # where a NetworkPolicy sees the lab's servers: pods dial host_address, the node DNATs to this one
             "policy_host_address": TRANSIT_HOST,
+            # one CIDR holding both (an inventory's egress `cidr` to the lab's servers is one CIDR, and must hold
+            # the address pods dial as well as the one the policy sees)
+            "server_cidr": "198.19.0.0/16",
+            # where a NetworkPolicy sees connections from the host (Traefik, the controller): the host's end of
+            # the veth, since the host routes the pod network through it
+            "host_source_address": TRANSIT_HOST,
             "dns": {"service_ip": DNS_SERVICE_IP, "endpoint": DNS_ENDPOINT, "cluster_domain": CLUSTER_DOMAIN},
             "service_proxy": "kube-proxy (iptables)",
             "network_policy": f"kube-router {KUBE_ROUTER_VERSION} (firewall only)",

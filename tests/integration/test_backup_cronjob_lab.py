@@ -96,6 +96,9 @@ def write_inventory(where: Path, conn: dict) -> Path:
     (where / "hosts.yml").write_text(json.dumps(hosts))
     node = conn["node"]
     pod_host = node["host_address"]
+    # the egress policy's CIDR: pods dial host_address, and the node's NetworkPolicy enforcer (kube-router) sees the
+    # connection after the node's DNAT, at policy_host_address; the lab gives one CIDR holding both
+    server_cidr = node.get("server_cidr", f"{pod_host}/32")
     s3 = conn["s3"]["a"]
     group = {
         "lab_dir": str(LAB_DIR),
@@ -124,7 +127,7 @@ def write_inventory(where: Path, conn: dict) -> Path:
             "access_key": "{{ lab_connection.s3.a.access_key }}",
             "secret_key": "{{ lab_connection.s3.a.secret_key }}",
             "validate_certs": False,
-            "cidr": f"{pod_host}/32",
+            "cidr": server_cidr,
         },
         # the controller reaches the lab's PostgreSQL on loopback, the pods at the node's host_address (same port)
         "postgresql_external": {
@@ -135,7 +138,7 @@ def write_inventory(where: Path, conn: dict) -> Path:
             "admin_password": "{{ lab_connection.postgres.primary.password }}",
             "admin_database": "postgres",
             "ssl_mode": "disable",
-            "cidr": f"{pod_host}/32",
+            "cidr": server_cidr,
             "reporting_host": "{{ lab_connection.postgres.replica.host }}",
             "reporting_port": "{{ lab_connection.postgres.replica.port }}",
         },
@@ -313,7 +316,8 @@ def test_the_weekly_verify_cronjob_completes(instance, nightly, lab):
     pg = conn["postgres"]["primary"]
     # the test restore's scratch server (the lab's PostgreSQL) as the pods reach it
     pod_side = {"backup_verify_restore": {"host": host, "port": pg["port"], "user": pg["user"], "db": "postgres",
-                                          "ssl_mode": "disable", "cidr": f"{host}/32"}}
+                                          "ssl_mode": "disable",
+                                          "cidr": conn["node"].get("server_cidr", f"{host}/32")}}
     extra = inv.parent / "verify-pod-side.json"
     extra.write_text(json.dumps(pod_side))
     res = run_playbook(inv, "backup.yml", "-e", "governed_odoo_backup_now=false", "-e", f"@{extra}")

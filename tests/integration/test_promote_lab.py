@@ -246,7 +246,8 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
             "admin_password": "{{ lab_connection.postgres.primary.password }}",
             "admin_database": "postgres",
             "ssl_mode": "disable",
-            "cidr": f"{conn['node']['host_address']}/32",
+            # pods dial host_address; the node's NetworkPolicy enforcer sees the connection after the node's DNAT
+            "cidr": conn["node"].get("server_cidr", f"{conn['node']['host_address']}/32"),
             "reporting_host": "{{ lab_connection.postgres.replica.host }}",
             "reporting_port": "{{ lab_connection.postgres.replica.port }}",
         },
@@ -269,7 +270,8 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         # /web/health through the lab's Traefik, which dials the web pods on the real node (the lab has no kube-proxy
         # for ClusterIPs there) from the node's host address
         "ingress_traefik": {"namespace": "traefik", "pod_labels": {"app.kubernetes.io/name": "traefik"},
-                            "source_cidrs": ["127.0.0.1/32", f"{conn['node']['host_address']}/32"],
+                            "source_cidrs": ["127.0.0.1/32", f"{conn['node']['host_address']}/32",
+                                             f"{conn['node'].get('host_source_address', '127.0.0.1')}/32"],
                             "native_lb": False},
         "promote_ingress_health": {"url": conn["traefik"]["websecure"], "host": INGRESS_HOST,
                                    "validate_certs": False, "use_proxy": False, "tries": 30, "delay": 2},
