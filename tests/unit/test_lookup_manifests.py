@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from _localplay import run_local_play
+
 PLAY = """
 - hosts: localhost
   gather_facts: false
@@ -45,17 +42,7 @@ def test_json_output_is_the_list_output_as_one_string(tmp_path):
     (tmp_path / "templates" / "two.yml.j2").write_text(TWO)
     (tmp_path / "templates" / "three.conf.j2").write_text(THREE)
     (tmp_path / "play.yml").write_text(PLAY)
-    playbook = str(Path(sys.executable).parent / "ansible-playbook")
-    play = str(tmp_path / "play.yml")
-    interpreter = f"ansible_python_interpreter={sys.executable}"
-    res = subprocess.run(
-        [playbook, "-i", "localhost,", "-c", "local", play, "-e", interpreter],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_local_play(tmp_path / "play.yml")
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["json_is_string"] is True
     assert out["text"] == "[options]\nnames = b,a\n: not YAML {\n"

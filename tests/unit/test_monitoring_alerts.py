@@ -6,7 +6,6 @@ PostgreSQL and Redis with exporters), so that every rule the role can write is h
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _localplay import run_local_play
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
@@ -47,13 +47,7 @@ def render_monitoring(tmp: Path, variables: dict) -> list[dict]:
     """The monitoring role's objects for ``variables`` (extra vars, so that hostvars see them as inventory would)."""
     (tmp / "play.yml").write_text(PLAY)
     (tmp / "vars.json").write_text(json.dumps(variables))
-    playbook = str(Path(sys.executable).parent / "ansible-playbook")
-    res = subprocess.run(
-        [playbook, "-i", "localhost,", "-c", "local", str(tmp / "play.yml"), "-e", f"@{tmp / 'vars.json'}",
-         "-e", f"ansible_python_interpreter={sys.executable}"],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), capture_output=True, text=True, check=False,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_local_play(tmp / "play.yml", "-e", f"@{tmp / 'vars.json'}")
     return json.loads((tmp / "objects.json").read_text())
 
 

@@ -6,14 +6,9 @@ the egress policy's port) and the backup role (the CronJob's runner settings, it
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from _localplay import run_local_play
 
 PLAY = """
 - hosts: localhost
@@ -63,13 +58,7 @@ PLAY = """
 
 def render(tmp_path, external):
     (tmp_path / "play.yml").write_text(PLAY.replace("EXTERNAL", json.dumps(external)))
-    res = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         str(tmp_path / "play.yml"), "-e", f"ansible_python_interpreter={sys.executable}"],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), cwd=ROOT,
-        capture_output=True, text=True, check=False, timeout=300,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_local_play(tmp_path / "play.yml")
     return json.loads((tmp_path / "out.json").read_text())
 
 

@@ -7,14 +7,9 @@ which place the backup CronJobs' pods, by default where the odoo role places Odo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from _localplay import run_local_play
 
 PLAY = """
 - hosts: localhost
@@ -62,13 +57,7 @@ TOLERATION = {"key": "lab.governed.odoo/node", "operator": "Equal", "value": "re
 
 def render(tmp_path, s3, placement=""):
     (tmp_path / "play.yml").write_text(PLAY.replace("S3", json.dumps(s3)).replace("PLACEMENT", placement))
-    res = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         str(tmp_path / "play.yml"), "-e", f"ansible_python_interpreter={sys.executable}"],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")), cwd=ROOT,
-        capture_output=True, text=True, check=False, timeout=300,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_local_play(tmp_path / "play.yml")
     return json.loads((tmp_path / "out.json").read_text())
 
 
