@@ -14,7 +14,9 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
   several checkouts do not meet.
 * **pod network**: a bridge (``labnode<N>``) that the lab creates with ``NODE_GATEWAY`` on it, the CNI
   ``bridge`` and ``host-local`` plugins handing out addresses of ``NODE_POD_CIDR``. Pods get the
-  bridge's subnet route and nothing else: no default route, no masquerading, so no route off the machine.
+  bridge's subnet route and a host route to ``TRANSIT_HOST`` (so that replies to host clients, the lab's
+  Traefik among them, find their way back), and nothing else: no default route, no masquerading, so no
+  route off the machine.
   A pod reaches the lab's servers (PostgreSQL, Redis, S3, Traefik; all on 127.0.0.1) at
   ``NODE_GATEWAY:<same port>``, through a DNAT of the lab's own, and the loopback Service ClusterIPs
   that local stand-ins bind (lab/cni/lab-loopback-services), and nothing else on this host.
@@ -534,7 +536,10 @@ class Node(Component):
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": NODE_POD_CIDR, "gateway": NODE_GATEWAY}]],
-                        "routes": [],  # the subnet route only: no default route, nothing off the machine
+                        # the subnet route and one host route back to the host's end of the veth (the source of
+                        # the lab's Traefik and of every other host client that dials a pod): no default route,
+                        # nothing off the machine
+                        "routes": [{"dst": f"{TRANSIT_HOST}/32", "gw": NODE_GATEWAY}],
                         "dataDir": str(self.ipam_dir),
                     },
                 },

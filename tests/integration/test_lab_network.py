@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import subprocess
 import time
 
@@ -195,6 +196,18 @@ def test_pod_reaches_another_namespaces_service_by_its_dns_name(lab, tenants):
     assert _connect(lab, a, "db", 5432) == f"hi-from-{a} 5432"
     # the lab's DNS answers for the cluster only: nothing off this machine
     assert _in_client(lab, a, "getent hosts example.com").returncode != 0
+
+
+def test_a_host_client_reaches_a_pod_at_its_own_address(lab, tenants):
+    """As the lab's Traefik does (a process on the host): a TCP connection to the pod's address, from the host's end
+    of the veth, gets the pod's answer; the pod's reply needs its host route back to that address."""
+    pod = _json(lab, "get", "pod", "listener", "-n", tenants["a"])
+    address = pod["status"]["podIP"]
+    with socket.create_connection((address, 8069), timeout=10) as conn:
+        assert conn.getsockname()[0] == lab["node"]["host_source_address"]
+        conn.settimeout(10)
+        greeting = conn.makefile().readline().strip()
+    assert greeting == f"hi-from-{tenants['a']} 8069"
 
 
 def test_network_policies_isolate_tenants_on_the_real_node(lab, tenants):
