@@ -30,13 +30,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
-import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +46,7 @@ sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 sys.path.insert(0, str(REPO / "lab" / "images"))
 sys.path.insert(0, str(REPO / "lab"))
 
+import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
@@ -73,24 +71,16 @@ def conn() -> dict:
 
 
 def kubectl(*args, check=True, stdin=None, timeout=900):
-    c = conn()["controlplane"]
-    res = subprocess.run([c["kubectl"], "--kubeconfig", c["kubeconfig"], *args], input=stdin, capture_output=True,
-                         text=True, check=False, timeout=timeout)
-    if check and res.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
+    return node_lab.kubectl(*args, check=check, stdin=stdin, timeout=timeout)
 
 
 def playbook(inv: Path, name: str, *extra: str) -> float:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    """Seconds that one ansible-playbook run took; stops the bench when it failed."""
     t0 = time.monotonic()
-    res = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inv),
-                          str(REPO / "playbooks" / name), "--limit", HOST, *extra],
-                         capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=3600)
+    res = node_lab.run_playbook(inv, name, *extra, limit=HOST, timeout=3600)
     took = time.monotonic() - t0
     if res.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{res.stdout[-6000:]}\n{res.stderr[-2000:]}")
+        raise SystemExit(f"{name} failed:\n{node_lab.output(res)}")
     return took
 
 
@@ -130,17 +120,7 @@ def write_inventory(where: Path, image: str, audit_dir: Path, key_path: Path, pu
 
 def write_release(directory: Path, rid: str, image: str) -> tuple[Path, Path]:
     """A release that updates one module (so promote.yml runs the migration Job), and bob's signed request."""
-    directory.mkdir(parents=True, exist_ok=True)
-    report = json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
-                         "Metadata": {"RepoDigests": [image]}, "Results": []}).encode()
-    (directory / f"{rid}.trivy.json").write_bytes(report)
-    record = {"format": 1, "id": rid, "image": image, "addons": [{"name": "sale", "version": "17.0.1.0"}],
-              "config_revision": "4f1c2e9", "migration": {"install": [], "update": ["sale"]},
-              "evidence": {"scan_report": {"uri": f"{rid}.trivy.json",
-                                           "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
-                           "signatures": [{"type": "cosign", "uri": image}]}}
-    path = directory / f"{rid}.json"
-    path.write_text(json.dumps(record))
+    path = node_lab.write_release(directory, rid, image, update=["sale"])
     now = dt.datetime.now(dt.UTC)
     stmt = {"type": "promotion_request", "release": rid, "digest": image.rsplit("@", 1)[1], "environment": "dev",
             "deployer": "bob", "issued": approvals.statement_time(now - dt.timedelta(minutes=5)),
@@ -226,7 +206,6 @@ def main():
     args = parser.parse_args()
 
     import odoo_dataset
-
     from build import push
 
     if not (conn().get("node") or {}).get("enabled"):

@@ -25,7 +25,6 @@ Shown here:
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -42,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
+import node_lab  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+from node_lab import output  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"bc{RUN_ID}"
@@ -59,25 +60,11 @@ pytestmark = pytest.mark.lab
 
 
 def connection():
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled"):
-        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
-    if "backup-runner" not in node.get("images", {}):
-        pytest.skip("the lab's node has no backup runner image (lab/images/backup-runner.yaml): run scripts/lab up")
-    return conn
+    return node_lab.connection("backup-runner")
 
 
 def kubectl(*args, check=True, timeout=120):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run([conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-                         capture_output=True, text=True, check=False, timeout=timeout)
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
+    return node_lab.kubectl(*args, check=check, timeout=timeout)
 
 
 def kjson(*args):
@@ -156,20 +143,8 @@ def write_inventory(where: Path, conn: dict) -> Path:
     return where
 
 
-def play_env():
-    return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-
-
 def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         "--limit", HOST, *extra],
-        capture_output=True, text=True, env=play_env(), cwd=ROOT, check=False, timeout=900)
-
-
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+    return node_lab.run_playbook(inventory, playbook, *extra, limit=HOST, timeout=900)
 
 
 def upload_filestore(client, root: Path, prefix: str) -> int:

@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,19 +44,14 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT / "lab" / "images"))
 sys.path.insert(0, str(ROOT / "lab"))
 
+import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+from node_lab import connection, kubectl, output  # noqa: E402
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skip(reason=(
-        "issue 11/12: since the lab's real node moved into a network namespace of its own (kube-proxy, CoreDNS,"
-        " kube-router), the lab's Traefik on the host no longer reaches the node's web pods (a connection from the"
-        " host's end of the veth to a pod times out), so promote.yml's /web/health through the ingress waits out every"
-        " try. Promotion on the real node, with the health probe Job, is covered by test_promote_path_lab.py")),
-]
+pytestmark = pytest.mark.lab
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"pr{RUN_ID}"
@@ -75,38 +67,12 @@ INGRESS_HOST = f"{TENANT}.dev.odoo.lab.test"  # the lab inventory's ingress_host
 
 
 # --------------------------------------------------------------------------- helpers
-def connection():
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled"):
-        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
-    return conn
-
-
-def kubectl(*args, check=True):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run([conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-                         capture_output=True, text=True, check=False, timeout=120)
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
-
-
 def kget(kind, name):
-    res = kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json", check=False)
-    if res.returncode != 0:
-        if "NotFound" in res.stderr or "not found" in res.stderr:
-            return None
-        raise AssertionError(res.stderr)
-    return json.loads(res.stdout)
+    return node_lab.kget(kind, name, NAMESPACE)
 
 
 def kube_args():
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    return {"kubeconfig": conn["controlplane"]["kubeconfig"]}
+    return {"kubeconfig": connection()["controlplane"]["kubeconfig"]}
 
 
 def web_image():
@@ -142,26 +108,8 @@ def backups(lab):
     return [r.backup_id for r in lab.store(BUCKETS[0]).list_backups("dev", DB)]
 
 
-def output(res):
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
-
-
 def write_release(directory: Path, rid: str, image: str, update=()):
-    """The release record, with a Trivy report of its image (no findings) beside it, pinned by its digest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    report = json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
-                         "Metadata": {"RepoDigests": [image]}, "Results": []}).encode()
-    (directory / f"{rid}.trivy.json").write_bytes(report)
-    record = {
-        "format": 1, "id": rid, "image": image, "addons": [{"name": "sale", "version": "17.0.1.0"}],
-        "config_revision": "4f1c2e9", "migration": {"install": [], "update": list(update)},
-        "evidence": {"scan_report": {"uri": f"{rid}.trivy.json",
-                                     "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
-                     "signatures": [{"type": "cosign", "uri": f"lab/odoo-standin:{rid}.sig"}]},
-    }
-    path = directory / f"{rid}.json"
-    path.write_text(json.dumps(record, indent=1))
-    return path
+    return node_lab.write_release(directory, rid, image, update, signature=f"lab/odoo-standin:{rid}.sig")
 
 
 def request_for(keys, path: Path) -> Path:
@@ -180,6 +128,10 @@ def request_for(keys, path: Path) -> Path:
 def promote(instance, keys, release: Path, *extra):
     return run_playbook(instance["inventory"], "promote.yml", "-e", f"release={release}",
                         "-e", f"promotion_request={request_for(keys, release)}", *extra)
+
+
+def run_playbook(inventory: Path, playbook: str, *extra: str):
+    return node_lab.run_playbook(inventory, playbook, *extra, limit=HOST)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -289,15 +241,6 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
     }
     (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
     return where
-
-
-def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         "--limit", HOST, *extra],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=1800)
 
 
 @pytest.fixture(scope="module")

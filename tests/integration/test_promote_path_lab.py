@@ -35,7 +35,6 @@ rollback.yml on dev reads the stored trail and goes back to A; the whole trail v
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -52,11 +51,13 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT / "lab" / "images"))
 sys.path.insert(0, str(ROOT / "lab"))
 
+import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
 from backup_lab import LAB_DIR, Lab, make_bucket, wipe_bucket  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from node_lab import connection, kubectl, output, write_release  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
 
@@ -79,26 +80,6 @@ TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
 
 
 # --------------------------------------------------------------------------- helpers
-def connection():
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled"):
-        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
-    return conn
-
-
-def kubectl(*args, check=True):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run([conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-                         capture_output=True, text=True, check=False, timeout=300)
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
-
-
 def web(stage):
     """(image of odoo-web's template, its resourceVersion)."""
     dep = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACES[stage], "-o", "json").stdout)
@@ -116,42 +97,8 @@ def cosign_binary():
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str, limit: str | None = None):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
-               # promote.yml's gate finds cosign on PATH (prod's image signature)
-               PATH=f"{ROOT / '.venv' / 'bin'}:{cosign_binary().parent}:{os.environ.get('PATH', '')}")
-    path = playbook if playbook.startswith("/") else str(ROOT / "playbooks" / playbook)
-    argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), path, *extra]
-    if limit:
-        argv += ["--limit", limit]
-    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=TIMEOUT)
-    log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"===== {playbook} {' '.join(extra)} rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
-    return res
-
-
-def output(res):
-    return f"rc={res.returncode}\n{res.stdout[-8000:]}\n{res.stderr[-3000:]}"
-
-
-def write_release(directory: Path, rid: str, image: str, update=()):
-    """The release record, with a Trivy report of its image (no findings) beside it, pinned by its digest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    report = json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
-                         "Metadata": {"RepoDigests": [image]}, "Results": []}).encode()
-    (directory / f"{rid}.trivy.json").write_bytes(report)
-    record = {
-        "format": 1, "id": rid, "image": image, "addons": [{"name": "sale", "version": "17.0.1.0"}],
-        "config_revision": "4f1c2e9", "migration": {"install": [], "update": list(update)},
-        "evidence": {"scan_report": {"uri": f"{rid}.trivy.json",
-                                     "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
-                     "signatures": [{"type": "cosign", "uri": image}]},
-    }
-    path = directory / f"{rid}.json"
-    path.write_text(json.dumps(record, indent=1))
-    return path
+    # promote.yml's gate finds cosign on PATH (prod's image signature)
+    return node_lab.run_playbook(inventory, playbook, *extra, limit=limit, path=(cosign_binary().parent,))
 
 
 def sign(body, name, path: Path) -> str:

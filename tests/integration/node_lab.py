@@ -1,0 +1,133 @@
+"""What the lab tests (and bench/) that put an instance on the lab's real node share: the connection details, kubectl,
+ansible-playbook run as a user runs it, a release record with its scan report, and a failed run's output.
+
+One copy of each, so that a change to how the lab is reached (a port, a path, a timeout) is made once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from backup_lab import LAB_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
+
+
+def connection(*images: str) -> dict:
+    """The lab's connection details; skips the test when the lab, its real node or one of ``images`` is missing."""
+    path = LAB_DIR / "connection.json"
+    if not path.exists():
+        pytest.skip("the lab is not up: run scripts/lab up")
+    conn = json.loads(path.read_text())
+    node = conn.get("node") or {}
+    if not node.get("enabled"):
+        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
+    for image in images:
+        if image not in node.get("images", {}):
+            pytest.skip(f"the lab's node has no {image} image (lab/images/{image}.yaml): run scripts/lab up")
+    return conn
+
+
+def kubectl(*args: str, check: bool = True, timeout: float = 300, stdin: str | None = None):
+    """The lab's kubectl with its kubeconfig; an AssertionError with kubectl's message when ``check`` and it failed."""
+    conn = json.loads((LAB_DIR / "connection.json").read_text())
+    res = subprocess.run(
+        [conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
+    return res
+
+
+def kget(kind: str, name: str, namespace: str) -> dict | None:
+    """One object as JSON, or None when it does not exist."""
+    res = kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    if res.returncode != 0:
+        if "NotFound" in res.stderr or "not found" in res.stderr:
+            return None
+        raise AssertionError(res.stderr)
+    return json.loads(res.stdout)
+
+
+def play_env(*path: Path) -> dict:
+    """The environment of a user's run: the repository's ansible.cfg, the venv (and ``path``) first on PATH."""
+    dirs = [str(ROOT / ".venv" / "bin"), *(str(p) for p in path), os.environ.get("PATH", "")]
+    return dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
+        PATH=":".join(dirs),
+    )
+
+
+def run_playbook(
+    inventory: Path,
+    playbook: str,
+    *extra: str,
+    limit: str | None = None,
+    path: tuple[Path, ...] = (),
+    timeout: float = PLAYBOOK_TIMEOUT,
+) -> subprocess.CompletedProcess:
+    """``ansible-playbook -i inventory playbooks/<playbook> [--limit limit] extra...``; appended to the file that
+    ``GOVERNED_ODOO_TEST_PLAYBOOK_LOG`` names, when set, so that a failed CI run keeps every playbook's output."""
+    book = playbook if playbook.startswith("/") else str(ROOT / "playbooks" / playbook)
+    argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), book, *extra]
+    if limit:
+        argv += ["--limit", limit]
+    res = subprocess.run(
+        argv, capture_output=True, text=True, env=play_env(*path), cwd=ROOT, check=False, timeout=timeout
+    )
+    log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"===== {playbook} {' '.join(extra)} rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
+    return res
+
+
+def output(res: subprocess.CompletedProcess) -> str:
+    """The end of a run's output, for an assertion message."""
+    return f"rc={res.returncode}\n{res.stdout[-8000:]}\n{res.stderr[-3000:]}"
+
+
+def write_release(directory: Path, rid: str, image: str, update=(), signature: str | None = None) -> Path:
+    """The release record ``<rid>.json``, pinned by ``image``'s digest, with a Trivy report of the image (no
+    findings) beside it; the release updates the modules of ``update`` (its migration); its cosign signature is
+    found at ``signature`` (default: beside the image, as cosign stores it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    report = json.dumps(
+        {
+            "SchemaVersion": 2,
+            "ArtifactName": image,
+            "ArtifactType": "container_image",
+            "Metadata": {"RepoDigests": [image]},
+            "Results": [],
+        }
+    ).encode()
+    (directory / f"{rid}.trivy.json").write_bytes(report)
+    record = {
+        "format": 1,
+        "id": rid,
+        "image": image,
+        "addons": [{"name": "sale", "version": "17.0.1.0"}],
+        "config_revision": "4f1c2e9",
+        "migration": {"install": [], "update": list(update)},
+        "evidence": {
+            "scan_report": {"uri": f"{rid}.trivy.json", "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
+            "signatures": [{"type": "cosign", "uri": signature or image}],
+        },
+    }
+    path = directory / f"{rid}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
