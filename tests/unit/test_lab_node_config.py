@@ -130,7 +130,8 @@ def test_pod_network_has_no_default_route_no_masquerade_no_forwarding(lab_module
     assert bridge["type"] == "bridge" and bridge["bridge"] == common.NODE_BRIDGE
     assert bridge["ipMasq"] is False
     assert bridge["isGateway"] is False, "as gateway the bridge plugin switches the host's forwarding on"
-    assert bridge["ipam"]["routes"] == []
+    # one host route, back to the host's end of the veth (Traefik's source); no default route, nothing wider
+    assert bridge["ipam"]["routes"] == [{"dst": f"{node.TRANSIT_HOST}/32", "gw": common.NODE_GATEWAY}]
     assert bridge["ipam"]["ranges"] == [[{"subnet": common.NODE_POD_CIDR, "gateway": common.NODE_GATEWAY}]]
     assert [p["type"] for p in conf["plugins"]] == ["bridge", "lab-loopback-services"]
     services = conf["plugins"][1]
