@@ -15,14 +15,16 @@ Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
 ``containerfile``
     a Containerfile of the product (``context``, relative to the recipe) built by buildah (chroot
     isolation, its own storage under the cache) on image ``from`` (the build argument ``BASE_IMAGE``),
-    with the collection's tarball built into the context first; the backup runner image.
+    with the collection's tarball built into the context first (from a copy of ``collection_paths``,
+    normalised) and ``SOURCE_DATE_EPOCH`` as build argument and ``--timestamp``; the backup runner image.
 
 An ``mmdebstrap`` recipe may add ``pyenv_python: "3.12"``: the newest CPython of that series that pyenv
 built on this machine (``~/.pyenv/versions/3.12.*``) is copied into ``/usr/local`` (the lab's stand-in
 for the official python image, whose CPython lives there too).
 
 The result is an OCI image layout (one gzip layer, written with fixed timestamps, owners and
-order, so the same inputs give the same digest) cached in ``~/.cache/governed-odoo-lab/images/``
+order, so the same inputs give the same digest; buildah's layers for a ``containerfile``, as
+reproducible) cached in ``~/.cache/governed-odoo-lab/images/``
 under ``<name>-<key>``, where the key hashes the recipe and this builder. A warm run finds it and
 builds nothing. ``push`` copies it into the lab registry with skopeo and returns the reference by
 digest (``127.0.0.1:PORT/lab/<name>@sha256:…``), which is how pods refer to it.
@@ -119,13 +121,20 @@ def _sha(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- layers
+def _member_name(name: str) -> str:
+    """A tar member's path without its leading ``./`` (``.`` for the root itself); a name of a dot file stays."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/") or "."
+
+
 def _normalise_tar(src: Path) -> bytes:
-    """Re-write a tar with sorted entries, fixed mtimes and numeric root ownership."""
+    """Re-write a tar (plain or compressed) with sorted entries, fixed mtimes and numeric root ownership."""
     out = io.BytesIO()
     with tarfile.open(src) as tin, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tout:
-        members = sorted(tin.getmembers(), key=lambda m: m.name.lstrip("./"))
+        members = sorted(tin.getmembers(), key=lambda m: _member_name(m.name))
         for m in members:
-            name = m.name.lstrip("./") or "."
+            name = _member_name(m.name)
             if name == ".":
                 continue
             m.name = name
@@ -134,6 +143,20 @@ def _normalise_tar(src: Path) -> bytes:
             m.pax_headers = {}
             tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
     return out.getvalue()
+
+
+def _gzip(data: bytes) -> bytes:
+    """gzip with no name and no time in its header: the same bytes give the same archive."""
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as fh:
+        fh.write(data)
+    return out.getvalue()
+
+
+def normalise_tarball(path: Path) -> None:
+    """Re-write a ``.tar.gz`` in place as :func:`_normalise_tar` and :func:`_gzip` do: ``ansible-galaxy
+    collection build`` stamps every member with the time of the build and its gzip header with another."""
+    path.write_bytes(_gzip(_normalise_tar(path)))
 
 
 def _layer_deb_files(recipe: dict, work: Path) -> bytes:
@@ -219,9 +242,19 @@ def _build_containerfile(recipe: dict, key: str, work: Path, dest: Path) -> None
     for f in _tree_files(src, skip_suffix=".tar.gz"):
         (context / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
         (context / f.relative_to(src)).write_bytes(f.read_bytes())
+    # the collection is built from a copy of exactly the files the key hashes (collection_paths), so that what
+    # the checkout holds beside them (docs, tests, caches of linters) changes neither the image nor its digest;
+    # the tarball is normalised so that buildah's layer cache of the stage installing it holds
+    collection = work / "collection"
+    for f in _tree_files(*(REPO / p for p in recipe.get("collection_paths", []))):
+        (collection / f.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+        (collection / f.relative_to(REPO)).write_bytes(f.read_bytes())
+        (collection / f.relative_to(REPO)).chmod(f.stat().st_mode & 0o777)
     galaxy = Path(sys.executable).parent / "ansible-galaxy"
     run([str(galaxy) if galaxy.exists() else "ansible-galaxy", "collection", "build", "--force",
-         "--output-path", str(context), str(REPO)])
+         "--output-path", str(context), str(collection)])
+    for tarball in context.glob("*.tar.gz"):
+        normalise_tarball(tarball)
     tag = f"localhost/lab/{recipe['name']}:{key}"
     # buildah 1.28 takes no transport in FROM (and `buildah pull oci:` names the image after its path, which a
     # dot in ~/.cache makes invalid): skopeo puts the base into buildah's storage first, named by its key
@@ -232,6 +265,8 @@ def _build_containerfile(recipe: dict, key: str, work: Path, dest: Path) -> None
     argv = _buildah(
         "bud", "--isolation", "chroot", "--layers", "--quiet", "--timestamp", str(SOURCE_DATE_EPOCH),
         "--pull-never", "--build-arg", f"BASE_IMAGE={base_tag}",
+        # pip's bytecode validated by hash, useradd's date of the account (images/backup-runner/Containerfile)
+        "--build-arg", f"SOURCE_DATE_EPOCH={SOURCE_DATE_EPOCH}",
         "--label", f"lab.governed.odoo/recipe={recipe['name']}-{key}",
         "-f", str(context / "Containerfile"), "-t", tag, str(context),
     )
@@ -247,10 +282,7 @@ def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -
         layer, diff_id, base = _base_layer(recipe)
         recipe = {**{k: v for k, v in base.items() if k in ("entrypoint", "cmd")}, **recipe}
     else:
-        gz = io.BytesIO()
-        with gzip.GzipFile(filename="", mode="wb", fileobj=gz, mtime=0, compresslevel=6) as fh:
-            fh.write(layer_tar)
-        layer, diff_id = gz.getvalue(), _sha(layer_tar)
+        layer, diff_id = _gzip(layer_tar), _sha(layer_tar)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
     cfg: dict = {"Env": [PATH_ENV, *recipe.get("env", [])],
                  "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}

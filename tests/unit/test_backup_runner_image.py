@@ -102,12 +102,44 @@ def test_pins_cover_every_import_of_the_runner_code():
 def test_containerfile_base_is_an_argument_and_the_user_is_the_roles_default():
     text = (IMAGE / "Containerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=\S*python:3\.1[2-9]-slim-bookworm$", text, re.M)
-    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M)
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}( AS \w+)?$", text, re.M)
     uid = re.search(r"^ARG RUNNER_UID=(\d+)$", text, re.M).group(1)
     defaults = yaml.safe_load((ROOT / "roles" / "backup" / "defaults" / "main.yml").read_text())
     assert defaults["backup_runner_uid"] == f"{{{{ odoo_uid | default({uid}) }}}}"
     assert re.search(r"^USER \$\{RUNNER_UID\}:\$\{RUNNER_UID\}$", text, re.M)
     assert "postgresql-client-15" in text and "requirements.txt" in text
+
+
+def _stages(text):
+    """{stage name (the last one: ""): its instructions}, continuation lines joined, comments left out."""
+    stages, name = {}, None
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if m := re.match(r"FROM (\S+)(?: AS (\w+))?$", line):
+            name = m.group(2) or ""
+            stages[name] = []
+        elif name is not None:
+            stages[name].append(line)
+    return stages
+
+
+def test_containerfile_is_reproducible_given_source_date_epoch():
+    """What docs/backup.md promises of two builds with SOURCE_DATE_EPOCH: the tarball of the collection (its members
+    carry the time it was built) is in no layer of the image, the stages that compile bytecode (pip) and date an
+    account (useradd) take SOURCE_DATE_EPOCH, and apt's logs and caches are removed where they are written."""
+    stages = _stages((IMAGE / "Containerfile").read_text())
+    final = stages[""]
+    assert not [i for i in final if i.startswith(("COPY", "ADD")) and ".tar.gz" in i]
+    assert any(i.startswith("COPY --from=") and "/usr/share/ansible/collections" in i for i in final)
+    for stage in stages.values():
+        runs = " ".join(i for i in stage if i.startswith("RUN"))
+        if "pip install" in runs or "useradd" in runs:
+            assert "ARG SOURCE_DATE_EPOCH" in stage
+        if "apt-get install" in runs:
+            for leftover in ("/var/log/*.log", "/var/cache/ldconfig/aux-cache", "/var/lib/apt/lists/*"):
+                assert leftover in runs
+            assert "apt-get clean" in runs
 
 
 def test_the_lab_builds_the_same_recipe():

@@ -62,6 +62,59 @@ def test_normalised_tar_is_the_same_whatever_the_order_and_times(lab_modules, tm
     assert all(m.mtime <= build.SOURCE_DATE_EPOCH and m.uname == "" for m in members)
 
 
+def _tar_gz(entries: list[tuple[str, bytes, int, int]], gzip_mtime: int) -> bytes:
+    import gzip
+
+    out = io.BytesIO()
+    with (
+        gzip.GzipFile(filename="x.tar", mode="wb", fileobj=out, mtime=gzip_mtime) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for name, data, mtime, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), mtime, mode
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_collection_tarball_is_normalised_in_place_whatever_its_build_time(lab_modules, tmp_path):
+    """`ansible-galaxy collection build` stamps members and gzip header with the time of the build."""
+    build = lab_modules.build
+    files = [("MANIFEST.json", b"{}", 0o644), ("plugins/modules/x.py", b"#!x", 0o755), (".hidden", b"h", 0o644)]
+    a, b = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    a.write_bytes(_tar_gz([(n, d, 1_800_000_000, m) for n, d, m in files], gzip_mtime=1_800_000_000))
+    b.write_bytes(_tar_gz([(n, d, 1_800_000_007, m) for n, d, m in reversed(files)], gzip_mtime=1_800_000_009))
+    assert a.read_bytes() != b.read_bytes()
+    build.normalise_tarball(a)
+    build.normalise_tarball(b)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes()[4:8] == b"\0\0\0\0"  # no time in the gzip header
+    with tarfile.open(a) as tar:
+        members = {m.name: (m.mode, m.mtime, tar.extractfile(m).read()) for m in tar.getmembers()}
+    # contents, modes and names (a dot file's too) kept; times clamped
+    assert members == {n: (m, build.SOURCE_DATE_EPOCH, d) for n, d, m in files}
+
+
+def test_containerfile_recipe_key_follows_its_context(lab_modules, tmp_path, monkeypatch):
+    """A change to the Containerfile (or anything in its context) is another image: a warm lab up rebuilds it."""
+    build = lab_modules.build
+    import shutil
+
+    here = tmp_path / "recipes"
+    shutil.copytree(LAB / "images", here, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(LAB.parent / "images" / "backup-runner", tmp_path / "context")
+    recipe = here / "backup-runner.yaml"
+    recipe.write_text(recipe.read_text().replace("../../images/backup-runner", str(tmp_path / "context")))
+    monkeypatch.setattr(build, "HERE", here)
+    key = build.recipe_key(recipe)
+    assert build.recipe_key(recipe) == key
+    (tmp_path / "context" / "governed-odoo-0.1.0.tar.gz").write_bytes(b"a tarball built into the context")
+    assert build.recipe_key(recipe) == key  # the tarball is built from the collection paths, which the key hashes
+    containerfile = tmp_path / "context" / "Containerfile"
+    containerfile.write_text(containerfile.read_text() + "\n# another recipe\n")
+    assert build.recipe_key(recipe) != key
+
+
 def test_image_layout_is_reproducible_and_refers_to_its_blobs(lab_modules, tmp_path):
     build = lab_modules.build
     recipe = {"name": "demo", "entrypoint": ["/pause", "-P"]}
