@@ -34,6 +34,7 @@ digest (``127.0.0.1:PORT/lab/<name>@sha256:…``), which is how pods refer to it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import hashlib
@@ -339,6 +340,31 @@ def manifest_digest(layout: Path) -> str:
     return json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
 
 
+_lock_depth = 0  # how many build() calls of this process hold the cache lock now
+
+
+@contextlib.contextmanager
+def _cache_lock():
+    """The cache's lock (another checkout may be building the same image), reentrant within this process: a build
+    that needs another image inside its locked section (a base whose key changed meanwhile, because a recipe or
+    this file was edited during the run) takes it again; flock on a second open file would wait for itself."""
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    with open(IMAGES_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
+
+
 def build(name: str) -> Path:
     """The OCI layout of image ``name``, built now unless the cache has it."""
     path = recipes().get(name)
@@ -351,8 +377,7 @@ def build(name: str) -> Path:
     if yaml.safe_load(path.read_text()).get("kind") in ("variant", "containerfile"):
         build(yaml.safe_load(path.read_text())["from"])  # before the lock below, which the base's build takes
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(IMAGES_CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another checkout may be building the same image
+    with _cache_lock():
         if (dest / "index.json").exists():
             return dest
         recipe = yaml.safe_load(path.read_text())

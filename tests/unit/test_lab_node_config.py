@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import subprocess
 import sys
+import threading
 import tarfile
 import types
 from pathlib import Path
@@ -256,3 +258,34 @@ def test_node_processes_reach_the_api_server_over_the_veth_by_its_certificate_na
     cluster = node.Node._api_cluster(node.LAB_DIR / "ca.crt")
     assert cluster["server"].startswith(f"https://{node.TRANSIT_HOST}:")
     assert cluster["tls-server-name"] == "localhost", "the API server's certificate names localhost, not the veth"
+
+
+def test_the_cache_lock_is_reentrant_in_a_process_and_exclusive_across_processes(lab_modules, tmp_path, monkeypatch):
+    """A build that needs another image inside its locked section takes the lock again without waiting for itself
+    (it did: a recipe edited during a run changed a base's key, and the run hung on its own flock)."""
+    build = lab_modules.build
+    monkeypatch.setattr(build, "IMAGES_CACHE", tmp_path)
+    probe = (
+        "import fcntl, sys; f = open(sys.argv[1], 'w')\n"
+        "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+        "except BlockingIOError:\n    print('held')\n"
+    )
+
+    def other_process_sees() -> str:
+        argv = [sys.executable, "-c", probe, str(tmp_path / ".lock")]
+        return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+
+    seen = []
+
+    def nested():
+        with build._cache_lock():
+            with build._cache_lock():  # nested: returns at once
+                seen.append(other_process_sees())
+            seen.append(other_process_sees())  # the outer section still holds it
+        seen.append(other_process_sees())
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the nested lock waited for itself"
+    assert seen == ["held", "held", "free"]
