@@ -13,8 +13,8 @@ import io
 import json
 import subprocess
 import sys
-import threading
 import tarfile
+import threading
 import types
 from pathlib import Path
 
