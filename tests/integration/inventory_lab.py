@@ -5,12 +5,12 @@ instances with unique tenants, namespaces, databases and buckets, built on inven
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import node_lab
 from backup_lab import LAB_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +29,14 @@ def data_dir(inv, host):
     return inv.parent / "data" / host
 
 
-def write_inventory(where: Path, hosts: dict, bucket_prefix: str, extra: dict | None = None) -> Path:
+def write_inventory(
+    where: Path, hosts: dict, bucket_prefix: str, extra: dict | None = None, filestore=None
+) -> Path:
     """Dev instances ``{host: tenant}`` reusing the lab inventory's group_vars, with their own tenants, buckets and a
     GOVERNANCE lock of one day (so that the test can remove its backups). Each instance's filestore is
-    <data_dir>/filestore/<database> beside the inventory, its secrets too (Ansible would read them as inventory)."""
+    <data_dir>/filestore/<database> beside the inventory (or ``filestore(host, tenant)``), its secrets too (Ansible
+    would read them as inventory)."""
+    filestore = filestore or (lambda host, tenant: data_dir(where, host) / "filestore" / f"{tenant}_dev")
     lab_inv = ROOT / "inventories" / "lab"
     (where / "group_vars" / "all").mkdir(parents=True)
     for name in ("main.yml", "secrets.yml"):
@@ -40,7 +44,7 @@ def write_inventory(where: Path, hosts: dict, bucket_prefix: str, extra: dict | 
     shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
     host_vars = {
         host: {"governed_odoo_tenant": tenant,
-               "backup_filestore_path": str(data_dir(where, host) / "filestore" / f"{tenant}_dev")}
+               "backup_filestore_path": str(filestore(host, tenant))}
         for host, tenant in hosts.items()
     }
     inventory = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": host_vars}}}}}}
@@ -73,21 +77,10 @@ def write_inventory(where: Path, hosts: dict, bucket_prefix: str, extra: dict | 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """ansible-playbook -i <inventory> playbooks/<playbook> ..., from ``cwd`` (PWD too: the drill writes there)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PWD=str(cwd),
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    res = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         *extra],
-        capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=TIMEOUT)
-    log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")  # keep the output of every run, for debugging
-    if log:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"===== {playbook} {' '.join(extra)} rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
-    return res
+    return node_lab.run_playbook(inventory, playbook, *extra, cwd=cwd, timeout=TIMEOUT)
 
 
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+output = node_lab.output
 
 
 def recap(res, host) -> dict:

@@ -79,16 +79,17 @@ def run_playbook(
     limit: str | None = None,
     path: tuple[Path, ...] = (),
     timeout: float = PLAYBOOK_TIMEOUT,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess:
-    """``ansible-playbook -i inventory playbooks/<playbook> [--limit limit] extra...``; appended to the file that
-    ``GOVERNED_ODOO_TEST_PLAYBOOK_LOG`` names, when set, so that a failed CI run keeps every playbook's output."""
+    """``ansible-playbook -i inventory playbooks/<playbook> [--limit limit] extra...`` from ``cwd`` (PWD too: the drill
+    writes there); appended to the file that ``GOVERNED_ODOO_TEST_PLAYBOOK_LOG`` names, when set, so that a failed CI
+    run keeps every playbook's output."""
     book = playbook if playbook.startswith("/") else str(ROOT / "playbooks" / playbook)
     argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), book, *extra]
     if limit:
         argv += ["--limit", limit]
-    res = subprocess.run(
-        argv, capture_output=True, text=True, env=play_env(*path), cwd=ROOT, check=False, timeout=timeout
-    )
+    env = dict(play_env(*path), PWD=str(cwd))
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=timeout)
     log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as fh:

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
+import inventory_lab  # noqa: E402
+import node_lab  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.backup import manifest as fmt  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 from s3_lifecycle import Version, reached  # noqa: E402
@@ -82,39 +83,17 @@ def kget(kind, name, namespace=NAMESPACE):
 
 def write_inventory(where: Path) -> Path:
     """One dev instance, reusing the lab inventory's group_vars, with its own tenant, buckets and lock."""
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {
-        "governed_odoo_tenant": TENANT}}}}}}}}
-    (where / "hosts.yml").write_text(json.dumps(hosts))
-    group = {
-        "lab_dir": str(LAB_DIR),
-        "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
-        "governed_odoo_environment": "dev",
-        "governed_odoo_tier": "nonproduction",
-        "governed_odoo_netplan": {
-            "supernet": "10.200.0.0/16", "environment_prefix": 20, "tenant_prefix": 24,
-            "environments": {"dev": 0}, "tenants": {TENANT: 0},
-            "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
+    return inventory_lab.write_inventory(
+        where,
+        {HOST: TENANT},
+        BUCKET_PREFIX,
+        filestore=lambda host, tenant: where.parent / "filestore" / DB,
+        extra={
+            # both backups of the same day are kept
+            "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12, "keep_last": 5},
+            "backup_verify_schedule": VERIFY_SCHEDULE,
         },
-        "redis_persistence": "none",
-        "odoo_filestore": "volume",
-        "odoo_workers": 1,
-        "odoo_db_maxconn": 4,
-        "postgresql_reporting_connection_limit": 2,
-        "storage_bucket_prefix": BUCKET_PREFIX,
-        # GOVERNANCE, so that the test can remove its backups (COMPLIANCE could not be lifted for a day)
-        "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
-        "backup_filestore_path": str(where.parent / "filestore" / DB),
-        # both backups of the same day are kept
-        "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12, "keep_last": 5},
-        "backup_verify_schedule": VERIFY_SCHEDULE,
-    }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
+    )
 
 
 def play_env(**extra):
@@ -125,14 +104,10 @@ def play_env(**extra):
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         *extra],
-        capture_output=True, text=True, env=play_env(), cwd=ROOT, check=False, timeout=1500)
+    return node_lab.run_playbook(inventory, playbook, *extra, timeout=1500)
 
 
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+output = node_lab.output
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,8 @@ The lab's kwok nodes run no containers: the CronJob is real on the real API serv
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
+import inventory_lab  # noqa: E402
+import node_lab  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
@@ -75,61 +75,24 @@ def write_inventory(where: Path) -> Path:
 
     Its secrets and filestore go beside the inventory directory, not into it (Ansible would read them as inventory).
     """
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {
-        "governed_odoo_tenant": TENANT}}}}}}}}
-    (where / "hosts.yml").write_text(json.dumps(hosts))
-    group = {
-        "lab_dir": str(LAB_DIR),
-        "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
-        "governed_odoo_environment": "dev",
-        "governed_odoo_tier": "nonproduction",
-        "governed_odoo_netplan": {
-            "supernet": "10.200.0.0/16", "environment_prefix": 20, "tenant_prefix": 24,
-            "environments": {"dev": 0}, "tenants": {TENANT: 0},
-            "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
-        },
-        "redis_persistence": "none",
-        "odoo_filestore": "volume",
-        "odoo_workers": 1,
-        "odoo_db_maxconn": 4,
-        "postgresql_reporting_connection_limit": 2,
-        "storage_bucket_prefix": BUCKET_PREFIX,
-        # GOVERNANCE, so that the test can remove its backups (COMPLIANCE could not be lifted for a day)
-        "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
-        "backup_filestore_path": str(where.parent / "filestore" / DB),
-        "backup_runner_image": "ghcr.io/governed-odoo/backup-runner" + DIGEST,
-        "backup_pg_bin_dir": "{{ lab_connection.postgres.bin_dir }}",
-        "backup_schedule": SCHEDULE,
-        "backup_time_zone": TIME_ZONE,
-        "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12},
-    }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
+    return inventory_lab.write_inventory(
+        where,
+        {HOST: TENANT},
+        BUCKET_PREFIX,
+        filestore=lambda host, tenant: where.parent / "filestore" / DB,
+        extra={"backup_schedule": SCHEDULE, "backup_time_zone": TIME_ZONE},
+    )
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               GOVERNED_ODOO_LAB_DIR=str(LAB_DIR), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-         *extra],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=900)
+    return node_lab.run_playbook(inventory, playbook, *extra, timeout=900)
 
 
 def recap(res) -> dict:
-    m = re.search(rf"^{re.escape(HOST)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                  res.stdout, re.M)
-    assert m, f"no play recap for {HOST}:\n{res.stdout[-3000:]}\n{res.stderr[-2000:]}"
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups()), strict=True))
+    return inventory_lab.recap(res, HOST)
 
 
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-5000:]}\n{res.stderr[-3000:]}"
+output = node_lab.output
 
 
 @pytest.fixture(scope="module")
