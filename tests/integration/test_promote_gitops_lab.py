@@ -15,7 +15,10 @@ request, a Trivy report pinned by the record, the registry asked for the digest,
 * no Secret value of the instance (the live Secrets, the generated passwords, the inventory's keys) is anywhere in
   the repository's history (git log -p, in clear or base64);
 * a release whose scan report is missing is refused in GitOps mode exactly as in the direct mode (the same failed
-  gates and reasons, each refusal recorded) and no commit is made.
+  gates and reasons, each refusal recorded) and no commit is made;
+* the governance report (playbooks/report.yml) rendered from this real trail and the real pre-release backups shows
+  the promotions as committed, with their deployer, the refusals with the failed gate and its reason, and fresh
+  backups.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.release import appro
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from restore_lab import run_playbook as run_local_playbook  # noqa: E402
 from sealkeys import certificate_pem, private_key  # noqa: E402
 from test_release_gate_lab import oci_image  # noqa: E402
 
@@ -417,3 +421,37 @@ def test_a_release_without_evidence_is_refused_in_both_modes_alike_and_nothing_i
     failed = {g["id"] for g in gitops_refusal["gates"] if not g["passed"]}
     assert failed == {"release.image_scan"}, gitops_refusal["gates"]
     assert live_image() == setup["images"]["A"]
+
+
+def test_the_governance_report_reads_the_real_promotions_refusals_and_backups(setup):
+    out = setup["work"] / "report"
+    s3 = setup["lab"].s3["a"]
+    res = run_local_playbook(
+        "report.yml",
+        {
+            "governed_odoo_report_dir": str(out),
+            "governed_odoo_report_audit": {
+                "local_dir": str(setup["keys"]["trail"]),
+                "public_keys": [setup["keys"]["public"]],
+            },
+            "governed_odoo_report_backup_stores": [{"bucket": BUCKETS[0]}],
+            "governed_odoo_report_s3": s3,
+            "governed_odoo_report_environments": ["dev"],
+        },
+    )
+    assert res.returncode == 0, output(res)
+    assert s3["secret_key"] not in res.stdout + res.stderr
+    report = json.loads((out / "governance-report.json").read_text())
+    assert report["audit"]["ok"] is True, report["audit"]
+    (dev,) = report["environments"]
+    assert dev["running"]["release"] == f"c-{RUN_ID}" and dev["running"]["outcome"] == "committed"
+    assert [(p["release"], p["outcome"], p["deployer"]) for p in dev["promotions"]] == [
+        (f"c-{RUN_ID}", "committed", "bob"),
+        (f"b-{RUN_ID}", "committed", "bob"),
+    ]
+    assert [r["release"] for r in dev["refusals"]] == [f"d-{RUN_ID}", f"d-{RUN_ID}"]
+    for refusal in dev["refusals"]:
+        assert len(refusal["reasons"]) == 1 and refusal["reasons"][0].startswith("release.image_scan: "), refusal
+    assert dev["backup"]["count"] >= 2 and dev["backup"]["fresh"] is True, dev["backup"]
+    page = (out / "governance-report.html").read_text()
+    assert "promotion (committed)" in page and f"c-{RUN_ID}" in page
