@@ -78,7 +78,10 @@ options:
         as C(audit-record.json) beside the objects. When not given, the record already there stays.
     type: dict
   commit_message:
-    description: Commit message; by default names the directory and the number of objects.
+    description:
+      - Commit message. By default, when O(audit_record) is a promotion's, it names the release id, its digest, the
+        environment, the instance, the deployer, the approvers and the record (sequence and hash); otherwise the
+        directory and the number of objects.
     type: str
   author:
     description: Author and committer of the commit, C(Name <email>).

@@ -284,6 +284,39 @@ def test_a_rerun_commits_nothing_and_each_change_is_one_commit(repo):
     assert PASSWORD not in git(repo, "log", "-p", "--all")
 
 
+def test_a_promotions_commit_names_release_digest_environment_and_approvers(repo):
+    record = {
+        "seq": 7,
+        "hash": "ab" * 32,
+        "event": {
+            "kind": "promotion",
+            "outcome": "committed",
+            "environment": "dev",
+            "instance": "civil-dev",
+            "release": {"id": "2026.12.1", "image": "reg/odoo@sha256:" + "cd" * 32, "digest": "sha256:" + "cd" * 32},
+            "deployer": "bob",
+            "approvers": ["alice", "carol"],
+        },
+    }
+    result, _unused = task.run(params(repo, audit_record=record))
+    message = git(repo, "log", "-1", "--format=%B", result["commit"])
+    assert message.splitlines()[0] == "promote 2026.12.1 to dev/civil-dev"
+    for line in (
+        "release: 2026.12.1",
+        "digest: sha256:" + "cd" * 32,
+        "environment: dev",
+        "approvers: alice, carol",
+        "deployer: bob",
+        f"audit record: seq 7, hash {'ab' * 32} (audit-record.json)",
+    ):
+        assert line in message.splitlines(), message
+    assert json.loads((repo / "dev/civil-dev/audit-record.json").read_text()) == record
+    # an explicit message wins; a record that is not a promotion's gets the plain one
+    assert layout.commit_message("dev/x", 3, {"kind": "note"}) == "dev/x: 3 objects from governed.odoo"
+    bare = layout.commit_message("dev/x", 3, {"kind": "promotion", "release": "r1", "environment": "dev"})
+    assert "approvers: none (the policy asks for none)" in bare and "digest: ?" in bare
+
+
 def test_check_mode_reports_and_commits_nothing(repo):
     result, _unused = task.run(params(repo), check_mode=True)
     assert result["changed"] and result["commit"] is None and result["head"] is None

@@ -286,3 +286,43 @@ def test_the_window_as_the_release_gate_records_it():
     assert model._window({"window": window}) == (
         "allow window weekday-evenings (Tue 18:00-22:00) (2026-12-01 19:30 CET)")
     assert model._window({"window": None}) is None
+
+
+def test_records_as_promote_yml_writes_them_real_gate_results_rollbacks_and_gitops_commits(tmp_path):
+    """The shapes of promote.yml's records: gates as release_gate returns them ({id, passed, reasons}), a rollback
+    naming the release rolled back and the one gone back ``to``, a GitOps promotion ``committed``."""
+    trail = AuditTrail(local=LocalChain(tmp_path / "audit"))
+    signer = chain.Signer(KEY)
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    events = [
+        {"kind": "promotion", "outcome": "verified", "environment": "dev", "release": {"id": "a1"}, "deployer": "bob"},
+        {
+            "kind": "refusal",
+            "environment": "dev",
+            "release": {"id": "d1"},
+            "reason": "release.image_scan: release d1 to dev: no report; release.window: closed",
+            "gates": [
+                {"id": "release.path", "passed": True, "reasons": []},
+                {"id": "release.image_scan", "passed": False, "reasons": ["release d1 to dev: no report"]},
+                {"id": "release.window", "passed": False, "reasons": ["closed", "frozen"]},
+            ],
+        },
+        {"kind": "promotion", "outcome": "verified", "environment": "dev", "release": {"id": "b1"}},
+        {"kind": "rollback", "outcome": "verified", "environment": "dev", "release": {"id": "b1"}, "to": {"id": "a1"}},
+        {"kind": "promotion", "outcome": "committed", "environment": "qa", "release": {"id": "c1"}},
+    ]
+    for n, event in enumerate(events):
+        trail.append(event, signer, t0 + dt.timedelta(hours=n))
+    audit = gather.read_audit(None, local_dir=str(tmp_path / "audit"), public_keys=PUBLIC)
+    report = model.build(now=NOW, audit=audit)
+    dev, qa = env(report, "dev"), env(report, "qa")
+    assert dev["refusals"][0]["reasons"] == [
+        "release.image_scan: release d1 to dev: no report",
+        "release.window: closed",
+        "release.window: frozen",
+    ]
+    assert dev["running"]["release"] == "a1" and dev["running"]["kind"] == "rollback"
+    assert qa["running"]["release"] == "c1" and qa["running"]["outcome"] == "committed"
+    assert qa["promotions"][0]["outcome"] == "committed"
+    page = html.render(report)
+    assert "promotion (committed)" in page and "rollback (verified)" in page

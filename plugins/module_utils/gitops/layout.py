@@ -144,3 +144,35 @@ def changes(previous, files):
         "modified": sorted(n for n in files if n in previous and previous[n] != files[n]),
         "removed": sorted(set(previous) - set(files)),
     }
+
+
+def commit_message(rel, count, audit_record=None):
+    """The default commit message: for a promotion's audit record (``governed.odoo.audit_record``'s ``record``, or
+    its event), the release id, digest, environment, instance, deployer and approvers, and which record it is;
+    otherwise the directory and the number of objects."""
+    default = f"{rel}: {count} objects from governed.odoo"
+    record = audit_record if isinstance(audit_record, dict) else {}
+    event = record.get("event") if isinstance(record.get("event"), dict) else record
+    if event.get("kind") != "promotion":
+        return default
+    release = event.get("release")
+    release = release if isinstance(release, dict) else {"id": release}
+    digest = release.get("digest") or (
+        release["image"].split("@", 1)[1] if "@" in str(release.get("image") or "") else None
+    )
+    approvers = event.get("approvers") or []
+    approvers = [str(a) for a in approvers] if isinstance(approvers, list) else [str(approvers)]
+    lines = [
+        f"promote {release.get('id') or '?'} to {event.get('environment') or '?'}/{event.get('instance') or rel}",
+        "",
+        f"release: {release.get('id') or '?'}",
+        f"digest: {digest or '?'}",
+        f"environment: {event.get('environment') or '?'}",
+        f"instance: {event.get('instance') or '?'}",
+        f"deployer: {event.get('deployer') or event.get('operator') or '?'}",
+        f"approvers: {', '.join(approvers) if approvers else 'none (the policy asks for none)'}",
+        f"objects: {count}",
+    ]
+    if record.get("hash"):
+        lines.append(f"audit record: seq {record.get('seq')}, hash {record['hash']} ({AUDIT_RECORD})")
+    return "\n".join(lines) + "\n"

@@ -70,7 +70,9 @@ def write(params, objects, check_mode):
         changed = any(delta.values())
         commit = None
         if changed and not check_mode:
-            message = params.get("commit_message") or f"{rel}: {len(applied)} objects from governed.odoo"
+            message = params.get("commit_message") or layout.commit_message(
+                rel, len(applied), params.get("audit_record")
+            )
             commit = repo.commit_dir(rel, files, message, params["author"])
             changed = commit is not None
         head = repo.head()

@@ -253,6 +253,12 @@ def _overview(report):
     )
 
 
+def _what(deploy):
+    """``promotion``, ``promotion (committed)``: the outcome when the record names one."""
+    outcome = deploy.get("outcome")
+    return f"{deploy['kind']} ({outcome})" if outcome else str(deploy["kind"])
+
+
 def _environment(env, index):
     name = env["name"]
     parts = [f'<section class="environment" id="env-{_e(name)}"><h2>{_e(name)}</h2>']
@@ -260,14 +266,14 @@ def _environment(env, index):
     if running:
         parts.append(
             f'<p>Running release <b class="release">{_e(running["release"])}</b> since '
-            f"{_e(_ts(running['since']))} ({_e(running['kind'])}, audit record {_e(running['seq'])}).</p>"
+            f"{_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])}).</p>"
         )
     else:
         parts.append('<p class="mute">No promotion of this environment is in the audit trail.</p>')
     parts.append("<h3>Recent promotions</h3>")
     if env["promotions"]:
         rows = "".join(
-            f"<tr><td>{_e(_ts(p['at']))}</td><td>{_e(p['kind'])}</td><td>{_e(p['release'])}</td>"
+            f"<tr><td>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}</td><td>{_e(p['release'])}</td>"
             f"<td>{_e(p['instance'] or '')}</td><td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
             f"<td>{_e(p['window'] or '')}</td><td>{_e(p['deployer'] or '')}</td></tr>"
             for p in env["promotions"]

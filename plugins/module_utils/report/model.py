@@ -66,9 +66,20 @@ def _window(event):
 def _reasons(event):
     if event.get("reasons"):
         return [str(r) for r in event["reasons"]]
-    failed = [g for g in event.get("gates") or [] if isinstance(g, dict) and g.get("ok") is False]
-    if failed:
-        return [f"{g.get('rule')}: {g.get('message')}" if g.get("rule") else str(g.get("message")) for g in failed]
+    out = []
+    for gate in event.get("gates") or []:
+        if not isinstance(gate, dict):
+            continue
+        # release_gate's results, as promote.yml records them: {id, passed, reasons: [...]}
+        if gate.get("passed") is False:
+            rule = gate.get("id") or gate.get("rule")
+            why = [str(r) for r in gate.get("reasons") or []] or ["refused"]
+            out.extend(f"{rule}: {r}" if rule else r for r in why)
+        # the older shape: {rule, ok, message}
+        elif gate.get("ok") is False:
+            out.append(f"{gate.get('rule')}: {gate.get('message')}" if gate.get("rule") else str(gate.get("message")))
+    if out:
+        return out
     reason = event.get("reason") or event.get("message")
     return [str(reason)] if reason else ["no reason recorded"]
 
@@ -277,7 +288,12 @@ def build(
         if deploys:
             w, s, e = deploys[-1]
             running = {
-                "release": _release(e),
+                # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
+                "release": _name(e.get("to"), "id", "name", "version", "image")
+                if e.get("kind") == "rollback"
+                else _release(e),
+                # a GitOps promotion is ``committed``: approved and in the repository, the controller rolls it out
+                "outcome": e.get("outcome"),
                 "since": iso(w),
                 "kind": e.get("kind"),
                 "seq": s,
@@ -288,6 +304,7 @@ def build(
                 "at": iso(w),
                 "seq": s,
                 "kind": e.get("kind"),
+                "outcome": e.get("outcome"),
                 "release": _release(e),
                 "instance": e.get("instance"),
                 "approvers": _approvers(e),

@@ -1,0 +1,457 @@
+"""playbooks/promote.yml in GitOps mode on the lab: two promotions, two commits, each with its signed audit record.
+
+One dev instance of its own (unique tenant, namespace, database and buckets) is provisioned with site.yml in the
+direct mode (namespace, database, buckets: the lock's Lease and the pre-release backup need them), its database
+seeded, then committed once with site.yml in GitOps mode (governed_odoo_delivery: gitops in the inventory, a new
+git repository, a sealing certificate generated here). Three tiny images are pushed to the lab registry (skopeo,
+as test_release_gate_lab.py does): A (provisioned), B and C. Then, with real evidence (bob's signed promotion
+request, a Trivy report pinned by the record, the registry asked for the digest, the audit trail signed):
+
+* promoting B, then C (C updates a module) gives exactly two new commits; each carries audit-record.json beside
+  the instance's objects, equal to the record of the trail (outcome committed), and the trail verifies with
+  governed.odoo.audit_verify; each commit message names the release, its digest, the environment and the approvers;
+  the commits hold the release's image, C's its migration Job as an Argo CD PreSync hook; the cluster's Deployment
+  is left as it was (the controller applies, not promote.yml); a real pre-release backup was taken for each;
+* no Secret value of the instance (the live Secrets, the generated passwords, the inventory's keys) is anywhere in
+  the repository's history (git log -p, in clear or base64);
+* a release whose scan report is missing is refused in GitOps mode exactly as in the direct mode (the same failed
+  gates and reasons, each refusal recorded) and no commit is made;
+* the governance report (playbooks/report.yml) rendered from this real trail and the real pre-release backups shows
+  the promotions as committed, with their deployer, the refusals with the failed gate and its reason, and fresh
+  backups.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+sys.path.insert(0, str(ROOT / "lab" / "images"))
+
+from _modrun import run_module  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
+from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from restore_lab import run_playbook as run_local_playbook  # noqa: E402
+from sealkeys import certificate_pem, private_key  # noqa: E402
+from test_release_gate_lab import oci_image  # noqa: E402
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
+
+RUN_ID = secrets.token_hex(3)
+TENANT = f"gp{RUN_ID}"
+HOST = f"{TENANT}-dev"
+NAMESPACE = f"odoo-{HOST}"
+DB = f"{TENANT}_dev"
+BUCKET_PREFIX = f"ggp-{RUN_ID}"
+BUCKETS = [f"{BUCKET_PREFIX}-dev-{kind}" for kind in ("backups", "attachments")]
+BOB = audit_chain.Signer(Ed25519PrivateKey.generate())
+TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
+
+
+def connection():
+    path = LAB_DIR / "connection.json"
+    if not path.exists():
+        pytest.skip("the lab is not up: run scripts/lab up")
+    conn = json.loads(path.read_text())
+    node = conn.get("node") or {}
+    if not node.get("enabled") or not node.get("registry"):
+        pytest.skip(f"the lab's registry (real node) is not up: {node.get('reason', 'scripts/lab up')}")
+    return conn
+
+
+def kubectl(*args, check=True):
+    conn = json.loads((LAB_DIR / "connection.json").read_text())
+    res = subprocess.run(
+        [conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
+    return res.stdout
+
+
+def git(repo, *args):
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+
+
+def commits(repo):
+    return git(repo, "rev-list", "HEAD").split()
+
+
+def run_playbook(inventory: Path, playbook: str, *extra: str):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
+        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    )
+    argv = [
+        str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(ROOT / "playbooks" / playbook),
+        "--limit",
+        HOST,
+        *extra,
+    ]
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=TIMEOUT)
+    log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"===== {playbook} {' '.join(extra)} rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
+    return res
+
+
+def output(res):
+    return f"rc={res.returncode}\n{res.stdout[-8000:]}\n{res.stderr[-3000:]}"
+
+
+def push(work: Path, registry: str, name: str) -> str:
+    """A one-layer image of its own pushed to the lab registry; its reference by digest."""
+    if not shutil.which("skopeo"):
+        pytest.fail("skopeo is not installed (scripts/setup.sh installs it)")
+    layout = work / f"layout-{name}"
+    oci_image(layout, f"release {name} {RUN_ID} {secrets.token_hex(8)}\n".encode())
+    repo = f"{registry}/gitops-promote/odoo-{RUN_ID}"
+    digestfile = work / f"digest-{name}"
+    done = subprocess.run(
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            "--digestfile",
+            str(digestfile),
+            f"oci:{layout}:r1",
+            f"docker://{repo}:{name.lower()}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return f"{repo}@{digestfile.read_text().strip()}"
+
+
+def write_release(directory: Path, rid: str, image: str, update=(), with_report=True) -> Path:
+    """The release record and a Trivy report of its image (no findings) beside it, pinned by its digest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    report = json.dumps(
+        {
+            "SchemaVersion": 2,
+            "ArtifactName": image,
+            "ArtifactType": "container_image",
+            "Metadata": {"RepoDigests": [image]},
+            "Results": [],
+        }
+    ).encode()
+    if with_report:
+        (directory / f"{rid}.trivy.json").write_bytes(report)
+    record = {
+        "format": 1,
+        "id": rid,
+        "image": image,
+        "addons": [{"name": "sale", "version": "17.0.1.0"}],
+        "config_revision": "4f1c2e9",
+        "migration": {"install": [], "update": list(update)},
+        "evidence": {
+            "scan_report": {"uri": f"{rid}.trivy.json", "sha256": "sha256:" + hashlib.sha256(report).hexdigest()}
+        },
+    }
+    path = directory / f"{rid}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def request(release: Path, work: Path) -> Path:
+    """bob's signed promotion request of ``release`` into dev."""
+    record = json.loads(release.read_text())
+    now = dt.datetime.now(dt.UTC)
+    body = {
+        "type": "promotion_request",
+        "release": record["id"],
+        "digest": record["image"].rsplit("@", 1)[-1],
+        "environment": "dev",
+        "deployer": "bob",
+        "issued": approvals.statement_time(now - dt.timedelta(minutes=5)),
+        "expires": approvals.statement_time(now + dt.timedelta(hours=3)),
+    }
+    path = work / f"{record['id']}-request.json"
+    path.write_text(json.dumps(approvals.sign_statement(body, BOB)))
+    return path
+
+
+def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
+    lab_inv = ROOT / "inventories" / "lab"
+    (where / "group_vars" / "all").mkdir(parents=True)
+    for name in ("main.yml", "secrets.yml"):
+        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
+    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
+    hosts = {
+        "all": {
+            "children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {"governed_odoo_tenant": TENANT}}}}}}
+        }
+    }
+    (where / "hosts.yml").write_text(json.dumps(hosts))
+    dev = {
+        "governed_odoo_environment": "dev",
+        "governed_odoo_tier": "nonproduction",
+        "lab_dir": str(LAB_DIR),
+        "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
+        "governed_odoo_netplan": {
+            "supernet": "10.200.0.0/16",
+            "environment_prefix": 20,
+            "tenant_prefix": 24,
+            "environments": {"dev": 0, "qa": 1, "staging": 2, "uat": 3, "training": 4, "prod": 5},
+            "tenants": {TENANT: 0},
+            "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
+        },
+        "redis_persistence": "none",
+        "odoo_filestore": "object_storage",
+        "odoo_image": image,
+        "odoo_web_replicas": 1,
+        "odoo_cron_replicas": 0,
+        "odoo_workers": 1,
+        "odoo_db_maxconn": 4,
+        "postgresql_reporting_connection_limit": 2,
+        "storage_bucket_prefix": BUCKET_PREFIX,
+        "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
+        "backup_runner_image": "ghcr.io/governed-odoo/backup-runner@sha256:" + "cd" * 32,
+        "backup_pg_bin_dir": "{{ lab_connection.postgres.bin_dir }}",
+        "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12},
+        "promote_audit": {"local_dir": str(keys["trail"])},
+        "promote_audit_public_keys": [keys["public"]],
+        "promote_audit_signing_key": str(keys["path"]),
+        "release_audit_retention_days": 1,
+        "release_identities": {"bob": {"public_key": audit_chain.public_pem(BOB.public_key), "groups": ["deployers"]}},
+        "release_registry_url": f"http://{connection()['node']['registry']}",
+        **gitops,
+    }
+    (where / "group_vars" / "dev.yml").write_text(json.dumps(dev, indent=1))
+    return where
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """The instance provisioned on A (direct mode), seeded, then committed once in GitOps mode; removed afterwards."""
+    import odoo_dataset
+
+    conn = connection()
+    lab = Lab()
+    work = tmp_path_factory.mktemp("promote-gitops")
+    key = Ed25519PrivateKey.generate()
+    keys = {
+        "path": work / "audit-signing.pem",
+        "public": audit_chain.public_pem(key.public_key()),
+        "trail": work / "trail",
+    }
+    keys["path"].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    keys["path"].chmod(0o600)
+    images = {name: push(work, conn["node"]["registry"], name) for name in "ABC"}
+    repo = work / "gitops"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    gitops = {
+        "governed_odoo_delivery": "gitops",
+        "governed_odoo_gitops_repository": str(repo),
+        "governed_odoo_gitops_sealing_certificate": certificate_pem(private_key(2048)),
+        "governed_odoo_gitops_fingerprint_key": secrets.token_urlsafe(32),
+    }
+    inv = write_inventory(work / "inv", images["A"], keys, gitops)
+    try:
+        res = run_playbook(inv, "site.yml", "-e", "governed_odoo_delivery=direct", "-e", "governed_odoo_wait=false")
+        assert res.returncode == 0, output(res)
+        odoo_dataset.generate(lab.dsn, DB, str(work / "filestore"), 2**20, 0, 0, jobs=1, log=lambda m: None)
+        with lab.connect() as c:
+            c.execute(f'ALTER DATABASE "{DB}" OWNER TO "{DB}_owner"')
+        with lab.connect(DB) as c:
+            for (table,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+                c.execute(f'ALTER TABLE public."{table}" OWNER TO "{DB}_owner"')
+            for (seq,) in c.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'").fetchall():
+                c.execute(f'ALTER SEQUENCE public."{seq}" OWNER TO "{DB}_owner"')
+        res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
+        assert res.returncode == 0, output(res)
+        assert len(commits(repo)) == 1
+        yield {"work": work, "inv": inv, "repo": repo, "images": images, "keys": keys, "gitops": gitops, "lab": lab}
+    finally:
+        kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+        with lab.connect() as c:
+            for (name,) in c.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (DB.replace("_", r"\_") + "%",)
+            ).fetchall():
+                lab.drop_db(name)
+            for role in ("app", "reporting", "owner"):
+                c.execute(f'DROP ROLE IF EXISTS "{DB}_{role}"')
+        for bucket in BUCKETS:
+            wipe_bucket(lab.client("a"), bucket)
+
+
+def promote(setup, release: Path, *extra):
+    values = {"release": str(release), "promotion_request": str(request(release, setup["work"]))}
+    path = setup["work"] / f"extra-{secrets.token_hex(3)}.json"
+    path.write_text(json.dumps(values))
+    return run_playbook(setup["inv"], "promote.yml", "-e", f"@{path}", *extra)
+
+
+def trail(setup):
+    keys = setup["keys"]
+    result = run_module(
+        "audit_verify", {"local_dir": str(keys["trail"]), "public_keys": [keys["public"]], "select": {}}
+    )
+    assert result.get("ok") is True and not result.get("problems"), result
+    return result["records"]
+
+
+def live_image():
+    dep = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json"))
+    return next(c["image"] for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "odoo")
+
+
+def committed(repo, name, rev="HEAD"):
+    return git(repo, "show", f"{rev}:dev/{HOST}/{name}")
+
+
+def test_two_promotions_give_two_commits_each_with_its_verified_audit_record(setup):
+    repo, images, work = setup["repo"], setup["images"], setup["work"]
+    rel = {
+        "B": write_release(work / "releases", f"b-{RUN_ID}", images["B"]),
+        "C": write_release(work / "releases", f"c-{RUN_ID}", images["C"], update=["sale"]),
+    }
+    before = commits(repo)
+    for name in ("B", "C"):
+        res = promote(setup, rel[name])
+        assert res.returncode == 0, output(res)
+    after = commits(repo)
+    assert len(after) == len(before) + 2 and after[2:] == before, (before, after)
+
+    records = trail(setup)
+    promotions = [r for r in records if r["event"]["kind"] == "promotion"]
+    assert [p["event"]["release"]["id"] for p in promotions] == [f"b-{RUN_ID}", f"c-{RUN_ID}"]
+    for rev, name, record in (("HEAD~1", "B", promotions[0]), ("HEAD", "C", promotions[1])):
+        event = record["event"]
+        assert event["outcome"] == "committed" and event["delivery"] == "gitops" and event["deployer"] == "bob"
+        assert event["changes"]["image"]["to"] == images[name] and event["backup"], event
+        assert all(g["passed"] for g in event["gates"]), event["gates"]
+        # the record beside the objects is the trail's, signed (audit_verify verified the trail above)
+        assert json.loads(committed(repo, "audit-record.json", rev)) == record
+        changed = git(repo, "show", "--name-only", "--format=", rev).split()
+        assert f"dev/{HOST}/audit-record.json" in changed and f"dev/{HOST}/deployment.apps-odoo-web.yaml" in changed
+        web = yaml.safe_load(committed(repo, "deployment.apps-odoo-web.yaml", rev))
+        assert [c["image"] for c in web["spec"]["template"]["spec"]["containers"] if c["name"] == "odoo"] == [
+            images[name]
+        ]
+        message = git(repo, "log", "-1", "--format=%B", rev).splitlines()
+        digest = images[name].split("@", 1)[1]
+        assert message[0] == f"promote {event['release']['id']} to dev/{HOST}", message
+        for line in (
+            f"release: {event['release']['id']}",
+            f"digest: {digest}",
+            "environment: dev",
+            "approvers: none (the policy asks for none)",
+            f"audit record: seq {record['seq']}, hash {record['hash']} (audit-record.json)",
+        ):
+            assert line in message, message
+    # C updates a module: its migration Job is committed as the controller's PreSync hook, with C's image
+    files = git(repo, "ls-files", f"dev/{HOST}").split()
+    (job_file,) = [f for f in files if f.split("/")[-1].startswith("job.batch-")]
+    job = yaml.safe_load((repo / job_file).read_text())
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+    assert {c["image"] for c in job["spec"]["template"]["spec"]["containers"]} == {images["C"]}
+    assert promotions[1]["event"]["migration_job"] == job["metadata"]["name"]
+    # nothing was applied: the cluster still runs what site.yml applied
+    assert live_image() == images["A"]
+    # no Lease left behind
+    assert kubectl("get", "lease", "-n", NAMESPACE, "-o", "name").strip() == ""
+
+
+def test_no_secret_value_is_in_the_repositorys_history(setup):
+    repo = setup["repo"]
+    values = set()
+    for item in json.loads(kubectl("get", "secrets", "-n", NAMESPACE, "-o", "json"))["items"]:
+        values |= {base64.b64decode(v).decode(errors="replace") for v in (item.get("data") or {}).values()}
+    values |= {p.read_text().split()[0] for p in (setup["work"] / "secrets" / HOST).iterdir() if p.read_text().strip()}
+    values.add(setup["gitops"]["governed_odoo_gitops_fingerprint_key"])
+    values = {v for v in values if len(v) >= 8}
+    assert values, "the instance has Secrets: the test must look for them"
+    history = git(repo, "log", "-p", "--all", "--format=%H %s%n%b")
+    for value in values:
+        assert value not in history and base64.b64encode(value.encode()).decode() not in history
+
+
+def test_a_release_without_evidence_is_refused_in_both_modes_alike_and_nothing_is_committed(setup):
+    repo, work = setup["repo"], setup["work"]
+    release = write_release(work / "releases", f"d-{RUN_ID}", setup["images"]["B"], with_report=False)
+    before = commits(repo)
+    refusals = []
+    for mode in ("gitops", "direct"):
+        res = promote(setup, release, "-e", f"governed_odoo_delivery={mode}")
+        assert res.returncode != 0, output(res)
+        assert "release.image_scan" in res.stdout or "scan report" in res.stdout, output(res)
+        refusals.append([r for r in trail(setup) if r["event"]["kind"] == "refusal"][-1]["event"])
+    assert commits(repo) == before and git(repo, "status", "--porcelain") == ""
+    gitops_refusal, direct_refusal = refusals
+    assert gitops_refusal["release"]["id"] == direct_refusal["release"]["id"] == f"d-{RUN_ID}"
+    assert gitops_refusal["gates"] == direct_refusal["gates"] and gitops_refusal["reason"] == direct_refusal["reason"]
+    failed = {g["id"] for g in gitops_refusal["gates"] if not g["passed"]}
+    assert failed == {"release.image_scan"}, gitops_refusal["gates"]
+    assert live_image() == setup["images"]["A"]
+
+
+def test_the_governance_report_reads_the_real_promotions_refusals_and_backups(setup):
+    out = setup["work"] / "report"
+    s3 = setup["lab"].s3["a"]
+    res = run_local_playbook(
+        "report.yml",
+        {
+            "governed_odoo_report_dir": str(out),
+            "governed_odoo_report_audit": {
+                "local_dir": str(setup["keys"]["trail"]),
+                "public_keys": [setup["keys"]["public"]],
+            },
+            "governed_odoo_report_backup_stores": [{"bucket": BUCKETS[0]}],
+            "governed_odoo_report_s3": s3,
+            "governed_odoo_report_environments": ["dev"],
+        },
+    )
+    assert res.returncode == 0, output(res)
+    assert s3["secret_key"] not in res.stdout + res.stderr
+    report = json.loads((out / "governance-report.json").read_text())
+    assert report["audit"]["ok"] is True, report["audit"]
+    (dev,) = report["environments"]
+    assert dev["running"]["release"] == f"c-{RUN_ID}" and dev["running"]["outcome"] == "committed"
+    assert [(p["release"], p["outcome"], p["deployer"]) for p in dev["promotions"]] == [
+        (f"c-{RUN_ID}", "committed", "bob"),
+        (f"b-{RUN_ID}", "committed", "bob"),
+    ]
+    assert [r["release"] for r in dev["refusals"]] == [f"d-{RUN_ID}", f"d-{RUN_ID}"]
+    for refusal in dev["refusals"]:
+        assert len(refusal["reasons"]) == 1 and refusal["reasons"][0].startswith("release.image_scan: "), refusal
+    assert dev["backup"]["count"] >= 2 and dev["backup"]["fresh"] is True, dev["backup"]
+    page = (out / "governance-report.html").read_text()
+    assert "promotion (committed)" in page and f"c-{RUN_ID}" in page
