@@ -65,9 +65,10 @@ def drill_metrics(report, labels=None):
     return drill.report_metrics(report, labels)
 
 
-def restore_audit_event(result, source, target, operator=None, operation="restore"):
+def restore_audit_event(result, source, target, operator=None, operation="restore", failure=None, secrets=None):
     try:
-        return auditevent.restore_event(result, source, target, operator=operator, operation=operation)
+        return auditevent.restore_event(result, source, target, operator=operator, operation=operation,
+                                        failure=failure, secrets=secrets or ())
     except ValueError as exc:
         raise AnsibleFilterError(f"restore_audit_event: {exc}") from exc
 

@@ -270,6 +270,42 @@ class BackupLab:
 
 
 # --------------------------------------------------------------------------------------------
+# The audit trail a restore writes to (docs/audit.md)
+# --------------------------------------------------------------------------------------------
+def audit_trail(lab: BackupLab, tmp: Path) -> dict:
+    """A signed audit trail of the test's own: an Ed25519 key generated in ``tmp``, a local directory and a bucket
+    with object lock (records locked GOVERNANCE for a day; ``lab.cleanup`` removes the bucket).
+
+    ``location`` is what promote_audit / dr_audit_trail name; ``vars`` the extra variables a playbook gets."""
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    bucket = f"rt-audit-{secrets.token_hex(3)}"
+    lab.client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    lab.buckets.append(bucket)
+    key = Ed25519PrivateKey.generate()
+    path = tmp / "audit-signing.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    location = {"local_dir": str(tmp / "audit-trail"), "bucket": bucket, "prefix": "trail/", **lab.s3}
+    return {"location": location, "key": str(path), "public": chain.public_pem(key.public_key()),
+            "vars": {"release_audit_lock_mode": "GOVERNANCE", "release_audit_retention_days": 1}}
+
+
+def audit_records(trail: dict) -> list[dict]:
+    """The trail's records, after governed.odoo.audit_verify verified both copies (every record signed by the
+    trail's key, the chain unbroken, the bucket's copy the same as the local one)."""
+    from _modrun import run_module
+
+    result = run_module("audit_verify", {**trail["location"], "public_keys": [trail["public"]], "select": {}})
+    assert result.get("ok") is True and not result.get("failed"), result
+    assert result["local"]["length"] == result["stored"]["length"] == len(result["records"]), result
+    return result["records"]
+
+
+# --------------------------------------------------------------------------------------------
 # Playbooks
 # --------------------------------------------------------------------------------------------
 def run_playbook(playbook: str, extra_vars: dict, check: bool = False, timeout: int = 900,

@@ -217,3 +217,50 @@ def test_an_older_head_put_back_is_named(s3, client, bucket, keys, trail):
     result = verify(s3, bucket, keys, trail["local"], trail["prefix"])
     assert (None, "overwritten") in stored(result["problems"]), result["problems"]
     assert "5 versions for 4 records" in result["msg"]
+
+
+def test_the_store_refuses_a_second_write_of_a_record_key(client, bucket):
+    """The append's compare-and-swap rests on the server: a conditional PUT (If-None-Match: *) of a key that exists
+    is refused with 412, and nothing new is stored."""
+    key = f"cas{secrets.token_hex(3)}/records/000000000001.json"
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    lock = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
+    client.put_object(Bucket=bucket, Key=key, Body=b"{}", IfNoneMatch="*", **lock)
+    with pytest.raises(Exception, match="PreconditionFailed"):
+        client.put_object(Bucket=bucket, Key=key, Body=b"{}", IfNoneMatch="*", **lock)
+    assert len(client.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 1
+
+
+@pytest.mark.parametrize("shared_local", [False, True], ids=["stored-only", "shared-local-dir"])
+def test_two_writers_racing_keep_one_chain(s3, bucket, keys, tmp_path, shared_local):
+    """Two processes append to one instance's trail at once (a promotion and a restore, say): every record of both is
+    in the chain once, in one unbroken sequence, and the trail verifies."""
+    import threading
+
+    prefix = f"race{secrets.token_hex(3)}/"
+    local = {"local_dir": str(tmp_path / "audit")} if shared_local else {}
+    start = threading.Barrier(2)
+    results = {0: [], 1: []}
+
+    def writer(i):
+        start.wait()
+        for n in range(4):
+            results[i].append(run_module("audit_record", {
+                **s3, "bucket": bucket, "prefix": prefix, **local, "signing_key_path": keys["path"],
+                "lock_mode": "GOVERNANCE", "retention_days": 1,
+                "event": {"kind": "promotion" if i == 0 else "restore", "instance": "acme", "writer": i, "n": n}}))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    failures = [r for rs in results.values() for r in rs if r.get("failed")]
+    assert not failures, failures
+    assert sorted(r["seq"] for rs in results.values() for r in rs) == list(range(1, 9))
+    result = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, **local,
+                                         "public_keys": [keys["public"]], "select": {"instance": "acme"}})
+    assert result["ok"] and not result.get("failed"), result["problems"]
+    assert result["stored"]["length"] == 8
+    assert sorted((r["event"]["writer"], r["event"]["n"]) for r in result["records"]) == [
+        (i, n) for i in (0, 1) for n in range(4)]

@@ -1,6 +1,7 @@
 """playbooks/dr_drill.yml against the lab: the latest production backup restored into an isolated drill
 namespace and database, verified (content hashes per table, every attachment byte for byte), RTO and
-RPO measured, a JSON and an HTML report written, and everything torn down -- also when the drill fails.
+RPO measured, a JSON and an HTML report written, and everything torn down -- also when the drill fails. Each drill,
+passed or failed, is one signed `restore` record in the instance's audit trail (promote_audit), verified.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib.request
 
 import psycopg
 import pytest
-from restore_lab import LAB_DIR, REPO, BackupLab, lab_kube, run_playbook
+from restore_lab import LAB_DIR, REPO, BackupLab, audit_records, audit_trail, lab_kube, run_playbook
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -39,6 +40,16 @@ def lab(tmp_path_factory):
         yield lab
     finally:
         lab.cleanup()
+
+
+@pytest.fixture
+def audit(lab, tmp_path):
+    return audit_trail(lab, tmp_path)
+
+
+def audited(audit):
+    """The variables that give the drilled instance its audit trail."""
+    return {**audit["vars"], "promote_audit": audit["location"], "promote_audit_signing_key": audit["key"]}
 
 
 def drill_vars(lab, tmp_path, **extra):
@@ -86,13 +97,18 @@ def pushgateway_group(pushgw, instance):
     return None
 
 
-def test_drill_passes_measures_and_tears_down(lab, tmp_path):
+def test_drill_passes_measures_and_tears_down(lab, tmp_path, audit):
     pushgw = (json.loads((LAB_DIR / "connection.json").read_text()).get("prometheus") or {}).get("pushgateway_url")
     assert pushgw, "the lab has no Pushgateway: scripts/lab up starts it with Prometheus"
     t0 = time.time()
-    proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path, drill_pushgateway_url=pushgw))
+    proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path, drill_pushgateway_url=pushgw, **audited(audit)))
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     report, html = load_report(tmp_path)
+    (record,) = audit_records(audit)
+    event = record["event"]
+    assert (event["kind"], event["operation"], event["outcome"]) == ("restore", "dr_drill", "succeeded")
+    assert event["source"]["database"] == lab.src and event["target"]["namespace"] == report["target"]["namespace"]
+    assert event["neutralized"] is True and event["environment"] == "drill"
     # published for the monitoring role's drill alerts and dashboard: the drill's own figures, grouped by instance
     # (a drill without inventory names the instance after its source database)
     try:
@@ -138,17 +154,21 @@ def test_drill_passes_measures_and_tears_down(lab, tmp_path):
         assert shot.exists() and shot.stat().st_size > 20000  # a rendered page, not a blank one
 
 
-def test_drill_that_fails_verification_reports_it_and_still_tears_down(lab, tmp_path):
+def test_drill_that_fails_verification_reports_it_and_still_tears_down(lab, tmp_path, audit):
     # a write on the source after the backup: the restored copy no longer equals the live source
     with lab.connect(lab.src) as c:
         c.execute("INSERT INTO res_partner (name, write_date) VALUES ('written after the backup', "
                   "now() AT TIME ZONE 'UTC')")
     try:
-        proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path))
+        proc = run_playbook("dr_drill.yml", drill_vars(lab, tmp_path, **audited(audit)))
         assert proc.returncode != 0
         report, html = load_report(tmp_path)
         assert report["result"] == "fail"
         assert any("res_partner" in f for f in report["failures"]), report["failures"]
+        # recorded before the play failed: one signed record, failed, with the reason and no secret
+        (record,) = audit_records(audit)
+        assert record["event"]["outcome"] == "failed" and record["event"]["ok"] is False
+        assert "res_partner" in record["event"]["reason"] and lab.pg["login_password"] not in json.dumps(record)
         assert report["rpo"]["seconds"] > 0  # the write after the backup is the data-loss window
         assert report["teardown"]["ok"]
         nothing_left(lab, report, tmp_path)

@@ -15,8 +15,9 @@ but the inventory (no -e beyond --limit, or source and target for the copy):
 * an instance whose odoo-db ConfigMap is missing is refused with a clear message, not a template error.
 
 The inventory gives the instances an audit trail (promote_audit: a local directory and a bucket with object lock, as
-promote.yml writes it): each restore appends a signed `restore` record (source, backup, target, neutralized or not),
-the refused one appends nothing, and governed.odoo.audit_verify verifies both copies.
+promote.yml writes it): each restore, the drill's too, appends one signed `restore` record (source, backup, target,
+neutralized or not, the outcome), the refused one a failed record with its reason, and governed.odoo.audit_verify
+verifies both copies.
 """
 
 from __future__ import annotations
@@ -226,8 +227,10 @@ def test_restore_copy_gives_the_target_a_neutralized_copy_as_site_provisions_it(
 def test_each_restore_appends_a_signed_restore_record_and_the_trail_verifies(lab, inventory, audit):
     records = trail(audit)
     backups = {f"dev/{DBS[SOURCE]}/{r.backup_id}" for r in lab.store(BACKUPS).list_backups("dev", DBS[SOURCE])}
-    assert [r["event"]["operation"] for r in records] == ["dr_restore", "restore_copy"], records
-    own, copy = (r["event"] for r in records)
+    assert [r["event"]["operation"] for r in records] == ["dr_drill", "dr_restore", "restore_copy"], records
+    drill, own, copy = (r["event"] for r in records)
+    assert drill["outcome"] == "succeeded" and drill["source"]["instance"] == SOURCE and drill["environment"] == "drill"
+    assert all(r["event"]["outcome"] == "succeeded" for r in records)
     # the instance from its own backup: a non-production target is always a neutralized copy (new identity)
     assert own["kind"] == "restore" and own["ok"] is True and own["instance"] == SOURCE
     assert own["source"]["instance"] == own["target"]["instance"] == SOURCE and own["source"]["backup"] in backups
@@ -246,7 +249,7 @@ def test_each_restore_appends_a_signed_restore_record_and_the_trail_verifies(lab
     # written to the bucket under object lock as well, and both copies verify with the trail's key
     result = run_module("audit_verify", {**audit_location(audit), "public_keys": [audit["public"]]})
     assert result.get("ok") is True and not result.get("failed"), result
-    assert result["local"]["length"] == result["stored"]["length"] == 2, result
+    assert result["local"]["length"] == result["stored"]["length"] == 3, result
     key = f"{AUDIT_PREFIX}records/{2:012d}.json"
     assert lab.client("a").get_object_retention(Bucket=AUDIT_BUCKET, Key=key)["Retention"]["Mode"] == "GOVERNANCE"
 
@@ -261,4 +264,13 @@ def test_an_instance_without_its_database_settings_is_refused_clearly(inventory,
     assert f"ConfigMap {namespace(TARGET)}/odoo-db (PGHOST, PGPORT, PGDATABASE, PGUSER) is missing" in said, output(res)
     assert f"{TARGET} not restored" in said, output(res)
     assert "AnsibleUndefinedVariable" not in said and "has no attribute" not in said, output(res)
-    assert len(trail(audit)) == 2  # refused before the restore: nothing recorded as restored
+    # refused before the restore, and recorded as a failed restore with the reason (no secret), signed and verified
+    records = trail(audit)
+    assert len(records) == 4
+    failed = records[-1]["event"]
+    assert (failed["operation"], failed["instance"], failed["outcome"], failed["ok"]) == (
+        "dr_restore", TARGET, "failed", False)
+    assert "odoo-db (PGHOST, PGPORT, PGDATABASE, PGUSER) is missing" in " ".join(failed["reason"].split())
+    assert app_password(inventory, TARGET) not in json.dumps(failed)
+    result = run_module("audit_verify", {**audit_location(audit), "public_keys": [audit["public"]]})
+    assert result.get("ok") is True and result["stored"]["length"] == 4, result

@@ -1,7 +1,8 @@
 """playbooks/dr_restore_external.yml against the lab: two environments restored from the backup store into
 namespaces of the lab cluster and databases of the lab's PostgreSQL, production first; each instance's
 configuration re-pointed (Secret PGHOST/PGPORT/PGDATABASE, odoo.conf db_name), its Deployments scaled
-up and rolled, and a smoke test through the instance's own database credentials.
+up and rolled, and a smoke test through the instance's own database credentials. Each environment's restore,
+succeeded or failed, is one signed `restore` record in the audit trail (dr_audit_trail), verified.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from restore_lab import REPO, BackupLab, drop_databases, lab_kube, run_playbook
+from restore_lab import REPO, BackupLab, audit_records, audit_trail, drop_databases, lab_kube, run_playbook
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -90,7 +92,12 @@ def instances(lab, tmp_path):
     drop_databases(lab.server, lambda n: any(n.startswith(i["database"]) for i in out.values()))
 
 
-def dr_vars(lab, instances):
+@pytest.fixture
+def audit(lab, tmp_path):
+    return audit_trail(lab, tmp_path)
+
+
+def dr_vars(lab, instances, audit=None):
     def env(name, production):
         i = instances[name]
         return {
@@ -103,7 +110,10 @@ def dr_vars(lab, instances):
         }
 
     # staging listed first: the playbook still restores production first
-    return {"dr_store": dict(lab.s3, bucket=lab.bucket), "dr_environments": [env("staging", False), env("prod", True)]}
+    out = {"dr_store": dict(lab.s3, bucket=lab.bucket), "dr_environments": [env("staging", False), env("prod", True)]}
+    if audit:
+        out.update(audit["vars"], dr_audit_trail=audit["location"], dr_audit_signing_key=audit["key"])
+    return out
 
 
 def secret(cp, ns):
@@ -111,9 +121,10 @@ def secret(cp, ns):
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def test_check_mode_changes_nothing(lab, instances):
-    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances), check=True)
+def test_check_mode_changes_nothing(lab, instances, audit):
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances, audit), check=True)
     assert proc.returncode == 0, proc.stdout[-5000:]
+    assert not Path(audit["location"]["local_dir"], "chain.jsonl").exists()  # nothing recorded either
     for i in instances.values():
         assert secret(lab.cp, i["namespace"])["PGHOST"] == OLD_HOST
         with lab.connect("postgres") as c:
@@ -121,8 +132,8 @@ def test_check_mode_changes_nothing(lab, instances):
                              (i["database"] + "%",)).fetchone()[0] == 0
 
 
-def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instances):
-    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances))
+def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instances, audit):
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances, audit))
     out = proc.stdout
     assert proc.returncode == 0, out[-6000:] + proc.stderr[-2000:]
     assert "building-prod -> building-staging" in out
@@ -155,7 +166,18 @@ def test_restores_production_first_repoints_scales_and_smoke_tests(lab, instance
             assert active_mail == 0 and neutral == ("true",)
         files = list((i["data"] / "filestore" / i["database"]).rglob("*"))
         assert sum(1 for f in files if f.is_file()) == 120
+    # one signed record per environment, production first, each verified with the trail's key
+    records = audit_records(audit)
+    assert [(r["event"]["instance"], r["event"]["outcome"]) for r in records] == [
+        ("building-prod", "succeeded"), ("building-staging", "succeeded")]
+    assert all(r["event"]["operation"] == "dr_restore_external" and r["event"]["ok"] for r in records)
     # a second run replaces the databases again; production needs the flag now that its database has data
-    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances))
+    proc = run_playbook("dr_restore_external.yml", dr_vars(lab, instances, audit))
     assert proc.returncode != 0
     assert "not restored: building-prod" in proc.stdout and "allow_production_overwrite" in proc.stdout
+    # the failed restore is recorded too, with its reason and no secret
+    failed = audit_records(audit)[2]["event"]
+    assert failed["instance"] == "building-prod" and failed["outcome"] == "failed" and failed["ok"] is False
+    assert "allow_production_overwrite" in failed["reason"]
+    assert lab.pg["login_password"] not in json.dumps(failed) and lab.s3["secret_key"] not in json.dumps(failed)
+    assert len(audit_records(audit)) == 4

@@ -466,6 +466,8 @@ def test_rollback_goes_back_to_the_previous_verified_release(promoted_c, instanc
     promotion_b = next(r["event"] for r in chain(instance["audit"]) if r["event"].get("kind") == "promotion"
                        and r["event"]["release"]["id"] == f"b-{RUN_ID}")
     assert event["restored"] == promotion_b["backup"]
+    # observed as a promotion is (the inventory's policy: no traffic in the lab, inconclusive, not required)
+    assert event["observation"]["verdict"] == "inconclusive", event["observation"]
     assert kget("lease", LEASE) is None
 
 

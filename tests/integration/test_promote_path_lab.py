@@ -470,13 +470,20 @@ def test_prod_verifies_b_with_its_approvals(on_uat, keys, images):
 
 def test_rollback_reads_the_stored_trail_and_puts_dev_back_on_a(on_uat, keys, images):
     values = evidence(on_uat["releases"]["A"], "dev")
+    # the rollback is observed as a promotion is: the lab's Prometheus, windows short, a minimum of requests the lab
+    # does not send (inconclusive, which this policy accepts)
+    policy = {"release_observation": {"prometheus_url": connection()["prometheus"]["url"], "window_seconds": 10,
+                                      "settle_seconds": 0, "tolerance": {"min_requests": 100000}}}
     res = run_playbook(on_uat["inventory"], "rollback.yml", "-e", f"promotion_request={values['promotion_request']}",
-                       limit=HOSTS["dev"])
+                       "-e", json.dumps(policy), limit=HOSTS["dev"])
     assert res.returncode == 0, output(res)
     assert web("dev")[0] == images["A"]
     event = events(keys, kind="rollback", environment="dev")[-1]
     assert event["outcome"] == "verified" and event["to"]["id"] == f"a-{RUN_ID}"
     assert event["release"]["id"] == f"b-{RUN_ID}"
+    observation = event["observation"]
+    assert observation["verdict"] == "inconclusive" and observation["tolerance"]["min_requests"] == 100000, observation
+    assert observation["after"]["start"] >= observation["before"]["end"]
 
 
 def test_the_whole_trail_verifies_in_object_storage(on_uat, keys):

@@ -260,3 +260,57 @@ def test_head_mode_verifies_every_signature_when_the_head_is_not_trusted(signer,
     # records after the head are checked one by one
     more = chain.make_record(records[-1], {"kind": "note"}, other, T0)
     assert (7, chain.FORGED) in kinds(chain.verify([*build(signer)[0], more], ring, head=head, signatures="head"))
+
+
+class _Stored:
+    """The interface AuditTrail uses of RemoteChain, in memory: put_record is the conditional PUT (a taken sequence
+    number raises AppendConflict), ``before_put`` lets a test slip another writer's append in between."""
+
+    def __init__(self):
+        self.records, self.heads, self.before_put = {}, [], None
+
+    def check(self):
+        pass
+
+    def tail(self):
+        last = self.records[max(self.records)] if self.records else None
+        return last, (self.heads[-1] if self.heads else None)
+
+    def put_record(self, record, now):
+        from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AppendConflict
+
+        if self.before_put:
+            hook, self.before_put = self.before_put, None
+            hook()
+        if record["seq"] in self.records:
+            raise AppendConflict(f"record {record['seq']} was appended by another writer first")
+        self.records[record["seq"]] = record
+
+    def put_head(self, head, now):
+        self.heads.append(head)
+
+
+def test_a_writer_that_loses_the_sequence_number_appends_after_the_winner(signer, ring):
+    stored = _Stored()
+    trail = AuditTrail(remote=stored)
+    trail.append({"kind": "note", "n": 1}, signer, T0)
+    stored.before_put = lambda: AuditTrail(remote=stored).append({"kind": "note", "n": "racer"}, signer, T0)
+    record = trail.append({"kind": "note", "n": 2}, signer, T0)
+    assert record["seq"] == 3 and record["prev"] == stored.records[2]["hash"]
+    records = [stored.records[s] for s in sorted(stored.records)]
+    assert [r["event"]["n"] for r in records] == [1, "racer", 2]
+    assert chain.verify(records, ring, head=stored.heads[-1]).ok
+    assert [h["seq"] for h in stored.heads] == [1, 2, 3]  # the heads in the order of the records
+
+
+def test_nobody_appends_after_a_record_whose_head_is_not_written(signer, monkeypatch):
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import store
+    from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AppendInProgress
+
+    monkeypatch.setattr(store.time, "sleep", lambda s: None)
+    stored = _Stored()
+    AuditTrail(remote=stored).append({"kind": "note"}, signer, T0)
+    stored.heads.pop()  # a writer between its record and its head (or killed there)
+    with pytest.raises(AppendInProgress, match="record 1 of the stored audit chain has no head yet"):
+        AuditTrail(remote=stored)._append({"kind": "note"}, signer, T0, False, head_wait=0)
+    assert list(stored.records) == [1]

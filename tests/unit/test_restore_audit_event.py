@@ -45,7 +45,8 @@ def test_the_event_names_source_target_backup_and_neutralization():
     event = auditevent.restore_event(RESULT, SOURCE, TARGET, operator="alice", operation="restore_copy")
     assert event == {
         "kind": "restore", "operation": "restore_copy", "environment": "staging", "instance": "civil-staging",
-        "ok": True, "neutralized": True, "neutralize_mode": "sql", "copy": True, "operator": "alice",
+        "ok": True, "outcome": "succeeded", "neutralized": True, "neutralize_mode": "sql", "copy": True,
+        "operator": "alice",
         "source": {"instance": "civil-prod", "environment": "prod", "database": "civil_prod",
                    "backup": "prod/civil_prod/20261207T020000Z-3fa9c1", "backup_id": "20261207T020000Z-3fa9c1",
                    "backup_created_at": "2026-12-07T02:00:00Z"},
@@ -75,11 +76,27 @@ def test_a_production_restore_from_its_own_backups_is_not_a_copy():
 
 def test_an_unswitched_restore_is_recorded_as_not_ok():
     event = auditevent.restore_event(result(switched=False), SOURCE, TARGET)
-    assert event["ok"] is False and "not switched" in event["reason"]
+    assert event["ok"] is False and "not switched" in event["reason"] and event["outcome"] == "failed"
+
+
+def test_a_failed_restore_is_recorded_with_its_reason_and_no_secret():
+    failed = {"failed": True, "msg": "pg_restore failed: connection to postgresql://admin:hunter22@db:5432/x refused "
+                                     "(password=hunter22 PGPASSWORD: s3cr3t-pw) key AKIA-lab-key"}
+    event = auditevent.restore_event(failed, SOURCE, TARGET, operation="dr_restore", secrets=["AKIA-lab-key"])
+    assert event["ok"] is False and event["outcome"] == "failed" and event["neutralized"] is False
+    assert event["source"]["backup"] is None and "pg_restore failed" in event["reason"]
+    for secret in ("hunter22", "s3cr3t-pw", "AKIA-lab-key"):
+        assert secret not in event["reason"], event["reason"]
+    # a step after the module failed (the smoke test): the module's own result succeeded, the restore did not
+    later = auditevent.restore_event(RESULT, SOURCE, TARGET, failure="Smoke test: not an Odoo database")
+    assert later["ok"] is False and later["reason"] == "Smoke test: not an Odoo database"
+    assert later["source"]["backup"] == RESULT["backup"]["id"] and not release_rules.is_production_copy(later)
+    # the run stopped before the restore ran
+    early = dr.restore_audit_event({}, SOURCE, TARGET, failure="x" * 5000)
+    assert early["outcome"] == "failed" and len(early["reason"]) <= auditevent.REASON_MAX
 
 
 @pytest.mark.parametrize(("res", "source", "target", "message"), [
-    ({"failed": True, "msg": "x"}, SOURCE, TARGET, "the restore failed"),
     (result(backup={}), SOURCE, TARGET, "names no backup"),
     (RESULT, {"instance": "civil-prod"}, TARGET, "source instance needs environment, database"),
     (RESULT, SOURCE, None, "target instance must be a mapping"),

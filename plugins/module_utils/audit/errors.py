@@ -24,3 +24,15 @@ class TamperedError(AuditError):
     """Verification found problems; ``details['problems']`` lists each with its sequence number."""
 
     kind = "audit_tampered"
+
+
+class AppendConflict(AuditError):
+    """Another writer appended the record of this sequence number first (the conditional PUT was refused)."""
+
+    kind = "audit_conflict"
+
+
+class AppendInProgress(AuditError):
+    """The stored chain's last record has no head yet: another writer is between its two PUTs (or died there)."""
+
+    kind = "audit_append_in_progress"

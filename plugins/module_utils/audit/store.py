@@ -14,6 +14,12 @@ hides it. Both are visible in the bucket's version listing, and both are tamperi
 chain writes each key exactly once. The anchor against truncation is the head: every version of head.json
 is kept (locked), one per record; the newest names the length the chain must have, and a number of versions
 other than the number of records (an older head put back over a newer one is one more version) is tampering.
+
+Concurrent writers (two promotions of one instance racing, a promotion and a restore) never break the chain or
+lose a record: a record is PUT with ``If-None-Match: *`` (compare-and-swap on its sequence key; AWS S3 and
+SeaweedFS refuse the second writer with 412), the loser reads the new end of the chain and appends after it,
+and nobody appends while the last stored record has no head yet (its writer is between its two PUTs), so the
+heads are written in the order of the records. Writers sharing a local directory also take turns on a lock file.
 """
 
 from __future__ import annotations
@@ -22,11 +28,17 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import random
 import tempfile
+import time
 from pathlib import Path
 
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
-from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AuditError
+from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import (
+    AppendConflict,
+    AppendInProgress,
+    AuditError,
+)
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
 from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec
 
@@ -34,6 +46,12 @@ CHAIN_FILE = "chain.jsonl"
 HEAD_FILE = "head.json"
 RECORDS_PREFIX = "records/"
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+# a conditional PUT refused because the key exists (the S3 error code; the fast path's bare status)
+PRECONDITION_FAILED = ("PreconditionFailed", "412")
+# how many times a writer that lost the race for a sequence number reads the new end and tries again
+APPEND_ATTEMPTS = 20
+# how long a writer waits for another writer's head before refusing (a writer killed between its two PUTs)
+HEAD_WAIT_SECONDS = 120
 
 
 def record_key(seq):
@@ -216,14 +234,34 @@ class RemoteChain:
         head, _problems = self._anchor(versions.get(HEAD_FILE, []), len(keys))
         return last, head
 
-    def put(self, record, head, now):
-        lock = self.lock(now)
+    def put_record(self, record, now):
+        """PUT the record under its sequence key only if that key is free (``If-None-Match: *``).
+
+        Raises :class:`AppendConflict` when another writer's record holds the key. A refusal of this writer's own
+        retried PUT (the first one stored, its response lost) is no conflict: the stored record is this one.
+        """
+        key = record_key(record["seq"])
         try:
-            self.store.put_bytes(record_key(record["seq"]), chain.canonical(record), lock=lock,
-                                 content_type="application/json")
-            self.store.put_bytes(HEAD_FILE, chain.canonical(head), lock=lock, content_type="application/json")
+            self.store.put_bytes(key, chain.canonical(record), lock=self.lock(now), content_type="application/json",
+                                 if_absent=True)
+        except BackupError as exc:
+            if exc.details.get("code") not in PRECONDITION_FAILED:
+                raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+            stored = self._get_json(key)
+            if isinstance(stored, dict) and stored.get("hash") == record["hash"]:
+                return
+            raise AppendConflict(f"record {record['seq']} was appended by another writer first",
+                                 seq=record["seq"]) from None
+
+    def put_head(self, head, now):
+        try:
+            self.store.put_bytes(HEAD_FILE, chain.canonical(head), lock=self.lock(now), content_type="application/json")
         except BackupError as exc:
             raise AuditError(f"audit store: {exc.msg}", **exc.details) from None
+
+    def put(self, record, head, now):
+        self.put_record(record, now)
+        self.put_head(head, now)
 
 
 class AuditTrail:
@@ -247,10 +285,15 @@ class AuditTrail:
                 f"{(local_last or {}).get('seq', 0)}, stored at {(remote_last or {}).get('seq', 0)}): verify them "
                 "with governed.odoo.audit_verify before appending", local_seq=(local_last or {}).get("seq", 0),
                 stored_seq=(remote_last or {}).get("seq", 0))
-        if isinstance(head, dict) and isinstance(head.get("seq"), int) and head["seq"] > (remote_last or {}).get(
-                "seq", 0):
+        stored_seq = (remote_last or {}).get("seq", 0)
+        head_seq = head.get("seq") if isinstance(head, dict) and isinstance(head.get("seq"), int) else None
+        if head_seq is not None and head_seq > stored_seq:
             raise AuditError(f"the stored audit chain is shorter than its head says "
-                             f"({(remote_last or {}).get('seq', 0)} < {head['seq']}): verify it before appending")
+                             f"({stored_seq} < {head['seq']}): verify it before appending")
+        if stored_seq and (head_seq or 0) < stored_seq:
+            raise AppendInProgress(f"record {stored_seq} of the stored audit chain has no head yet (the head names "
+                                   f"{head_seq or 0}): another writer is appending, or was stopped between the record "
+                                   "and its head (governed.odoo.audit_verify names it)", seq=stored_seq)
         return remote_last
 
     def append(self, event, signer, now, check_mode=False):
@@ -267,19 +310,48 @@ class AuditTrail:
             fcntl.flock(lock, fcntl.LOCK_EX)
             return self._append(event, signer, now, check_mode)
 
-    def _append(self, event, signer, now, check_mode):
+    def _append(self, event, signer, now, check_mode, head_wait=None):
+        """Append after the end of the chain as read; a writer that loses the race for the sequence number
+        (:class:`AppendConflict`) or finds another writer between its record and its head
+        (:class:`AppendInProgress`) reads the end again and retries, so no record is lost and no two share a number.
+        """
         if self.remote is not None and not check_mode:
             self.remote.check()
-        previous = self.last()
-        record = chain.make_record(previous, event, signer, now)
-        head = chain.make_head(record, signer, now)
-        if check_mode:
-            return record
-        if self.remote is not None:
-            self.remote.put(record, head, now)
-        if self.local is not None:
-            self.local.append(record, head)
-        return record
+        started = time.monotonic()
+        wait = HEAD_WAIT_SECONDS if head_wait is None else head_wait
+        conflicts = 0
+        delay = 0.1
+        while True:
+            when = now + _dt.timedelta(seconds=time.monotonic() - started)
+            try:
+                previous = self.last()
+                record = chain.make_record(previous, event, signer, when)
+                head = chain.make_head(record, signer, when)
+                if check_mode:
+                    return record
+                if self.remote is not None:
+                    self.remote.put_record(record, when)
+            except AppendInProgress as exc:
+                if check_mode:
+                    return chain.make_record(self.remote.tail()[0], event, signer, when)
+                if time.monotonic() - started > wait:
+                    raise AppendInProgress(f"{exc.msg}; waited {wait} s", **exc.details) from None
+            except AppendConflict as exc:
+                conflicts += 1
+                if self.local is not None:
+                    raise AuditError(f"{exc.msg}, a writer whose local copy of the chain is not {self.local.dir}: "
+                                     "writers that keep a local copy must share it (or keep none)",
+                                     **exc.details) from None
+                if conflicts >= APPEND_ATTEMPTS:
+                    raise AppendConflict(f"{exc.msg}; gave up after {conflicts} attempts", **exc.details) from None
+            else:
+                if self.remote is not None:
+                    self.remote.put_head(head, when)
+                if self.local is not None:
+                    self.local.append(record, head)
+                return record
+            time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
+            delay = min(2.0, delay * 1.5)
 
     def verify(self, public_keys, keep_records=False):
         """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies.

@@ -548,12 +548,14 @@ class BackupStore:
         return data
 
     # ------------------------------------------------------------------ writing
-    def put_bytes(self, rel, data, lock=None, metadata=None, content_type=None, sha256=None):
+    def put_bytes(self, rel, data, lock=None, metadata=None, content_type=None, sha256=None, if_absent=False):
         """PUT ``data`` (its SHA-256, computed if not given, is returned for the manifest).
 
         The request carries the CRC32 of the body, which the server verifies before storing it
         (S3 requires a checksum on uploads with object lock; CRC32 costs a fraction of SHA-256 on
-        both sides).
+        both sides). With ``if_absent``, the PUT is conditional (``If-None-Match: *``): the server
+        refuses it with 412 PreconditionFailed when the key already exists, so of several writers
+        of one key exactly one succeeds (the audit chain's compare-and-swap append).
         """
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
         crc = b64crc32(data)
@@ -567,6 +569,8 @@ class BackupStore:
                 headers[f"x-amz-meta-{k}"] = v
             if content_type:
                 headers["content-type"] = content_type
+            if if_absent:
+                headers["if-none-match"] = "*"
             resp = self.fast.put(self.bucket, self.full(rel), data, headers)
             self._count("put", nbytes=len(data))
             return {"key": rel, "size": len(data), "sha256": sha256, "version_id": resp.get("x-amz-version-id")}
@@ -577,6 +581,8 @@ class BackupStore:
             kw["Metadata"] = metadata
         if content_type:
             kw["ContentType"] = content_type
+        if if_absent:
+            kw["IfNoneMatch"] = "*"
         try:
             resp = self.client.put_object(**kw)
         except Exception as exc:

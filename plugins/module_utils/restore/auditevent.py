@@ -7,13 +7,25 @@ The migration-rehearsal gate (rule ``release.rehearsal``) reads these events: a 
 database is a neutralized copy of a production backup, restored at the record's time. So the event says
 where the backup came from (instance, environment, database, backup id and when it was taken), where it
 went (instance, environment, namespace, database, whether production), whether the copy was neutralized
-(and that the neutralization verified), and that the restore succeeded. Pure: built from the result of
-``governed.odoo.restore`` and the two instances' inventory facts, nothing read or written here.
+(and that the neutralization verified), and the outcome: ``succeeded`` (``ok`` true) or ``failed`` with the
+reason (a failed restore is recorded too: every restore path writes exactly one record). Pure: built from the
+result of ``governed.odoo.restore`` (or the failure that stopped the restore) and the two instances' inventory
+facts, nothing read or written here.
 """
 
 from __future__ import annotations
 
+import re
+
 _INSTANCE_KEYS = ("instance", "environment", "database")
+MASK = "********"
+REASON_MAX = 1000
+# credentials that a failure message can carry despite the modules' no_log masking: a URL's userinfo, and
+# key=value / key: value pairs of a connection string or a command line
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
+_SECRET_PAIR = re.compile(
+    r"(?P<key>\b(?:password|passwd|pgpassword|secret|secret_key|access_key|api_key|token|encryption_key)"
+    r"\s*[=:]\s*)(?P<quote>['\"]?)[^\s'\",;]+", re.IGNORECASE)
 
 
 def _instance(value, what):
@@ -33,30 +45,46 @@ def neutralized(result):
     return mode not in (None, "none") and verification.get("ok") is True
 
 
-def restore_event(result, source, target, operator=None, operation="restore"):
-    """The ``restore`` audit event of a successful ``governed.odoo.restore`` run.
+def redact(text, secrets=()):
+    """``text`` without the given secret values and without credentials in URLs or key=value pairs, shortened."""
+    out = str(text or "")
+    for secret in sorted({str(v) for v in secrets or () if v is not None and len(str(v)) >= 4}, key=len,
+                         reverse=True):
+        out = out.replace(secret, MASK)
+    out = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", out)
+    out = _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}{MASK}", out)
+    return out if len(out) <= REASON_MAX else out[: REASON_MAX - 3] + "..."
 
-    ``result``: what the module returned; ``source``/``target``: {instance, environment, database} (the
-    target also namespace and production), as the inventory names them; ``operator``: who ran it.
-    ``environment`` and ``instance`` at the top are the target's: the trail is read per instance.
+
+def restore_event(result, source, target, operator=None, operation="restore", failure=None, secrets=()):
+    """The ``restore`` audit event of one run of ``governed.odoo.restore``, succeeded or failed.
+
+    ``result``: what the module returned (``{}`` or None when the run stopped before it); ``source``/``target``:
+    {instance, environment, database} (the target also namespace and production), as the inventory names them;
+    ``operator``: who ran it. ``failure``: why the restore failed when a step failed (the module's or a later
+    step's message); a result that failed gives its own ``msg``. ``secrets``: values that must not appear in the
+    recorded reason (passwords, keys). ``environment`` and ``instance`` at the top are the target's: the trail is
+    read per instance.
     """
+    if result is None:
+        result = {}
     if not isinstance(result, dict):
         raise ValueError("restore_event: expected the result of governed.odoo.restore")
-    if result.get("failed"):
-        raise ValueError("restore_event: the restore failed; a failed restore is no restore to record as one")
     src = _instance(source, "source")
     dst = _instance(target, "target")
+    failed = bool(failure) or bool(result.get("failed"))
     backup = result.get("backup") if isinstance(result.get("backup"), dict) else {}
-    if not backup.get("id"):
+    if not failed and not backup.get("id"):
         raise ValueError("restore_event: the result names no backup (backup.id)")
-    switched = result.get("switched") is True
+    switched = result.get("switched") is True and not failed
     event = {
         "kind": "restore",
         "operation": operation,
         "environment": dst["environment"],
         "instance": dst["instance"],
         "ok": switched,
-        "neutralized": neutralized(result),
+        "outcome": "succeeded" if switched else "failed",
+        "neutralized": neutralized(result) and not failed,
         "neutralize_mode": result.get("neutralize_mode"),
         "copy": bool(result.get("copy")) if result.get("copy") is not None else src["instance"] != dst["instance"],
         "source": {
@@ -78,6 +106,8 @@ def restore_event(result, source, target, operator=None, operation="restore"):
     }
     if operator:
         event["operator"] = operator
-    if not switched:
+    if failed:
+        event["reason"] = redact(failure or result.get("msg") or "the restore failed", secrets)
+    elif not switched:
         event["reason"] = "the restored database was not switched in"
     return event
