@@ -102,10 +102,19 @@ def output(res: subprocess.CompletedProcess) -> str:
     return f"rc={res.returncode}\n{res.stdout[-8000:]}\n{res.stderr[-3000:]}"
 
 
-def write_release(directory: Path, rid: str, image: str, update=(), signature: str | None = None) -> Path:
+def write_release(
+    directory: Path,
+    rid: str,
+    image: str,
+    update=(),
+    signature: str | None = None,
+    signed: bool = True,
+    with_report: bool = True,
+) -> Path:
     """The release record ``<rid>.json``, pinned by ``image``'s digest, with a Trivy report of the image (no
-    findings) beside it; the release updates the modules of ``update`` (its migration); its cosign signature is
-    found at ``signature`` (default: beside the image, as cosign stores it)."""
+    findings) beside it (unless not ``with_report``: the record names a report that is missing); the release updates
+    the modules of ``update`` (its migration); when ``signed`` its cosign signature is found at ``signature``
+    (default: beside the image, as cosign stores it)."""
     directory.mkdir(parents=True, exist_ok=True)
     report = json.dumps(
         {
@@ -116,7 +125,8 @@ def write_release(directory: Path, rid: str, image: str, update=(), signature: s
             "Results": [],
         }
     ).encode()
-    (directory / f"{rid}.trivy.json").write_bytes(report)
+    if with_report:
+        (directory / f"{rid}.trivy.json").write_bytes(report)
     record = {
         "format": 1,
         "id": rid,
@@ -126,9 +136,10 @@ def write_release(directory: Path, rid: str, image: str, update=(), signature: s
         "migration": {"install": [], "update": list(update)},
         "evidence": {
             "scan_report": {"uri": f"{rid}.trivy.json", "sha256": "sha256:" + hashlib.sha256(report).hexdigest()},
-            "signatures": [{"type": "cosign", "uri": signature or image}],
         },
     }
+    if signed:
+        record["evidence"]["signatures"] = [{"type": "cosign", "uri": signature or image}]
     path = directory / f"{rid}.json"
     path.write_text(json.dumps(record, indent=1))
     return path

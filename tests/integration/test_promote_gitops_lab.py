@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT / "lab" / "images"))
 
+import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
@@ -66,28 +65,11 @@ TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
 
 
 def connection():
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled") or not node.get("registry"):
-        pytest.skip(f"the lab's registry (real node) is not up: {node.get('reason', 'scripts/lab up')}")
-    return conn
+    return node_lab.connection()
 
 
 def kubectl(*args, check=True):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run(
-        [conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res.stdout
+    return node_lab.kubectl(*args, check=check).stdout
 
 
 def git(repo, *args):
@@ -101,32 +83,10 @@ def commits(repo):
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
-        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    argv = [
-        str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-        "-i",
-        str(inventory),
-        str(ROOT / "playbooks" / playbook),
-        "--limit",
-        HOST,
-        *extra,
-    ]
-    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=TIMEOUT)
-    log = os.environ.get("GOVERNED_ODOO_TEST_PLAYBOOK_LOG")
-    if log:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"===== {playbook} {' '.join(extra)} rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
-    return res
+    return node_lab.run_playbook(inventory, playbook, *extra, limit=HOST, timeout=TIMEOUT)
 
 
-def output(res):
-    return f"rc={res.returncode}\n{res.stdout[-8000:]}\n{res.stderr[-3000:]}"
+output = node_lab.output
 
 
 def push(work: Path, registry: str, name: str) -> str:
@@ -159,32 +119,7 @@ def push(work: Path, registry: str, name: str) -> str:
 
 def write_release(directory: Path, rid: str, image: str, update=(), with_report=True) -> Path:
     """The release record and a Trivy report of its image (no findings) beside it, pinned by its digest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    report = json.dumps(
-        {
-            "SchemaVersion": 2,
-            "ArtifactName": image,
-            "ArtifactType": "container_image",
-            "Metadata": {"RepoDigests": [image]},
-            "Results": [],
-        }
-    ).encode()
-    if with_report:
-        (directory / f"{rid}.trivy.json").write_bytes(report)
-    record = {
-        "format": 1,
-        "id": rid,
-        "image": image,
-        "addons": [{"name": "sale", "version": "17.0.1.0"}],
-        "config_revision": "4f1c2e9",
-        "migration": {"install": [], "update": list(update)},
-        "evidence": {
-            "scan_report": {"uri": f"{rid}.trivy.json", "sha256": "sha256:" + hashlib.sha256(report).hexdigest()}
-        },
-    }
-    path = directory / f"{rid}.json"
-    path.write_text(json.dumps(record, indent=1))
-    return path
+    return node_lab.write_release(directory, rid, image, update, signed=False, with_report=with_report)
 
 
 def request(release: Path, work: Path) -> Path:
