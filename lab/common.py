@@ -73,6 +73,12 @@ LAB_INDEX = PORT_OFFSET // 10000
 NODE_POD_CIDR = f"198.19.{LAB_INDEX}.0/24"
 NODE_GATEWAY = f"198.19.{LAB_INDEX}.1"
 NODE_BRIDGE = f"labnode{LAB_INDEX}"
+# The /30 of the veth pair that joins the real node's network namespace to the host (lab/node.py): the host's end
+# holds TRANSIT_HOST, the node's TRANSIT_NODE. The lab API server advertises TRANSIT_HOST (the `kubernetes`
+# Service's endpoint): the node's pods reach it there, through the host's DNAT to 127.0.0.1.
+TRANSIT_HOST = f"198.19.{200 + LAB_INDEX}.1"
+TRANSIT_NODE = f"198.19.{200 + LAB_INDEX}.2"
+TRANSIT_PREFIX = 30
 
 
 

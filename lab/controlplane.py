@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from common import CACHE_DIR, HOST, PORTS, REPO, Component, LabError, Proc, log, run, wait_for, which
+from common import CACHE_DIR, HOST, PORTS, REPO, TRANSIT_HOST, Component, LabError, Proc, log, run, wait_for, which
 
 K8S_VERSION = os.environ.get("LAB_K8S_VERSION", "v1.36.3")
 ETCD_VERSION = os.environ.get("LAB_ETCD_VERSION", "v3.6.16")
@@ -368,11 +368,22 @@ class ControlPlane(Component):
         wait_for(etcd_ok, "etcd health", 60, logfile=etcd.logfile)
 
         api = self._proc("kube-apiserver")
+        advertise = f"--advertise-address={TRANSIT_HOST}"
+        if (pid := api.pid()) is not None and advertise.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            # an API server of a lab from before it advertised the node's veth: the `kubernetes` Service had no
+            # endpoints; restarted with today's flags (the controllers reconnect)
+            log("kube-apiserver: restarting it to advertise the real node's veth address")
+            api.stop()
         if not api.running():
             api.start([
                 str(BIN["kube-apiserver"]),
                 f"--etcd-servers=http://{HOST}:{PORTS['etcd_client']}", "--etcd-prefix=/registry",
-                f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={PORTS['kube_apiserver']}",
+                # advertised: the host's end of the real node's veth (lab/node.py), the `kubernetes` Service's
+                # endpoint (the lease reconciler writes it; an EndpointSlice refuses a loopback address). The node's
+                # kube-proxy sends the ClusterIP there and the host DNATs it to the bind address. Nothing listens on
+                # it while the node is down (and kwok's pods dial nothing).
+                f"--bind-address={HOST}", advertise,
+                f"--secure-port={PORTS['kube_apiserver']}",
                 f"--tls-cert-file={self.pki / 'apiserver.crt'}", f"--tls-private-key-file={self.pki / 'apiserver.key'}",
                 f"--client-ca-file={self.pki / 'ca.crt'}",
                 f"--service-account-key-file={self.pki / 'sa.pub'}",
@@ -380,7 +391,7 @@ class ControlPlane(Component):
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--token-auth-file={self.pki / 'tokens.csv'}",
                 "--authorization-mode=Node,RBAC", "--allow-privileged=true",
-                f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
+                f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=lease",
                 "--enable-admission-plugins=NodeRestriction", "--v=1",
                 # logs and exec of the real node's pods: the kubelet authenticates the API server by the lab CA
                 f"--kubelet-client-certificate={self.pki / 'admin.crt'}",

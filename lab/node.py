@@ -52,6 +52,9 @@ from common import (
     NODE_GATEWAY,
     NODE_POD_CIDR,
     PORTS,
+    TRANSIT_HOST,
+    TRANSIT_NODE,
+    TRANSIT_PREFIX,
     Component,
     LabError,
     Proc,
@@ -81,7 +84,8 @@ NODE_LABEL_VALUE = "real"
 CGROUP_ROOT = f"/governed-odoo-lab-{LAB_INDEX}"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 NOFILE = 20000  # the host's hard limit; containerd's default for containers would exceed it
-IMAGES = ("pause", "tools", "backup-runner")  # backup-runner: images/backup-runner/Containerfile
+# backup-runner: images/backup-runner/Containerfile; offhours-scaler: the lab's kubectl (odoo_offhours.image)
+IMAGES = ("pause", "tools", "backup-runner", "offhours-scaler")
 CNI_BIN = Path("/usr/lib/cni")
 # the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
 LOOPBACK_SERVICES_PLUGIN = Path(__file__).resolve().parent / "cni" / "lab-loopback-services"
@@ -94,14 +98,14 @@ NODE_NETNS = f"labnode{LAB_INDEX}"
 NODE_NETNS_PATH = NETNS_DIR / NODE_NETNS
 HOST_VETH = f"labnode{LAB_INDEX}h"  # the host's end
 NODE_VETH = "uplink"  # the node namespace's end
-TRANSIT_HOST = f"198.19.{200 + LAB_INDEX}.1"  # on HOST_VETH
-TRANSIT_NODE = f"198.19.{200 + LAB_INDEX}.2"  # on NODE_VETH
-TRANSIT_PREFIX = 30
+# TRANSIT_HOST on HOST_VETH, TRANSIT_NODE on NODE_VETH (lab/common.py)
 # Cluster DNS: the kube-dns Service's ClusterIP (in the lab's Service range) and the address CoreDNS serves
 # on inside the node namespace (the Service's endpoint)
 CLUSTER_DOMAIN = "cluster.local"
 DNS_SERVICE_IP = str(ipaddress.ip_network(SERVICE_CIDR).network_address + 10)
 DNS_ENDPOINT = NODE_GATEWAY
+# the `kubernetes` Service's ClusterIP (the first of the range), which in-cluster clients dial
+APISERVER_SERVICE_IP = str(ipaddress.ip_network(SERVICE_CIDR).network_address + 1)
 # ports inside the node namespace (its own loopback: no clash with the host's or another lab's)
 NETNS_PORTS = {"kube_proxy_healthz": 10256, "kube_proxy_metrics": 10249, "coredns_health": 8080, "coredns_ready": 8181}
 
@@ -447,10 +451,11 @@ class Node(Component):
         """Inside the node namespace: what the pods may reach of the node itself and of the host.
 
         nat ``LAB-NODE-DNAT`` (PREROUTING, from the bridge to ``NODE_GATEWAY``) sends the lab servers' ports to
-        the host's end of the veth, where the host's chain sends them on to 127.0.0.1, leaves DNS (53) to the
-        node, and sends every other port there too, where the host's chain rejects it: kube-router's INPUT chain
-        comes first in the node's filter table and accepts a pod's traffic that no NetworkPolicy denies, the
-        kubelet's port on the gateway included. filter ``LAB-NODE-INPUT`` (INPUT from the bridge: DNS, else
+        the host's end of the veth, where the host's chain sends them on to 127.0.0.1, leaves DNS (53) and the
+        API server's port (nothing listens on it in the namespace: pods reach the API server at its advertised
+        address, not at the gateway) to the node, and sends every other port there too, where the host's chain
+        rejects it: kube-router's INPUT chain comes first in the node's filter table and accepts a pod's traffic
+        that no NetworkPolicy denies, the kubelet's port on the gateway included. filter ``LAB-NODE-INPUT`` (INPUT from the bridge: DNS, else
         reject) guards the node while kube-router does not run.
         """
         ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
@@ -463,6 +468,10 @@ class Node(Component):
                     ),
                     ["-p", "udp", "--dport", "53", "-j", "RETURN"],
                     ["-p", "tcp", "--dport", "53", "-j", "RETURN"],
+                    # the API server's port of the gateway stays in the node namespace, where nothing listens on it
+                    # (refused): the host admits it from pods, who reach the API server at its advertised address
+                    # (the `kubernetes` Service's endpoint, TRANSIT_HOST) and not at the gateway
+                    ["-p", "tcp", "--dport", str(PORTS["kube_apiserver"]), "-j", "RETURN"],
                     # every other port of the gateway (the kubelet's, ...) goes to the host's chain, which rejects it:
                     # kube-router's INPUT chain, ahead of the lab's, accepts a pod's traffic that no policy denies
                     ["-j", "DNAT", "--to-destination", TRANSIT_HOST],
@@ -559,12 +568,16 @@ class Node(Component):
         packets that come in on the veth to ``TRANSIT_HOST``) sends the allowed ports there, which the kernel
         accepts because ``route_localnet`` is on for this veth (and no other interface). The node's own
         processes (containerd, the kubelet, kube-proxy, CoreDNS, kube-router: source ``TRANSIT_NODE``) also
-        reach the registry and the API server that way; pods never (their source is a pod address). A filter
-        chain (``LAB-NODE-<N>``, INPUT from the veth) accepts exactly those and the loopback Service range (the
-        ClusterIPs that local stand-ins bind), and rejects everything else.
+        reach the registry and the API server that way. Pods reach the API server too, as in a cluster: it
+        advertises ``TRANSIT_HOST`` (lab/controlplane.py), so the ``kubernetes`` Service's endpoint is
+        ``TRANSIT_HOST:<its port>``, where kube-proxy in the node namespace sends the ClusterIP; the registry
+        never (a pod's source is a pod address). A filter chain (``LAB-NODE-<N>``, INPUT from the veth) accepts
+        exactly those and the loopback Service range (the ClusterIPs that local stand-ins bind), and rejects
+        everything else.
         """
         ports = [PORTS[p] for p in POD_REACHABLE_PORTS]
         node_ports = [PORTS[p] for p in NODE_HOST_PORTS]
+        api_port = PORTS["kube_apiserver"]
         self._chains(
             {
                 ("nat", DNAT_CHAIN): [
@@ -578,6 +591,9 @@ class Node(Component):
                         ["-p", "tcp", "-s", TRANSIT_NODE, "-d", HOST, "--dport", str(p), "-j", "ACCEPT"]
                         for p in node_ports
                     ),
+                    # pods reach the API server through the `kubernetes` Service: kube-proxy in the node namespace
+                    # sends its ClusterIP to the advertised address, TRANSIT_HOST (no masquerade: the pod's source)
+                    ["-p", "tcp", "-s", NODE_POD_CIDR, "-d", HOST, "--dport", str(api_port), "-j", "ACCEPT"],
                     # the loopback ClusterIPs that local stand-ins bind (lab-loopback-services routes them here)
                     ["-p", "tcp", "-d", SERVICE_CIDR, "-j", "ACCEPT"],
                     ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
@@ -944,6 +960,29 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             )
         )
 
+    def _apiserver_endpoint_ready(self) -> bool:
+        """The `kubernetes` Service's EndpointSlice names the API server's advertised address (TRANSIT_HOST)."""
+        res = self.kubectl(
+            "get",
+            "endpointslices",
+            "-n",
+            "default",
+            "-l",
+            "kubernetes.io/service-name=kubernetes",
+            "-o",
+            "json",
+            check=False,
+            timeout=10,
+        )
+        if res.returncode != 0:
+            return False
+        return any(
+            TRANSIT_HOST in ep.get("addresses", [])
+            and PORTS["kube_apiserver"] in [p.get("port") for p in sl.get("ports") or []]
+            for sl in json.loads(res.stdout)["items"]
+            for ep in sl.get("endpoints") or []
+        )
+
     def _chain_exists(self, chain: str, table: str = "filter", parent: str = "FORWARD") -> bool:
         return f"-j {chain}" in self._iptables("-t", table, "-S", parent, netns=True, check=False).stdout
 
@@ -1057,6 +1096,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             logfile=self.kube_router.logfile,
         )
         wait_for(self._coredns_ready, "CoreDNS ready", 60, interval=0.5, logfile=self.coredns.logfile)
+        wait_for(
+            self._apiserver_endpoint_ready,
+            f"the `kubernetes` Service's endpoint {TRANSIT_HOST}:{PORTS['kube_apiserver']} (the API server's advertised address)",
+            60,
+            interval=0.5,
+            logfile=self.cp_dir / "kube-apiserver.log",
+        )
         return {
             "enabled": True,
             "name": NODE_NAME,
@@ -1084,6 +1130,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             # the veth, since the host routes the pod network through it
             "host_source_address": TRANSIT_HOST,
             "dns": {"service_ip": DNS_SERVICE_IP, "endpoint": DNS_ENDPOINT, "cluster_domain": CLUSTER_DOMAIN},
+            # pods reach the API server through the `kubernetes` Service (in-cluster clients: its ClusterIP, port
+            # 443); kube-proxy sends it to the API server's advertised address, where a NetworkPolicy sees it
+            # (an egress allow names this address and port, not the ClusterIP's)
+            "apiserver": {"address": TRANSIT_HOST, "port": PORTS["kube_apiserver"], "service_ip": APISERVER_SERVICE_IP},
             "service_proxy": "kube-proxy (iptables)",
             "network_policy": f"kube-router {KUBE_ROUTER_VERSION} (firewall only)",
         }

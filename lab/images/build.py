@@ -18,6 +18,10 @@ Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
     with the collection's tarball built into the context first (from a copy of ``collection_paths``,
     normalised) and ``SOURCE_DATE_EPOCH`` as build argument and ``--timestamp``; the backup runner image.
 
+An ``mmdebstrap`` recipe may add ``lab_binaries`` (``{path in the image: name}``): binaries the lab built from Go
+modules (``lab/build-binaries.sh``, the control plane's ``BIN`` in ``lab/controlplane.py``: ``kubectl``, ...), copied
+in with mode 0755; the key hashes their bytes (the off-hours scaler image holds the lab's kubectl).
+
 An ``mmdebstrap`` recipe may add ``pyenv_python: "3.12"``: the newest CPython of that series that pyenv
 built on this machine (``~/.pyenv/versions/3.12.*``) is copied into ``/usr/local`` (the lab's stand-in
 for the official python image, whose CPython lives there too).
@@ -81,6 +85,11 @@ def recipe_key(path: Path) -> str:
         h.update((HERE / src).read_bytes())
     if recipe.get("kind") in ("variant", "containerfile"):
         h.update(recipe_key(recipes()[recipe["from"]]).encode())
+    for dest, name in sorted((recipe.get("lab_binaries") or {}).items()):
+        try:
+            h.update(f"{dest} {name} ".encode() + hashlib.sha256(_lab_binary(name).read_bytes()).digest())
+        except (LabError, OSError):
+            h.update(f"{dest} {name} missing".encode())  # build() says what is missing
     if recipe.get("pyenv_python"):
         try:
             python = _pyenv_python(recipe["pyenv_python"])
@@ -104,6 +113,17 @@ def _tree_files(*roots: Path, skip_suffix: str = "") -> list[Path]:
             if f.is_file() and "__pycache__" not in f.parts and not (skip_suffix and f.name.endswith(skip_suffix)):
                 out.append(f)
     return sorted(out)
+
+
+def _lab_binary(name: str) -> Path:
+    """The lab's build of ``name`` (lab/controlplane.py's BIN: kubectl, kube-apiserver, ...)."""
+    from controlplane import BIN
+
+    if name not in BIN:
+        raise LabError(f"no lab binary {name!r} (lab/controlplane.py BIN: {', '.join(sorted(BIN))})")
+    if not BIN[name].is_file():
+        raise LabError(f"{BIN[name]} is not built: run `bash lab/build-binaries.sh`")
+    return BIN[name]
 
 
 def _pyenv_python(series: str) -> Path:
@@ -193,6 +213,12 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
         argv.append(f"--dpkgopt=path-exclude={pattern}")
     for dest, src in sorted((recipe.get("add_files") or {}).items()):
         argv += [f"--customize-hook=upload {HERE / src} {dest}", f'--customize-hook=chmod 0755 "$1"{dest}']
+    for dest, name in sorted((recipe.get("lab_binaries") or {}).items()):
+        argv += [
+            f'--customize-hook=mkdir -p "$1"{os.path.dirname(dest)}',
+            f"--customize-hook=upload {_lab_binary(name)} {dest}",
+            f'--customize-hook=chmod 0755 "$1"{dest}',
+        ]
     if recipe.get("pyenv_python"):
         series = recipe["pyenv_python"]
         py = _pyenv_python(series)

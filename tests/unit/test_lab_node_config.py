@@ -172,6 +172,13 @@ def test_every_recipe_has_a_known_kind_and_a_stable_key(lab_modules):
             assert (path.parent / recipe["context"] / "Containerfile").is_file(), f"{name}: no Containerfile"
         if recipe["kind"] in ("variant", "containerfile"):
             assert recipe["from"] in recipes, f"{name}: its base image has no recipe"
+        if recipe.get("lab_binaries"):
+            from controlplane import BIN
+
+            assert recipe["kind"] == "mmdebstrap", f"{name}: lab_binaries are copied in by mmdebstrap's hooks"
+            assert set(recipe["lab_binaries"].values()) <= set(BIN), f"{name}: not a binary the lab builds"
+    scaler = yaml.safe_load(recipes["offhours-scaler"].read_text())
+    assert scaler["lab_binaries"] == {"/usr/local/bin/kubectl": "kubectl"}, "the off-hours scaler is the lab's kubectl"
     pause = yaml.safe_load(recipes["pause"].read_text())
     assert all("=" in pkg for pkg in pause["packages"]), "the pause image's packages are pinned"
 
@@ -289,3 +296,32 @@ def test_the_cache_lock_is_reentrant_in_a_process_and_exclusive_across_processes
     worker.join(120)
     assert not worker.is_alive(), "the nested lock waited for itself"
     assert seen == ["held", "held", "free"]
+
+
+def test_pods_reach_the_api_server_at_its_advertised_address_only(lab_modules, monkeypatch):
+    """The host admits the API server's port from the pod range (the `kubernetes` Service's endpoint is the host's
+    end of the veth, which the API server advertises), the registry's only from the node's own processes; in the node
+    namespace the gateway's API server port stays there (nothing listens on it) instead of going on to the host."""
+    common, node = lab_modules.common, lab_modules.node
+    chains: dict = {}
+    monkeypatch.setattr(
+        node.Node, "_chains", lambda self, c, netns: chains.update({(netns, *k): v for k, v in c.items()})
+    )
+    monkeypatch.setattr(node.Node, "_iptables", lambda self, *a, **kw: types.SimpleNamespace(returncode=0, stdout=""))
+    n = node.Node()
+    n._host_firewall()
+    n._node_firewall()
+    api, registry = str(common.PORTS["kube_apiserver"]), str(common.PORTS["registry"])
+    host_filter = chains[(False, "filter", node.FIREWALL_CHAIN)]
+
+    def accepted_from(port):
+        return {r[r.index("-s") + 1] if "-s" in r else "any" for r in host_filter if port in r and r[-1] == "ACCEPT"}
+
+    assert accepted_from(api) == {common.TRANSIT_NODE, common.NODE_POD_CIDR}
+    assert accepted_from(registry) == {common.TRANSIT_NODE}
+    assert host_filter[-1][-3:] == ["REJECT", "--reject-with", "icmp-port-unreachable"]
+    ns_dnat = chains[(True, "nat", node.NS_DNAT_CHAIN)]
+    (kept,) = [i for i, r in enumerate(ns_dnat) if api in r]
+    assert ns_dnat[kept][-2:] == ["-j", "RETURN"]
+    assert kept < len(ns_dnat) - 1 and ns_dnat[-1] == ["-j", "DNAT", "--to-destination", common.TRANSIT_HOST]
+    assert node.APISERVER_SERVICE_IP == "127.96.0.1"
