@@ -18,6 +18,11 @@ Each image has a recipe beside this file (``<name>.yaml``). Two kinds:
     with the collection's tarball built into the context first (from a copy of ``collection_paths``,
     normalised) and ``SOURCE_DATE_EPOCH`` as build argument and ``--timestamp``; the backup runner image.
 
+An ``mmdebstrap`` recipe may add ``essential_hooks`` (shell commands run after Debian's essential packages are
+in and before ``include``'s, ``"$1"`` the root: users with the uids the product's pod templates run as, settings the
+packages' maintainer scripts read) and ``customize_hooks`` (run last: directories, symlinks). An ``env`` entry
+``PATH=…`` replaces the default ``PATH``.
+
 An ``mmdebstrap`` recipe may add ``pyenv_python: "3.12"``: the newest CPython of that series that pyenv
 built on this machine (``~/.pyenv/versions/3.12.*``) is copied into ``/usr/local`` (the lab's stand-in
 for the official python image, whose CPython lives there too).
@@ -191,6 +196,7 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
         argv.append("--include=" + ",".join(recipe["include"]))
     for pattern in recipe.get("exclude_paths", []):
         argv.append(f"--dpkgopt=path-exclude={pattern}")
+    argv += [f"--essential-hook={hook}" for hook in recipe.get("essential_hooks", [])]
     for dest, src in sorted((recipe.get("add_files") or {}).items()):
         argv += [f"--customize-hook=upload {HERE / src} {dest}", f'--customize-hook=chmod 0755 "$1"{dest}']
     if recipe.get("pyenv_python"):
@@ -207,6 +213,7 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
             '--customize-hook=chroot "$1" ldconfig',
             f'--customize-hook=chroot "$1" /usr/local/bin/python{series} -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, zoneinfo"',
         ]
+    argv += [f"--customize-hook={hook}" for hook in recipe.get("customize_hooks", [])]
     # mmdebstrap removes apt's lists and downloaded packages itself; these files differ from run to run
     argv += ['--customize-hook=rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log']
     argv += [recipe.get("suite", "bookworm"), str(tarball)]
@@ -285,7 +292,8 @@ def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -
     else:
         layer, diff_id = _gzip(layer_tar), _sha(layer_tar)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
-    cfg: dict = {"Env": [PATH_ENV, *recipe.get("env", [])],
+    env = recipe.get("env", [])
+    cfg: dict = {"Env": [*([] if any(e.startswith("PATH=") for e in env) else [PATH_ENV]), *env],
                  "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}
     if "entrypoint" in recipe:
         cfg["Entrypoint"] = recipe["entrypoint"]
