@@ -26,7 +26,6 @@ test_lab_network.py does). Reads .lab/connection.json; skipped, with the reason,
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -40,7 +39,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import node_lab  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
+from node_lab import output  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
 TENANT = f"ic{RUN_ID}"
@@ -59,16 +60,9 @@ pytestmark = pytest.mark.lab
 
 
 def connection() -> dict:
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled"):
-        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
-    missing = [i for i in ("postgresql", "redis", "tools") if i not in node.get("images", {})]
-    if missing or not node.get("storage_class"):
-        pytest.skip(f"the lab's node has no {missing or 'local volumes'} (an older lab): run scripts/lab up")
+    conn = node_lab.connection("postgresql", "redis", "tools")
+    if not conn["node"].get("storage_class"):
+        pytest.skip("the lab's node has no local volumes (an older lab): run scripts/lab up")
     return conn
 
 
@@ -83,18 +77,7 @@ def available_volume(conn: dict) -> None:
 
 
 def kubectl(*args, check=True, timeout=120, stdin=None):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run(
-        [conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        input=stdin,
-    )
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
+    return node_lab.kubectl(*args, check=check, timeout=timeout, stdin=stdin)
 
 
 def kjson(*args):
@@ -166,31 +149,7 @@ def write_inventory(where: Path, conn: dict) -> Path:
 
 
 def run_site(inventory: Path) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
-        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    return subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(ROOT / "playbooks" / "site.yml"),
-            "--limit",
-            HOST,
-            "-e",
-            "governed_odoo_wait=false",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=900,
-    )
+    return node_lab.run_playbook(inventory, "site.yml", "-e", "governed_odoo_wait=false", limit=HOST, timeout=900)
 
 
 def dns_allow(conn: dict) -> dict:
@@ -328,7 +287,7 @@ def instance(tmp_path_factory):
     inv = write_inventory(base / "inv", conn)
     try:
         res = run_site(inv)
-        assert res.returncode == 0, f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+        assert res.returncode == 0, output(res)
         kubectl("apply", "-f", "-", stdin=json.dumps(dns_allow(conn)))
         yield conn, ready_pod("postgresql-0"), ready_pod("redis-0")
     finally:
