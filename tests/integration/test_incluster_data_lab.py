@@ -253,9 +253,20 @@ def run_client(conn: dict, name: str, script: str) -> tuple[str, str]:
     raise AssertionError(f"Job {name} did not finish in {JOB_DEADLINE}s:\n{diagnostics()}")
 
 
-WRITE = r"""
+# kube-router admits a new pod's address into the policies' sets shortly after the pod starts: the first connection is
+# retried for a minute (and the log says after how many tries it went through)
+CONNECT = r"""
+for try in $(seq 60); do psql -Atc 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
+echo "connected after $try tries"
+"""
+
+WRITE = (
+    r"""
 set -euo pipefail
 echo "PGHOST=$PGHOST"
+"""
+    + CONNECT
+    + r"""
 psql -v ON_ERROR_STOP=1 -Atc "CREATE TABLE lab_probe (note text); INSERT INTO lab_probe VALUES ('$NOTE')"
 echo "row: $(psql -v ON_ERROR_STOP=1 -Atc 'SELECT note FROM lab_probe')"
 echo "server: $(psql -Atc 'SELECT current_setting($$server_version_num$$), current_user, session_user')"
@@ -268,11 +279,17 @@ redis() { # one connection: the commands given, their replies
 echo "redis without password: $(redis 'PING\r\n' 1)"
 echo "redis with password: $(redis "AUTH $ODOO_SESSION_REDIS_PASSWORD\r\nPING\r\n" 2 | tr '\n' ' ')"
 """
+)
 
-READ = r"""
+READ = (
+    r"""
 set -euo pipefail
+"""
+    + CONNECT
+    + r"""
 echo "row: $(psql -v ON_ERROR_STOP=1 -Atc 'SELECT note FROM lab_probe')"
 """
+)
 
 
 @pytest.fixture(scope="module")
