@@ -21,6 +21,12 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
   ``NODE_GATEWAY:<same port>``, through a DNAT of the lab's own, and the loopback Service ClusterIPs
   that local stand-ins bind (lab/cni/lab-loopback-services), and nothing else on this host.
 
+* **local volumes**: a pool of ``VOLUME_POOL`` PersistentVolumes of StorageClass ``STORAGE_CLASS`` (no
+  provisioner, WaitForFirstConsumer), each a directory under ``.lab/node/volumes`` with nodeAffinity to the
+  node: a pod on the node that claims one (a PostgreSQL StatefulSet's volumeClaimTemplate) writes to that
+  directory, and it outlives the pod. A volume whose claim was deleted (Released) is wiped and made Available
+  again by the next ``up``; ``down`` deletes the volumes and their directories.
+
 ``down`` leaves nothing behind: it deletes the node's pods (the API server still runs), stops
 kubelet, kills what is left of the containers, stops containerd and the registry, unmounts every
 mount under ``.lab/node``, removes the network namespaces of the node's pods, the bridge, the
@@ -84,8 +90,14 @@ NODE_LABEL_VALUE = "real"
 CGROUP_ROOT = f"/governed-odoo-lab-{LAB_INDEX}"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 NOFILE = 20000  # the host's hard limit; containerd's default for containers would exceed it
-# backup-runner: images/backup-runner/Containerfile; offhours-scaler: the lab's kubectl (odoo_offhours.image)
-IMAGES = ("pause", "tools", "backup-runner", "offhours-scaler")
+# backup-runner: images/backup-runner/Containerfile; offhours-scaler: the lab's kubectl (odoo_offhours.image);
+# postgresql, redis: in-cluster placement (roles/postgresql, redis)
+IMAGES = ("pause", "tools", "backup-runner", "offhours-scaler", "postgresql", "redis")
+# the node's local PersistentVolumes: a StorageClass of their own, a pool of directories under .lab/node/volumes
+STORAGE_CLASS = "lab-real-local"
+VOLUME_POOL = 6
+VOLUME_CAPACITY = "20Gi"  # nominal (a directory has no size): the roles' default claims (20Gi, 2Gi) fit
+VOLUME_LABEL = "lab.governed.odoo/volume-pool"
 CNI_BIN = Path("/usr/lib/cni")
 # the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
 LOOPBACK_SERVICES_PLUGIN = Path(__file__).resolve().parent / "cni" / "lab-loopback-services"
@@ -222,6 +234,7 @@ class Node(Component):
         self.cni_conf = self.dir / "cni" / "net.d"
         self.cni_bin = self.dir / "cni" / "bin"
         self.ipam_dir = self.dir / "cni" / "ipam"
+        self.volumes_dir = self.dir / "volumes"
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -1027,6 +1040,93 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         if res.returncode != 0:
             log(f"node: could not delete the node's pods: {res.stderr.strip()[:300]}")
 
+    # ------------------------------------------------------------------ local volumes
+    def _volume(self, name: str) -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "labels": {VOLUME_LABEL: NODE_NAME}},
+            "spec": {
+                "capacity": {"storage": VOLUME_CAPACITY},
+                "accessModes": ["ReadWriteOnce"],
+                "volumeMode": "Filesystem",
+                # no deleter for local volumes: the next `up` wipes a Released one and makes it Available again
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": STORAGE_CLASS,
+                "local": {"path": str(self.volumes_dir / name)},
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE_NAME]}
+                                ]
+                            }
+                        ]
+                    }
+                },
+            },
+        }
+
+    def _lab_volumes(self) -> list[dict]:
+        res = self.kubectl("get", "pv", "-l", f"{VOLUME_LABEL}={NODE_NAME}", "-o", "json", check=False)
+        return json.loads(res.stdout)["items"] if res.returncode == 0 else []
+
+    def _delete_volumes(self, names: list[str]) -> None:
+        """Delete PersistentVolume objects now, bound or not (their claims, if any, become Lost)."""
+        if not names:
+            return
+        self.kubectl("delete", "pv", *names, "--wait=false", "--ignore-not-found", check=False)
+        for name in names:  # kubernetes.io/pv-protection holds a bound volume until its claim goes
+            self.kubectl("patch", "pv", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+    def _volumes(self) -> None:
+        """The StorageClass and VOLUME_POOL Available or Bound local volumes: Released or Failed ones, and those
+        whose directory is gone (a `down` without the API server), are deleted, wiped and made again."""
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS, "labels": {VOLUME_LABEL: NODE_NAME}},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Retain",
+        }
+        existing = {v["metadata"]["name"]: v for v in self._lab_volumes()}
+        stale = [
+            name
+            for name, v in existing.items()
+            if v.get("status", {}).get("phase") in ("Released", "Failed")
+            or v["metadata"].get("deletionTimestamp")
+            or not (self.volumes_dir / name).is_dir()
+        ]
+        self._delete_volumes(stale)
+        for name in stale:
+            shutil.rmtree(self.volumes_dir / name, ignore_errors=True)
+        wanted = [f"{NODE_NAME}-vol-{i}" for i in range(VOLUME_POOL)]
+        missing = [n for n in wanted if n not in existing or n in stale]
+        if missing:
+            wait_for(
+                lambda: not {v["metadata"]["name"] for v in self._lab_volumes()} & set(missing),
+                "the stale local volumes to go",
+                30,
+                interval=0.5,
+            )
+        objs = [storage_class]
+        for name in missing:
+            (self.volumes_dir / name).mkdir(parents=True, exist_ok=True)
+            objs.append(self._volume(name))
+        if missing or not existing:
+            self.kubectl(
+                "apply", "--server-side", "--field-manager=governed-odoo-lab", "-f", "-", stdin=yaml.safe_dump_all(objs)
+            )
+        if missing:
+            log(f"node: local volumes {', '.join(missing)} (StorageClass {STORAGE_CLASS})")
+
+    def _volumes_down(self, api_up: bool) -> None:
+        if api_up:
+            self._delete_volumes([v["metadata"]["name"] for v in self._lab_volumes()])
+            self.kubectl("delete", "storageclass", STORAGE_CLASS, "--ignore-not-found", "--wait=false", check=False)
+
     # ------------------------------------------------------------------ lifecycle
     def _ensure_binaries(self) -> None:
         """kube-proxy, CoreDNS and kube-router of a cache built before they were part of the node: built now."""
@@ -1087,6 +1187,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             logfile=self.kube_proxy.logfile,
         )
         self._forward_standins()
+        self._volumes()
         self._start_kube_router(kc)  # it refuses to start before the Node object exists
         wait_for(
             lambda: self._chain_exists("KUBE-ROUTER-FORWARD"),
@@ -1114,6 +1215,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "pod_reachable_ports": {p: PORTS[p] for p in POD_REACHABLE_PORTS},
             "registry": self.registry_addr,
             "images": images,
+            # local PersistentVolumes on the node (directories under .lab/node/volumes), claimed by StorageClass
+            "storage_class": STORAGE_CLASS,
+            "volumes": {"pool": VOLUME_POOL, "capacity": VOLUME_CAPACITY, "dir": str(self.volumes_dir)},
             "containerd_socket": str(self.sock),
             "cgroup_root": CGROUP_ROOT,
             # the node's network namespace (bridge, pods' veths, containerd, kubelet, kube-proxy, CoreDNS,
@@ -1157,7 +1261,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self.containerd.stop()
         self._kill_leftovers()
         self.registry.stop()
+        self._volumes_down(api_up)
         self._sweep()
+        # the volumes' directories (the kubelet's mounts of them went with the sweep)
+        shutil.rmtree(self.volumes_dir, ignore_errors=True)
 
     def _tasks(self) -> list[str]:
         res = self.ctr("tasks", "ls", "-q")

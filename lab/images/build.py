@@ -22,6 +22,11 @@ An ``mmdebstrap`` recipe may add ``lab_binaries`` (``{path in the image: name}``
 modules (``lab/build-binaries.sh``, the control plane's ``BIN`` in ``lab/controlplane.py``: ``kubectl``, ...), copied
 in with mode 0755; the key hashes their bytes (the off-hours scaler image holds the lab's kubectl).
 
+An ``mmdebstrap`` recipe may add ``essential_hooks`` (shell commands run after Debian's essential packages are
+in and before ``include``'s, ``"$1"`` the root: users with the uids the product's pod templates run as, settings the
+packages' maintainer scripts read) and ``customize_hooks`` (run last: directories, symlinks). An ``env`` entry
+``PATH=…`` replaces the default ``PATH``.
+
 An ``mmdebstrap`` recipe may add ``pyenv_python: "3.12"``: the newest CPython of that series that pyenv
 built on this machine (``~/.pyenv/versions/3.12.*``) is copied into ``/usr/local`` (the lab's stand-in
 for the official python image, whose CPython lives there too).
@@ -211,6 +216,7 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
         argv.append("--include=" + ",".join(recipe["include"]))
     for pattern in recipe.get("exclude_paths", []):
         argv.append(f"--dpkgopt=path-exclude={pattern}")
+    argv += [f"--essential-hook={hook}" for hook in recipe.get("essential_hooks", [])]
     for dest, src in sorted((recipe.get("add_files") or {}).items()):
         argv += [f"--customize-hook=upload {HERE / src} {dest}", f'--customize-hook=chmod 0755 "$1"{dest}']
     for dest, name in sorted((recipe.get("lab_binaries") or {}).items()):
@@ -233,6 +239,7 @@ def _layer_mmdebstrap(recipe: dict, work: Path) -> bytes:
             '--customize-hook=chroot "$1" ldconfig',
             f'--customize-hook=chroot "$1" /usr/local/bin/python{series} -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, zoneinfo"',
         ]
+    argv += [f"--customize-hook={hook}" for hook in recipe.get("customize_hooks", [])]
     # mmdebstrap removes apt's lists and downloaded packages itself; these files differ from run to run
     argv += ['--customize-hook=rm -f "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log']
     argv += [recipe.get("suite", "bookworm"), str(tarball)]
@@ -311,7 +318,8 @@ def _write_layout(recipe: dict, key: str, layer_tar: bytes | None, dest: Path) -
     else:
         layer, diff_id = _gzip(layer_tar), _sha(layer_tar)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
-    cfg: dict = {"Env": [PATH_ENV, *recipe.get("env", [])],
+    env = recipe.get("env", [])
+    cfg: dict = {"Env": [*([] if any(e.startswith("PATH=") for e in env) else [PATH_ENV]), *env],
                  "Labels": {"lab.governed.odoo/recipe": f"{recipe['name']}-{key}"}}
     if "entrypoint" in recipe:
         cfg["Entrypoint"] = recipe["entrypoint"]

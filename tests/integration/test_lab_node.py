@@ -5,6 +5,7 @@
   address) and the Job completes; a Job whose container exits 3 fails, exit code 3 in its pod status;
 * a pod has no route off the machine and opens nothing on this host but PostgreSQL;
 * ``lab down`` leaves nothing of the node behind (its network namespace, veth, route, iptables chains, processes,
+  the local volumes' directories,
   kernel tunables the kubelet changed included) and
   ``lab up`` brings it back Ready without the
   earlier pods (this one stops the whole lab: it runs only with LAB_LIFECYCLE_TEST=1, like
@@ -342,6 +343,9 @@ def _node_leftovers(lab: dict) -> list[str]:
         found.append(f"netns {info['netns']}")
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
     found += [f"route {line}" for line in routes.splitlines() if line.startswith(info["pod_cidr"] + " ")]
+    # the local volumes' directories
+    if info.get("volumes") and Path(info["volumes"]["dir"]).exists():
+        found.append(f"directory {info['volumes']['dir']}")
     return found
 
 
