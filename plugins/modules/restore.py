@@ -174,6 +174,25 @@ options:
       service_account:
         description: Service account of the Job's pod.
         type: str
+      env:
+        description: Environment variables of the Job's container (name to value). Not for secrets.
+        type: dict
+      node_selector:
+        description:
+          - Node labels the Job's pod must match, so that it runs where the instance's Odoo pods run
+            (the playbooks pass the instance's C(odoo_node_selector)).
+        type: dict
+      tolerations:
+        description:
+          - Taints the Job's pod tolerates, as Kubernetes writes them (the playbooks pass the instance's
+            C(odoo_tolerations)).
+        type: list
+        elements: dict
+      run_as_user:
+        description:
+          - The uid the Job's container runs as (the playbooks pass the instance's C(odoo_uid)); without it, the
+            image's own user, which must not be root.
+        type: int
       timeout:
         description: Seconds to wait for the Job.
         type: int
@@ -470,6 +489,10 @@ def argument_spec():
                 command=dict(type="list", elements="str"),
                 annotations=dict(type="dict"),
                 service_account=dict(type="str"),
+                env=dict(type="dict"),
+                node_selector=dict(type="dict"),
+                tolerations=dict(type="list", elements="dict"),
+                run_as_user=dict(type="int"),
                 timeout=dict(type="int", default=1800),
             ),
         ),

@@ -501,3 +501,28 @@ def test_long_listings_are_cut():
     crons = [f"ir_cron id {i} (job {i})" for i in range(45)]
     detail = next(c for c in nz.evaluate(facts(active_crons=crons), BEFORE) if not c["ok"])["detail"]
     assert "ir_cron id 19 (job 19)" in detail and "ir_cron id 20 " not in detail and detail.endswith("and 25 more")
+
+
+def test_job_placement_where_the_odoo_pods_run():
+    tol = [{"key": "lab.governed.odoo/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}]
+    spec = job(node_selector={"lab.governed.odoo/node": "real"}, tolerations=tol, run_as_user=101)["spec"]
+    pod = spec["template"]["spec"]
+    assert pod["nodeSelector"] == {"lab.governed.odoo/node": "real"}
+    assert pod["tolerations"] == tol and pod["tolerations"] is not tol
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["runAsUser"] == sc["runAsGroup"] == 101 and sc["runAsNonRoot"]
+
+
+def test_job_without_placement_has_none():
+    pod = job(node_selector={}, tolerations=[])["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert "runAsUser" not in pod["containers"][0]["securityContext"]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"node_selector": ["a=b"]}, {"tolerations": {"key": "x"}}, {"tolerations": ["x"]}, {"run_as_user": 0}],
+)
+def test_job_refuses_malformed_placement(kw):
+    with pytest.raises(NeutralizationError):
+        job(**kw)

@@ -632,7 +632,9 @@ class Restore:
             image=job["image"], db_name=candidate, config_secret=job["config_secret"],
             config_key=job.get("config_key") or "odoo.conf", odoo_version=version, command=job.get("command"),
             odoo_bin=job.get("odoo_bin") or "odoo", annotations=job.get("annotations"),
-            service_account=job.get("service_account"))
+            service_account=job.get("service_account"), env=job.get("env"),
+            node_selector=job.get("node_selector"), tolerations=job.get("tolerations"),
+            run_as_user=job.get("run_as_user"))
         if self.opts.kube_client_factory is None:
             raise RefusedError("neutralize mode 'job' needs a Kubernetes connection")
         client = self.opts.kube_client_factory()

@@ -52,7 +52,8 @@ def _pod_logs(client, namespace, job_name, tail=50):
             text = (data or b"").decode("utf-8", "replace") if status < 400 else ""
         except Exception:
             text = ""
-        out.append({"pod": name, "phase": (pod.get("status") or {}).get("phase"), "log": text[-4000:]})
+        out.append({"pod": name, "phase": (pod.get("status") or {}).get("phase"),
+                    "node": (pod.get("spec") or {}).get("nodeName"), "log": text[-4000:]})
     return out
 
 

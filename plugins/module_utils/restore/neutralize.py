@@ -1141,6 +1141,9 @@ def render_neutralize_job(
     ttl_seconds_after_finished=3600,
     resources=None,
     env=None,
+    node_selector=None,
+    tolerations=None,
+    run_as_user=None,
 ):
     """The Job that runs ``odoo neutralize -d <db_name>`` in the release image.
 
@@ -1148,6 +1151,10 @@ def render_neutralize_job(
     production is exactly the release that will run on it. ``config_secret``/``config_key`` is the
     Secret holding the environment's ``odoo.conf`` (database host and credentials), mounted
     read-only. ``annotations`` go on the pod (the lab uses ``lab.governed.odoo/fail``).
+    ``node_selector`` (labels) and ``tolerations`` (as Kubernetes writes them) place the pod where the
+    instance's Odoo pods run (the odoo role's ``odoo_node_selector``/``odoo_tolerations``);
+    ``run_as_user`` the uid the container runs as (the odoo role's ``odoo_uid``), for an image whose
+    own user is root or unnamed (the container must not run as root).
     """
     if not image or not _DIGEST_IMAGE.match(image):
         raise NeutralizationError(f"the neutralize Job needs the release image pinned by digest, got {image!r}")
@@ -1184,6 +1191,11 @@ def render_neutralize_job(
         },
         "resources": resources or {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
+    if run_as_user is not None:
+        if int(run_as_user) <= 0:
+            raise NeutralizationError(f"run_as_user must be a uid other than root's, got {run_as_user!r}")
+        container["securityContext"]["runAsUser"] = int(run_as_user)
+        container["securityContext"]["runAsGroup"] = int(run_as_user)
     if command:
         container["command"] = list(command)
     if env:
@@ -1196,6 +1208,14 @@ def render_neutralize_job(
     }
     if service_account:
         pod_spec["serviceAccountName"] = service_account
+    if node_selector:
+        if not isinstance(node_selector, dict):
+            raise NeutralizationError(f"node_selector must be a mapping of labels, got {node_selector!r}")
+        pod_spec["nodeSelector"] = {str(k): str(v) for k, v in node_selector.items()}
+    if tolerations:
+        if not isinstance(tolerations, list) or not all(isinstance(t, dict) for t in tolerations):
+            raise NeutralizationError(f"tolerations must be a list of mappings, got {tolerations!r}")
+        pod_spec["tolerations"] = [dict(t) for t in tolerations]
     template_meta = {"labels": dict(base_labels)}
     if annotations:
         template_meta["annotations"] = dict(annotations)
