@@ -511,12 +511,13 @@ def test_job_placement_where_the_odoo_pods_run():
     assert pod["tolerations"] == tol and pod["tolerations"] is not tol
     sc = pod["containers"][0]["securityContext"]
     assert sc["runAsUser"] == sc["runAsGroup"] == 101 and sc["runAsNonRoot"]
+    assert pod["securityContext"] == {"fsGroup": 101}  # odoo.conf (0440) readable by the container's user
 
 
 def test_job_without_placement_has_none():
     pod = job(node_selector={}, tolerations=[])["spec"]["template"]["spec"]
     assert "nodeSelector" not in pod and "tolerations" not in pod
-    assert "runAsUser" not in pod["containers"][0]["securityContext"]
+    assert "runAsUser" not in pod["containers"][0]["securityContext"] and "securityContext" not in pod
 
 
 @pytest.mark.parametrize(

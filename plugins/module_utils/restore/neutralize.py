@@ -1154,7 +1154,8 @@ def render_neutralize_job(
     ``node_selector`` (labels) and ``tolerations`` (as Kubernetes writes them) place the pod where the
     instance's Odoo pods run (the odoo role's ``odoo_node_selector``/``odoo_tolerations``);
     ``run_as_user`` the uid the container runs as (the odoo role's ``odoo_uid``), for an image whose
-    own user is root or unnamed (the container must not run as root).
+    own user is root or unnamed (the container must not run as root); it is also the pod's ``fsGroup``, so that
+    the user can read the mounted ``odoo.conf`` (mode 0440).
     """
     if not image or not _DIGEST_IMAGE.match(image):
         raise NeutralizationError(f"the neutralize Job needs the release image pinned by digest, got {image!r}")
@@ -1208,6 +1209,8 @@ def render_neutralize_job(
     }
     if service_account:
         pod_spec["serviceAccountName"] = service_account
+    if run_as_user is not None:  # the Secret's files (mode 0440) are then readable through their group
+        pod_spec["securityContext"] = {"fsGroup": int(run_as_user)}
     if node_selector:
         if not isinstance(node_selector, dict):
             raise NeutralizationError(f"node_selector must be a mapping of labels, got {node_selector!r}")
