@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import secrets
 import shutil
@@ -206,7 +207,9 @@ def main():
     args = parser.parse_args()
 
     import odoo_dataset
-    from build import push
+
+    # by name: ruff would sort `build` as first- or third-party by whether the checkout has a build/ directory
+    push = importlib.import_module("build").push
 
     if not (conn().get("node") or {}).get("enabled"):
         raise SystemExit("the lab's real node is not enabled: scripts/lab up")
