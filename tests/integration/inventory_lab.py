@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -37,18 +36,11 @@ def write_inventory(
     <data_dir>/filestore/<database> beside the inventory (or ``filestore(host, tenant)``), its secrets too (Ansible
     would read them as inventory)."""
     filestore = filestore or (lambda host, tenant: data_dir(where, host) / "filestore" / f"{tenant}_dev")
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
     host_vars = {
         host: {"governed_odoo_tenant": tenant,
                "backup_filestore_path": str(filestore(host, tenant))}
         for host, tenant in hosts.items()
     }
-    inventory = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": host_vars}}}}}}
-    (where / "hosts.yml").write_text(json.dumps(inventory))
     group = {
         "lab_dir": str(LAB_DIR),
         "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
@@ -71,8 +63,7 @@ def write_inventory(
         "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12},
     }
     group.update(extra or {})
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
+    return node_lab.write_dev_inventory(where, host_vars, group)
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,6 +59,20 @@ def kget(kind: str, name: str, namespace: str) -> dict | None:
             return None
         raise AssertionError(res.stderr)
     return json.loads(res.stdout)
+
+
+def write_dev_inventory(where: Path, hosts: dict, group: dict) -> Path:
+    """An inventory of dev instances ``{host: host_vars}`` in the shared cluster, reusing the lab inventory's
+    group_vars (all, shared_cluster), with ``group`` as the dev group's variables."""
+    lab_inv = ROOT / "inventories" / "lab"
+    (where / "group_vars" / "all").mkdir(parents=True)
+    for name in ("main.yml", "secrets.yml"):
+        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
+    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
+    inventory = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": hosts}}}}}}
+    (where / "hosts.yml").write_text(json.dumps(inventory))
+    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
+    return where
 
 
 def play_env(*path: Path) -> dict:

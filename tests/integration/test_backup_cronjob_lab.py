@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -73,14 +72,6 @@ def kjson(*args):
 
 def write_inventory(where: Path, conn: dict) -> Path:
     """One dev instance, reusing the lab inventory's group_vars; its backup pods on the real node."""
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {"all": {"children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {
-        "governed_odoo_tenant": TENANT}}}}}}}}
-    (where / "hosts.yml").write_text(json.dumps(hosts))
     node = conn["node"]
     pod_host = node["host_address"]
     # the egress policy's CIDR: pods dial host_address, and the node's NetworkPolicy enforcer (kube-router) sees the
@@ -139,8 +130,7 @@ def write_inventory(where: Path, conn: dict) -> Path:
         "backup_retention": {"daily": 7, "weekly": 4, "monthly": 12, "keep_last": 5},
         "backup_verify": "full",
     }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
+    return node_lab.write_dev_inventory(where, {HOST: {"governed_odoo_tenant": TENANT}}, group)
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -86,17 +85,6 @@ def kjson(*args):
 
 def write_inventory(where: Path, conn: dict) -> Path:
     """One dev instance, reusing the lab inventory's group_vars; its database and Redis in the cluster, on the node."""
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {
-        "all": {
-            "children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {"governed_odoo_tenant": TENANT}}}}}}
-        }
-    }
-    (where / "hosts.yml").write_text(json.dumps(hosts))
     node = conn["node"]
     s3 = conn["s3"]["a"]
     group = {
@@ -144,8 +132,7 @@ def write_inventory(where: Path, conn: dict) -> Path:
         "redis_node_selector": ON_NODE["node_selector"],
         "redis_tolerations": ON_NODE["tolerations"],
     }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
+    return node_lab.write_dev_inventory(where, {HOST: {"governed_odoo_tenant": TENANT}}, group)
 
 
 def run_site(inventory: Path) -> subprocess.CompletedProcess:

@@ -18,9 +18,7 @@ kube-proxy's DNAT of the ClusterIP), and the scaler's pods placed on the real no
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import node_lab  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 
 RUN_ID = secrets.token_hex(3)
@@ -48,31 +47,14 @@ pytestmark = pytest.mark.lab
 
 
 def connection():
-    path = LAB_DIR / "connection.json"
-    if not path.exists():
-        pytest.skip("the lab is not up: run scripts/lab up")
-    conn = json.loads(path.read_text())
-    node = conn.get("node") or {}
-    if not node.get("enabled"):
-        pytest.skip(f"the lab's real node is not enabled: {node.get('reason', 'run scripts/lab up')}")
-    if "offhours-scaler" not in node.get("images", {}) or "apiserver" not in node:
+    conn = node_lab.connection("offhours-scaler")
+    if "apiserver" not in conn["node"]:
         pytest.skip("the lab's node has no scaler image or API server path (a lab from before): run scripts/lab up")
     return conn
 
 
 def kubectl(*args, check=True, timeout=120, stdin=None):
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    res = subprocess.run(
-        [conn["controlplane"]["kubectl"], "--kubeconfig", conn["controlplane"]["kubeconfig"], *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
-    if check and res.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res
+    return node_lab.kubectl(*args, check=check, timeout=timeout, stdin=stdin)
 
 
 def kjson(*args):
@@ -81,17 +63,6 @@ def kjson(*args):
 
 def write_inventory(where: Path, conn: dict) -> Path:
     """One dev instance with off-hours scaling, reusing the lab inventory's group_vars; the scaler on the real node."""
-    lab_inv = ROOT / "inventories" / "lab"
-    (where / "group_vars" / "all").mkdir(parents=True)
-    for name in ("main.yml", "secrets.yml"):
-        shutil.copy(lab_inv / "group_vars" / "all" / name, where / "group_vars" / "all" / name)
-    shutil.copy(lab_inv / "group_vars" / "shared_cluster.yml", where / "group_vars" / "shared_cluster.yml")
-    hosts = {
-        "all": {
-            "children": {"shared_cluster": {"children": {"dev": {"hosts": {HOST: {"governed_odoo_tenant": TENANT}}}}}}
-        }
-    }
-    (where / "hosts.yml").write_text(json.dumps(hosts))
     node = conn["node"]
     api = node["apiserver"]
     group = {
@@ -130,42 +101,14 @@ def write_inventory(where: Path, conn: dict) -> Path:
             {"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}
         ],
     }
-    (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
-    return where
-
-
-def play_env():
-    return dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        GOVERNED_ODOO_LAB_DIR=str(LAB_DIR),
-        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    )
+    return node_lab.write_dev_inventory(where, {HOST: {"governed_odoo_tenant": TENANT}}, group)
 
 
 def run_playbook(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(ROOT / "playbooks" / playbook),
-            "--limit",
-            HOST,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=play_env(),
-        cwd=ROOT,
-        check=False,
-        timeout=900,
-    )
+    return node_lab.run_playbook(inventory, playbook, *extra, limit=HOST, timeout=900)
 
 
-def output(res) -> str:
-    return f"rc={res.returncode}\n{res.stdout[-6000:]}\n{res.stderr[-3000:]}"
+output = node_lab.output
 
 
 def logs(job: str) -> str:
