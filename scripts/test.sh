@@ -24,8 +24,8 @@ suite() {
 }
 
 # one rerun of a failed test, listed in the summary as "rerun": the lab tests share two cores with everything
-# else, and a test that fails twice in a row fails the suite
-suite "pytest" .venv/bin/pytest -p no:cacheprovider --reruns 1 --reruns-delay 5 tests/unit tests/integration
+# else, and a test that fails twice in a row fails the suite; the 40 slowest tests are listed, to see where CI time goes
+suite "pytest" .venv/bin/pytest -p no:cacheprovider --reruns 1 --reruns-delay 5 --durations=40 tests/unit tests/integration
 # the older supported ansible-core (2.20, on Python 3.13): unit tests and sanity
 if [[ -x .venv-2.20/bin/pytest ]]; then
   suite "pytest-unit:ansible-core-2.20" .venv-2.20/bin/pytest -p no:cacheprovider tests/unit

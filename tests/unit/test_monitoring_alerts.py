@@ -300,8 +300,8 @@ def test_alert(alert, case, rules_file, tmp_path):
                      "exp_annotations": rule.get("annotations", {})}]
     test = {"interval": interval, "input_series": _series(series),
             "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}]}
-    # rules evaluated every hour where samples are days apart (a 1m evaluation over 101 days is 145,440 steps)
-    res = _promtool_test(tmp_path, rules_file, [test], evaluation_interval="1h" if interval == "1d" else "1m")
+    # rules evaluated once per sample (a 1m evaluation over 101 days would be 145,440 steps)
+    res = _promtool_test(tmp_path, rules_file, [test], evaluation_interval=interval)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
