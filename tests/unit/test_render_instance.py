@@ -28,8 +28,13 @@ EXAMPLE = ROOT / "inventories" / "example-construction"
 SITE_ROLES = ["foundation", "postgresql", "redis", "storage", "odoo", "ingress", "monitoring"]
 
 
-def _site_play_tasks():
-    return yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())[0]["tasks"]
+def _render_tasks_file():
+    # site.yml imports it; release_render.yml (promote.yml, rollback.yml) includes it with the release's image
+    site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())[0]["tasks"]
+    assert any(t.get("ansible.builtin.import_tasks") == "tasks/render_instance.yml" for t in site)
+    release = yaml.safe_load((ROOT / "playbooks" / "tasks" / "release_render.yml").read_text())
+    assert any(t.get("ansible.builtin.include_tasks") == "render_instance.yml" for t in release)
+    return yaml.safe_load((ROOT / "playbooks" / "tasks" / "render_instance.yml").read_text())
 
 
 def test_every_role_of_site_has_render_tasks():
@@ -48,7 +53,7 @@ def test_site_keeps_every_fact_the_render_tasks_set():
     expected = {
         key for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for key in args
     }
-    tasks = _site_play_tasks()
+    tasks = _render_tasks_file()
     render = next(t for t in tasks if "governed.odoo.render_instance" in t)
     assert render["governed.odoo.render_instance"]["roles"] == SITE_ROLES
     keep = next(t for t in tasks if "ansible.builtin.set_fact" in t)
@@ -197,3 +202,29 @@ def test_a_role_argument_spec_still_refuses_and_masks_secrets(tmp_path):
     assert "redis_placement" in text and "elsewhere" in text, text[-3000:]
     assert secret not in text, text[-3000:]
     assert not list(out.iterdir())
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
+def test_a_release_renders_its_own_image_through_the_same_renderer(tmp_path):
+    # promote.yml and rollback.yml render through release_render.yml: the instance's objects with the release's image,
+    # and the inventory's image again for the tasks after it
+    image = "registry.example.org/odoo@sha256:" + "5e" * 32
+    tasks = f"""
+- name: render the release
+  ansible.builtin.include_tasks: {ROOT / "playbooks" / "tasks" / "release_render.yml"}
+  vars:
+    release_render_image: {image}
+- name: keep
+  ansible.builtin.set_fact:
+    release_web_images: "{{{{ (odoo_objects | from_json | selectattr('kind', 'eq', 'Deployment')
+      | map(attribute='spec.template.spec.containers') | flatten | map(attribute='image') | list) }}}}"
+    release_sets: "{{{{ release_rendered_objects | length }}}}"
+    inventory_image_after: "{{{{ odoo_image }}}}"
+"""
+    res, out = _run(tmp_path, "release", tasks, ["release_web_images", "release_sets", "inventory_image_after"])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for host in ("civil-dev", "civil-prod", "building-qa"):
+        facts = json.loads((out / f"{host}.json").read_text())
+        assert facts["release_web_images"] and set(facts["release_web_images"]) == {image}, facts
+        assert int(facts["release_sets"]) == len(SITE_ROLES)
+        assert facts["inventory_image_after"] != image
