@@ -10,39 +10,25 @@ meant to take, so that a run that stopped elsewhere cannot pass for a clean one.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import twoinstance_lab
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB_DIR = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")).resolve()
-CONNECTION = LAB_DIR / "connection.json"
 RUN_ID = secrets.token_hex(3)
 DEV, PROD = f"lk{RUN_ID}d", f"lk{RUN_ID}p"
 BUCKET_PREFIX = f"governed-odoo-leak-{RUN_ID}"
-DIGEST = "@sha256:" + "ab" * 32
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab():
-    try:
-        conf = json.loads(CONNECTION.read_text())
-    except (OSError, ValueError):
-        pytest.skip(f"lab not up: {CONNECTION} is missing (scripts/lab up)")
-    for part in ("controlplane", "postgres", "s3"):
-        if part not in conf:
-            pytest.skip(f"lab not up: {CONNECTION} has no {part}")
-    kubectl = [conf["controlplane"]["kubectl"], "--kubeconfig", conf["controlplane"]["kubeconfig"]]
-    if subprocess.run([*kubectl, "get", "--raw", "/readyz"], capture_output=True, check=False).returncode != 0:
-        pytest.skip("lab API server not reachable")
-    return conf
+    return twoinstance_lab.lab_conf()
 
 
 def _secret():
@@ -63,69 +49,14 @@ def inventory(conf, **overrides):
         env: {name: _secret() for name in ("postgresql_app_password", "postgresql_reporting_password")}
         for env in ("dev", "prod")
     }
-    cluster = conf["controlplane"]["kubeconfig"]
-    inv = {
-        "all": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "governed_odoo_instance": "{{ governed_odoo_tenant }}-{{ governed_odoo_environment }}",
-            "governed_odoo_namespace": "odoo-{{ governed_odoo_instance }}",
-            "governed_odoo_size": "small",
-            "governed_odoo_netplan": {
-                "supernet": "10.200.0.0/16",
-                "environment_prefix": 20,
-                "tenant_prefix": 24,
-                "environments": {"dev": 0, "prod": 5},
-                "tenants": {DEV: 0, PROD: 1},
-                "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
-            },
-            "odoo_image": "docker.io/library/odoo" + DIGEST,
-            "redis_image": "docker.io/library/redis" + DIGEST,
-            "backup_runner_image": "ghcr.io/governed-odoo/backup-runner" + DIGEST,
-            "postgresql_placement": "external",
-            "postgresql_external": {
-                "host": pg["host"],
-                "port": pg["port"],
-                "admin_user": pg["user"],
-                "admin_password": values.pop("postgresql_admin_password", pg["password"]),
-                "ssl_mode": "disable",
-                "cidr": "127.0.0.1/32",
-            },
-            "storage_s3": {
-                "endpoint_url": s3["endpoint"],
-                "region": s3["region"],
-                "access_key": s3["access_key"],
-                "secret_key": s3["secret_key"],
-                "validate_certs": False,
-                "cidr": "127.0.0.1/32",
-            },
-            "storage_bucket_prefix": BUCKET_PREFIX,
-            "ingress_hostnames": ["{{ governed_odoo_tenant }}.{{ governed_odoo_environment }}.leak.test"],
-            "ingress_allowlist": ["127.0.0.0/8"],
-            "ingress_traefik": {"namespace": "traefik", "source_cidrs": ["127.0.0.1/32"]},
-            "odoo_db_maxconn": 4,
-            "odoo_workers": 1,
-            **values,
-        },
-        "dev": {
-            **per_env["dev"],
-            "governed_odoo_environment": "dev",
-            "governed_odoo_tier": "nonproduction",
-            "governed_odoo_cluster": {"name": "lab", "topology": "shared", "kubeconfig": cluster},
-        },
-        "prod": {
-            **per_env["prod"],
-            "governed_odoo_environment": "prod",
-            "governed_odoo_tier": "production",
-            "governed_odoo_cluster": {"name": "lab-dedicated", "topology": "dedicated", "kubeconfig": cluster},
-            "odoo_hpa": {"enabled": True, "min_replicas": 2, "max_replicas": 2},
-            "ingress_tls": {"default_certificate": "the lab's Traefik serves its self-signed default certificate"},
-        },
-        "hosts": {
-            f"{DEV}-dev": ("dev", {"governed_odoo_tenant": DEV}),
-            f"{PROD}-prod": ("prod", {"governed_odoo_tenant": PROD}),
-        },
-    }
+    inv = twoinstance_lab.inventory(
+        dev=DEV, prod=PROD, kubeconfig=conf["controlplane"]["kubeconfig"],
+        postgresql={"host": pg["host"], "port": pg["port"], "admin_user": pg["user"],
+                    "admin_password": values.pop("postgresql_admin_password", pg["password"])},
+        s3={"endpoint_url": s3["endpoint"], "region": s3["region"], "access_key": s3["access_key"],
+            "secret_key": s3["secret_key"]},
+        bucket_prefix=BUCKET_PREFIX, domain="leak.test", secrets=values, per_env=per_env,
+    )
     found = dict(values)
     found.update({f"{name} ({env})": value for env, names in per_env.items() for name, value in names.items()})
     found.update(
@@ -140,16 +71,7 @@ def inventory(conf, **overrides):
 
 
 def write_inventory(inv, where: Path) -> Path:
-    shutil.rmtree(where, ignore_errors=True)
-    (where / "group_vars").mkdir(parents=True)
-    groups: dict = {"dev": {}, "prod": {}}
-    for host, (group, hvars) in inv["hosts"].items():
-        groups[group][host] = hvars
-    (where / "hosts.yml").write_text(json.dumps({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}}))
-    (where / "group_vars" / "all.yml").write_text(json.dumps(inv["all"]))
-    for group in ("dev", "prod"):
-        (where / "group_vars" / f"{group}.yml").write_text(json.dumps(inv[group]))
-    return where
+    return twoinstance_lab.write(inv, where)
 
 
 def run(playbook, inventory_dir, *extra):

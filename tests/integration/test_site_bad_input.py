@@ -14,15 +14,15 @@ nothing written) to show the failures come from the one thing each case breaks.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import twoinstance_lab
+from twoinstance_lab import DIGEST
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("GOVERNED_ODOO_LAB_DIR", ROOT / ".lab")).resolve()
@@ -31,24 +31,14 @@ PLAYBOOK = ROOT / "playbooks" / "site.yml"
 RUN_ID = secrets.token_hex(3)
 DEV, PROD = f"bi{RUN_ID}d", f"bi{RUN_ID}p"
 BUCKET_PREFIX = f"governed-odoo-badinput-{RUN_ID}"
-DIGEST = "@sha256:" + "ab" * 32
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def lab():
-    try:
-        conf = json.loads(CONNECTION.read_text())
-    except (OSError, ValueError):
-        pytest.skip(f"lab not up: {CONNECTION} is missing (scripts/lab up)")
-    for part in ("controlplane", "postgres", "s3"):
-        if part not in conf:
-            pytest.skip(f"lab not up: {CONNECTION} has no {part}")
-    kubectl = [conf["controlplane"]["kubectl"], "--kubeconfig", conf["controlplane"]["kubeconfig"]]
-    if subprocess.run([*kubectl, "get", "--raw", "/readyz"], capture_output=True, check=False).returncode != 0:
-        pytest.skip("lab API server not reachable")
-    return {"conf": conf, "kubectl": kubectl}
+    conf = twoinstance_lab.lab_conf()
+    return {"conf": conf, "kubectl": twoinstance_lab.kubectl_cmd(conf)}
 
 
 def base_inventory() -> dict:
@@ -57,84 +47,33 @@ def base_inventory() -> dict:
         "{{ lookup('ansible.builtin.password', secret_dir ~ '/' ~ inventory_hostname"
         " ~ '/%s chars=ascii_letters,digits length=32') }}"
     )
-    cluster = "{{ lab_connection.controlplane.kubeconfig }}"
-    return {
-        "all": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "lab_connection": f"{{{{ lookup('ansible.builtin.file', '{CONNECTION}') | from_json }}}}",
-            "governed_odoo_instance": "{{ governed_odoo_tenant }}-{{ governed_odoo_environment }}",
-            "governed_odoo_namespace": "odoo-{{ governed_odoo_instance }}",
-            "governed_odoo_size": "small",
-            "governed_odoo_netplan": {
-                "supernet": "10.200.0.0/16",
-                "environment_prefix": 20,
-                "tenant_prefix": 24,
-                "environments": {"dev": 0, "prod": 5},
-                "tenants": {DEV: 0, PROD: 1},
-                "reserved": {"lab_pods": "198.18.0.0/15", "lab_services": "127.96.0.0/16"},
-            },
-            "odoo_image": "docker.io/library/odoo" + DIGEST,
-            "redis_image": "docker.io/library/redis" + DIGEST,
-            "postgresql_placement": "external",
-            "postgresql_external": {
-                "host": "{{ lab_connection.postgres.primary.host }}",
-                "port": "{{ lab_connection.postgres.primary.port }}",
-                "admin_user": "{{ lab_connection.postgres.primary.user }}",
-                "admin_password": "{{ lab_connection.postgres.primary.password }}",
-                "ssl_mode": "disable",
-                "cidr": "127.0.0.1/32",
-            },
-            "storage_s3": {
-                "endpoint_url": "{{ lab_connection.s3.a.endpoint }}",
-                "region": "{{ lab_connection.s3.a.region }}",
-                "access_key": "{{ lab_connection.s3.a.access_key }}",
-                "secret_key": "{{ lab_connection.s3.a.secret_key }}",
-                "validate_certs": False,
-                "cidr": "127.0.0.1/32",
-            },
-            "storage_bucket_prefix": BUCKET_PREFIX,
-            "ingress_hostnames": ["{{ governed_odoo_tenant }}.{{ governed_odoo_environment }}.badinput.test"],
-            "ingress_allowlist": ["127.0.0.0/8"],
-            "ingress_traefik": {"namespace": "traefik", "source_cidrs": ["127.0.0.1/32"]},
-            "odoo_db_maxconn": 4,
-            "odoo_workers": 1,
-            "odoo_admin_password": secret % "odoo_admin",
-            "postgresql_app_password": secret % "postgresql_app",
-            "postgresql_reporting_password": secret % "postgresql_reporting",
-            "redis_password": secret % "redis",
+    inv = twoinstance_lab.inventory(
+        dev=DEV, prod=PROD, kubeconfig="{{ lab_connection.controlplane.kubeconfig }}",
+        postgresql={
+            "host": "{{ lab_connection.postgres.primary.host }}",
+            "port": "{{ lab_connection.postgres.primary.port }}",
+            "admin_user": "{{ lab_connection.postgres.primary.user }}",
+            "admin_password": "{{ lab_connection.postgres.primary.password }}",
         },
-        "dev": {
-            "governed_odoo_environment": "dev",
-            "governed_odoo_tier": "nonproduction",
-            "governed_odoo_cluster": {"name": "lab", "topology": "shared", "kubeconfig": cluster},
+        s3={
+            "endpoint_url": "{{ lab_connection.s3.a.endpoint }}",
+            "region": "{{ lab_connection.s3.a.region }}",
+            "access_key": "{{ lab_connection.s3.a.access_key }}",
+            "secret_key": "{{ lab_connection.s3.a.secret_key }}",
         },
-        "prod": {
-            "governed_odoo_environment": "prod",
-            "governed_odoo_tier": "production",
-            "governed_odoo_cluster": {"name": "lab-dedicated", "topology": "dedicated", "kubeconfig": cluster},
-            "odoo_hpa": {"enabled": True, "min_replicas": 2, "max_replicas": 2},
-            "ingress_tls": {"default_certificate": "the lab's Traefik serves its self-signed default certificate"},
+        bucket_prefix=BUCKET_PREFIX, domain="badinput.test",
+        secrets={
+            name: secret % name.removesuffix("_password")
+            for name in ("odoo_admin_password", "postgresql_app_password", "postgresql_reporting_password",
+                         "redis_password")
         },
-        "hosts": {
-            f"{DEV}-dev": ("dev", {"governed_odoo_tenant": DEV}),
-            f"{PROD}-prod": ("prod", {"governed_odoo_tenant": PROD}),
-        },
-    }
+    )
+    inv["all"]["lab_connection"] = f"{{{{ lookup('ansible.builtin.file', '{CONNECTION}') | from_json }}}}"
+    return inv
 
 
 def write_inventory(inv: dict, where: Path) -> Path:
-    shutil.rmtree(where, ignore_errors=True)
-    (where / "group_vars").mkdir(parents=True)
-    groups: dict = {"dev": {}, "prod": {}}
-    for host, (group, hvars) in inv["hosts"].items():
-        groups.setdefault(group, {})[host] = hvars
-    (where / "hosts.yml").write_text(json.dumps({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}}))
-    all_vars = dict(inv["all"], secret_dir=str(where / "secrets"))
-    (where / "group_vars" / "all.yml").write_text(json.dumps(all_vars))
-    for group in groups:
-        (where / "group_vars" / f"{group}.yml").write_text(json.dumps(inv.get(group, {})))
-    return where
+    return twoinstance_lab.write(inv, where, secret_dir=str(where / "secrets"))
 
 
 def run_site(inventory: Path, *extra: str) -> subprocess.CompletedProcess:
