@@ -59,6 +59,7 @@ _BASE_PORTS = {
     "traefik_api": 18090,
     "prometheus": 19090,
     "pushgateway": 19091,
+    "postgres_exporter": 19187,
     # the real worker node (lab/node.py)
     "registry": 17500,
     "kubelet": 17250,

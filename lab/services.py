@@ -1130,7 +1130,9 @@ class Traefik(Component):
 
 
 # --------------------------------------------------------------------------- Prometheus
-PROMETHEUS_SCRAPE_INTERVAL = "1s"  # short, so that a test sees its traffic in the counters within seconds
+PROMETHEUS_SCRAPE_INTERVAL = "1s"
+# the query file the monitoring role ships for postgres_exporter (Odoo's cron backlog)
+PG_EXPORTER_QUERIES = Path(__file__).resolve().parents[1] / "roles" / "monitoring" / "files" / "postgres_exporter_queries.yml"  # short, so that a test sees its traffic in the counters within seconds
 
 
 class Prometheus(Component):
@@ -1140,7 +1142,10 @@ class Prometheus(Component):
     histograms from it. DR drills push their result, RTO and RPO to the Pushgateway (governed.odoo.metrics_push,
     the lab inventory's ``monitoring_pushgateway_url``), which Prometheus scrapes with ``honor_labels`` as a
     real one would be. Prometheus' data lives in ``.lab/prometheus/data`` (kept two days); the Pushgateway keeps
-    pushes in memory only (a lab restart forgets them). Both restart when the configuration changes (e.g. another
+    pushes in memory only (a lab restart forgets them). Debian's postgres_exporter reads the lab's PostgreSQL primary
+    (every database, with the monitoring role's query file roles/monitoring/files/postgres_exporter_queries.yml:
+    connections and Odoo's cron backlog) and Prometheus scrapes it too, so the monitoring role's database alerts and
+    panels run on series something really publishes. All three restart when the configuration changes (e.g. another
     port offset).
     """
 
@@ -1148,9 +1153,11 @@ class Prometheus(Component):
         super().__init__(name="prometheus")
         self.proc = Proc(self.name, "prometheus")
         self.pushgateway = Proc(self.name, "pushgateway")
-        self.procs = [self.proc, self.pushgateway]
+        self.pg_exporter = Proc(self.name, "postgres-exporter")
+        self.procs = [self.proc, self.pushgateway, self.pg_exporter]
         self.port = PORTS["prometheus"]
         self.pushgateway_port = PORTS["pushgateway"]
+        self.pg_exporter_port = PORTS["postgres_exporter"]
         self.config = self.dir / "prometheus.yml"
 
     @property
@@ -1175,6 +1182,10 @@ class Prometheus(Component):
                 "honor_labels": True,
                 "static_configs": [{"targets": [f"{HOST}:{self.pushgateway_port}"],
                                     "labels": {"lab": "governed-odoo"}}],
+            }, {
+                "job_name": "postgres",
+                "static_configs": [{"targets": [f"{HOST}:{self.pg_exporter_port}"],
+                                    "labels": {"lab": "governed-odoo"}}],
             }],
         }
         return json.dumps(cfg, indent=2) + "\n"  # JSON is YAML
@@ -1190,6 +1201,9 @@ class Prometheus(Component):
         if not pushgw:
             raise LabError("prometheus-pushgateway not found: install Debian's prometheus-pushgateway package"
                            " (scripts/setup.sh)")
+        if not which("prometheus-postgres-exporter"):
+            raise LabError("prometheus-postgres-exporter not found: install Debian's prometheus-postgres-exporter"
+                           " package (scripts/setup.sh)")
         self.dir.mkdir(parents=True, exist_ok=True)
         config = self._config()
         if self.proc.running() and (not self.config.exists() or self.config.read_text() != config):
@@ -1200,6 +1214,7 @@ class Prometheus(Component):
             self.pushgateway.start([pushgw, f"--web.listen-address={HOST}:{self.pushgateway_port}"])
         _wait_proc(lambda: _http_get(f"{self.pushgateway_url}/-/ready")[0] == 200, self.pushgateway,
                    f"pushgateway /-/ready on port {self.pushgateway_port}", 60)
+        self._pg_exporter_up()
         if not self.proc.running():
             _ensure_free(self.port, "prometheus")
             self.config.write_text(config)
@@ -1217,17 +1232,35 @@ class Prometheus(Component):
             "port": self.port,
             "scrape_interval": PROMETHEUS_SCRAPE_INTERVAL,
             "scrapes": {"traefik": f"http://{HOST}:{PORTS['traefik_api']}/metrics",
-                        "pushgateway": f"{self.pushgateway_url}/metrics"},
+                        "pushgateway": f"{self.pushgateway_url}/metrics",
+                        "postgres": f"http://{HOST}:{self.pg_exporter_port}/metrics"},
             "pushgateway_url": self.pushgateway_url,
             "version": m.group(1) if m else "unknown",
             "env": {"GOVERNED_ODOO_LAB_PROMETHEUS_URL": self.url,
                     "GOVERNED_ODOO_LAB_PUSHGATEWAY_URL": self.pushgateway_url},
         }
 
+    def _pg_exporter_up(self) -> None:
+        """postgres_exporter on the lab's primary, every database, with the monitoring role's query file; the DSN
+        (with the lab's superuser password) reaches it in its environment, never on a command line."""
+        if not self.pg_exporter.running():
+            _ensure_free(self.pg_exporter_port, "postgres-exporter")
+            pg = Postgres()
+            dsn = (f"postgresql://{PG_SUPERUSER}:{pg._password()}@{HOST}:{PORTS['postgres_primary']}/postgres"
+                   "?sslmode=disable")
+            self.pg_exporter.start([
+                which("prometheus-postgres-exporter"), f"--web.listen-address={HOST}:{self.pg_exporter_port}",
+                f"--extend.query-path={PG_EXPORTER_QUERIES}", "--auto-discover-databases",
+            ], env={"DATA_SOURCE_NAME": dsn})
+        _wait_proc(lambda: _http_get(f"http://{HOST}:{self.pg_exporter_port}/metrics")[0] == 200, self.pg_exporter,
+                   f"postgres-exporter /metrics on port {self.pg_exporter_port}", 60)
+
     def down(self) -> None:
-        _signal_and_wait([self.proc, self.pushgateway], signal.SIGTERM, 30)
+        _signal_and_wait([self.proc, self.pushgateway, self.pg_exporter], signal.SIGTERM, 30)
 
     def status(self) -> dict:
-        return {"prometheus": _state_status(self.proc, self.port, " (scraping traefik and the pushgateway every "
+        return {"prometheus": _state_status(self.proc, self.port, " (scraping traefik, the pushgateway and"
+                                            " postgres-exporter every "
                                             f"{PROMETHEUS_SCRAPE_INTERVAL})"),
-                "pushgateway": _state_status(self.pushgateway, self.pushgateway_port)}
+                "pushgateway": _state_status(self.pushgateway, self.pushgateway_port),
+                "postgres-exporter": _state_status(self.pg_exporter, self.pg_exporter_port)}

@@ -216,6 +216,13 @@ CASES = {
                    (s("pg_stat_activity_count", datname=DB, state="idle"), "20x20"),
                    (s("pg_stat_activity_count", datname="civil_dev", state="idle"), "100x20")], "15m"),
     },
+    # the oldest due scheduled action (postgres_exporter with roles/monitoring/files/postgres_exporter_queries.yml)
+    "OdooCronBacklog": {
+        "fire": ([(s("governed_odoo_cron_oldest_due_seconds", datname=DB, server="pg:5432"), "3600+60x20")], "15m", {}),
+        "quiet": ([(s("governed_odoo_cron_oldest_due_seconds", datname=DB, server="pg:5432"), "0x5 60+60x15"),
+                   (s("governed_odoo_cron_oldest_due_seconds", datname="civil_dev", server="pg:5432"), "9000x20")],
+                  "15m"),
+    },
     "PostgreSQLDown": {
         "fire": ([(s("pg_up", namespace=NS, pod="postgresql-0"), "0x10")], "5m",
                  {"namespace": NS, "pod": "postgresql-0"}),
@@ -251,6 +258,10 @@ RECORDINGS = [
     ([], "1m", "governed_odoo:db_connection_budget", 50),
     ([(s("pg_stat_activity_count", datname=DB, state="active"), "3x5"),
       (s("pg_stat_activity_count", datname=DB, state="idle"), "4x5")], "2m", "governed_odoo:db_connections", 7),
+    ([(s("governed_odoo_cron_backlog_jobs", datname=DB, server="pg:5432"), "3x5")], "2m",
+     "governed_odoo:cron_backlog_jobs", 3),
+    ([(s("governed_odoo_cron_oldest_due_seconds", datname=DB, server="pg:5432"), "420x5")], "2m",
+     "governed_odoo:cron_oldest_due_seconds", 420),
     ([(s("kube_cronjob_status_last_successful_time", namespace=NS, cronjob="odoo-backup"), "600x20")], "20m",
      "governed_odoo:backup_age_seconds", 600),
     ([(s("governed_odoo_drill_rto_seconds", **DRILL), "812x5")], "2m", "governed_odoo:drill_rto_seconds", 812),

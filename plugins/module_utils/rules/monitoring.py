@@ -26,7 +26,7 @@ _LABEL_NAME_RE = re.compile(r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9
 _LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 RATIOS = ("monitoring_http_error_ratio", "monitoring_postgresql_connections_ratio", "monitoring_redis_memory_ratio")
 POSITIVE = ("monitoring_backup_max_age_hours", "monitoring_certificate_expiry_days", "monitoring_http_p95_seconds",
-            "monitoring_drill_max_age_days")
+            "monitoring_drill_max_age_days", "monitoring_cron_backlog_max_minutes")
 # null (the default) or a whole number of at least 1
 OPTIONAL_POSITIVE = ("monitoring_connection_budget",)
 
@@ -81,7 +81,7 @@ def scrape_interval(i):
     reads=(*RATIOS, *POSITIVE, *OPTIONAL_POSITIVE),
     refuses=(
         "alert thresholds that are not numbers where they are written into PromQL: the ratios are numbers above 0"
-        " and at most 1, the hours, days and seconds whole numbers of at least 1, a connection budget null or a whole"
+        " and at most 1, the hours, days, minutes and seconds whole numbers of at least 1, a connection budget null or a whole"
         " number of at least 1"
     ),
     example="monitoring_http_error_ratio=5 must be a number above 0 and at most 1 (a share, such as 0.05)",

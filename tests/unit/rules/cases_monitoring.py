@@ -42,6 +42,7 @@ CASES = {
             ({"monitoring_http_p95_seconds": 0}, "monitoring_http_p95_seconds=0 must be a whole number"),
             ({"monitoring_drill_max_age_days": "quarterly"}, "monitoring_drill_max_age_days=quarterly must be a whole"),
             ({"monitoring_connection_budget": "9 or vector(1)"}, "monitoring_connection_budget=9 or vector(1) must be"),
+            ({"monitoring_cron_backlog_max_minutes": "30m"}, "monitoring_cron_backlog_max_minutes=30m must be a whole"),
         ],
         "good": [
             {
@@ -52,6 +53,7 @@ CASES = {
                 "monitoring_certificate_expiry_days": "14",
                 "monitoring_http_p95_seconds": 5,
                 "monitoring_drill_max_age_days": 100,
+                "monitoring_cron_backlog_max_minutes": 30,
                 "monitoring_connection_budget": None,
             },
             {"monitoring_connection_budget": 120},
