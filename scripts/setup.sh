@@ -12,9 +12,9 @@ SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
 # --- Debian packages: PostgreSQL 15 (server and client tools), Redis 7, rsync for sanity copies, Chromium (the
 # governance report is checked in headless Chromium), Prometheus (the lab's, scraping its Traefik; promtool tests
 # the alert rules) and its Pushgateway (DR drills push their results), skopeo (the release gate tests push images
-# to the lab registry)
+# to the lab registry), prometheus-postgres-exporter (the lab PostgreSQL's connections and Odoo's cron backlog)
 PKGS=(postgresql-15 postgresql-client-15 redis-server rsync git ca-certificates chromium prometheus prometheus-pushgateway
-      skopeo)
+      skopeo prometheus-postgres-exporter)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
