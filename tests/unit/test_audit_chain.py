@@ -12,12 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
+from _audit_stored import Stored
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
 from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AuditError
 from ansible_collections.governed.odoo.plugins.module_utils.audit.store import AuditTrail, LocalChain
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from _audit_stored import Stored
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 

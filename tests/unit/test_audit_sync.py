@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
+from _audit_stored import Stored
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain, store
 from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import (
     AppendConflict,
@@ -22,8 +23,6 @@ from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import 
 )
 from ansible_collections.governed.odoo.plugins.module_utils.audit.store import AuditTrail, LocalChain
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from _audit_stored import Stored
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -202,7 +201,7 @@ def test_a_forged_stored_head_is_refused(tmp_path, signer, ring):
     a.append({"kind": "note"}, signer, T0, public_keys=ring)
     intruder = chain.Signer(Ed25519PrivateKey.generate())
     stored.heads[-1] = chain.make_head(stored.records[1], intruder, T0)
-    with pytest.raises(TamperedError, match="stored record None: forged: head: the head is signed by"):
+    with pytest.raises(TamperedError, match="stored: forged: the head is signed by"):
         b.sync(ring)
     assert local_records(b) == []
 

@@ -20,6 +20,12 @@ lose a record: a record is PUT with ``If-None-Match: *`` (compare-and-swap on it
 SeaweedFS refuse the second writer with 412), the loser reads the new end of the chain and appends after it,
 and nobody appends while the last stored record has no head yet (its writer is between its two PUTs), so the
 heads are written in the order of the records. Writers sharing a local directory also take turns on a lock file.
+
+The stored chain is the authority. Controllers that each keep a local copy of it bring theirs up to the store before
+they append (:meth:`AuditTrail.sync`: the stored records beyond the local end are fetched and each verified before it is
+copied; a copy that differs from the store, or a stored record that does not verify, is refused by name), append at the
+store's end, and write the local copy last. Records only a local copy has are pushed when they still link, else refused.
+Nothing overwrites or forks the stored chain: each record key is written once, conditionally.
 """
 
 from __future__ import annotations
@@ -419,8 +425,7 @@ class AuditTrail:
             problems = [p for seq in range(m + 1, end + 1) for p in state.problems.get(seq, ())]
             problems += chain.verify_extension(local_last, fetch, public_keys)
             if fetch and not problems:
-                problems += [chain.Problem(p.seq, p.kind, f"head: {p.reason}")
-                             for p in chain.verify_head(state.head, public_keys, fetch[-1])]
+                problems += chain.verify_head(state.head, public_keys, fetch[-1])
             if problems:
                 self._refuse("stored", m, problems)
             if fetch and not check_mode:
@@ -438,12 +443,12 @@ class AuditTrail:
             except AppendConflict:
                 theirs = self.remote.get_record(record["seq"])
                 raise ChainDiverged(
-                    f"local record {record['seq']} ({record['hash'][:12]}...) was written only to the local audit copy "
-                    f"{self.local.dir} (its store write failed), and another writer has since stored a different record "
-                    f"{record['seq']} ({str((theirs or {}).get('hash'))[:12]}...): the local copy has diverged from the "
-                    "stored chain, which is the authority and is never overwritten or forked. Nothing was appended; "
-                    "move the local copy aside (keep it as evidence of that record) and the next append copies the "
-                    "stored chain", seq=record["seq"], copy="local") from None
+                    f"local record {record['seq']} ({record['hash'][:12]}...) was written only to the local audit "
+                    f"copy {self.local.dir} (its store write failed), and another writer has since stored a different "
+                    f"record {record['seq']} ({str((theirs or {}).get('hash'))[:12]}...): the local copy has diverged "
+                    "from the stored chain, which is the authority and is never overwritten or forked. Nothing was "
+                    "appended; move the local copy aside (keep it as evidence of that record) and the next append "
+                    "copies the stored chain", seq=record["seq"], copy="local") from None
             self.remote.put_head(chain.make_head(record, signer, now), now)
         return SyncResult(local_last, pushed=ahead)
 
@@ -460,10 +465,13 @@ class AuditTrail:
     @staticmethod
     def _refuse(copy, after, problems):
         first = problems[0]
-        what = (f"the stored audit chain does not verify beyond record {after} (the local copy's end)" if copy == "stored"
-                else f"the records only the local audit copy has (after record {after}, the stored chain's end) do not "
-                     "verify")
-        shown = "; ".join(f"{copy} record {p.seq}: {p.kind}: {p.reason}" for p in problems[:5])
+        if copy == "stored":
+            what = f"the stored audit chain does not verify beyond record {after} (the local copy's end)"
+        else:
+            what = (f"the records only the local audit copy has (after record {after}, the stored chain's end) "
+                    "do not verify")
+        shown = "; ".join(f"{copy} record {p.seq}: {p.kind}: {p.reason}" if p.seq is not None
+                          else f"{copy}: {p.kind}: {p.reason}" for p in problems[:5])
         raise TamperedError(f"{what}: {shown}. Nothing was appended, copied or pushed (governed.odoo.audit_verify "
                             "names every problem)", seq=first.seq, copy=copy,
                             problems=[dict(p.as_dict(), copy=copy) for p in problems])
