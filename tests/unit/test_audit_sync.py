@@ -256,15 +256,28 @@ def test_a_local_only_record_that_does_not_verify_is_refused(tmp_path, signer, r
     assert list(stored.records) == [1]
 
 
-def test_a_local_copy_whose_last_line_is_not_a_record_is_refused(tmp_path, signer, ring):
+@pytest.mark.parametrize("with_store", [True, False], ids=["stored", "local-only"])
+def test_a_local_copy_whose_last_line_is_not_a_record_is_refused(tmp_path, signer, ring, with_store):
     stored = Stored()
-    a = controller(tmp_path, "a", stored)
+    a = controller(tmp_path, "a", stored) if with_store else AuditTrail(local=LocalChain(tmp_path / "a"))
     a.append({"kind": "note"}, signer, T0, public_keys=ring)
     with open(a.local.chain_path, "a") as fh:
         fh.write("not json\n")
     with pytest.raises(AuditError, match="is not an audit record"):
         a.append({"kind": "note"}, signer, T0, public_keys=ring)
-    assert list(stored.records) == [1]
+    assert len(a.local.chain_path.read_text().splitlines()) == 2  # never a second record 1
+    assert list(stored.records) == ([1] if with_store else [])
+
+
+def test_a_record_hidden_in_the_stored_chain_is_named_missing(tmp_path, signer, ring):
+    stored = Stored()
+    a, b = controller(tmp_path, "a", stored), controller(tmp_path, "b", stored)
+    for n in range(3):
+        a.append({"kind": "note", "n": n}, signer, T0, public_keys=ring)
+    del stored.records[2]  # what a reader sees of a record under a delete marker
+    with pytest.raises(TamperedError, match="stored record 2: deleted: record 2 is missing"):
+        b.sync(ring)
+    assert local_records(b) == []
 
 
 def test_verify_extension_names_each_problem(signer, ring):
@@ -276,5 +289,6 @@ def test_verify_extension_names_each_problem(signer, ring):
     assert chain.verify_extension(None, records, ring) == []
     assert chain.verify_extension(records[0], records[1:], ring) == []
     assert [(p.seq, p.kind) for p in chain.verify_extension(records[0], records[2:], ring)] == [(2, "deleted")]
-    assert [(p.seq, p.kind) for p in chain.verify_extension(None, [None], ring)] == [(1, "malformed")]
+    assert [(p.seq, p.kind) for p in chain.verify_extension(None, [None], ring)] == [(1, "deleted")]
+    assert [(p.seq, p.kind) for p in chain.verify_extension(None, [["x"]], ring)] == [(1, "malformed")]
     assert chain.verify_head(chain.make_head(records[1], signer, T0), ring, records[2])[0].kind == "truncated"

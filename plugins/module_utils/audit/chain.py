@@ -343,6 +343,9 @@ def verify_extension(previous, records, public_keys):
     prev_hash = GENESIS if previous is None else previous["hash"]
     for record in records:
         seq += 1
+        if record is None:
+            problems.append(Problem(seq, DELETED, f"record {seq} is missing"))
+            break
         if not isinstance(record, dict) or set(record) != _RECORD_KEYS or not isinstance(record.get("seq"), int):
             problems.append(Problem(seq, MALFORMED, f"record {seq} is not an audit record"))
             break

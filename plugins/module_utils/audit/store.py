@@ -389,8 +389,7 @@ class AuditTrail:
         Without a store there is nothing to sync; without a local copy the stored chain's last record is returned.
         """
         if self.remote is None:
-            records, _head = self.local.read()
-            return SyncResult(records[-1] if records else None)
+            return SyncResult(self._local_end(self.local.read()[0]))
         state = self.remote.state()
         end = self._stored_end(state)
         fetched = {}
@@ -403,10 +402,7 @@ class AuditTrail:
         if self.local is None:
             return SyncResult(stored(end) if end else None)
         records, _head = self.local.read()
-        local_last = records[-1] if records else None
-        if records and not _is_record(local_last):
-            raise AuditError(f"the last entry of the local audit copy {self.local.chain_path} is not an audit record: "
-                             "verify it with governed.odoo.audit_verify")
+        local_last = self._local_end(records)
         mine = {}
         for record in records:
             if _is_record(record):
@@ -451,6 +447,14 @@ class AuditTrail:
                     "copies the stored chain", seq=record["seq"], copy="local") from None
             self.remote.put_head(chain.make_head(record, signer, now), now)
         return SyncResult(local_last, pushed=ahead)
+
+    def _local_end(self, records):
+        """The local copy's last record (None: empty); a last line that is not a record is refused, never taken as
+        an empty chain."""
+        if records and not _is_record(records[-1]):
+            raise AuditError(f"the last entry of the local audit copy {self.local.chain_path} is not an audit record: "
+                             "verify it with governed.odoo.audit_verify")
+        return records[-1] if records else None
 
     def _diverged(self, seq, mine, stored):
         ours = (mine.get(seq) or {}).get("hash")
