@@ -45,5 +45,8 @@ class Stored:
     def put_head(self, head, now):
         self.heads.append(copy.deepcopy(head))
 
+    def read(self):
+        return self.chain(), (self.heads[-1] if self.heads else None), []
+
     def chain(self):
         return [self.records[s] for s in sorted(self.records)]
