@@ -25,7 +25,7 @@ extends_documentation_fragment:
   - governed.odoo.s3
 attributes:
   check_mode:
-    description: Supported; verification only reads, and O(sync) reports what it would fetch without writing.
+    description: Supported; verification only reads, and O(sync) verifies what it would fetch without writing it.
     support: full
   diff_mode:
     description: Not supported.
@@ -58,10 +58,12 @@ options:
     description:
       - Before verifying, bring the local copy (O(local_dir)) up to the stored chain (O(bucket)), the authority;
         the stored records beyond the local copy's end are fetched, each verified against O(public_keys), and
-        appended to it with the stored head. Needs both O(local_dir) and O(bucket).
+        appended to it with the stored head. With only one of O(local_dir) and O(bucket) there is nothing to
+        sync.
       - Fails naming the record, and writes nothing, when the local copy has diverged from the stored chain or a
         fetched record does not verify. Records only the local copy has are reported in RV(synced), not pushed
         (M(governed.odoo.audit_record) pushes them).
+      - In check mode nothing is written; the local copy is verified as it would be after the sync.
     type: bool
     default: false
 """
@@ -113,7 +115,7 @@ stored:
 synced:
   description: With O(sync), the sequence numbers of the records C(fetched) into the local copy and of the records
     C(local_only) (in the local copy, not in the store).
-  returned: when O(sync) is set
+  returned: when O(sync) is set and both O(local_dir) and O(bucket) are
   type: dict
 records:
   description: The records O(select) chose, in the chain's order, each as written (C(seq), C(time), C(event)...).

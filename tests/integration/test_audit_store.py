@@ -332,6 +332,13 @@ def test_two_controllers_with_their_own_local_copies_append_to_one_chain(s3, cli
         (name, n) for name in controllers for n in range(10))
     for name, (local_dir, _key) in controllers.items():
         mine = max(r["seq"] for r in results[name])
+        if mine < 20:  # behind: check mode verifies the copy as the sync would make it, and writes nothing
+            before = (local_dir / "chain.jsonl").read_bytes()
+            planned = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
+                                                  "public_keys": trusted, "sync": True}, check_mode=True)
+            assert planned["ok"] and not planned["changed"], planned["problems"]
+            assert planned["synced"]["fetched"] == list(range(mine + 1, 21))
+            assert (local_dir / "chain.jsonl").read_bytes() == before
         synced = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
                                              "public_keys": trusted, "sync": True})
         assert synced["ok"] and not synced.get("failed"), (name, synced["problems"])

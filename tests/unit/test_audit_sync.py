@@ -292,3 +292,20 @@ def test_verify_extension_names_each_problem(signer, ring):
     assert [(p.seq, p.kind) for p in chain.verify_extension(None, [None], ring)] == [(1, "deleted")]
     assert [(p.seq, p.kind) for p in chain.verify_extension(None, [["x"]], ring)] == [(1, "malformed")]
     assert chain.verify_head(chain.make_head(records[1], signer, T0), ring, records[2])[0].kind == "truncated"
+
+
+def test_a_check_mode_sync_verifies_the_copy_as_it_would_be_and_writes_nothing(tmp_path, signer, other, ring):
+    stored = Stored()
+    a, b = controller(tmp_path, "a", stored), controller(tmp_path, "b", stored)
+    b.append({"kind": "note", "n": 0}, other, T0, public_keys=ring)
+    for n in range(1, 4):
+        a.append({"kind": "note", "n": n}, signer, T0, public_keys=ring)
+    before = b.local.chain_path.read_bytes()
+    behind = b.verify(ring)
+    assert not behind["ok"] and any(p["copy"] == "both" for p in behind["problems"])
+    done = b.sync(ring, check_mode=True)
+    assert [r["seq"] for r in done.fetched] == [2, 3, 4] and b.local.chain_path.read_bytes() == before
+    result = b.verify(ring, keep_records=True, synced=done)
+    assert result["ok"] and result["local"]["length"] == 4, result["problems"]
+    assert [r["event"]["n"] for r in result["records"]] == [0, 1, 2, 3]
+    assert b.local.chain_path.read_bytes() == before

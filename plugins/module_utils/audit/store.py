@@ -324,10 +324,11 @@ class SyncResult:
     records copied into the local copy, or that would be in check mode), ``pushed`` (records that were only in the
     local copy, written to the store; in check mode or without a signer: the ones that would be)."""
 
-    def __init__(self, previous, fetched=(), pushed=()):
+    def __init__(self, previous, fetched=(), pushed=(), head=None):
         self.previous = previous
         self.fetched = list(fetched)
         self.pushed = list(pushed)
+        self.head = head
 
 
 def _is_record(value):
@@ -426,7 +427,7 @@ class AuditTrail:
                 self._refuse("stored", m, problems)
             if fetch and not check_mode:
                 self.local.extend(fetch, state.head)
-            return SyncResult(fetch[-1] if fetch else local_last, fetched=fetch)
+            return SyncResult(fetch[-1] if fetch else local_last, fetched=fetch, head=state.head)
         ahead = [mine.get(seq) for seq in range(end + 1, m + 1)]
         problems = chain.verify_extension(stored(end) if end else None, ahead, public_keys)
         if problems:
@@ -542,11 +543,14 @@ class AuditTrail:
             time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
             delay = min(2.0, delay * 1.5)
 
-    def verify(self, public_keys, keep_records=False):
+    def verify(self, public_keys, keep_records=False, synced=None):
         """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies.
 
         With ``keep_records``, also ``records``: the chain as read, from the local copy when there is one, else the
         stored copy (a reader that has no local copy reads the trail from object storage).
+
+        ``synced`` (a :class:`SyncResult` of check mode, whose fetched records were verified but not written) is
+        verified as part of the local copy, with the stored head: what the local copy is once synced.
         """
         keys = chain.keyring(public_keys) if not _is_ring(public_keys) else public_keys
         out = {"problems": []}
@@ -554,6 +558,8 @@ class AuditTrail:
         kept = None
         if self.local is not None:
             records, head = self.local.read()
+            if synced is not None and synced.fetched:
+                records, head = records + synced.fetched, synced.head
             kept = records
             verdict = chain.verify(records, keys, head=head)
             if head is None and records:

@@ -122,19 +122,21 @@ def run_record(params, check_mode=False, now=None):
 def run_verify(params, check_mode=False):
     """(result, values to mask): verify every copy of the chain; fail naming each problem.
 
-    With ``sync``, the local copy is first brought up to the stored chain (records verified before they are copied;
-    a diverged or unverifiable stored chain fails naming the record); in check mode nothing is written.
+    With ``sync`` (and both a local copy and a bucket), the local copy is first brought up to the stored chain
+    (records verified before they are copied; a diverged or unverifiable stored chain fails naming the record); in
+    check mode nothing is written and the local copy is verified as it would be.
     """
     select = params.get("select")
     synced = None
     try:
         trail = _trail(params)
-        if params.get("sync"):
-            if trail.local is None or trail.remote is None:
-                raise AuditError("sync brings a local copy up to the stored chain: set both local_dir and bucket")
+        done = None
+        if params.get("sync") and trail.local is not None and trail.remote is not None:
             done = trail.sync(chain.keyring(params["public_keys"]), check_mode=check_mode)
             synced = {"fetched": [r["seq"] for r in done.fetched], "local_only": [r["seq"] for r in done.pushed]}
-        result = trail.verify(params["public_keys"], keep_records=select is not None)
+        # in check mode the fetched records are verified with the local copy as it would be, without writing them
+        result = trail.verify(params["public_keys"], keep_records=select is not None,
+                              synced=done if check_mode else None)
     except GovernedError as exc:
         return {"failed": True, "changed": False, "msg": exc.msg, **exc.as_result()}, set()
     records = result.pop("records", None)
