@@ -16,8 +16,15 @@ description:
   - The record is written to the local chain (O(local_dir)) and to object storage (O(bucket)) under object
     lock retention (O(lock_mode), O(retention_days)), followed by the signed head that anchors the chain's
     length. Either or both may be set.
-  - Refuses to append when the local and the stored chains end differently, or when the stored chain is
-    shorter than its head says; verify them with M(governed.odoo.audit_verify) first.
+  - The stored chain is the authority. With both O(local_dir) and O(bucket), the local copy is first brought up
+    to the stored chain (records another controller appended are fetched, each verified - hash, link, signature
+    by the signing key or one of O(public_keys) - and copied), the record is appended at the store's head with a
+    conditional PUT, and a writer that loses the race syncs again and retries (bounded, with jittered pauses);
+    the local copy is written last. A record that only the local copy has (its store write failed) is pushed
+    first when it still links to the stored chain.
+  - Refuses, naming the record, and writes nothing when the local copy has diverged from the stored chain, when
+    a stored record beyond the local copy does not verify, or when the stored chain is shorter than its head
+    says; M(governed.odoo.audit_verify) names every problem.
   - With a local connection the action plugin runs this in the controller's process.
 author:
   - governed.odoo maintainers (@governed-odoo)
@@ -45,6 +52,15 @@ options:
       - The key is read from this file only; it never appears in the result.
     type: path
     required: true
+  public_keys:
+    description:
+      - Ed25519 public keys (PEM, or the base64 of the 32 raw bytes) trusted for records this run did not sign,
+        for example the other controllers' keys. The public half of O(signing_key_path) is always trusted.
+      - Records fetched from the store into the local copy, and records pushed from it, must be signed by one of
+        them.
+    type: list
+    elements: str
+    default: []
   local_dir:
     description: Directory of the local chain (C(chain.jsonl) and C(head.json)); created if missing.
     type: path

@@ -17,14 +17,15 @@ description:
     C(forged) (bad signature, or a key that is not trusted), C(deleted) (a gap, or a record hidden by a
     delete marker), C(overwritten) (a new version over a stored record), C(reordered), C(truncated) (the
     head says the chain is longer) - and fails when there is any.
-  - Never writes anything. With a local connection the action plugin runs this in the controller's process.
+  - Writes nothing, except with O(sync). With a local connection the action plugin runs this in the controller's
+    process.
 author:
   - governed.odoo maintainers (@governed-odoo)
 extends_documentation_fragment:
   - governed.odoo.s3
 attributes:
   check_mode:
-    description: Supported; verification only reads.
+    description: Supported; verification only reads, and O(sync) verifies what it would fetch without writing it.
     support: full
   diff_mode:
     description: Not supported.
@@ -53,6 +54,18 @@ options:
         controller without a local copy reads the trail from object storage. Only a trail that verifies returns
         records.
     type: dict
+  sync:
+    description:
+      - Before verifying, bring the local copy (O(local_dir)) up to the stored chain (O(bucket)), the authority;
+        the stored records beyond the local copy's end are fetched, each verified against O(public_keys), and
+        appended to it with the stored head. With only one of O(local_dir) and O(bucket) there is nothing to
+        sync.
+      - Fails naming the record, and writes nothing, when the local copy has diverged from the stored chain or a
+        fetched record does not verify. Records only the local copy has are reported in RV(synced), not pushed
+        (M(governed.odoo.audit_record) pushes them).
+      - In check mode nothing is written; the local copy is verified as it would be after the sync.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -63,6 +76,14 @@ EXAMPLES = r"""
     prefix: prod/
     public_keys:
       - "{{ lookup('ansible.builtin.file', 'keys/audit-prod.pub') }}"
+
+- name: Bring this controller's copy up to the stored chain, then verify both
+  governed.odoo.audit_verify:
+    local_dir: /var/lib/governed-odoo/audit/prod
+    bucket: governed-audit
+    prefix: prod/
+    public_keys: "{{ audit_public_keys }}"
+    sync: true
 
 - name: Read the verified records of one instance from object storage (no local copy)
   governed.odoo.audit_verify:
@@ -90,6 +111,11 @@ local:
 stored:
   description: The verdict of the stored chain.
   returned: when O(bucket) is set
+  type: dict
+synced:
+  description: With O(sync), the sequence numbers of the records C(fetched) into the local copy and of the records
+    C(local_only) (in the local copy, not in the store).
+  returned: when O(sync) is set and both O(local_dir) and O(bucket) are
   type: dict
 records:
   description: The records O(select) chose, in the chain's order, each as written (C(seq), C(time), C(event)...).

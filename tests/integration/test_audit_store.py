@@ -75,19 +75,22 @@ def bucket(client):
         client.delete_bucket(Bucket=name)
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    """A signing key generated for this run in a temporary directory, and its public PEM."""
+def _keypair(directory, name="audit.key"):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    directory = tmp_path_factory.mktemp("keys")
     key = Ed25519PrivateKey.generate()
-    path = directory / "audit.key"
+    path = directory / name
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
     path.chmod(0o600)
     return {"path": str(path), "public": chain.public_pem(key.public_key()), "key": key}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """A signing key generated for this run in a temporary directory, and its public PEM."""
+    return _keypair(tmp_path_factory.mktemp("keys"))
 
 
 def write_chain(s3, bucket, keys, local_dir, prefix, n=4):
@@ -204,7 +207,11 @@ def test_a_record_signed_by_an_untrusted_key_is_named(s3, client, bucket, keys, 
     refused = run_module("audit_record", {**s3, "bucket": bucket, "prefix": trail["prefix"],
                                           "local_dir": str(trail["local"]), "signing_key_path": keys["path"],
                                           "lock_mode": "GOVERNANCE", "retention_days": 1, "event": {"kind": "note"}})
-    assert refused.get("failed") and "end differently" in refused["msg"]
+    # appending after a stored record that does not verify is refused, naming it; nothing is copied or appended
+    assert refused.get("failed") and refused["error"] == "audit_tampered", refused
+    assert "stored record 5: forged" in refused["msg"] and refused["seq"] == 5
+    assert len(trail["local"].joinpath("chain.jsonl").read_text().splitlines()) == 4
+    assert len(client.list_objects_v2(Bucket=bucket, Prefix=f"{trail['prefix']}records/")["Contents"]) == 5
 
 
 def test_an_older_head_put_back_is_named(s3, client, bucket, keys, trail):
@@ -264,3 +271,129 @@ def test_two_writers_racing_keep_one_chain(s3, bucket, keys, tmp_path, shared_lo
     assert result["stored"]["length"] == 8
     assert sorted((r["event"]["writer"], r["event"]["n"]) for r in result["records"]) == [
         (i, n) for i in (0, 1) for n in range(4)]
+
+
+def _append(s3, bucket, prefix, local_dir, key, trusted, event):
+    """audit_record's task in this process (the module's code without its interpreter start): a controller's run."""
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import task
+
+    result, _masked = task.run_record({**s3, "s3_validate_certs": True, "bucket": bucket, "prefix": prefix,
+                                       "local_dir": str(local_dir), "signing_key_path": key["path"],
+                                       "public_keys": trusted, "lock_mode": "GOVERNANCE", "retention_days": 1,
+                                       "event": event})
+    return result
+
+
+def test_two_controllers_with_their_own_local_copies_append_to_one_chain(s3, client, bucket, keys, tmp_path):
+    """A workstation and AWX, each with its own local copy and key, append to one instance's trail: first in turns,
+    then racing (threads, started together). The store is the authority: each append syncs its local copy first,
+    and a lost compare-and-swap re-syncs and retries. One chain of 20 results, which audit_verify accepts from the
+    store and, after a sync, from each local copy."""
+    import threading
+
+    prefix = f"multi{secrets.token_hex(3)}/"
+    awx = _keypair(tmp_path, "awx.key")
+    trusted = [keys["public"], awx["public"]]
+    controllers = {"workstation": (tmp_path / "ws" / "audit", keys), "awx": (tmp_path / "awx" / "audit", awx)}
+    results = {name: [] for name in controllers}
+
+    def append(name, n):
+        local_dir, key = controllers[name]
+        results[name].append(_append(s3, bucket, prefix, local_dir, key, trusted,
+                                     {"kind": "note", "instance": "acme", "controller": name, "n": n}))
+
+    for n in range(2):  # in turns: each one's local copy is one record behind the store when it appends
+        for name in controllers:
+            append(name, n)
+    start = threading.Barrier(2)
+
+    def racer(name):
+        start.wait()
+        for n in range(2, 10):
+            append(name, n)
+
+    threads = [threading.Thread(target=racer, args=(name,)) for name in controllers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    failures = [r for rs in results.values() for r in rs if r.get("failed")]
+    assert not failures, failures
+    assert sorted(r["seq"] for rs in results.values() for r in rs) == list(range(1, 21))
+    # the stored chain: 20 records, each key written once, one head version per record
+    listed = client.list_object_versions(Bucket=bucket, Prefix=prefix)
+    assert len([v for v in listed["Versions"] if "/records/" in v["Key"]]) == 20
+    assert len([v for v in listed["Versions"] if v["Key"].endswith("head.json")]) == 20
+    assert not listed.get("DeleteMarkers")
+    stored_only = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "public_keys": trusted,
+                                              "select": {"instance": "acme"}})
+    assert stored_only["ok"] and stored_only["stored"]["length"] == 20, stored_only["problems"]
+    assert sorted((r["event"]["controller"], r["event"]["n"]) for r in stored_only["records"]) == sorted(
+        (name, n) for name in controllers for n in range(10))
+    for name, (local_dir, _key) in controllers.items():
+        mine = max(r["seq"] for r in results[name])
+        if mine < 20:  # behind: check mode verifies the copy as the sync would make it, and writes nothing
+            before = (local_dir / "chain.jsonl").read_bytes()
+            planned = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
+                                                  "public_keys": trusted, "sync": True}, check_mode=True)
+            assert planned["ok"] and not planned["changed"], planned["problems"]
+            assert planned["synced"]["fetched"] == list(range(mine + 1, 21))
+            assert (local_dir / "chain.jsonl").read_bytes() == before
+        synced = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(local_dir),
+                                             "public_keys": trusted, "sync": True})
+        assert synced["ok"] and not synced.get("failed"), (name, synced["problems"])
+        assert synced["local"]["length"] == synced["stored"]["length"] == 20
+        assert synced["local"]["last_hash"] == stored_only["stored"]["last_hash"]
+        assert synced["synced"] == {"fetched": list(range(mine + 1, 21)), "local_only": []}
+        assert synced["changed"] == (mine < 20)
+
+
+def test_a_diverged_local_copy_is_refused_and_a_local_only_record_is_pushed(s3, client, bucket, keys, tmp_path):
+    """A local copy that holds another record under a stored number is refused, naming the record, and nothing is
+    written; a record that reached only the local copy (its store write failed) is pushed when it still links."""
+    prefix = f"div{secrets.token_hex(3)}/"
+    trusted = [keys["public"]]
+    main = tmp_path / "main"
+    for n in range(3):
+        assert not _append(s3, bucket, prefix, main, keys, trusted, {"kind": "note", "n": n}).get("failed")
+    signer = chain.Signer(keys["key"])
+    now = dt.datetime.now(dt.UTC)
+    lines = (main / "chain.jsonl").read_text().splitlines()
+
+    def copy_with(name, kept, extra):
+        directory = tmp_path / name
+        directory.mkdir()
+        last = json.loads(lines[kept - 1])
+        records = [json.loads(line) for line in lines[:kept]]
+        for n in range(extra):
+            last = chain.make_record(last, {"kind": "note", "n": f"{name}-{n}"}, signer, now)
+            records.append(last)
+        (directory / "chain.jsonl").write_text("".join(chain.canonical(r).decode() + "\n" for r in records))
+        (directory / "head.json").write_text(chain.canonical(chain.make_head(last, signer, now)).decode())
+        return directory
+
+    def stored_versions():
+        return len(client.list_object_versions(Bucket=bucket, Prefix=prefix)["Versions"])
+
+    diverged = copy_with("diverged", 2, 2)  # records 1-2 as stored, then a record 3 the store does not have
+    before = (stored_versions(), (diverged / "chain.jsonl").read_bytes())
+    refused = run_module("audit_record", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(diverged),
+                                          "signing_key_path": keys["path"], "public_keys": trusted,
+                                          "lock_mode": "GOVERNANCE", "retention_days": 1, "event": {"kind": "note"}})
+    assert refused.get("failed") and refused["error"] == "audit_diverged" and refused["seq"] == 3, refused
+    assert "diverged from the stored chain at record 3 " in refused["msg"]
+    assert (stored_versions(), (diverged / "chain.jsonl").read_bytes()) == before
+    synced = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(diverged),
+                                         "public_keys": trusted, "sync": True})
+    assert synced.get("failed") and "at record 3 " in synced["msg"] and stored_versions() == before[0]
+
+    ahead = copy_with("ahead", 3, 1)  # all three stored records, and a record 4 only this copy has
+    pushed = _append(s3, bucket, prefix, ahead, keys, trusted, {"kind": "note", "n": "after"})
+    assert not pushed.get("failed") and pushed["seq"] == 5, pushed
+    local4 = json.loads((ahead / "chain.jsonl").read_text().splitlines()[3])
+    assert _record(client, bucket, prefix, 4)["hash"] == local4["hash"]
+    result = run_module("audit_verify", {**s3, "bucket": bucket, "prefix": prefix, "local_dir": str(ahead),
+                                         "public_keys": trusted})
+    assert result["ok"] and result["stored"]["length"] == 5, result["problems"]
+    # the first copy, now two records behind, catches up on its next append
+    assert _append(s3, bucket, prefix, main, keys, trusted, {"kind": "note", "n": 3})["seq"] == 6

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
+from _audit_stored import Stored
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
 from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AuditError
 from ansible_collections.governed.odoo.plugins.module_utils.audit.store import AuditTrail, LocalChain
@@ -221,7 +222,7 @@ def test_audit_verify_returns_the_selected_records_of_a_trail_that_verifies(tmp_
 def test_the_module_options_are_the_gate_options_and_select():
     from ansible_collections.governed.odoo.plugins.module_utils.audit import task
 
-    assert set(task.verify_module_argument_spec()) - set(task.verify_argument_spec()) == {"select"}
+    assert set(task.verify_module_argument_spec()) - set(task.verify_argument_spec()) == {"select", "sync"}
 
 
 def test_a_copy_of_a_record_is_not_a_new_record(signer, ring):
@@ -262,36 +263,8 @@ def test_head_mode_verifies_every_signature_when_the_head_is_not_trusted(signer,
     assert (7, chain.FORGED) in kinds(chain.verify([*build(signer)[0], more], ring, head=head, signatures="head"))
 
 
-class _Stored:
-    """The interface AuditTrail uses of RemoteChain, in memory: put_record is the conditional PUT (a taken sequence
-    number raises AppendConflict), ``before_put`` lets a test slip another writer's append in between."""
-
-    def __init__(self):
-        self.records, self.heads, self.before_put = {}, [], None
-
-    def check(self):
-        pass
-
-    def tail(self):
-        last = self.records[max(self.records)] if self.records else None
-        return last, (self.heads[-1] if self.heads else None)
-
-    def put_record(self, record, now):
-        from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AppendConflict
-
-        if self.before_put:
-            hook, self.before_put = self.before_put, None
-            hook()
-        if record["seq"] in self.records:
-            raise AppendConflict(f"record {record['seq']} was appended by another writer first")
-        self.records[record["seq"]] = record
-
-    def put_head(self, head, now):
-        self.heads.append(head)
-
-
 def test_a_writer_that_loses_the_sequence_number_appends_after_the_winner(signer, ring):
-    stored = _Stored()
+    stored = Stored()
     trail = AuditTrail(remote=stored)
     trail.append({"kind": "note", "n": 1}, signer, T0)
     stored.before_put = lambda: AuditTrail(remote=stored).append({"kind": "note", "n": "racer"}, signer, T0)
@@ -308,7 +281,7 @@ def test_nobody_appends_after_a_record_whose_head_is_not_written(signer, monkeyp
     from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import AppendInProgress
 
     monkeypatch.setattr(store.time, "sleep", lambda s: None)
-    stored = _Stored()
+    stored = Stored()
     AuditTrail(remote=stored).append({"kind": "note"}, signer, T0)
     stored.heads.pop()  # a writer between its record and its head (or killed there)
     with pytest.raises(AppendInProgress, match="record 1 of the stored audit chain has no head yet"):

@@ -183,3 +183,26 @@ def test_the_environments_observation_is_reported_and_its_tolerance_gated(releas
     failing = {r["id"] for r in out["rules"] if not r["passed"]}
     assert {"release.observation_tolerance", "release.observation_policy"} <= failing
     assert "max_error_rate=5" in out["msg"] and "window_seconds=1" in out["msg"]
+
+
+def test_a_local_copy_behind_the_stored_chain_is_not_tampering_and_the_stored_records_are_the_evidence(
+        tmp_path, monkeypatch):
+    """Two controllers with their own local copies: the one that did not append last reads a copy that is behind
+    the stored chain (the authority). The stored records are the evidence; a copy that differs is still refused."""
+    from _audit_stored import Stored
+    from ansible_collections.governed.odoo.plugins.module_utils.audit import task as audit_task
+
+    signer = chain.Signer(Ed25519PrivateKey.generate())
+    stored = Stored()
+    mine = AuditTrail(local=LocalChain(tmp_path / "mine"), remote=stored)
+    theirs = AuditTrail(local=LocalChain(tmp_path / "theirs"), remote=stored)
+    mine.append({"kind": "note", "n": 1}, signer, NOW)
+    theirs.append({"kind": "promotion", "n": 2}, signer, NOW)
+    monkeypatch.setattr(audit_task, "open_trail", lambda params: mine)
+    audit = {"public_keys": [chain.public_pem(signer.public_key)]}
+    read = gate.read_audit(audit)
+    assert read["problems"] == [] and [r["event"]["n"] for r in read["records"]] == [1, 2]
+    # a local copy with a record the store does not have is not behind: the copies differ
+    extra = chain.make_record(stored.records[1], {"kind": "note", "n": "x"}, signer, NOW)
+    mine.local.append(extra, chain.make_head(extra, signer, NOW))
+    assert "the local and the stored copy of the audit trail differ" in gate.read_audit(audit)["problems"]

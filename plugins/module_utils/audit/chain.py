@@ -329,6 +329,55 @@ def _verify_head(head, keys, highest, last_hash):
     return []
 
 
+def verify_extension(previous, records, public_keys):
+    """Problems of ``records`` as the continuation of ``previous`` (None: the chain's start), in order: each one's
+    form, sequence number, hash, link to its predecessor, and signature by a trusted key (every signature).
+
+    This is what an append checks before it copies records fetched from the store into a local copy, or pushes
+    records that were written only locally to the store: nothing that does not verify is taken over.
+    """
+    keys = public_keys if isinstance(public_keys, dict) and all(
+        isinstance(k, str) and k.startswith("ed25519:") for k in public_keys) else keyring(public_keys)
+    problems = []
+    seq = 0 if previous is None else int(previous["seq"])
+    prev_hash = GENESIS if previous is None else previous["hash"]
+    for record in records:
+        seq += 1
+        if record is None:
+            problems.append(Problem(seq, DELETED, f"record {seq} is missing"))
+            break
+        if not isinstance(record, dict) or set(record) != _RECORD_KEYS or not isinstance(record.get("seq"), int):
+            problems.append(Problem(seq, MALFORMED, f"record {seq} is not an audit record"))
+            break
+        if record["seq"] != seq:
+            problems.append(Problem(seq, DELETED if record["seq"] > seq else REORDERED,
+                                    f"record {record['seq']} stands where record {seq} should be"))
+            break
+        stored = record.get("hash")
+        actual = record_hash(record)
+        if stored != actual:
+            problems.append(Problem(seq, EDITED, f"content does not match its hash (stored {str(stored)[:12]}...,"
+                                                 f" content {actual[:12]}...)"))
+        else:
+            problems.extend(_check_signed(record, keys, seq, "record", RECORD_CONTEXT + stored.encode("ascii")))
+        if record.get("prev") != prev_hash:
+            problems.append(Problem(seq, REORDERED, f"links to {str(record.get('prev'))[:12]}..., not to the hash"
+                                                    f" of record {seq - 1} ({prev_hash[:12]}...)"))
+        prev_hash = stored if isinstance(stored, str) else GENESIS
+    return problems
+
+
+def verify_head(head, public_keys, last):
+    """Problems of ``head`` as the signed anchor of a chain that ends with ``last`` (None: an empty chain)."""
+    keys = public_keys if isinstance(public_keys, dict) and all(
+        isinstance(k, str) and k.startswith("ed25519:") for k in public_keys) else keyring(public_keys)
+    seq = 0 if last is None else int(last["seq"])
+    problems = _verify_head(head, keys, seq, GENESIS if last is None else last.get("hash"))
+    if not problems and head["seq"] < seq:
+        problems.append(Problem(seq, TRUNCATED, f"the head names {head['seq']} records, the chain ends at {seq}"))
+    return problems
+
+
 def parse_lines(text):
     """Records of a JSON-lines text; a line that is not JSON becomes None (verify names it malformed)."""
     out = []

@@ -36,3 +36,10 @@ class AppendInProgress(AuditError):
     """The stored chain's last record has no head yet: another writer is between its two PUTs (or died there)."""
 
     kind = "audit_append_in_progress"
+
+
+class ChainDiverged(AuditError):
+    """A local copy of the chain and the stored chain (the authority) hold different records under one sequence
+    number; ``details['seq']`` is the first such record. Nothing is appended, nothing is overwritten."""
+
+    kind = "audit_diverged"

@@ -20,6 +20,12 @@ lose a record: a record is PUT with ``If-None-Match: *`` (compare-and-swap on it
 SeaweedFS refuse the second writer with 412), the loser reads the new end of the chain and appends after it,
 and nobody appends while the last stored record has no head yet (its writer is between its two PUTs), so the
 heads are written in the order of the records. Writers sharing a local directory also take turns on a lock file.
+
+The stored chain is the authority. Controllers that each keep a local copy of it bring theirs up to the store before
+they append (:meth:`AuditTrail.sync`: the stored records beyond the local end are fetched and each verified before it is
+copied; a copy that differs from the store, or a stored record that does not verify, is refused by name), append at the
+store's end, and write the local copy last. Records only a local copy has are pushed when they still link, else refused.
+Nothing overwrites or forks the stored chain: each record key is written once, conditionally.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from ansible_collections.governed.odoo.plugins.module_utils.audit.errors import 
     AppendConflict,
     AppendInProgress,
     AuditError,
+    ChainDiverged,
+    TamperedError,
 )
 from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
 from ansible_collections.governed.odoo.plugins.module_utils.backup.store import LockSpec
@@ -96,9 +104,14 @@ class LocalChain:
         return records[-1] if records else None
 
     def append(self, record, head):
+        self.extend([record], head)
+
+    def extend(self, records, head):
+        """Append ``records`` (one line each, fsynced), then replace the head: a crash in between leaves a head
+        older than the chain, which verification accepts (the next append's sync writes the head again)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.chain_path, "ab") as fh:
-            fh.write(chain.canonical(record) + b"\n")
+            fh.write(b"".join(chain.canonical(record) + b"\n" for record in records))
             fh.flush()
             os.fsync(fh.fileno())
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".head.")
@@ -170,15 +183,8 @@ class RemoteChain:
         records = []
         for key in sorted(k for k in versions if k.startswith(RECORDS_PREFIX)):
             seq = seq_of_key(key)
-            entries = versions[key]
-            markers = [e for e in entries if e[1]]
-            objects = [e for e in entries if not e[1]]
-            if markers:
-                problems.append(chain.Problem(seq, chain.DELETED, f"{key} is hidden by a delete marker"))
-            if len(objects) > 1:
-                problems.append(chain.Problem(seq, chain.OVERWRITTEN, f"{key} has {len(objects)} versions; the "
-                                              f"chain writes each record once (the first is {objects[-1][0]})"))
-            current = self._current(entries)
+            problems.extend(self._key_problems(key, seq, versions[key]))
+            current = self._current(versions[key])
             if current is None:
                 continue
             record = self._get_json(key, current)
@@ -189,6 +195,42 @@ class RemoteChain:
         written = sum(1 for k in versions if k.startswith(RECORDS_PREFIX))
         head, head_problems = self._anchor(versions.get(HEAD_FILE, []), written)
         return records, head, problems + head_problems
+
+    @staticmethod
+    def _key_problems(key, seq, entries):
+        """What the version listing of one record key shows: a delete marker over it, or more than one version."""
+        problems = []
+        objects = [e for e in entries if not e[1]]
+        if any(e[1] for e in entries):
+            problems.append(chain.Problem(seq, chain.DELETED, f"{key} is hidden by a delete marker"))
+        if len(objects) > 1:
+            problems.append(chain.Problem(seq, chain.OVERWRITTEN, f"{key} has {len(objects)} versions; the "
+                                          f"chain writes each record once (the first is {objects[-1][0]})"))
+        return problems
+
+    def state(self):
+        """One version listing of the stored chain, as :class:`StoredState` (no record is read)."""
+        versions = self.versions()
+        current, problems, written = {}, {}, 0
+        for key, entries in versions.items():
+            if not key.startswith(RECORDS_PREFIX):
+                continue
+            written += 1
+            seq = seq_of_key(key)
+            if seq is None:
+                continue
+            found = self._key_problems(key, seq, entries)
+            if found:
+                problems[seq] = found
+            vid = self._current(entries)
+            if vid is not None:
+                current[seq] = vid
+        head, _problems = self._anchor(versions.get(HEAD_FILE, []), written)
+        return StoredState(current, problems, head)
+
+    def get_record(self, seq, version_id=None):
+        """Stored record ``seq`` (its current version, or ``version_id``) as parsed; None when it is not JSON."""
+        return self._get_json(record_key(seq), version_id)
 
     @staticmethod
     def _current(entries):
@@ -223,16 +265,9 @@ class RemoteChain:
 
     def tail(self):
         """(the last record a reader sees, the newest head): a listing and two reads, for appending."""
-        versions = self.versions()
-        keys = sorted(k for k in versions if k.startswith(RECORDS_PREFIX))
-        last = None
-        for key in reversed(keys):
-            current = self._current(versions[key])
-            if current is not None:
-                last = self._get_json(key, current)
-                break
-        head, _problems = self._anchor(versions.get(HEAD_FILE, []), len(keys))
-        return last, head
+        state = self.state()
+        last = self.get_record(state.end, state.current[state.end]) if state.end else None
+        return last, state.head
 
     def put_record(self, record, now):
         """PUT the record under its sequence key only if that key is free (``If-None-Match: *``).
@@ -264,6 +299,58 @@ class RemoteChain:
         self.put_head(head, now)
 
 
+class StoredState:
+    """What one version listing says of the stored chain: ``current`` {seq: the version a reader gets}, ``problems``
+    {seq: [Problem]} (delete markers, extra versions), and ``head``, the newest version of head.json."""
+
+    def __init__(self, current, problems, head):
+        self.current = current
+        self.problems = problems
+        self.head = head
+
+    @property
+    def end(self):
+        """The sequence number of the last record a reader sees (0: none)."""
+        return max(self.current, default=0)
+
+    @property
+    def head_seq(self):
+        head = self.head
+        return head.get("seq") if isinstance(head, dict) and isinstance(head.get("seq"), int) else None
+
+
+class SyncResult:
+    """What :meth:`AuditTrail.sync` did: ``previous`` (the record the next append follows), ``fetched`` (stored
+    records copied into the local copy, or that would be in check mode), ``pushed`` (records that were only in the
+    local copy, written to the store; in check mode or without a signer: the ones that would be)."""
+
+    def __init__(self, previous, fetched=(), pushed=(), head=None):
+        self.previous = previous
+        self.fetched = list(fetched)
+        self.pushed = list(pushed)
+        self.head = head
+
+
+def _is_record(value):
+    return isinstance(value, dict) and isinstance(value.get("seq"), int) and isinstance(value.get("hash"), str)
+
+
+def _first_difference(upto, same):
+    """The first sequence number in 1..upto where the two copies differ, given that they differ at ``upto``.
+
+    Hash chains agree on a prefix and differ from the first different record on (each record commits to every
+    record before it), so a binary search finds it: log2(upto) reads of the store.
+    """
+    lo, hi = 1, upto
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if same(mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    return hi
+
+
 class AuditTrail:
     """The chain written locally and, when ``remote`` is given, to object storage under object lock."""
 
@@ -273,48 +360,155 @@ class AuditTrail:
         self.local = local
         self.remote = remote
 
-    def last(self):
-        """The last record, from the local chain when there is one; the two must agree on the length."""
-        local_last = self.local.last() if self.local else None
-        if self.remote is None:
-            return local_last
-        remote_last, head = self.remote.tail()
-        if self.local is not None and (local_last or {}).get("hash") != (remote_last or {}).get("hash"):
-            raise AuditError(
-                "the local and the stored audit chains end differently (local at record "
-                f"{(local_last or {}).get('seq', 0)}, stored at {(remote_last or {}).get('seq', 0)}): verify them "
-                "with governed.odoo.audit_verify before appending", local_seq=(local_last or {}).get("seq", 0),
-                stored_seq=(remote_last or {}).get("seq", 0))
-        stored_seq = (remote_last or {}).get("seq", 0)
-        head_seq = head.get("seq") if isinstance(head, dict) and isinstance(head.get("seq"), int) else None
-        if head_seq is not None and head_seq > stored_seq:
-            raise AuditError(f"the stored audit chain is shorter than its head says "
-                             f"({stored_seq} < {head['seq']}): verify it before appending")
-        if stored_seq and (head_seq or 0) < stored_seq:
-            raise AppendInProgress(f"record {stored_seq} of the stored audit chain has no head yet (the head names "
+    def _stored_end(self, state):
+        """The number of the last stored record, after the checks every append makes of the listing: the chain is
+        not shorter than its head, and its last record has its head (no writer is between its two PUTs)."""
+        end, head_seq = state.end, state.head_seq
+        if head_seq is not None and head_seq > end:
+            raise AuditError(f"the stored audit chain is shorter than its head says ({end} < {head_seq}): verify it "
+                             "before appending")
+        if end and (head_seq or 0) < end:
+            raise AppendInProgress(f"record {end} of the stored audit chain has no head yet (the head names "
                                    f"{head_seq or 0}): another writer is appending, or was stopped between the record "
-                                   "and its head (governed.odoo.audit_verify names it)", seq=stored_seq)
-        return remote_last
+                                   "and its head (governed.odoo.audit_verify names it)", seq=end)
+        return end
 
-    def append(self, event, signer, now, check_mode=False):
+    def sync(self, public_keys, signer=None, now=None, check_mode=False):
+        """Bring the local copy up to the stored chain, the authority; return a :class:`SyncResult`.
+
+        * The local copy's last record must be the stored record of its number; where the copies differ the first
+          differing record is named (:class:`ChainDiverged`) and nothing is written anywhere.
+        * Stored records beyond the local end are read, each verified (form, number, hash, link, signature by one of
+          ``public_keys``; the listing shows no extra version or delete marker), and the stored head with them; any
+          problem refuses the sync naming the record (:class:`TamperedError`). Then they are appended locally with
+          the stored head (not in check mode).
+        * Records beyond the stored end that only the local copy has (written locally, their store write failed) are
+          verified the same way and, with a ``signer``, pushed to the store with the conditional PUT and a head
+          each; a refused PUT means another writer has stored a different record of that number first: the local
+          copy has diverged (:class:`ChainDiverged`). Without a signer (or in check mode) they are only reported.
+
+        Without a store there is nothing to sync; without a local copy the stored chain's last record is returned.
+        """
+        if self.remote is None:
+            return SyncResult(self._local_end(self.local.read()[0]))
+        state = self.remote.state()
+        end = self._stored_end(state)
+        fetched = {}
+
+        def stored(seq):
+            if seq not in fetched:
+                fetched[seq] = self.remote.get_record(seq, state.current[seq]) if seq in state.current else None
+            return fetched[seq]
+
+        if self.local is None:
+            return SyncResult(stored(end) if end else None)
+        records, _head = self.local.read()
+        local_last = self._local_end(records)
+        mine = {}
+        for record in records:
+            if _is_record(record):
+                mine.setdefault(record["seq"], record)
+        m = local_last["seq"] if local_last else 0
+
+        def same(seq):
+            theirs = stored(seq)
+            return _is_record(theirs) and seq in mine and mine[seq]["hash"] == theirs["hash"]
+
+        common = min(m, end)
+        if common and not same(common):
+            self._diverged(_first_difference(common, same), mine, stored)
+        if m <= end:
+            fetch = [stored(seq) for seq in range(m + 1, end + 1)]
+            problems = [p for seq in range(m + 1, end + 1) for p in state.problems.get(seq, ())]
+            problems += chain.verify_extension(local_last, fetch, public_keys)
+            if fetch and not problems:
+                problems += chain.verify_head(state.head, public_keys, fetch[-1])
+            if problems:
+                self._refuse("stored", m, problems)
+            if fetch and not check_mode:
+                self.local.extend(fetch, state.head)
+            return SyncResult(fetch[-1] if fetch else local_last, fetched=fetch, head=state.head)
+        ahead = [mine.get(seq) for seq in range(end + 1, m + 1)]
+        problems = chain.verify_extension(stored(end) if end else None, ahead, public_keys)
+        if problems:
+            self._refuse("local", end, problems)
+        if signer is None or check_mode:
+            return SyncResult(local_last, pushed=ahead)
+        for record in ahead:
+            try:
+                self.remote.put_record(record, now)
+            except AppendConflict:
+                theirs = self.remote.get_record(record["seq"])
+                raise ChainDiverged(
+                    f"local record {record['seq']} ({record['hash'][:12]}...) was written only to the local audit "
+                    f"copy {self.local.dir} (its store write failed), and another writer has since stored a different "
+                    f"record {record['seq']} ({str((theirs or {}).get('hash'))[:12]}...): the local copy has diverged "
+                    "from the stored chain, which is the authority and is never overwritten or forked. Nothing was "
+                    "appended; move the local copy aside (keep it as evidence of that record) and the next append "
+                    "copies the stored chain", seq=record["seq"], copy="local") from None
+            self.remote.put_head(chain.make_head(record, signer, now), now)
+        return SyncResult(local_last, pushed=ahead)
+
+    def _local_end(self, records):
+        """The local copy's last record (None: empty); a last line that is not a record is refused, never taken as
+        an empty chain."""
+        if records and not _is_record(records[-1]):
+            raise AuditError(f"the last entry of the local audit copy {self.local.chain_path} is not an audit record: "
+                             "verify it with governed.odoo.audit_verify")
+        return records[-1] if records else None
+
+    def _diverged(self, seq, mine, stored):
+        ours = (mine.get(seq) or {}).get("hash")
+        theirs = (stored(seq) or {}).get("hash") if isinstance(stored(seq), dict) else None
+        raise ChainDiverged(
+            f"the local audit copy {self.local.dir} has diverged from the stored chain at record {seq} (local "
+            f"{str(ours)[:12]}..., stored {str(theirs)[:12]}...): the stored chain is the authority and is never "
+            "overwritten or forked. Nothing was appended; verify both with governed.odoo.audit_verify, move the local "
+            "copy aside (keep it as evidence) and the next append copies the stored chain", seq=seq, copy="local",
+            local_hash=ours, stored_hash=theirs)
+
+    @staticmethod
+    def _refuse(copy, after, problems):
+        first = problems[0]
+        if copy == "stored":
+            what = f"the stored audit chain does not verify beyond record {after} (the local copy's end)"
+        else:
+            what = (f"the records only the local audit copy has (after record {after}, the stored chain's end) "
+                    "do not verify")
+        shown = "; ".join(f"{copy} record {p.seq}: {p.kind}: {p.reason}" if p.seq is not None
+                          else f"{copy}: {p.kind}: {p.reason}" for p in problems[:5])
+        raise TamperedError(f"{what}: {shown}. Nothing was appended, copied or pushed (governed.odoo.audit_verify "
+                            "names every problem)", seq=first.seq, copy=copy,
+                            problems=[dict(p.as_dict(), copy=copy) for p in problems])
+
+    def append(self, event, signer, now, check_mode=False, public_keys=None):
         """Write the next record (and head) everywhere; return the record (not written in check mode).
+
+        ``public_keys`` (a keyring, or anything :func:`chain.keyring` takes) are the keys trusted for records this
+        writer did not sign (the signer's own key is always trusted): a local copy is brought up to the stored chain
+        first (:meth:`sync`), and records signed by other keys are taken over only when they verify.
 
         Writers on one machine take turns (an exclusive lock on ``<local_dir>/.append.lock``): two runs that record
         at once (the refusals of promotions racing for one lock) each append after the other, never both as the
         same next record.
         """
+        keys = dict(public_keys) if _is_ring(public_keys) else chain.keyring(public_keys or [])
+        keys[signer.key_id] = signer.public_key
         if self.local is None or check_mode:
-            return self._append(event, signer, now, check_mode)
+            return self._append(event, signer, now, check_mode, keys=keys)
         self.local.dir.mkdir(parents=True, exist_ok=True)
         with open(self.local.dir / ".append.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._append(event, signer, now, check_mode)
+            return self._append(event, signer, now, check_mode, keys=keys)
 
-    def _append(self, event, signer, now, check_mode, head_wait=None):
-        """Append after the end of the chain as read; a writer that loses the race for the sequence number
-        (:class:`AppendConflict`) or finds another writer between its record and its head
-        (:class:`AppendInProgress`) reads the end again and retries, so no record is lost and no two share a number.
+    def _append(self, event, signer, now, check_mode, head_wait=None, keys=None):
+        """Append at the end of the stored chain (the local copy synced to it first); a writer that loses the race for
+        the sequence number (:class:`AppendConflict`) or finds another writer between its record and its head
+        (:class:`AppendInProgress`) syncs again and retries after a jittered pause, so no record is lost, no two share
+        a number, and the local copy is written only after the store has taken the record.
         """
+        if keys is None:
+            keys = {signer.key_id: signer.public_key}
         if self.remote is not None and not check_mode:
             self.remote.check()
         started = time.monotonic()
@@ -324,7 +518,7 @@ class AuditTrail:
         while True:
             when = now + _dt.timedelta(seconds=time.monotonic() - started)
             try:
-                previous = self.last()
+                previous = self.sync(keys, signer=signer, now=when, check_mode=check_mode).previous
                 record = chain.make_record(previous, event, signer, when)
                 head = chain.make_head(record, signer, when)
                 if check_mode:
@@ -338,10 +532,6 @@ class AuditTrail:
                     raise AppendInProgress(f"{exc.msg}; waited {wait} s", **exc.details) from None
             except AppendConflict as exc:
                 conflicts += 1
-                if self.local is not None:
-                    raise AuditError(f"{exc.msg}, a writer whose local copy of the chain is not {self.local.dir}: "
-                                     "writers that keep a local copy must share it (or keep none)",
-                                     **exc.details) from None
                 if conflicts >= APPEND_ATTEMPTS:
                     raise AppendConflict(f"{exc.msg}; gave up after {conflicts} attempts", **exc.details) from None
             else:
@@ -353,11 +543,14 @@ class AuditTrail:
             time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
             delay = min(2.0, delay * 1.5)
 
-    def verify(self, public_keys, keep_records=False):
+    def verify(self, public_keys, keep_records=False, synced=None):
         """{"ok", "local": verdict, "stored": verdict, "problems": [...]} over both copies.
 
         With ``keep_records``, also ``records``: the chain as read, from the local copy when there is one, else the
         stored copy (a reader that has no local copy reads the trail from object storage).
+
+        ``synced`` (a :class:`SyncResult` of check mode, whose fetched records were verified but not written) is
+        verified as part of the local copy, with the stored head: what the local copy is once synced.
         """
         keys = chain.keyring(public_keys) if not _is_ring(public_keys) else public_keys
         out = {"problems": []}
@@ -365,6 +558,8 @@ class AuditTrail:
         kept = None
         if self.local is not None:
             records, head = self.local.read()
+            if synced is not None and synced.fetched:
+                records, head = records + synced.fetched, synced.head
             kept = records
             verdict = chain.verify(records, keys, head=head)
             if head is None and records:

@@ -39,6 +39,7 @@ def record_argument_spec():
     spec.update(
         event=dict(type="dict", required=True),
         signing_key_path=dict(type="path", required=True),
+        public_keys=dict(type="list", elements="str", default=[], no_log=False),
         lock_mode=dict(type="str", choices=list(LOCK_MODES), default="COMPLIANCE"),
         retention_days=dict(type="int", default=2557),
     )
@@ -52,9 +53,10 @@ def verify_argument_spec():
 
 
 def verify_module_argument_spec():
-    """audit_verify's options: where the trail is, the keys, and ``select`` (the records to return)."""
+    """audit_verify's options: where the trail is, the keys, ``select`` (the records to return) and ``sync`` (bring
+    the local copy up to the stored chain first)."""
     spec = verify_argument_spec()
-    spec.update(select=dict(type="dict"))
+    spec.update(select=dict(type="dict"), sync=dict(type="bool", default=False))
     return spec
 
 
@@ -104,7 +106,8 @@ def run_record(params, check_mode=False, now=None):
         signer = _signer(params["signing_key_path"])
         trail = _trail(params, params["lock_mode"], params["retention_days"])
         when = now or _dt.datetime.now(_dt.timezone.utc)
-        record = trail.append(params["event"], signer, when, check_mode=check_mode)
+        record = trail.append(params["event"], signer, when, check_mode=check_mode,
+                              public_keys=params.get("public_keys") or [])
     except GovernedError as exc:
         return {"failed": True, "changed": False, "msg": exc.msg, **exc.as_result()}, set()
     where = []
@@ -117,16 +120,29 @@ def run_record(params, check_mode=False, now=None):
 
 
 def run_verify(params, check_mode=False):
-    """(result, values to mask): verify every copy of the chain; fail naming each problem."""
-    del check_mode  # verification only reads
+    """(result, values to mask): verify every copy of the chain; fail naming each problem.
+
+    With ``sync`` (and both a local copy and a bucket), the local copy is first brought up to the stored chain
+    (records verified before they are copied; a diverged or unverifiable stored chain fails naming the record); in
+    check mode nothing is written and the local copy is verified as it would be.
+    """
     select = params.get("select")
+    synced = None
     try:
         trail = _trail(params)
-        result = trail.verify(params["public_keys"], keep_records=select is not None)
+        done = None
+        if params.get("sync") and trail.local is not None and trail.remote is not None:
+            done = trail.sync(chain.keyring(params["public_keys"]), check_mode=check_mode)
+            synced = {"fetched": [r["seq"] for r in done.fetched], "local_only": [r["seq"] for r in done.pushed]}
+        # in check mode the fetched records are verified with the local copy as it would be, without writing them
+        result = trail.verify(params["public_keys"], keep_records=select is not None,
+                              synced=done if check_mode else None)
     except GovernedError as exc:
         return {"failed": True, "changed": False, "msg": exc.msg, **exc.as_result()}, set()
     records = result.pop("records", None)
-    out = {"changed": False, **result}
+    out = {"changed": bool(synced and synced["fetched"]) and not check_mode, **result}
+    if synced is not None:
+        out["synced"] = synced
     if select is not None and result["ok"]:
         out["records"] = select_records(records, select)
     if not result["ok"]:
