@@ -46,9 +46,13 @@ def expected(record):
         release = dict(_dict(event.get("to")))
         image = release.get("image") or changes.get("to")
     else:
-        raise GitopsError(f"the commit's audit record (seq {record.get('seq')}) is a {kind} {outcome}: nothing to verify")
+        raise GitopsError(
+            f"the commit's audit record (seq {record.get('seq')}) is a {kind} {outcome}: nothing to verify"
+        )
     if not _digest(image):
-        raise GitopsError(f"the commit's audit record (seq {record.get('seq')}) names no image by digest ({image})")
+        raise GitopsError(
+            f"the commit's audit record (seq {record.get('seq')}) names no image by digest ({image})"
+        )
     release.setdefault("image", image)
     release.setdefault("digest", _digest(image))
     return {
