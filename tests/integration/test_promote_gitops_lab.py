@@ -18,7 +18,19 @@ request, a Trivy report pinned by the record, the registry asked for the digest,
   gates and reasons, each refusal recorded) and no commit is made;
 * the governance report (playbooks/report.yml) rendered from this real trail and the real pre-release backups shows
   the promotions as committed, with their deployer, the refusals with the failed gate and its reason, and fresh
-  backups.
+  backups;
+* playbooks/promote_verify.yml closes the loop. There is no GitOps controller (Argo CD, Flux) on these machines:
+  ``kubectl apply --server-side -k`` of the committed instance directory stands in for its sync. Before that apply,
+  the wait times out (a short promote_sync_timeout), the failure is recorded (``kind: verification``, ``ok: false``),
+  nothing is committed, and qa's path gate still refuses C on the real trail; after it, the live Deployments run C
+  rolled out, the verification is recorded (``ok: true``, the live Deployments as evidence) and qa's path gate
+  passes C (staging's still refuses: the rule can fail). The instance's pods run on the lab's kwok nodes, where the
+  probe Job completes without running a process: the probe itself is exercised on the real node by
+  test_promote_lab.py; what this test reads from real state is the wait (the API server's Deployments, rolled out by
+  the real Deployment controller) and the trail;
+* rollback.yml in GitOps mode (B promoted again, so C is the verified release to go back to) makes one commit, with
+  its audit record (``kind: rollback``, ``outcome: committed``), and applies nothing: the Deployment's
+  resourceVersion is unchanged.
 """
 
 from __future__ import annotations
@@ -43,7 +55,8 @@ sys.path.insert(0, str(ROOT / "lab" / "images"))
 import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain as audit_chain  # noqa: E402
-from ansible_collections.governed.odoo.plugins.module_utils.release import approvals  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.release import approvals, gate  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import load_all  # noqa: E402
 from backup_lab import LAB_DIR, Lab, wipe_bucket  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
@@ -184,6 +197,10 @@ def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
         "release_audit_retention_days": 1,
         "release_identities": {"bob": {"public_key": audit_chain.public_pem(BOB.public_key), "groups": ["deployers"]}},
         "release_registry_url": f"http://{connection()['node']['registry']}",
+        # promote_verify.yml's probe Job (on the lab's kwok nodes it completes without running: see the module doc)
+        "promote_probe_image": connection()["node"]["images"]["tools"],
+        # no route to the instance through the lab's Traefik here: the ingress check is skipped (empty url)
+        "promote_ingress_health": {"url": ""},
         **gitops,
     }
     (where / "group_vars" / "dev.yml").write_text(json.dumps(dev, indent=1))
@@ -390,3 +407,88 @@ def test_the_governance_report_reads_the_real_promotions_refusals_and_backups(se
     assert dev["backup"]["count"] >= 2 and dev["backup"]["fresh"] is True, dev["backup"]
     page = (out / "governance-report.html").read_text()
     assert "promotion (committed)" in page and f"c-{RUN_ID}" in page
+
+
+# --------------------------------------------------------------------------- promote_verify.yml and rollback.yml
+CRD = ROOT / "tests" / "fixtures" / "crds" / "sealedsecret.yaml"
+
+
+def path_findings(setup, rid, stage):
+    """The findings of release.path for release ``rid`` of this run promoted to ``stage``, on the real trail."""
+    keys = setup["keys"]
+    record = json.loads((setup["work"] / "releases" / f"{rid}.json").read_text())
+    audit = gate.read_audit({"local_dir": str(keys["trail"]), "public_keys": [keys["public"]]})
+    inputs = {"release": record, "policy": gate.pol.effective(stage), "audit": audit}
+    return [f.message for f in load_all()["release.path"].evaluate(inputs)]
+
+
+def verify(setup, *extra):
+    return run_playbook(setup["inv"], "promote_verify.yml", *extra)
+
+
+def test_without_the_controllers_sync_the_wait_times_out_and_the_failure_is_recorded(setup):
+    repo = setup["repo"]
+    before, head_record = commits(repo), json.loads(committed(repo, "audit-record.json"))
+    res = verify(setup, "-e", "promote_sync_timeout=6", "-e", "promote_sync_poll=2")
+    assert res.returncode != 0, output(res)
+    assert "did not roll out commit" in res.stdout and "not applied" in res.stdout, output(res)
+    failure = trail(setup)[-1]["event"]
+    assert failure["kind"] == "verification" and failure["ok"] is False and failure["outcome"] == "failed", failure
+    assert failure["of"]["hash"] == head_record["hash"] and failure["applied"] is False, failure
+    assert failure["release"]["digest"] == setup["images"]["C"].split("@", 1)[1]
+    # the controller applied nothing: nothing to roll back, nothing committed, the cluster as it was
+    assert commits(repo) == before and live_image() == setup["images"]["A"]
+    assert any("was not deployed and verified in dev" in f for f in path_findings(setup, f"c-{RUN_ID}", "qa"))
+
+
+def test_once_the_commit_is_applied_the_verification_is_recorded_and_qa_may_follow(setup):
+    repo, images = setup["repo"], setup["images"]
+    head_record = json.loads(committed(repo, "audit-record.json"))
+    # the stand-in for Argo CD's or Flux's sync (no GitOps controller on this machine): the committed directory,
+    # server-side applied as the controller's field manager (SealedSecrets need their CRD; no controller unseals them,
+    # the Secrets site.yml applied stay)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "--timeout=300s", "crd/sealedsecrets.bitnami.com")
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=gitops-controller-stand-in",
+            "-k", str(repo / "dev" / HOST))
+    before = commits(repo)
+    res = verify(setup, "-e", "promote_sync_timeout=300")
+    assert res.returncode == 0, output(res)
+    event = trail(setup)[-1]["event"]
+    assert event["kind"] == "verification" and event["ok"] is True and event["outcome"] == "verified", event
+    assert event["of"] == {"seq": head_record["seq"], "hash": head_record["hash"], "kind": "promotion"}, event
+    assert event["release"]["id"] == f"c-{RUN_ID}" and event["release"]["record"]["id"] == f"c-{RUN_ID}"
+    # the evidence is the live state: the Deployments as the API server showed them, on C, rolled out
+    web = next(d for d in event["live"] if d["name"] == "odoo-web")
+    assert web["image"] == images["C"] and web["available"] is True and web["available_replicas"] >= 1, event["live"]
+    assert live_image() == images["C"] and commits(repo) == before
+    assert path_findings(setup, f"c-{RUN_ID}", "qa") == []
+    assert any("was not deployed and verified in qa" in f for f in path_findings(setup, f"c-{RUN_ID}", "staging"))
+
+
+def test_rollback_in_gitops_mode_commits_once_with_its_record_and_applies_nothing(setup):
+    repo, images, work = setup["repo"], setup["images"], setup["work"]
+    res = promote(setup, work / "releases" / f"b-{RUN_ID}.json")
+    assert res.returncode == 0, output(res)
+    deployment = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json"))
+    before = commits(repo)
+    release = work / "releases" / f"c-{RUN_ID}.json"
+    extra = work / f"extra-{secrets.token_hex(3)}.json"
+    extra.write_text(json.dumps({"promotion_request": str(request(release, work))}))
+    res = run_playbook(setup["inv"], "rollback.yml", "-e", f"@{extra}")
+    assert res.returncode == 0, output(res)
+    after = commits(repo)
+    assert len(after) == len(before) + 1 and after[1:] == before, (before, after)
+    record = trail(setup)[-1]
+    event = record["event"]
+    assert event["kind"] == "rollback" and event["outcome"] == "committed" and event["delivery"] == "gitops", event
+    assert event["to"]["id"] == f"c-{RUN_ID}" and event["changes"]["image"] == {"from": images["B"], "to": images["C"]}
+    assert event["backup"] and event["restored"] is None and all(g["passed"] for g in event["gates"]), event
+    assert json.loads(committed(repo, "audit-record.json")) == record
+    web = yaml.safe_load(committed(repo, "deployment.apps-odoo-web.yaml"))
+    assert [c["image"] for c in web["spec"]["template"]["spec"]["containers"] if c["name"] == "odoo"] == [images["C"]]
+    assert git(repo, "log", "-1", "--format=%s").strip() == f"roll back dev/{HOST} to c-{RUN_ID}"
+    # nothing applied: the Deployment is the very object it was (the controller's sync is the only writer)
+    now = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json"))
+    assert now["metadata"]["resourceVersion"] == deployment["metadata"]["resourceVersion"]
+    assert kubectl("get", "lease", "-n", NAMESPACE, "-o", "name").strip() == ""

@@ -146,25 +146,39 @@ def changes(previous, files):
     }
 
 
+def _release_name(release):
+    if isinstance(release, dict):
+        return str(release.get("id") or release.get("image") or "?")
+    return str(release or "?")
+
+
 def commit_message(rel, count, audit_record=None):
-    """The default commit message: for a promotion's audit record (``governed.odoo.audit_record``'s ``record``, or
-    its event), the release id, digest, environment, instance, deployer and approvers, and which record it is;
+    """The default commit message: for a promotion's or a rollback's audit record (``governed.odoo.audit_record``'s
+    ``record``, or its event), the release id (a rollback's: the one it goes back to, and the one it leaves), digest,
+    environment, instance, deployer and approvers, why (a rollback after a failure) and which record it is;
     otherwise the directory and the number of objects."""
     default = f"{rel}: {count} objects from governed.odoo"
     record = audit_record if isinstance(audit_record, dict) else {}
     event = record.get("event") if isinstance(record.get("event"), dict) else record
-    if event.get("kind") != "promotion":
+    if event.get("kind") not in ("promotion", "rollback"):
         return default
     release = event.get("release")
     release = release if isinstance(release, dict) else {"id": release}
+    where = f"{event.get('environment') or '?'}/{event.get('instance') or rel}"
+    if event.get("kind") == "rollback":
+        # the release the instance goes back to (by its id when rollback.yml chose it, else its image)
+        back = event.get("to") if isinstance(event.get("to"), dict) else {}
+        release = dict(back, id=back.get("id") or back.get("image") or "?")
+        head = [f"roll back {where} to {release['id']}", "", f"rolled back: {_release_name(event.get('release'))}"]
+    else:
+        head = [f"promote {release.get('id') or '?'} to {where}", ""]
     digest = release.get("digest") or (
         release["image"].split("@", 1)[1] if "@" in str(release.get("image") or "") else None
     )
     approvers = event.get("approvers") or []
     approvers = [str(a) for a in approvers] if isinstance(approvers, list) else [str(approvers)]
     lines = [
-        f"promote {release.get('id') or '?'} to {event.get('environment') or '?'}/{event.get('instance') or rel}",
-        "",
+        *head,
         f"release: {release.get('id') or '?'}",
         f"digest: {digest or '?'}",
         f"environment: {event.get('environment') or '?'}",
@@ -173,6 +187,8 @@ def commit_message(rel, count, audit_record=None):
         f"approvers: {', '.join(approvers) if approvers else 'none (the policy asks for none)'}",
         f"objects: {count}",
     ]
+    if event.get("failure"):
+        lines.append(f"because: {event['failure']}")
     if record.get("hash"):
         lines.append(f"audit record: seq {record.get('seq')}, hash {record['hash']} ({AUDIT_RECORD})")
     return "\n".join(lines) + "\n"
