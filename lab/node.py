@@ -224,14 +224,15 @@ IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
 IDENTITY_LABEL = "lab.governed.odoo/node-identity"  # on the ClusterRoles and bindings the lab makes (down deletes them)
 # read-only, and only what each one's informers list and watch
 IDENTITY_RULES: dict[str, list[dict]] = {
-    # the kubernetes plugin (with `pods insecure` it watches no pods): CoreDNS's own ClusterRole system:coredns
+    # the kubernetes plugin's informers (plugin/kubernetes/controller.go of v1.15.0): CoreDNS's own ClusterRole
+    # system:coredns without pods (`pods insecure` watches none) and endpoints (it reads EndpointSlices only)
     "coredns": [
-        {"apiGroups": [""], "resources": ["endpoints", "services", "namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["services", "namespaces"], "verbs": ["list", "watch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
     ],
-    # kube-router starts the informers of all its controllers, whichever run (pkg/cmd/kube-router.go), and its
-    # firewall gets its own Node: its ClusterRole (daemonset/*.yaml) without the writes of the router and the load
-    # balancer allocator, which the lab does not run
+    # kube-router v2.1.0 starts the informers of all its controllers, whichever run (pkg/cmd/kube-router.go), and
+    # its firewall gets its own Node: its ClusterRole (daemonset/*.yaml) without the writes of the router and the load
+    # balancer allocator (services/status, leases), which the lab does not run
     "kube-router": [
         {
             "apiGroups": [""],

@@ -366,10 +366,11 @@ def test_the_labs_cluster_roles_are_read_only_and_bound_to_their_user_only(lab_m
             for v in r["verbs"]
         }
 
-    for resource in ("services", "namespaces", "endpoints"):
+    for resource in ("services", "namespaces"):
         assert {"list", "watch"} <= granted("lab:coredns", "", resource)
     assert {"list", "watch"} <= granted("lab:coredns", "discovery.k8s.io", "endpointslices")
     assert not granted("lab:coredns", "", "pods"), "CoreDNS runs with `pods insecure`: it watches no pods"
+    assert not granted("lab:coredns", "", "endpoints"), "CoreDNS v1.15 reads EndpointSlices only"
     for resource in ("pods", "namespaces", "nodes", "services", "endpoints"):
         assert {"list", "watch"} <= granted("lab:kube-router", "", resource)
     assert "get" in granted("lab:kube-router", "", "nodes"), "its firewall reads its own Node"
