@@ -310,15 +310,16 @@ def test_pod_reaches_a_local_stand_in_on_a_loopback_service_clusterip(lab, names
 # --------------------------------------------------------------------------- identities
 NODE_NAME = "lab-real-0"
 # what each process of the node needs (allowed) and a sample of what it must not do (refused), as SubjectAccessReviews:
-# (verb, group, resource, subresource, namespace, name)
+# (verb, group, resource, subresource, namespace, name[, field selector])
 IDENTITY_CHECKS = {
     "kubelet": {
         "allowed": [
             ("get", "", "nodes", "", "", NODE_NAME),
             ("patch", "", "nodes", "status", "", NODE_NAME),
-            ("list", "", "pods", "", "", ""),
+            ("list", "", "pods", "", "", "", f"spec.nodeName={NODE_NAME}"),
         ],
         "refused": [
+            ("list", "", "pods", "", "", ""),  # the Node authorizer: only its own pods (by field selector)
             ("list", "", "secrets", "", "", ""),
             ("get", "", "secrets", "", "kube-system", "any"),
             ("delete", "", "namespaces", "", "", "default"),
@@ -414,9 +415,11 @@ def test_each_node_process_runs_as_its_own_least_privileged_user(lab):
         assert info["username"] == ident["user"], (name, info)
         assert set(ident["groups"]) <= set(info["groups"]) and "system:masters" not in info["groups"], (name, info)
         for outcome, checks in IDENTITY_CHECKS[name].items():
-            for verb, group, resource, sub, ns, obj in checks:
+            for verb, group, resource, sub, ns, obj, *fields in checks:
                 attrs = {"verb": verb, "group": group, "resource": resource, "subresource": sub,
                          "namespace": ns, "name": obj}
+                if fields:
+                    attrs["fieldSelector"] = {"rawSelector": fields[0]}
                 reviews.append({
                     "apiVersion": "authorization.k8s.io/v1",
                     "kind": "SubjectAccessReview",
@@ -425,7 +428,12 @@ def test_each_node_process_runs_as_its_own_least_privileged_user(lab):
                 expected.append((name, outcome, attrs))
     out = kubectl(lab, "create", "-o", "json", "-f", "-",
                   stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}))
-    results = json.loads(out.stdout)["items"]
+    results, pos, decoder = [], 0, json.JSONDecoder()  # kubectl prints one JSON document per object created
+    while pos < len(out.stdout.rstrip()):
+        doc, pos = decoder.raw_decode(out.stdout, pos)
+        results.append(doc)
+        while pos < len(out.stdout) and out.stdout[pos].isspace():
+            pos += 1
     assert len(results) == len(expected)
     wrong = [
         f"{name}: {attrs} {'refused' if outcome == 'allowed' else 'allowed'} ({res['status'].get('reason', '')})"
