@@ -333,7 +333,7 @@ def test_each_node_process_has_an_identity_of_its_own_and_none_is_an_admin(lab_m
     node = lab_modules.node
     ids = node.IDENTITIES
     assert set(ids) == {"kubelet", "kube-proxy", "coredns", "kube-router"}
-    assert len({user for user, _ in ids.values()}) == len(ids), "two processes share a user"
+    assert len({ident[0] for ident in ids.values()}) == len(ids), "two processes share a user"
     assert ids["kubelet"] == (f"system:node:{node.NODE_NAME}", ("system:nodes",)), "the Node authorizer's form"
     assert ids["kube-proxy"] == ("system:kube-proxy", ()), "the user of the built-in binding system:node-proxier"
     for user, groups in ids.values():
@@ -436,7 +436,7 @@ def test_each_kubeconfig_names_its_own_user_and_certificate_never_the_admins(lab
     node = lab_modules.node
     n = node.Node()
     n._node_pki()
-    for name, (user, _) in node.IDENTITIES.items():
+    for name, (user, _groups) in node.IDENTITIES.items():
         cfg = yaml.safe_load(n._kubeconfig(name).read_text())
         assert n.kubeconfig_path(name).stat().st_mode & 0o077 == 0
         (entry,) = cfg["users"]
