@@ -8,10 +8,10 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
 * **containerd** with the runc runtime and the cgroupfs driver, its own config, root, state and
   socket under ``.lab/node``, open-files limit set explicitly (the host's hard limit is 20000).
 * **kubelet** (built with the control plane), registered as ``lab-real-0`` with a client
-  certificate signed by the lab CA, labelled ``lab.governed.odoo/node=real`` and tainted
-  ``lab.governed.odoo/node=real:NoSchedule``: only pods that tolerate the taint (and select the
-  label) land on it. Its cgroups live under ``/governed-odoo-lab-<N>`` so that the labs of
-  several checkouts do not meet.
+  certificate signed by the lab CA (``system:node:lab-real-0``, group ``system:nodes``), labelled
+  ``lab.governed.odoo/node=real`` and tainted ``lab.governed.odoo/node=real:NoSchedule``: only pods that
+  tolerate the taint (and select the label) land on it. Its cgroups live under ``/governed-odoo-lab-<N>``
+  so that the labs of several checkouts do not meet.
 * **pod network**: a bridge (``labnode<N>``) that the lab creates with ``NODE_GATEWAY`` on it, the CNI
   ``bridge`` and ``host-local`` plugins handing out addresses of ``NODE_POD_CIDR``. Pods get the
   bridge's subnet route and a host route to ``TRANSIT_HOST`` (so that replies to host clients, the lab's
@@ -26,6 +26,10 @@ Beside the kwok nodes (which run nothing), one node runs real containers:
   node: a pod on the node that claims one (a PostgreSQL StatefulSet's volumeClaimTemplate) writes to that
   directory, and it outlives the pod. A volume whose claim was deleted (Released) is wiped and made Available
   again by the next ``up``; ``down`` deletes the volumes and their directories.
+
+* **identities**: kube-proxy, CoreDNS and kube-router have client certificates of their own too (``IDENTITIES``):
+  kube-proxy is ``system:kube-proxy`` (the built-in binding ``system:node-proxier``), CoreDNS and kube-router are
+  ``lab:coredns`` and ``lab:kube-router``, bound to read-only ClusterRoles of the lab's (``IDENTITY_RULES``).
 
 ``down`` leaves nothing behind: it deletes the node's pods (the API server still runs), stops
 kubelet, kills what is left of the containers, stops containerd and the registry, unmounts every
@@ -206,6 +210,105 @@ def node_selector() -> dict:
     }
 
 
+# Who each process of the node is to the API server (--authorization-mode=Node,RBAC): a client certificate of its own,
+# signed by the lab CA, as in a cluster; none is the lab's admin. name: (user, groups)
+IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # a node: the Node authorizer and the NodeRestriction admission plugin hold it to its own Node and pods
+    "kubelet": (f"system:node:{NODE_NAME}", ("system:nodes",)),
+    # the user that the built-in ClusterRoleBinding system:node-proxier binds to the ClusterRole of that name
+    "kube-proxy": ("system:kube-proxy", ()),
+    # users of the lab's own, bound to the ClusterRoles of IDENTITY_RULES (identity_rbac)
+    "coredns": ("lab:coredns", ()),
+    "kube-router": ("lab:kube-router", ()),
+}
+IDENTITY_LABEL = "lab.governed.odoo/node-identity"  # on the ClusterRoles and bindings the lab makes (down deletes them)
+# read-only, and only what each one's informers list and watch
+IDENTITY_RULES: dict[str, list[dict]] = {
+    # the kubernetes plugin's informers (plugin/kubernetes/controller.go of v1.15.0): CoreDNS's own ClusterRole
+    # system:coredns without pods (`pods insecure` watches none) and endpoints (it reads EndpointSlices only)
+    "coredns": [
+        {"apiGroups": [""], "resources": ["services", "namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+    ],
+    # kube-router v2.1.0 starts the informers of all its controllers, whichever run (pkg/cmd/kube-router.go), and
+    # its firewall gets its own Node: its ClusterRole (daemonset/*.yaml) without the writes of the router and the load
+    # balancer allocator (services/status, leases), which the lab does not run
+    "kube-router": [
+        {
+            "apiGroups": [""],
+            "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+    ],
+}
+
+
+def identity_rbac() -> list[dict]:
+    """A ClusterRole and a ClusterRoleBinding (to the user) for each of ``IDENTITY_RULES``, named after the user."""
+    objs: list[dict] = []
+    for name, rules in IDENTITY_RULES.items():
+        user = IDENTITIES[name][0]
+        meta = {"name": user, "labels": {IDENTITY_LABEL: NODE_NAME}}
+        objs.append(
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules}
+        )
+        objs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            }
+        )
+    return objs
+
+
+def issue_client_cert(ca, ca_key, user: str, groups: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """(certificate, key) PEM of a client certificate for ``user`` (CN) in ``groups`` (O), signed by the CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+    subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(subject))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def cert_identity(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(CN, O values) of a certificate file, as the API server reads user and groups; None without a file."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = tuple(a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    return (str(cn[0]) if cn else "", orgs)
+
+
 def _mounts_under(prefix: Path) -> list[str]:
     """Mount points at or below ``prefix``, deepest first (mountinfo escapes spaces as \\040)."""
     found = []
@@ -276,57 +379,38 @@ class Node(Component):
     def ctr(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         return run(["ctr", "--address", str(self.sock), "--namespace", "k8s.io", *args], check=check, timeout=60)
 
-    # ------------------------------------------------------------------ PKI
+    # ------------------------------------------------------------------ PKI and identities
     def _node_pki(self) -> None:
-        """The kubelet's client certificate (system:node:<name>, group system:nodes), signed by the lab CA."""
+        """A client certificate for each of ``IDENTITIES``, signed by the lab CA: all issued again when the CA
+        changed (a control-plane reset), one when it is missing or names another identity (a lab of before)."""
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        from cryptography.hazmat.primitives import serialization
 
         pki = self.dir / "pki"
-        crt, key_path = pki / "kubelet-client.crt", pki / "kubelet-client.key"
         ca_crt = self.cp_dir / "pki" / "ca.crt"
-        if crt.exists() and key_path.exists():
-            # re-issue when the lab CA changed (after a control-plane reset)
-            ca = x509.load_pem_x509_certificate(ca_crt.read_bytes())
-            if (
-                x509.load_pem_x509_certificate(crt.read_bytes()).issuer == ca.subject
-                and (pki / "ca.crt").exists()
-                and (pki / "ca.crt").read_bytes() == ca_crt.read_bytes()
-            ):
-                return
+        same_ca = (pki / "ca.crt").exists() and (pki / "ca.crt").read_bytes() == ca_crt.read_bytes()
+        wanted = [
+            name
+            for name, (user, groups) in IDENTITIES.items()
+            if not same_ca
+            or not (pki / f"{name}-client.key").exists()
+            or cert_identity(pki / f"{name}-client.crt") != (user, groups)
+        ]
+        if not wanted:
+            return
         pki.mkdir(parents=True, exist_ok=True)
         os.chmod(pki, 0o700)
         ca = x509.load_pem_x509_certificate(ca_crt.read_bytes())
         ca_key = serialization.load_pem_private_key((self.cp_dir / "pki" / "ca.key").read_bytes(), password=None)
-        k = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{NODE_NAME}"),
-                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                    ]
-                )
-            )
-            .issuer_name(ca.subject)
-            .public_key(k.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        key_path.write_bytes(
-            k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        )
-        os.chmod(key_path, 0o600)
-        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        for name in wanted:
+            user, groups = IDENTITIES[name]
+            cert, key = issue_client_cert(ca, ca_key, user, groups)
+            key_path = pki / f"{name}-client.key"
+            key_path.write_bytes(key)
+            os.chmod(key_path, 0o600)
+            (pki / f"{name}-client.crt").write_bytes(cert)
         shutil.copyfile(ca_crt, pki / "ca.crt")
+        log(f"node: client certificates of {', '.join(wanted)} issued by the lab CA")
 
     @staticmethod
     def _api_cluster(ca: Path) -> dict:
@@ -338,63 +422,83 @@ class Node(Component):
             "tls-server-name": "localhost",
         }
 
-    def _services_kubeconfig(self) -> Path:
-        """kube-proxy, CoreDNS and kube-router: the lab's admin client certificate (a lab of one node)."""
-        pki = self.cp_dir / "pki"
-        path = self.dir / "node-services.kubeconfig"
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "lab", "cluster": self._api_cluster(pki / "ca.crt")}],
-                    "users": [
-                        {
-                            "name": "lab-node-services",
-                            "user": {
-                                "client-certificate": str(pki / "admin.crt"),
-                                "client-key": str(pki / "admin.key"),
-                            },
-                        }
-                    ],
-                    "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab-node-services"}}],
-                    "current-context": "lab",
-                }
-            )
+    def kubeconfig_path(self, name: str) -> Path:
+        return self.dir / f"{name}.kubeconfig"
+
+    def _kubeconfig(self, name: str) -> Path:
+        """The kubeconfig of process ``name`` of ``IDENTITIES``: its own client certificate, context ``lab``."""
+        pki = self.dir / "pki"
+        user = IDENTITIES[name][0]
+        path = self.kubeconfig_path(name)
+        text = yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "lab", "cluster": self._api_cluster(pki / "ca.crt")}],
+                "users": [
+                    {
+                        "name": user,
+                        "user": {
+                            "client-certificate": str(pki / f"{name}-client.crt"),
+                            "client-key": str(pki / f"{name}-client.key"),
+                        },
+                    }
+                ],
+                "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": user}}],
+                "current-context": "lab",
+            }
         )
-        os.chmod(path, 0o600)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            os.chmod(path, 0o600)
         return path
 
-    def _kubelet_kubeconfig(self) -> Path:
-        pki = self.dir / "pki"
-        path = self.dir / "kubelet.kubeconfig"
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "lab",
-                            "cluster": self._api_cluster(pki / "ca.crt"),
-                        }
-                    ],
-                    "users": [
-                        {
-                            "name": NODE_NAME,
-                            "user": {
-                                "client-certificate": str(pki / "kubelet-client.crt"),
-                                "client-key": str(pki / "kubelet-client.key"),
-                            },
-                        }
-                    ],
-                    "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": NODE_NAME}}],
-                    "current-context": "lab",
-                }
+    def _runs_as_own_identity(self, proc: Proc, name: str) -> bool:
+        """Whether running ``proc`` reads its own kubeconfig (a lab of before started it with the admin's)."""
+        kc = self.kubeconfig_path(name)
+        if name == "coredns":  # the Corefile names its kubeconfig; it is written when CoreDNS starts
+            corefile = self.dir / "Corefile"
+            return corefile.exists() and f"kubeconfig {kc} lab" in corefile.read_text()
+        try:
+            cmdline = Path(f"/proc/{proc.pid()}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"--kubeconfig={kc}".encode() in cmdline
+
+    def _identities(self) -> None:
+        """Each process's kubeconfig; the ClusterRoles and ClusterRoleBindings of ``identity_rbac()`` applied when
+        kube-proxy, CoreDNS or kube-router is to start (a warm `up` with all running applies nothing); one that
+        runs as the lab's admin (started by a lab of before) is stopped first, and started again as itself."""
+        for name in IDENTITIES:
+            self._kubeconfig(name)
+        services = {"kube-proxy": self.kube_proxy, "coredns": self.coredns, "kube-router": self.kube_router}
+        for name, proc in services.items():
+            if proc.running() and not self._runs_as_own_identity(proc, name):
+                log(f"node: {name} runs with the lab's admin certificate; restarting it as {IDENTITIES[name][0]}")
+                proc.stop()
+        if not all(proc.running() for proc in services.values()):
+            self.kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=governed-odoo-lab",
+                "-f",
+                "-",
+                stdin=yaml.safe_dump_all(identity_rbac()),
             )
-        )
-        os.chmod(path, 0o600)
-        return path
+        (self.dir / "node-services.kubeconfig").unlink(missing_ok=True)  # the admin's, of a lab of before
+
+    def _identities_down(self, api_up: bool) -> None:
+        if api_up:
+            self.kubectl(
+                "delete",
+                "clusterrolebindings,clusterroles",
+                "-l",
+                f"{IDENTITY_LABEL}={NODE_NAME}",
+                "--ignore-not-found",
+                "--wait=false",
+                check=False,
+            )
 
     # ------------------------------------------------------------------ network
     def _network(self) -> None:
@@ -831,7 +935,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             return
         self._save_kernel_tunables()
         cfg = self._kubelet_config()
-        kc = self._kubelet_kubeconfig()
+        kc = self._kubeconfig("kubelet")
         self.kubelet_dir.mkdir(parents=True, exist_ok=True)
         self.kubelet.start(
             in_netns(
@@ -1171,9 +1275,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             # when the lab was stopped without `down` (or by an older `down`)
             self._delete_node_pods(wait=False)
         self._pull(list(images.values()))
-        kc = self._services_kubeconfig()
-        self._start_kube_proxy(kc)
-        self._start_coredns(kc)
+        self._identities()
+        self._start_kube_proxy(self.kubeconfig_path("kube-proxy"))
+        self._start_coredns(self.kubeconfig_path("coredns"))
         started = time.time() if not self.kubelet.running() else None
         self._start_kubelet()
         wait_for(
@@ -1188,7 +1292,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         )
         self._forward_standins()
         self._volumes()
-        self._start_kube_router(kc)  # it refuses to start before the Node object exists
+        # kube-router refuses to start before the Node object exists
+        self._start_kube_router(self.kubeconfig_path("kube-router"))
         wait_for(
             lambda: self._chain_exists("KUBE-ROUTER-FORWARD"),
             "kube-router's firewall",
@@ -1239,6 +1344,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             # (an egress allow names this address and port, not the ClusterIP's)
             "apiserver": {"address": TRANSIT_HOST, "port": PORTS["kube_apiserver"], "service_ip": APISERVER_SERVICE_IP},
             "service_proxy": "kube-proxy (iptables)",
+            # who each process of the node is to the API server (its own client certificate; none is the admin)
+            "identities": {
+                name: {"user": user, "groups": list(groups), "kubeconfig": str(self.kubeconfig_path(name))}
+                for name, (user, groups) in IDENTITIES.items()
+            },
             "network_policy": f"kube-router {KUBE_ROUTER_VERSION} (firewall only)",
         }
 
@@ -1262,6 +1372,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self._kill_leftovers()
         self.registry.stop()
         self._volumes_down(api_up)
+        self._identities_down(api_up)
         self._sweep()
         # the volumes' directories (the kubelet's mounts of them went with the sweep)
         shutil.rmtree(self.volumes_dir, ignore_errors=True)

@@ -307,6 +307,201 @@ def test_pod_reaches_a_local_stand_in_on_a_loopback_service_clusterip(lab, names
         thread.join(5)
 
 
+# --------------------------------------------------------------------------- identities
+NODE_NAME = "lab-real-0"
+# what each process of the node needs (allowed) and a sample of what it must not do (refused), as SubjectAccessReviews:
+# (verb, group, resource, subresource, namespace, name[, field selector])
+IDENTITY_CHECKS = {
+    "kubelet": {
+        "allowed": [
+            ("get", "", "nodes", "", "", NODE_NAME),
+            ("patch", "", "nodes", "status", "", NODE_NAME),
+            ("list", "", "pods", "", "", "", f"spec.nodeName={NODE_NAME}"),
+        ],
+        "refused": [
+            ("list", "", "pods", "", "", ""),  # the Node authorizer: only its own pods (by field selector)
+            ("list", "", "secrets", "", "", ""),
+            ("get", "", "secrets", "", "kube-system", "any"),
+            ("delete", "", "namespaces", "", "", "default"),
+            ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", ""),
+        ],
+    },
+    "kube-proxy": {
+        "allowed": [
+            ("list", "", "services", "", "", ""),
+            ("watch", "", "services", "", "", ""),
+            ("list", "discovery.k8s.io", "endpointslices", "", "", ""),
+            ("watch", "discovery.k8s.io", "endpointslices", "", "", ""),
+            ("get", "", "nodes", "", "", NODE_NAME),
+        ],
+        "refused": [
+            ("get", "", "secrets", "", "kube-system", "any"),
+            ("delete", "", "namespaces", "", "", "default"),
+            ("list", "", "pods", "", "", ""),
+            ("create", "", "services", "", "default", ""),
+        ],
+    },
+    "coredns": {
+        "allowed": [
+            ("list", "", "services", "", "", ""),
+            ("watch", "", "services", "", "", ""),
+            ("list", "", "namespaces", "", "", ""),
+            ("watch", "", "namespaces", "", "", ""),
+            ("list", "discovery.k8s.io", "endpointslices", "", "", ""),
+            ("watch", "discovery.k8s.io", "endpointslices", "", "", ""),
+        ],
+        "refused": [
+            ("get", "", "secrets", "", "kube-system", "any"),
+            ("list", "", "secrets", "", "", ""),
+            ("delete", "", "namespaces", "", "", "default"),
+            ("list", "", "pods", "", "", ""),
+            ("list", "", "endpoints", "", "", ""),
+            ("update", "", "services", "", "kube-system", "kube-dns"),
+        ],
+    },
+    "kube-router": {
+        "allowed": [
+            ("list", "", "pods", "", "", ""),
+            ("watch", "", "pods", "", "", ""),
+            ("list", "", "namespaces", "", "", ""),
+            ("list", "networking.k8s.io", "networkpolicies", "", "", ""),
+            ("watch", "networking.k8s.io", "networkpolicies", "", "", ""),
+            ("get", "", "nodes", "", "", NODE_NAME),
+            ("list", "", "nodes", "", "", ""),
+            ("list", "", "services", "", "", ""),
+            ("list", "discovery.k8s.io", "endpointslices", "", "", ""),
+        ],
+        "refused": [
+            ("get", "", "secrets", "", "kube-system", "any"),
+            ("delete", "", "namespaces", "", "", "default"),
+            ("delete", "networking.k8s.io", "networkpolicies", "", "default", "any"),
+            ("patch", "", "nodes", "", "", NODE_NAME),
+            ("create", "", "pods", "", "default", ""),
+        ],
+    },
+}
+
+
+def _in_node_netns(lab: dict, *argv: str) -> subprocess.CompletedProcess:
+    """``argv`` in the node's network namespace, where the node's kubeconfigs reach the API server (over the veth)."""
+    return subprocess.run(
+        ["nsenter", f"--net=/run/netns/{lab['node']['netns']}", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_each_node_process_runs_as_its_own_least_privileged_user(lab):
+    """kubelet, kube-proxy, CoreDNS and kube-router each authenticate with a client certificate of their own (the
+    API server says who they are: `kubectl auth whoami` with their kubeconfig), none in system:masters; the API
+    server's authorizers (Node, RBAC) allow each what it needs and refuse it the rest (SubjectAccessReviews for the
+    user and groups it authenticated as); the running processes read those kubeconfigs."""
+    import yaml
+
+    identities = lab["node"].get("identities")
+    assert identities and set(identities) == set(IDENTITY_CHECKS), identities
+    reviews, expected = [], []
+    for name, ident in identities.items():
+        cfg = yaml.safe_load(Path(ident["kubeconfig"]).read_text())
+        (user,) = cfg["users"]
+        assert user["name"] == ident["user"] != "lab-admin", cfg["users"]
+        assert "admin" not in user["user"]["client-certificate"], user
+        who = _in_node_netns(lab, lab["controlplane"]["kubectl"], "--kubeconfig", ident["kubeconfig"],
+                             "auth", "whoami", "-o", "json")
+        assert who.returncode == 0, f"{name}: {who.stderr}"
+        info = json.loads(who.stdout)["status"]["userInfo"]
+        assert info["username"] == ident["user"], (name, info)
+        assert set(ident["groups"]) <= set(info["groups"]) and "system:masters" not in info["groups"], (name, info)
+        for outcome, checks in IDENTITY_CHECKS[name].items():
+            for verb, group, resource, sub, ns, obj, *fields in checks:
+                attrs = {"verb": verb, "group": group, "resource": resource, "subresource": sub,
+                         "namespace": ns, "name": obj}
+                if fields:
+                    attrs["fieldSelector"] = {"rawSelector": fields[0]}
+                reviews.append({
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SubjectAccessReview",
+                    "spec": {"user": info["username"], "groups": info["groups"], "resourceAttributes": attrs},
+                })
+                expected.append((name, outcome, attrs))
+    out = kubectl(lab, "create", "-o", "json", "-f", "-",
+                  stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}))
+    results, pos, decoder = [], 0, json.JSONDecoder()  # kubectl prints one JSON document per object created
+    while pos < len(out.stdout.rstrip()):
+        doc, pos = decoder.raw_decode(out.stdout, pos)
+        results.append(doc)
+        while pos < len(out.stdout) and out.stdout[pos].isspace():
+            pos += 1
+    assert len(results) == len(expected)
+    wrong = [
+        f"{name}: {attrs} {'refused' if outcome == 'allowed' else 'allowed'} ({res['status'].get('reason', '')})"
+        for (name, outcome, attrs), res in zip(expected, results, strict=True)
+        if res["status"].get("allowed", False) != (outcome == "allowed")
+    ]
+    assert not wrong, "\n".join(wrong)
+
+    # the running processes authenticate with those kubeconfigs (CoreDNS's names it in its Corefile)
+    node_dir = LAB_DIR / "node"
+    for name in ("kube-proxy", "kube-router"):
+        pid = (node_dir / f"{name}.pid").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert f"--kubeconfig={identities[name]['kubeconfig']}" in argv, (name, argv)
+    assert f"kubeconfig {identities['coredns']['kubeconfig']} lab" in (node_dir / "Corefile").read_text()
+    assert f"--kubeconfig={identities['kubelet']['kubeconfig']}" in Path(
+        f"/proc/{(node_dir / 'kubelet.pid').read_text().strip()}/cmdline"
+    ).read_bytes().decode().split("\0")
+
+
+# --------------------------------------------------------------------------- images
+PYC_CHECK = r"""
+import importlib.util, json, pathlib, sys
+root = pathlib.Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+kinds, stale = {}, []
+for pyc in sorted(root.rglob("__pycache__/*.pyc")):
+    src = pyc.parent.parent / (pyc.name.split(".")[0] + ".py")
+    if not src.exists():
+        continue
+    head = pyc.read_bytes()[:16]
+    flags = int.from_bytes(head[4:8], "little")
+    if head[:4] != importlib.util.MAGIC_NUMBER:
+        kind, ok = "other-magic", False
+    elif flags & 1:
+        kind = "checked-hash" if flags & 2 else "unchecked-hash"
+        ok = head[8:16] == importlib.util.source_hash(src.read_bytes())
+    else:
+        st = src.stat()
+        kind = "timestamp"
+        mtime, size = int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
+        ok = head[8:16] == mtime.to_bytes(4, "little") + size.to_bytes(4, "little")
+    kinds[kind] = kinds.get(kind, 0) + 1
+    if not ok:
+        stale.append(str(pyc))
+os_pyc = root / "__pycache__" / f"os.{sys.implementation.cache_tag}.pyc"
+print(json.dumps({"kinds": kinds, "stale": len(stale), "some_stale": stale[:10],
+                  "os_flags": int.from_bytes(os_pyc.read_bytes()[4:8], "little")}))
+"""
+
+
+def test_python_images_ship_bytecode_that_python_uses_as_it_is(lab, namespace):
+    """The python-base image (the backup runner's base): every .pyc of the standard library and site-packages matches
+    its source as Python checks it (by hash; pyenv's were by an mtime that the layer's clamped times no longer had),
+    so no process compiles the stdlib again or writes bytecode into a layer. Run in the backup runner image."""
+    job = _job(lab, namespace, "pyc", "")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container.update(image=lab["node"]["images"]["backup-runner"], command=["python3", "-c", PYC_CHECK])
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(job))
+    result = _wait_job(lab, namespace, "pyc")
+    out = _logs(lab, namespace, _job_pod(lab, namespace, "pyc"))
+    assert result == "Complete", out
+    report = json.loads(out.strip().splitlines()[-1])
+    print(f"\nbytecode of the backup runner image: {report['kinds']}")
+    assert sum(report["kinds"].values()) > 1000, report
+    assert report["stale"] == 0, report
+    assert report["os_flags"] & 1, f"the stdlib's bytecode is validated by timestamp: {report}"
+
+
 # --------------------------------------------------------------------------- down / up
 def _node_leftovers(lab: dict) -> list[str]:
     node_dir = LAB_DIR / "node"

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -325,3 +326,151 @@ def test_pods_reach_the_api_server_at_its_advertised_address_only(lab_modules, m
     assert ns_dnat[kept][-2:] == ["-j", "RETURN"]
     assert kept < len(ns_dnat) - 1 and ns_dnat[-1] == ["-j", "DNAT", "--to-destination", common.TRANSIT_HOST]
     assert node.APISERVER_SERVICE_IP == "127.96.0.1"
+
+
+# --------------------------------------------------------------------------- identities of the node's processes
+def test_each_node_process_has_an_identity_of_its_own_and_none_is_an_admin(lab_modules):
+    node = lab_modules.node
+    ids = node.IDENTITIES
+    assert set(ids) == {"kubelet", "kube-proxy", "coredns", "kube-router"}
+    assert len({ident[0] for ident in ids.values()}) == len(ids), "two processes share a user"
+    assert ids["kubelet"] == (f"system:node:{node.NODE_NAME}", ("system:nodes",)), "the Node authorizer's form"
+    assert ids["kube-proxy"] == ("system:kube-proxy", ()), "the user of the built-in binding system:node-proxier"
+    for user, groups in ids.values():
+        assert "system:masters" not in groups and user != "kubernetes-admin"
+    # a user of the lab's own has the ClusterRole the lab makes; kube-proxy's and the kubelet's are built in
+    assert set(node.IDENTITY_RULES) == {"coredns", "kube-router"}
+
+
+def test_the_labs_cluster_roles_are_read_only_and_bound_to_their_user_only(lab_modules):
+    node = lab_modules.node
+    objs = node.identity_rbac()
+    roles = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ClusterRole"}
+    bindings = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ClusterRoleBinding"}
+    assert set(roles) == set(bindings) == {node.IDENTITIES[n][0] for n in node.IDENTITY_RULES}
+    for name, role in roles.items():
+        assert role["metadata"]["labels"] == {node.IDENTITY_LABEL: node.NODE_NAME}, "down deletes them by label"
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, (name, rule)
+            assert "*" not in rule["resources"] and "*" not in rule["apiGroups"], (name, rule)
+            assert not {"secrets", "configmaps"} & set(rule["resources"]), (name, rule)
+        binding = bindings[name]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+        assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}]
+
+    def granted(user: str, group: str, resource: str) -> set[str]:
+        return {
+            v
+            for r in roles[user]["rules"]
+            if group in r["apiGroups"] and resource in r["resources"]
+            for v in r["verbs"]
+        }
+
+    for resource in ("services", "namespaces"):
+        assert {"list", "watch"} <= granted("lab:coredns", "", resource)
+    assert {"list", "watch"} <= granted("lab:coredns", "discovery.k8s.io", "endpointslices")
+    assert not granted("lab:coredns", "", "pods"), "CoreDNS runs with `pods insecure`: it watches no pods"
+    assert not granted("lab:coredns", "", "endpoints"), "CoreDNS v1.15 reads EndpointSlices only"
+    for resource in ("pods", "namespaces", "nodes", "services", "endpoints"):
+        assert {"list", "watch"} <= granted("lab:kube-router", "", resource)
+    assert "get" in granted("lab:kube-router", "", "nodes"), "its firewall reads its own Node"
+    assert {"list", "watch"} <= granted("lab:kube-router", "networking.k8s.io", "networkpolicies")
+
+
+@pytest.fixture
+def lab_ca(lab_modules):
+    """The lab CA (and admin leaf) as lab/controlplane.py makes them, under the test's LAB_DIR."""
+    import controlplane
+
+    pki = lab_modules.node.LAB_DIR / "controlplane" / "pki"
+    controlplane._pki(pki)
+    return pki
+
+
+def _verify_signed_by(cert_path: Path, ca_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    assert cert.issuer == ca.subject
+
+
+def test_node_pki_issues_one_client_certificate_per_identity_and_again_only_when_needed(lab_modules, lab_ca):
+    node = lab_modules.node
+    n = node.Node()
+    n._node_pki()
+    pki = n.dir / "pki"
+    for name, identity in node.IDENTITIES.items():
+        crt = pki / f"{name}-client.crt"
+        assert node.cert_identity(crt) == identity
+        _verify_signed_by(crt, lab_ca / "ca.crt")
+        assert (pki / f"{name}-client.key").stat().st_mode & 0o077 == 0, "a private key readable by others"
+    before = {p.name: p.read_bytes() for p in pki.glob("*-client.*")}
+    n._node_pki()
+    assert {p.name: p.read_bytes() for p in pki.glob("*-client.*")} == before, "a warm up issues nothing"
+
+    # a certificate of another identity (kube-router's of a lab of before: the admin's) is issued again, alone
+    (pki / "kube-router-client.crt").write_bytes((lab_ca / "admin.crt").read_bytes())
+    n._node_pki()
+    assert node.cert_identity(pki / "kube-router-client.crt") == node.IDENTITIES["kube-router"]
+    assert (pki / "coredns-client.crt").read_bytes() == before["coredns-client.crt"]
+
+    # another CA (a control-plane reset): every certificate is issued again, by the new one
+    import shutil
+
+    shutil.rmtree(lab_ca)
+    import controlplane
+
+    controlplane._pki(lab_ca)
+    n._node_pki()
+    for name in node.IDENTITIES:
+        assert (pki / f"{name}-client.crt").read_bytes() != before[f"{name}-client.crt"]
+        _verify_signed_by(pki / f"{name}-client.crt", lab_ca / "ca.crt")
+
+
+def test_each_kubeconfig_names_its_own_user_and_certificate_never_the_admins(lab_modules, lab_ca):
+    import yaml
+
+    node = lab_modules.node
+    n = node.Node()
+    n._node_pki()
+    for name, (user, _groups) in node.IDENTITIES.items():
+        cfg = yaml.safe_load(n._kubeconfig(name).read_text())
+        assert n.kubeconfig_path(name).stat().st_mode & 0o077 == 0
+        (entry,) = cfg["users"]
+        assert entry["name"] == user and cfg["contexts"][0]["context"]["user"] == user
+        assert entry["user"]["client-certificate"] == str(n.dir / "pki" / f"{name}-client.crt")
+        assert "admin" not in entry["user"]["client-certificate"] + entry["user"]["client-key"]
+        assert node.cert_identity(Path(entry["user"]["client-certificate"])) == node.IDENTITIES[name]
+        assert cfg["clusters"][0]["cluster"] == n._api_cluster(n.dir / "pki" / "ca.crt")
+        assert cfg["current-context"] == "lab", "CoreDNS's Corefile names the context lab"
+
+
+def test_a_process_running_with_another_kubeconfig_is_not_taken_for_its_own_identity(lab_modules):
+    """A kube-proxy or kube-router that a lab of before started with the admin's kubeconfig is restarted by `up`."""
+    node = lab_modules.node
+    n = node.Node()
+    n.dir.mkdir(parents=True)
+    procs = []
+    try:
+        for kubeconfig in (n.kubeconfig_path("kube-proxy"), n.dir / "node-services.kubeconfig"):
+            argv = [sys.executable, "-c", "import time; time.sleep(120)", f"--kubeconfig={kubeconfig}"]
+            procs.append(subprocess.Popen(argv))
+        n.kube_proxy.pidfile.write_text(str(procs[0].pid))
+        n.kube_router.pidfile.write_text(str(procs[1].pid))
+        deadline = time.monotonic() + 30
+        while b"--kubeconfig" not in Path(f"/proc/{procs[1].pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert n._runs_as_own_identity(n.kube_proxy, "kube-proxy")
+        assert not n._runs_as_own_identity(n.kube_router, "kube-router")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    (n.dir / "Corefile").write_text(f"    kubeconfig {n.dir / 'node-services.kubeconfig'} lab\n")
+    assert not n._runs_as_own_identity(n.coredns, "coredns")
+    (n.dir / "Corefile").write_text(f"    kubeconfig {n.kubeconfig_path('coredns')} lab\n")
+    assert n._runs_as_own_identity(n.coredns, "coredns")
