@@ -25,10 +25,12 @@ suite() {
 
 # one rerun of a failed test, listed in the summary as "rerun": the lab tests share two cores with everything
 # else, and a test that fails twice in a row fails the suite; the 40 slowest tests are listed, to see where CI time goes
-suite "pytest" .venv/bin/pytest -p no:cacheprovider --reruns 1 --reruns-delay 5 --durations=40 tests/unit tests/integration
+# the unit tests (no lab) in two processes (pytest-xdist), then the lab integration tests one at a time
+suite "pytest-unit" .venv/bin/pytest -p no:cacheprovider -n 2 --durations=15 tests/unit
+suite "pytest" .venv/bin/pytest -p no:cacheprovider --reruns 1 --reruns-delay 5 --durations=40 tests/integration
 # the older supported ansible-core (2.20, on Python 3.13): unit tests and sanity
 if [[ -x .venv-2.20/bin/pytest ]]; then
-  suite "pytest-unit:ansible-core-2.20" .venv-2.20/bin/pytest -p no:cacheprovider tests/unit
+  suite "pytest-unit:ansible-core-2.20" .venv-2.20/bin/pytest -p no:cacheprovider -n 2 tests/unit
 fi
 for scenario in molecule/*/molecule.yml; do
   s="$(basename "$(dirname "$scenario")")"
