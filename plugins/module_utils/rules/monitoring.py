@@ -81,8 +81,8 @@ def scrape_interval(i):
     reads=(*RATIOS, *POSITIVE, *OPTIONAL_POSITIVE),
     refuses=(
         "alert thresholds that are not numbers where they are written into PromQL: the ratios are numbers above 0"
-        " and at most 1, the hours, days, minutes and seconds whole numbers of at least 1, a connection budget null or a whole"
-        " number of at least 1"
+        " and at most 1, the hours, days, minutes and seconds whole numbers of at least 1, a connection budget null or"
+        " a whole number of at least 1"
     ),
     example="monitoring_http_error_ratio=5 must be a number above 0 and at most 1 (a share, such as 0.05)",
 )
