@@ -95,12 +95,16 @@ CGROUP_ROOT = f"/governed-odoo-lab-{LAB_INDEX}"
 CGROUP_V1 = Path("/sys/fs/cgroup")
 NOFILE = 20000  # the host's hard limit; containerd's default for containers would exceed it
 # backup-runner: images/backup-runner/Containerfile; offhours-scaler: the lab's kubectl (odoo_offhours.image);
-# postgresql, redis: in-cluster placement (roles/postgresql, redis)
-IMAGES = ("pause", "tools", "backup-runner", "offhours-scaler", "postgresql", "redis")
+# postgresql, redis: in-cluster placement (roles/postgresql, redis); odoo-standin: the lab inventory's instance on the
+# node (odoo_image of civil-dev, its migration and neutralize Jobs)
+IMAGES = ("pause", "tools", "backup-runner", "offhours-scaler", "postgresql", "redis", "odoo-standin")
 # the node's local PersistentVolumes: a StorageClass of their own, a pool of directories under .lab/node/volumes
 STORAGE_CLASS = "lab-real-local"
 VOLUME_POOL = 6
 VOLUME_CAPACITY = "20Gi"  # nominal (a directory has no size): the roles' default claims (20Gi, 2Gi) fit
+# ReadWriteMany too: a local volume is one directory of the one node every pod using it is bound to (its nodeAffinity),
+# so all of them share it, as the odoo role's filestore claim (ReadWriteMany) asks of the web and cron pods
+VOLUME_ACCESS_MODES = ["ReadWriteOnce", "ReadWriteMany"]
 VOLUME_LABEL = "lab.governed.odoo/volume-pool"
 CNI_BIN = Path("/usr/lib/cni")
 # the lab's chained CNI plugin: pods reach the loopback Service ClusterIPs that host stand-ins bind
@@ -1152,7 +1156,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "metadata": {"name": name, "labels": {VOLUME_LABEL: NODE_NAME}},
             "spec": {
                 "capacity": {"storage": VOLUME_CAPACITY},
-                "accessModes": ["ReadWriteOnce"],
+                "accessModes": VOLUME_ACCESS_MODES,
                 "volumeMode": "Filesystem",
                 # no deleter for local volumes: the next `up` wipes a Released one and makes it Available again
                 "persistentVolumeReclaimPolicy": "Retain",
@@ -1202,6 +1206,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             if v.get("status", {}).get("phase") in ("Released", "Failed")
             or v["metadata"].get("deletionTimestamp")
             or not (self.volumes_dir / name).is_dir()
+            # an unclaimed volume made by an older `up` with other access modes
+            or (v.get("status", {}).get("phase") == "Available" and v["spec"].get("accessModes") != VOLUME_ACCESS_MODES)
         ]
         self._delete_volumes(stale)
         for name in stale:

@@ -11,6 +11,11 @@ afterwards: run site.yml for the instance again (its probe finds the drift and r
     .venv/bin/python lab/seed_instance.py civil-dev [--db-size 20M --files 200 --files-size 20M]
 
 Does nothing when the database already has Odoo's tables (use --force to regenerate).
+
+An instance whose pods run on the lab's real node (lab_node_placement: instance in inventories/lab/hosts.yml) keeps
+its filestore in a local volume of the node, the directory behind its `odoo-filestore` claim: the generated files are
+copied there too, under filestore/<database> as Odoo keeps them, so that the backup CronJob's pod (which mounts that
+claim) finds what the database references. Files already there with the same size are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,6 +60,7 @@ def main(argv=None):
         with psycopg.connect(dbname=dbname, autocommit=True, **admin) as conn:
             if conn.execute("SELECT to_regclass('public.ir_module_module')").fetchone()[0]:
                 print(f"{dbname} already has Odoo's tables; nothing to do (--force regenerates)")
+                copy_to_volume(lab_dir, args.instance, dbname, filestore)
                 return 0
 
     odoo_dataset.generate(
@@ -73,7 +81,49 @@ def main(argv=None):
                 sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(owner))
             )
     print(f"[seed] {dbname}: Odoo-shaped test data owned by {owner}, filestore {filestore}")
+    copy_to_volume(lab_dir, args.instance, dbname, filestore)
     return 0
+
+
+def volume_dir(lab_dir: Path, instance: str) -> Path | None:
+    """The directory of the local volume on the lab's real node bound to the instance's `odoo-filestore` claim (in
+    its namespace odoo-<instance>), or None: no such claim, not bound, or not a local volume of the node."""
+    cp = json.loads((lab_dir / "connection.json").read_text())["controlplane"]
+    kubectl = [cp["kubectl"], "--kubeconfig", cp["kubeconfig"]]
+
+    def get(*args):
+        res = subprocess.run([*kubectl, "get", *args, "-o", "json"], capture_output=True, text=True, check=False)
+        return json.loads(res.stdout) if res.returncode == 0 else {}
+
+    claim = get("pvc", "odoo-filestore", "-n", f"odoo-{instance}")
+    volume = claim.get("spec", {}).get("volumeName")
+    if not volume or claim.get("status", {}).get("phase") != "Bound":
+        return None
+    path = get("pv", volume).get("spec", {}).get("local", {}).get("path")
+    return Path(path) if path and Path(path).is_dir() else None
+
+
+def copy_to_volume(lab_dir: Path, instance: str, dbname: str, filestore: Path) -> None:
+    """The filestore copied into the instance's volume on the real node (see the module's docstring), with the
+    volume's group (the pods' fsGroup), readable by it."""
+    root = volume_dir(lab_dir, instance)
+    if root is None:
+        return
+    gid = root.stat().st_gid
+    dest = root / "filestore" / dbname
+    copied = 0
+    for src in sorted(p for p in filestore.rglob("*") if p.is_file()):
+        target = dest / src.relative_to(filestore)
+        if target.is_file() and target.stat().st_size == src.stat().st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        copied += 1
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in [root / "filestore", dest, *dest.rglob("*")]:
+        os.chown(path, -1, gid)
+        path.chmod(path.stat().st_mode | (0o750 if path.is_dir() else 0o640))
+    print(f"[seed] {dbname}: {copied} files copied into its filestore volume on the real node ({dest})", flush=True)
 
 
 if __name__ == "__main__":

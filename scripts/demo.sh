@@ -3,7 +3,9 @@
 #   1. provision the lab inventory's Odoo platforms (playbooks/site.yml; a second run changes nothing);
 #   2. give civil-dev an Odoo-shaped database and filestore (lab/seed_instance.py: a stand-in for Odoo's own
 #      initialisation, which the lab cannot run) and put its grants back (site.yml again, for that instance);
-#   3. back it up and install its nightly CronJob (playbooks/backup.yml);
+#   3. back it up and install its nightly CronJob (playbooks/backup.yml), then run that CronJob once now: civil-dev
+#      runs on the lab's real node (inventories/lab, lab_node_placement), so its backup pod really runs there, in the
+#      backup runner image, against the lab's PostgreSQL and S3;
 #   4. restore its latest backup into an isolated drill environment, verify it, measure RTO and RPO, write the
 #      report (.lab/drill-reports/, JSON and HTML) and tear the drill down (playbooks/dr_drill.yml, everything from
 #      the inventory: the instance's store, database, namespace, filestore, image and cluster).
@@ -34,6 +36,31 @@ fi
 
 step "back up civil-dev now and install its nightly backup CronJob (backup.yml)"
 .venv/bin/ansible-playbook -i inventories/lab playbooks/backup.yml --limit civil-dev
+
+# the nightly backup CronJob, once, now: on the real node when the lab has one (skipped, saying so, when not)
+mapfile -t KC < <(.venv/bin/python -c 'import json, sys
+c = json.load(open(sys.argv[1]))["controlplane"]
+print(c["kubectl"], c["kubeconfig"], sep="\n")' .lab/connection.json)
+kc() { "${KC[0]}" --kubeconfig "${KC[1]}" -n odoo-civil-dev "$@"; }
+if [ -n "$(kc get cronjob odoo-backup -o jsonpath='{.spec.jobTemplate.spec.template.spec.nodeSelector}')" ]; then
+  job="odoo-backup-demo-$(date -u +%Y%m%d%H%M%S)"
+  step "run civil-dev's nightly backup CronJob once now, on the lab's real node (job $job)"
+  kc create job "$job" --from=cronjob/odoo-backup
+  deadline=$((SECONDS + 900))
+  until state="$(kc get job "$job" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}')" \
+      && [[ "$state" == *Complete* || "$state" == *Failed* ]]; do
+    if ((SECONDS > deadline)); then state="timed out"; break; fi
+    sleep 5
+  done
+  kc get pods -l "job-name=$job" -o wide
+  kc logs "job/$job" --tail=15 || true
+  if [[ "$state" != *Complete* ]]; then
+    echo "the backup Job $job did not complete: $state" >&2
+    exit 1
+  fi
+else
+  echo "civil-dev's backup CronJob is not placed on a real node (the lab has none): not run now"
+fi
 
 step "disaster-recovery drill: restore civil-dev's latest backup into an isolated environment (dr_drill.yml)"
 .venv/bin/ansible-playbook -i inventories/lab playbooks/dr_drill.yml --limit civil-dev \

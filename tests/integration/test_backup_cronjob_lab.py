@@ -5,11 +5,13 @@ an instance into the lab's S3, and the backup restores and verifies.
 A dev instance of its own (unique tenant, namespace, database and buckets, a GOVERNANCE object lock of one day so that
 everything can be removed afterwards) is provisioned by site.yml from an inventory copied from inventories/lab, with
 its attachments in the environment's bucket (odoo_filestore: object_storage, no volume needed on the node) and its
-backup CronJobs placed on the real node (backup_node_selector/backup_tolerations); its Odoo pods stay on kwok nodes.
-The pods reach the lab's servers at the node's host_address (the lab forwards the same ports): the database as
-postgresql_external.cluster_host, S3 as storage_s3.cluster_endpoint_url, while the controller keeps using
-127.0.0.1. An Odoo-shaped dataset (tests/fixtures/odoo_dataset.py) is seeded, its files uploaded as Odoo with object
-storage keeps them, and playbooks/backup.yml installs the schedule only (no backup is taken from the controller).
+backup CronJobs placed on the real node as the lab inventory places building-prod's (lab_node_placement: jobs, which
+inventories/lab/group_vars/all/main.yml turns into backup_node_selector/backup_tolerations and the backup runner image
+by digest); its Odoo pods stay on kwok nodes. The pods reach the lab's servers at the node's host_address (the lab
+forwards the same ports): the database as postgresql_external.cluster_host, S3 as storage_s3.cluster_endpoint_url,
+the verification's scratch server as backup_verify_restore.cluster_host, while the controller keeps using 127.0.0.1.
+An Odoo-shaped dataset (tests/fixtures/odoo_dataset.py) is seeded, its files uploaded as Odoo with object storage
+keeps them, and playbooks/backup.yml installs the schedule only (no backup is taken from the controller).
 Shown here:
 
 * ``kubectl create job --from=cronjob/odoo-backup``: the Job completes on the real node, and the backups bucket then
@@ -70,17 +72,14 @@ def kjson(*args):
     return json.loads(kubectl(*args, "-n", NAMESPACE, "-o", "json").stdout)
 
 
-def write_inventory(where: Path, conn: dict) -> Path:
-    """One dev instance, reusing the lab inventory's group_vars; its backup pods on the real node."""
-    node = conn["node"]
-    pod_host = node["host_address"]
-    # the egress policy's CIDR: pods dial host_address, and the node's NetworkPolicy enforcer (kube-router) sees the
-    # connection after the node's DNAT, at policy_host_address; the lab gives one CIDR holding both
-    server_cidr = node.get("server_cidr", f"{pod_host}/32")
-    s3 = conn["s3"]["a"]
+def write_inventory(where: Path) -> Path:
+    """One dev instance, reusing the lab inventory's group_vars; its backup CronJobs on the real node as the lab
+    inventory places them (lab_node_placement: jobs): the backup runner image by digest, the database, S3 and the
+    verification's scratch server at the node's host_address, the egress CIDR that holds it."""
     group = {
         "lab_dir": str(LAB_DIR),
         "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
+        "lab_node_placement": "jobs",
         "governed_odoo_environment": "dev",
         "governed_odoo_tier": "nonproduction",
         "governed_odoo_netplan": {
@@ -97,33 +96,6 @@ def write_inventory(where: Path, conn: dict) -> Path:
         "storage_bucket_prefix": BUCKET_PREFIX,
         # GOVERNANCE, so that the test can remove its backups (COMPLIANCE could not be lifted for a day)
         "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
-        # the controller reaches S3 on loopback, the pods at the node's host_address on the same port
-        "storage_s3": {
-            "endpoint_url": "{{ lab_connection.s3.a.endpoint }}",
-            "cluster_endpoint_url": f"http://{pod_host}:{urlsplit(s3['endpoint']).port}",
-            "region": "{{ lab_connection.s3.a.region }}",
-            "access_key": "{{ lab_connection.s3.a.access_key }}",
-            "secret_key": "{{ lab_connection.s3.a.secret_key }}",
-            "validate_certs": False,
-            "cidr": server_cidr,
-        },
-        # the controller reaches the lab's PostgreSQL on loopback, the pods at the node's host_address (same port)
-        "postgresql_external": {
-            "host": "{{ lab_connection.postgres.primary.host }}",
-            "port": "{{ lab_connection.postgres.primary.port }}",
-            "cluster_host": pod_host,
-            "admin_user": "{{ lab_connection.postgres.primary.user }}",
-            "admin_password": "{{ lab_connection.postgres.primary.password }}",
-            "admin_database": "postgres",
-            "ssl_mode": "disable",
-            "cidr": server_cidr,
-            "reporting_host": "{{ lab_connection.postgres.replica.host }}",
-            "reporting_port": "{{ lab_connection.postgres.replica.port }}",
-        },
-        # the backup runner image the lab built from images/backup-runner/Containerfile, by digest
-        "backup_runner_image": node["images"]["backup-runner"],
-        "backup_node_selector": {NODE_LABEL: "real"},
-        "backup_tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
         "backup_backoff_limit": 0,
         "backup_runner_resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                                     "limits": {"cpu": "1", "memory": "1Gi"}},
@@ -190,7 +162,7 @@ def instance(lab, tmp_path_factory):
     import odoo_dataset
 
     base = tmp_path_factory.mktemp("backup-cronjob")
-    inv = write_inventory(base / "inv", conn)
+    inv = write_inventory(base / "inv")
     try:
         res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
         assert res.returncode == 0, output(res)
@@ -276,17 +248,11 @@ def test_the_jobs_backup_restores_and_verifies(instance, nightly, lab):
 
 
 def test_the_weekly_verify_cronjob_completes(instance, nightly, lab):
-    inv, conn = instance
-    host = conn["node"]["host_address"]
-    pg = conn["postgres"]["primary"]
-    # the test restore's scratch server (the lab's PostgreSQL) as the pods reach it
-    pod_side = {"backup_verify_restore": {"host": host, "port": pg["port"], "user": pg["user"], "db": "postgres",
-                                          "ssl_mode": "disable",
-                                          "cidr": conn["node"].get("server_cidr", f"{host}/32")}}
-    extra = inv.parent / "verify-pod-side.json"
-    extra.write_text(json.dumps(pod_side))
-    res = run_playbook(inv, "backup.yml", "-e", "governed_odoo_backup_now=false", "-e", f"@{extra}")
-    assert res.returncode == 0, output(res)
+    _inv, conn = instance
+    # the test restore's scratch server (the lab's PostgreSQL) as the pods reach it: the lab inventory's
+    # backup_verify_restore.cluster_host, while the controller's backup_verify.yml above used its host
+    settings = json.loads(kjson("get", "configmap", "odoo-backup")["data"]["verify-vars.json"])
+    assert settings["backup_verify_restore"]["host"] == conn["node"]["host_address"], settings
     job, pod = run_job("odoo-backup-verify", f"verify-now-{RUN_ID}")
     log = logs(job["metadata"]["name"])
     assert "Complete" in conditions(job), log

@@ -7,7 +7,9 @@ A dev instance of its own (unique tenant, namespace, database and buckets) is pr
 copied from inventories/lab, with `odoo_offhours` on: the image by digest from .lab/connection.json, the API server as
 a NetworkPolicy on the node sees it (`node.apiserver`: the advertised address and the API server's own port, after
 kube-proxy's DNAT of the ClusterIP), and the scaler's pods placed on the real node
-(odoo_offhours_node_selector/odoo_offhours_tolerations); its Odoo pods stay on kwok nodes. Shown here:
+(odoo_offhours_node_selector/odoo_offhours_tolerations): all of it as the lab inventory runs maint-qa's scaler
+(lab_offhours_scaler and its placement, inventories/lab/group_vars/all/main.yml); its Odoo pods stay on kwok nodes.
+Shown here:
 
 * ``kubectl create job --from=cronjob/odoo-offhours-down``: the Job completes on the real node and both Deployments'
   ``spec.replicas`` are 0; ``--from=cronjob/odoo-offhours-up``: back to odoo_web_replicas and odoo_cron_replicas;
@@ -61,10 +63,9 @@ def kjson(*args):
     return json.loads(kubectl(*args, "-n", NAMESPACE, "-o", "json").stdout)
 
 
-def write_inventory(where: Path, conn: dict) -> Path:
-    """One dev instance with off-hours scaling, reusing the lab inventory's group_vars; the scaler on the real node."""
-    node = conn["node"]
-    api = node["apiserver"]
+def write_inventory(where: Path) -> Path:
+    """One dev instance with off-hours scaling, reusing the lab inventory's group_vars; the scaler on the real node
+    (where the lab inventory puts off-hours CronJobs when the lab has the node), its Odoo pods on kwok."""
     group = {
         "lab_dir": str(LAB_DIR),
         "lab_secret_dir": str(where.parent / "secrets" / "{{ inventory_hostname }}"),
@@ -87,19 +88,9 @@ def write_inventory(where: Path, conn: dict) -> Path:
         "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
         "odoo_web_replicas": WEB_REPLICAS,
         "odoo_cron_replicas": CRON_REPLICAS,
-        "odoo_offhours": {
-            "enabled": True,
-            # the scaler image the lab built (its own kubectl), by digest
-            "image": node["images"]["offhours-scaler"],
-            # the API server where the node's NetworkPolicy enforcer sees it: kube-proxy has sent the `kubernetes`
-            # ClusterIP (port 443) to the advertised address and the API server's own port by then
-            "apiserver_cidrs": [f"{api['address']}/32"],
-            "apiserver_port": api["port"],
-        },
-        "odoo_offhours_node_selector": {NODE_LABEL: "real"},
-        "odoo_offhours_tolerations": [
-            {"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}
-        ],
+        # the scaler as the lab inventory runs it (maint-qa's): its image by digest and the API server as the node's
+        # NetworkPolicy enforcer sees it (lab_offhours_scaler), its pods on the real node
+        "odoo_offhours": "{{ {'enabled': true} | combine(lab_offhours_scaler) }}",
     }
     return node_lab.write_dev_inventory(where, {HOST: {"governed_odoo_tenant": TENANT}}, group)
 
@@ -150,7 +141,7 @@ def instance(tmp_path_factory):
         pytest.skip("lab API server not reachable")
     lab = Lab()
     base = tmp_path_factory.mktemp("offhours")
-    inv = write_inventory(base / "inv", conn)
+    inv = write_inventory(base / "inv")
     try:
         res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false")
         assert res.returncode == 0, output(res)

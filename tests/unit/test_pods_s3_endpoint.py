@@ -2,7 +2,9 @@
 reach it, apart from the controller's (endpoint_url). Rendered by the storage role (the odoo-object-storage ConfigMap,
 the egress policy's port) and the backup role (the CronJobs' runner settings, their egress port); the controller's side
 (storage_connection, backup_settings.endpoint_url) keeps endpoint_url. And backup_node_selector/backup_tolerations,
-which place the backup CronJobs' pods, by default where the odoo role places Odoo's."""
+which place the backup CronJobs' pods, by default where the odoo role places Odoo's. And
+backup_verify_restore.cluster_host: the test restore's server as the verify pods reach it, apart from the controller's
+(host, which playbooks/backup_verify.yml uses)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ PLAY = """
     postgresql_app_password: "{{ 'a' * 20 }}"
     backup_runner_image: "ghcr.io/governed-odoo/backup-runner@sha256:{{ 'cd' * 32 }}"
     odoo_filestore: object_storage
+    backup_verify_restore_password: "{{ 'v' * 20 }}"
     PLACEMENT
   tasks:
     - name: Render the object storage objects
@@ -55,8 +58,10 @@ NODE = {"lab.governed.odoo/node": "real"}
 TOLERATION = {"key": "lab.governed.odoo/node", "operator": "Equal", "value": "real", "effect": "NoSchedule"}
 
 
-def render(tmp_path, s3, placement=""):
-    (tmp_path / "play.yml").write_text(PLAY.replace("S3", json.dumps(s3)).replace("PLACEMENT", placement))
+def render(tmp_path, s3, placement="", verify_restore=None):
+    play = PLAY.replace("S3", json.dumps(s3)).replace("PLACEMENT", placement)
+    play = play.replace("  tasks:", f"    backup_verify_restore: {json.dumps(verify_restore or {})}\n  tasks:", 1)
+    (tmp_path / "play.yml").write_text(play)
     run_local_play(tmp_path / "play.yml")
     return json.loads((tmp_path / "out.json").read_text())
 
@@ -80,7 +85,11 @@ def test_pods_use_the_cluster_endpoint_and_the_controller_keeps_its_own(tmp_path
     if pods:
         s3.update(cluster_endpoint_url=f"http://{pods[0]}:{pods[1]}", cidr=f"{pods[0]}/32")
     host, port = pods or ("127.0.0.1", 18333)
-    out = render(tmp_path, s3, placement)
+    # the verification's scratch server: the controller reaches it on loopback, the pods (when placed) at the node's
+    verify_restore = {"host": "127.0.0.1", "port": 15432, "user": "postgres", "cidr": f"{host}/32"}
+    if pods:
+        verify_restore["cluster_host"] = host
+    out = render(tmp_path, s3, placement, verify_restore)
     # the controller's way to the store (buckets, backups now, restores)
     assert out["storage_connection"]["endpoint_url"] == "http://127.0.0.1:18333"
     assert out["backup_settings"]["endpoint_url"] == "http://127.0.0.1:18333"
@@ -93,6 +102,12 @@ def test_pods_use_the_cluster_endpoint_and_the_controller_keeps_its_own(tmp_path
     assert runner["governed_odoo_backup_s3"]["port"] == port
     policy = find(out["backup_objects"], "NetworkPolicy", "allow-backup-egress")["spec"]["egress"]
     assert {"to": [{"ipBlock": {"cidr": f"{host}/32"}}], "ports": [{"protocol": "TCP", "port": port}]} in policy
+    # the test restore: the controller's host in its settings, the pods' in the verify CronJob's
+    assert out["backup_settings"]["verify_restore"]["host"] == "127.0.0.1"
+    verify = json.loads(find(out["backup_objects"], "ConfigMap", "odoo-backup")["data"]["verify-vars.json"])
+    assert verify["backup_verify_restore"]["host"] == host and "cluster_host" not in verify["backup_verify_restore"]
+    assert verify["verify_test_restore"] is True
+    assert {"to": [{"ipBlock": {"cidr": f"{host}/32"}}], "ports": [{"protocol": "TCP", "port": 15432}]} in policy
     # both CronJobs' pods: where the odoo role places Odoo's unless the backup role is told otherwise
     for name in ("odoo-backup", "odoo-backup-verify"):
         pod = find(out["backup_objects"], "CronJob", name)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
