@@ -45,6 +45,16 @@ def _release(event):
     return _name(event.get("release"), "id", "name", "version")
 
 
+def _digest(release):
+    """The image digest of a release as the records name it (``digest``, else the one ``image`` is pinned by)."""
+    if not isinstance(release, dict):
+        return None
+    if release.get("digest"):
+        return str(release["digest"])
+    image = release.get("image")
+    return image.rsplit("@", 1)[1] if isinstance(image, str) and "@" in image else None
+
+
 def _approvers(event):
     out = []
     for item in event.get("approvers") or []:
@@ -56,6 +66,10 @@ def _approvers(event):
 
 def _window(event):
     window = event.get("window")
+    if isinstance(window, dict) and "allowed" in window and window.get("name"):
+        # the release gate's decision ({name, allowed, at}): its name says the window and its span in the
+        # environment's time zone; ``at`` is the instant of the promotion, the row's own time
+        return str(window["name"]) + ("" if window["allowed"] else " (overridden)")
     if isinstance(window, dict):
         name = _name(window, "name", "id")
         span = " to ".join(str(window[k]) for k in ("start", "end") if window.get(k)) or window.get("at") or ""
@@ -287,11 +301,13 @@ def build(
         running = None
         if deploys:
             w, s, e = deploys[-1]
+            # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
+            runs = e.get("to") if e.get("kind") == "rollback" else e.get("release")
             running = {
-                # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
-                "release": _name(e.get("to"), "id", "name", "version", "image")
+                "release": _name(runs, "id", "name", "version", "image")
                 if e.get("kind") == "rollback"
                 else _release(e),
+                "digest": _digest(runs),
                 # a GitOps promotion is ``committed``: approved and in the repository, the controller rolls it out
                 "outcome": e.get("outcome"),
                 "since": iso(w),
@@ -306,6 +322,10 @@ def build(
                 "kind": e.get("kind"),
                 "outcome": e.get("outcome"),
                 "release": _release(e),
+                "digest": _digest(e.get("release")),
+                # a rollback: the release it went back to (and its digest), what the instance runs after it
+                "to": _name(e.get("to"), "id", "name", "version", "image") if e.get("kind") == "rollback" else None,
+                "to_digest": _digest(e.get("to")) if e.get("kind") == "rollback" else None,
                 "instance": e.get("instance"),
                 "approvers": _approvers(e),
                 "window": _window(e),
@@ -314,7 +334,14 @@ def build(
             for w, s, e in reversed(deploys[-recent:])
         ]
         refused = [
-            {"at": iso(w), "seq": s, "release": _release(e), "instance": e.get("instance"), "reasons": _reasons(e)}
+            {
+                "at": iso(w),
+                "seq": s,
+                "release": _release(e),
+                "digest": _digest(e.get("release")),
+                "instance": e.get("instance"),
+                "reasons": _reasons(e),
+            }
             for w, s, e in reversed(refusals[-recent:])
         ]
         for w, _s, e in deploys:
