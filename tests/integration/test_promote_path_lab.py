@@ -656,4 +656,11 @@ def test_a_record_edited_in_the_stored_trail_is_reported_first_in_red(prod_drill
     body = dom[dom.index("<main>") + len("<main>"):]
     assert body.startswith('<div class="banner critical" id="audit-status" role="alert">The audit trail FAILS')
     assert f"record {record['seq']}" in body[: body.index("<h1>")]
+    # and uat's section flags the row read from that record, where it says mallory approved
+    (uat,) = [e for e in report["environments"] if e["name"] == "uat"]
+    assert uat["promotions"][0]["approvers"] == ["mallory"], uat["promotions"]
+    assert set(uat["promotions"][0]["fails_verification"]) == {"overwritten", "edited"}
+    uat_section = body[body.index('id="env-uat"'): body.index('id="env-prod"')]
+    assert '<tr class="fails">' in uat_section, uat_section
+    assert f"record {record['seq']} fails verification: overwritten, edited" in uat_section, uat_section
     screenshot(page, "governance-report-tampered.png", 1400)

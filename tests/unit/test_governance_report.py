@@ -152,6 +152,7 @@ def test_running_release_promotions_and_refusals_come_from_the_trail(trail_dir):
             "digest": None,
             "instance": None,
             "reasons": ["release.window: freeze finance: Month-end close"],
+            "fails_verification": [],
         }
     ]
     assert report["promotions_per_month"] == [
@@ -205,6 +206,14 @@ def test_an_edited_trail_is_reported_first(trail_dir):
     assert banner < page.index("<h1>") and banner < page.index('id="overview"')
     assert "FAILS verification" in page and "--bad:#cf222e" in page
     assert "Nothing needs attention" not in page
+    # the row read from the edited record says so where it is read; the others do not
+    (refusal,) = env(report, "prod")["refusals"]
+    assert refusal["seq"] == 2 and refusal["fails_verification"] == ["edited"]
+    assert all(not p["fails_verification"] for p in env(report, "prod")["promotions"])
+    refusals = page[page.index('<table class="refusals">'):]
+    refusals = refusals[: refusals.index("</table>")]
+    assert '<tr class="fails">' in refusals and "record 2 fails verification: edited" in refusals
+    assert page.count('<tr class="fails">') == 1 and page.count("fails verification: ") == 1
 
 
 class _Tags(HTMLParser):

@@ -37,6 +37,7 @@ table{border-collapse:collapse;width:100%;font-size:14px;margin:6px 0}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--bg);font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fails td{background:#ffebe9}
 .ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:16px}
 code.digest{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--mute)}
@@ -290,6 +291,21 @@ def _overview(report):
     )
 
 
+def _flag(row):
+    """A row read from a record that fails verification: says so in red where the row is read."""
+    kinds = row.get("fails_verification") or []
+    if not kinds:
+        return ""
+    return (
+        f'<br><span class="bad tampered">record {_e(row.get("seq"))} fails verification: '
+        f"{_e(', '.join(dict.fromkeys(kinds)))}</span>"
+    )
+
+
+def _tr(row):
+    return '<tr class="fails">' if row.get("fails_verification") else "<tr>"
+
+
 def _what(deploy):
     """``promotion``, ``promotion (committed)``: the outcome when the record names one."""
     outcome = deploy.get("outcome")
@@ -312,14 +328,17 @@ def _environment(env, index):
         parts.append(
             f'<p>Running release <b class="release">{_e(running["release"])}</b>'
             + (f' (<code class="digest" title="{_e(digest)}">{_e(_short_digest(digest))}</code>)' if digest else "")
-            + f" since {_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])}).</p>"
+            + f" since {_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])})."
+            + _flag(running)
+            + "</p>"
         )
     else:
         parts.append('<p class="mute">No promotion of this environment is in the audit trail.</p>')
     parts.append("<h3>Recent promotions</h3>")
     if env["promotions"]:
         rows = "".join(
-            f"<tr><td class='nowrap'>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}</td><td>{_deployed(p)}</td>"
+            f"{_tr(p)}<td class='nowrap'>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}{_flag(p)}</td>"
+            f"<td>{_deployed(p)}</td>"
             f"<td class='nowrap'>{_e(p['instance'] or '')}</td>"
             f"<td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
             f"<td>{_e(p['window'] or '')}</td><td>{_e(p['deployer'] or '')}</td></tr>"
@@ -334,9 +353,9 @@ def _environment(env, index):
     parts.append("<h3>Refused promotions</h3>")
     if env["refusals"]:
         rows = "".join(
-            f"<tr><td class='nowrap'>{_e(_ts(r['at']))}</td><td>{_release(r['release'], r.get('digest'))}</td>"
+            f"{_tr(r)}<td class='nowrap'>{_e(_ts(r['at']))}</td><td>{_release(r['release'], r.get('digest'))}</td>"
             f"<td class='nowrap'>{_e(r['instance'] or '')}</td>"
-            f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r['reasons'])}</ul></td></tr>"
+            f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r['reasons'])}</ul>{_flag(r)}</td></tr>"
             for r in env["refusals"]
         )
         parts.append(

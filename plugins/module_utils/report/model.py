@@ -294,6 +294,11 @@ def build(
         )
     elif not trail["checked"]:
         attention.append({"severity": "warning", "environment": None, "text": "No audit trail was read"})
+    # the records a verification problem names: their rows on the page say so where they are read
+    failing = {}
+    for problem in trail["problems"]:
+        if isinstance(problem.get("seq"), int):
+            failing.setdefault(problem["seq"], []).append(str(problem.get("kind")))
     months = {}
     for env in envs:
         deploys = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") in DEPLOY_KINDS]
@@ -314,6 +319,7 @@ def build(
                 "kind": e.get("kind"),
                 "seq": s,
                 "instance": e.get("instance"),
+                "fails_verification": failing.get(s, []),
             }
         promotions = [
             {
@@ -330,6 +336,7 @@ def build(
                 "approvers": _approvers(e),
                 "window": _window(e),
                 "deployer": _name(e.get("deployer"), "name", "id"),
+                "fails_verification": failing.get(s, []),
             }
             for w, s, e in reversed(deploys[-recent:])
         ]
@@ -341,6 +348,7 @@ def build(
                 "digest": _digest(e.get("release")),
                 "instance": e.get("instance"),
                 "reasons": _reasons(e),
+                "fails_verification": failing.get(s, []),
             }
             for w, s, e in reversed(refusals[-recent:])
         ]
