@@ -394,3 +394,18 @@ def test_duration_axes_are_round():
     chart = html.time_chart("c", "RTO", [("2026-12-06T20:55:00Z", 74.2)], 3600, mode="points")
     assert chart.count("2026-12-06 20:55</text>") == 1  # one point in time, one label
     assert ">target 1 h</text>" in chart and ": 1 min 14 s</title>" in chart
+
+
+def test_the_running_release_read_from_an_edited_record_is_flagged_in_the_overview(trail_dir):
+    lines = (trail_dir / "chain.jsonl").read_text().splitlines()
+    edited = json.loads(lines[2])  # record 3: the promotion prod runs
+    edited["event"]["approvers"] = ["mallory"]
+    lines[2] = json.dumps(edited)
+    (trail_dir / "chain.jsonl").write_text("\n".join(lines) + "\n")
+    report = build(trail_dir)
+    assert env(report, "prod")["running"]["fails_verification"] == ["edited"]
+    page = html.render(report)
+    overview = page[page.index('id="overview"') : page.index("</table>", page.index('id="overview"'))]
+    row = overview[overview.index('data-environment="prod"') :]
+    assert "record 3 fails verification: edited" in row
+    assert "fails verification" not in overview[: overview.index('data-environment="prod"')]

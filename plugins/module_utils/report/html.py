@@ -277,9 +277,12 @@ def _overview(report):
             if drift is None
             else _ok(not drift["drifted"], "none", f"{len(drift['changes'])} field(s)")
         )
+        release_cell = (
+            _release(running["release"], running.get("digest")) + _flag(running) if running else _release(None, None)
+        )
         rows.append(
             f'<tr data-environment="{_e(env["name"])}"><td><b>{_e(env["name"])}</b></td>'
-            f"<td>{_release(running['release'], running.get('digest')) if running else _release(None, None)}</td>"
+            f"<td>{release_cell}</td>"
             f"<td>{_e(_ts(running['since'])) if running else ''}</td>"
             f"<td>{len(env['promotions'])}</td><td>{len(env['refusals'])}</td>"
             f"<td>{backup_cell}</td><td>{drill_cell}</td><td>{drift_cell}</td></tr>"
