@@ -1,5 +1,6 @@
 """What the lab tests (and bench/) that put an instance on the lab's real node share: the connection details, kubectl,
-ansible-playbook run as a user runs it, a release record with its scan report, and a failed run's output.
+ansible-playbook run as a user runs it, a release record with its scan report, a failed run's output, and a page
+opened in headless Chromium as a person opens it.
 
 One copy of each, so that a change to how the lab is reached (a port, a path, a timeout) is made once.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -158,3 +160,20 @@ def write_release(
     path = directory / f"{rid}.json"
     path.write_text(json.dumps(record, indent=1))
     return path
+
+
+def chromium(*args: str) -> str:
+    """Debian's Chromium, headless, on a fresh profile (two runs never share one) with ``args`` (``--dump-dom URL``:
+    the DOM the browser built, on stdout; ``--screenshot=PNG --window-size=W,H URL``); its stdout."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("chromium is not installed (scripts/setup.sh installs Debian's chromium)")
+    profile = Path(f"/tmp/governed-odoo-chromium-{secrets.token_hex(4)}")
+    argv = [found, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            f"--user-data-dir={profile}", *args]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout

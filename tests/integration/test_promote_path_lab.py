@@ -29,7 +29,16 @@ Asserted: each stage's gate passes the path rule only once the stage before it r
 (the gates of every later stage are evaluated after each promotion); promoting to prod straight after staging
 (uat skipped) is refused, recorded, and changes nothing in prod; the rehearsal gate of prod accepts a migrating
 release of B's digest on the evidence of the real restore (and refuses one whose digest never ran in staging);
-rollback.yml on dev reads the stored trail and goes back to A; the whole trail verifies with audit_verify.
+rollback.yml on dev reads the stored trail and goes back to A; dr_drill.yml drills prod from the inventory (the
+backup it restores is the one prod's promotion took) and records its restore; the whole trail verifies with
+audit_verify.
+
+Last, the governance report (playbooks/report.yml) of what these runs wrote: the stored trail, the five stages'
+backup stores and prod's drill report, opened in headless Chromium (its DOM read, a screenshot in
+tests/output/governance-report.png): every stage's running release, prod's promotion with digest, approvers, window
+and deployer, the refusal and its reason, fresh backups, the drill's RTO and RPO. Then uat's promotion record is
+edited in the locked bucket (a new version over it) and the report says so first, in red
+(tests/output/governance-report-tampered.png).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -77,6 +87,7 @@ SIGNERS = {name: audit_chain.Signer(Ed25519PrivateKey.generate()) for name in PE
 # who approves a promotion into each stage (the stage's default policy: uat one release manager, prod two groups)
 APPROVERS = {"dev": (), "qa": (), "staging": (), "uat": ("alice",), "prod": ("alice", "carol")}
 TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
+OUTPUT = ROOT / "tests" / "output"  # the report's screenshots
 
 
 # --------------------------------------------------------------------------- helpers
@@ -420,12 +431,19 @@ def test_qa_and_staging_verify_b_one_after_the_other(on_staging, keys, images):
     assert verdicts["prod"]["release.path"] is False, verdicts["prod"]
 
 
-def test_skipping_uat_is_refused_recorded_and_changes_nothing_in_prod(on_staging, keys, images):
+@pytest.fixture(scope="module")
+def prod_refused(on_staging):
+    """B promoted to prod straight after staging (uat skipped): the run, prod's web before and after it."""
     before = web("prod")
     res = promote(on_staging, on_staging["releases"]["B"], "prod")
+    return {"run": res, "before": before, "after": web("prod")}
+
+
+def test_skipping_uat_is_refused_recorded_and_changes_nothing_in_prod(prod_refused, keys, images):
+    res, before = prod_refused["run"], prod_refused["before"]
     assert res.returncode != 0, output(res)
     assert "was not deployed and verified in uat" in res.stdout, output(res)
-    assert web("prod") == before and before[0] == images["A"]
+    assert prod_refused["after"] == before and before[0] == images["A"]
     refusal = events(keys, kind="refusal", environment="prod")[-1]
     assert refusal["operation"] == "promote" and refusal["instance"] == HOSTS["prod"]
     failed = {g["id"] for g in refusal["gates"] if not g["passed"]}
@@ -433,7 +451,7 @@ def test_skipping_uat_is_refused_recorded_and_changes_nothing_in_prod(on_staging
 
 
 @pytest.fixture(scope="module")
-def on_uat(on_staging, images):
+def on_uat(on_staging, prod_refused, images):
     res = promote(on_staging, on_staging["releases"]["B"], "uat")
     assert res.returncode == 0, output(res)
     assert web("uat")[0] == images["B"]
@@ -454,10 +472,15 @@ def test_prod_gates_pass_after_uat_and_the_rehearsal_reads_the_real_restore(on_u
     assert any("no successful rehearsal" in m for m in never_verdicts["_messages"]), never_verdicts
 
 
-def test_prod_verifies_b_with_its_approvals(on_uat, keys, images):
+@pytest.fixture(scope="module")
+def on_prod(on_uat, images):
     res = promote(on_uat, on_uat["releases"]["B"], "prod")
     assert res.returncode == 0, output(res)
     assert web("prod")[0] == images["B"]
+    return on_uat
+
+
+def test_prod_verifies_b_with_its_approvals(on_prod, keys, images):
     (event,) = events(keys, kind="promotion", environment="prod")
     assert event["outcome"] == "verified" and event["deployer"] == "bob"
     assert sorted(event["approvers"]) == ["alice", "carol"]
@@ -468,14 +491,20 @@ def test_prod_verifies_b_with_its_approvals(on_uat, keys, images):
     assert order == list(STAGES), order
 
 
-def test_rollback_reads_the_stored_trail_and_puts_dev_back_on_a(on_uat, keys, images):
+@pytest.fixture(scope="module")
+def dev_rolled_back(on_uat):
+    """rollback.yml on dev (on B since on_dev): the run."""
     values = evidence(on_uat["releases"]["A"], "dev")
     # the rollback is observed as a promotion is: the lab's Prometheus, windows short, a minimum of requests the lab
     # does not send (inconclusive, which this policy accepts)
     policy = {"release_observation": {"prometheus_url": connection()["prometheus"]["url"], "window_seconds": 10,
                                       "settle_seconds": 0, "tolerance": {"min_requests": 100000}}}
-    res = run_playbook(on_uat["inventory"], "rollback.yml", "-e", f"promotion_request={values['promotion_request']}",
-                       "-e", json.dumps(policy), limit=HOSTS["dev"])
+    return run_playbook(on_uat["inventory"], "rollback.yml", "-e", f"promotion_request={values['promotion_request']}",
+                        "-e", json.dumps(policy), limit=HOSTS["dev"])
+
+
+def test_rollback_reads_the_stored_trail_and_puts_dev_back_on_a(dev_rolled_back, keys, images):
+    res = dev_rolled_back
     assert res.returncode == 0, output(res)
     assert web("dev")[0] == images["A"]
     event = events(keys, kind="rollback", environment="dev")[-1]
@@ -486,10 +515,152 @@ def test_rollback_reads_the_stored_trail_and_puts_dev_back_on_a(on_uat, keys, im
     assert observation["after"]["start"] >= observation["before"]["end"]
 
 
-def test_the_whole_trail_verifies_in_object_storage(on_uat, keys):
+@pytest.fixture(scope="module")
+def prod_drilled(on_prod):
+    """dr_drill.yml on prod from the inventory alone, after B's promotion (its newest backup: the pre-release one);
+    the drill's report."""
+    reports = on_prod["work"] / "drill-reports"
+    res = node_lab.run_playbook(on_prod["inventory"], "dr_drill.yml", "-e", f"drill_report_dir={reports}",
+                                limit=HOSTS["prod"], cwd=on_prod["work"])
+    assert res.returncode == 0, output(res)
+    found = sorted(reports.glob("drill-prod-*.json"))
+    assert len(found) == 1, (found, output(res))
+    return json.loads(found[0].read_text())
+
+
+def test_a_drill_of_prod_restores_its_newest_backup_and_is_recorded(prod_drilled, keys):
+    drill = prod_drilled
+    assert drill["result"] == "pass", drill["failures"]
+    assert drill["source"]["db_name"] == DBS["prod"]
+    assert drill["rto"]["met"] is True and drill["rpo"]["met"] is True
+    (record,) = events(keys, kind="restore", operation="dr_drill")
+    assert record["ok"] is True and record["source"]["instance"] == HOSTS["prod"], record
+    assert record["environment"] == "drill" and record["target"]["production"] is False
+    # the backup restored is the one prod's promotion took before it rolled B out
+    (promotion,) = events(keys, kind="promotion", environment="prod")
+    assert promotion["backup"] in (record["source"]["backup"], record["source"]["backup_id"]), (promotion, record)
+
+
+def test_the_whole_trail_verifies_in_object_storage(prod_drilled, dev_rolled_back, keys):
     result = run_module("audit_verify", {**audit_location(), "public_keys": [keys["public"]]})
     assert result.get("ok") is True and not result.get("problems"), result
     assert "local" not in result, result
     kinds = [r["event"]["kind"] for r in trail(keys)]
-    assert sorted(kinds) == sorted(["restore", "refusal", "rollback"] + ["promotion"] * 6), kinds
+    # the restore of the production copy into staging and the drill's restore
+    assert sorted(kinds) == sorted(["restore", "restore", "refusal", "rollback"] + ["promotion"] * 6), kinds
     assert result["stored"]["length"] == len(kinds)
+
+
+# --------------------------------------------------------------------------- the governance report of the path
+def render_report(work: Path, keys, name: str):
+    """playbooks/report.yml over this path's stored trail, the five backup stores and prod's drill reports:
+    (the report's JSON, its page)."""
+    out = work / f"report-{name}"
+    s3 = Lab().s3["a"]
+    values = {
+        "governed_odoo_report_dir": str(out),
+        "governed_odoo_report_audit": {"bucket": AUDIT_BUCKET, "prefix": AUDIT_PREFIX, "public_keys": [keys["public"]]},
+        "governed_odoo_report_backup_stores": [{"bucket": f"{BUCKET_PREFIX}-{stage}-backups"} for stage in STAGES],
+        "governed_odoo_report_s3": s3,
+        "governed_odoo_report_drills_dir": str(work / "drill-reports"),
+        "governed_odoo_report_environments": list(STAGES),
+    }
+    res = node_lab.run_playbook("localhost,", "report.yml", "-e", extra_vars(work / f"report-{name}.json", values))
+    assert res.returncode == 0, output(res)
+    assert s3["secret_key"] not in res.stdout + res.stderr
+    return json.loads((out / "governance-report.json").read_text()), out / "governance-report.html"
+
+
+def screenshot(page: Path, name: str, height: int) -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    shot = OUTPUT / name
+    shot.unlink(missing_ok=True)
+    node_lab.chromium(f"--window-size=1200,{height}", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+    return shot
+
+
+def test_the_governance_report_of_the_path_in_a_browser(prod_drilled, dev_rolled_back, work, keys, images):
+    report, page = render_report(work, keys, "clean")
+    records = trail(keys)
+    assert report["audit"] == {"checked": True, "ok": True, "length": len(records), "problems": []}, report["audit"]
+    assert report["attention"] == [], report["attention"]
+    envs = {env["name"]: env for env in report["environments"]}
+    assert list(envs) == list(STAGES)
+    b_id, b_digest = f"b-{RUN_ID}", images["B"].split("@", 1)[1]
+    # where each stage is now: B everywhere but dev, which rollback.yml put back on A
+    assert (envs["dev"]["running"]["release"], envs["dev"]["running"]["kind"]) == (f"a-{RUN_ID}", "rollback")
+    for stage in STAGES[1:]:
+        running = envs[stage]["running"]
+        assert (running["release"], running["digest"], running["outcome"]) == (b_id, b_digest, "verified"), running
+    # prod: B with its two approvers, in the window it landed in, deployed by bob; refused once, uat skipped
+    (prod,) = envs["prod"]["promotions"]
+    (event,) = events(keys, kind="promotion", environment="prod")
+    assert (prod["release"], prod["digest"], prod["instance"]) == (b_id, b_digest, HOSTS["prod"]), prod
+    assert sorted(prod["approvers"]) == ["alice", "carol"] and prod["deployer"] == "bob", prod
+    # the window it landed in, as the gate decided it: prod's allow window, open at that instant
+    assert event["window"]["allowed"] is True, event["window"]
+    assert event["window"]["name"].startswith("allow window every day, all day (the test runs on any day) ("), event
+    assert event["window"]["name"] in prod["window"], prod["window"]
+    (refusal,) = envs["prod"]["refusals"]
+    assert refusal["release"] == b_id and len(refusal["reasons"]) == 1, refusal
+    assert refusal["reasons"][0].startswith("release.path: ") and "was not deployed and verified in uat" in \
+        refusal["reasons"][0], refusal
+    assert [p["approvers"] for p in envs["uat"]["promotions"]] == [["alice"]]
+    assert [(p["kind"], p["release"]) for p in envs["dev"]["promotions"]] == [
+        ("rollback", b_id), ("promotion", b_id), ("promotion", f"a-{RUN_ID}")]
+    # backups: the pre-release backup of each promotion (and prod's backup.yml run), all fresh
+    for stage, env in envs.items():
+        assert env["backup"]["fresh"] is True and env["backup"]["databases"][0]["db_name"] == DBS[stage], env["backup"]
+    assert envs["prod"]["backup"]["count"] >= 2 and envs["dev"]["backup"]["count"] >= 2
+    # the drill of prod, as its report says
+    latest = envs["prod"]["drill"]["latest"]
+    assert latest["drill_id"] == prod_drilled["drill_id"] and latest["result"] == "pass"
+    assert (latest["rto_seconds"], latest["rto_target_seconds"], latest["rto_met"]) == (
+        prod_drilled["rto"]["seconds"], 3600, True)
+    assert (latest["rpo_seconds"], latest["rpo_target_seconds"], latest["rpo_met"]) == (
+        prod_drilled["rpo"]["seconds"], 86400, True)
+    assert all(envs[stage]["drill"]["latest"] is None for stage in STAGES[:4])
+    # six promotions (A and B into dev, B into each later stage); the rollback is not one
+    assert sum(m["total"] for m in report["promotions_per_month"]) == 6
+
+    dom = node_lab.chromium("--dump-dom", page.as_uri())
+    assert f'<div class="banner good" id="audit-status">Audit trail verified: {len(records)} signed' in dom
+    for stage in STAGES:
+        assert f'<tr data-environment="{stage}">' in dom and f'id="env-{stage}"' in dom, stage
+    prod_section = dom[dom.index('id="env-prod"'):]
+    assert b_id in prod_section and b_digest[:19] in prod_section and "alice, carol" in prod_section
+    assert "allow window every day, all day (the test runs on any day)" in prod_section
+    assert "was not deployed and verified in uat" in prod_section and prod_drilled["drill_id"] in prod_section
+    for chart in ("promotions-per-month", *(f"backup-age-{s}" for s in STAGES), "drill-rto-prod"):
+        assert re.search(rf'<svg class="chart" id="{chart}"', dom), chart
+    assert 'class="point"' in dom[dom.index('id="drill-rto-prod"'):]
+    screenshot(page, "governance-report.png", 4200)
+
+
+def test_a_record_edited_in_the_stored_trail_is_reported_first_in_red(prod_drilled, dev_rolled_back, work, keys):
+    # last of the module: someone gives uat's promotion another approver, as a new version over the record (an
+    # object lock keeps the old version, it does not forbid a new one)
+    (record,) = [r for r in trail(keys) if r["event"]["kind"] == "promotion" and r["event"]["environment"] == "uat"]
+    client, key = Lab().client("a"), f"{AUDIT_PREFIX}records/{record['seq']:012d}.json"
+    stored = json.loads(client.get_object(Bucket=AUDIT_BUCKET, Key=key)["Body"].read())
+    assert stored["seq"] == record["seq"] and stored["event"]["environment"] == "uat", stored
+    stored["event"]["approvers"] = ["mallory"]
+    client.put_object(Bucket=AUDIT_BUCKET, Key=key, Body=json.dumps(stored).encode())
+
+    report, page = render_report(work, keys, "tampered")
+    assert report["audit"]["ok"] is False and report["attention"][0]["severity"] == "critical"
+    problems = {(p.get("seq"), p["kind"]) for p in report["audit"]["problems"]}
+    assert {(record["seq"], "overwritten"), (record["seq"], "edited")} <= problems, report["audit"]["problems"]
+    dom = node_lab.chromium("--dump-dom", page.as_uri())
+    body = dom[dom.index("<main>") + len("<main>"):]
+    assert body.startswith('<div class="banner critical" id="audit-status" role="alert">The audit trail FAILS')
+    assert f"record {record['seq']}" in body[: body.index("<h1>")]
+    # and uat's section flags the row read from that record, where it says mallory approved
+    (uat,) = [e for e in report["environments"] if e["name"] == "uat"]
+    assert uat["promotions"][0]["approvers"] == ["mallory"], uat["promotions"]
+    assert set(uat["promotions"][0]["fails_verification"]) == {"overwritten", "edited"}
+    uat_section = body[body.index('id="env-uat"'): body.index('id="env-prod"')]
+    assert '<tr class="fails">' in uat_section, uat_section
+    assert f"record {record['seq']} fails verification: overwritten, edited" in uat_section, uat_section
+    screenshot(page, "governance-report-tampered.png", 1400)

@@ -149,8 +149,10 @@ def test_running_release_promotions_and_refusals_come_from_the_trail(trail_dir):
             "at": "2026-11-20T09:00:00Z",
             "seq": 2,
             "release": "2026.11.5",
+            "digest": None,
             "instance": None,
             "reasons": ["release.window: freeze finance: Month-end close"],
+            "fails_verification": [],
         }
     ]
     assert report["promotions_per_month"] == [
@@ -204,6 +206,14 @@ def test_an_edited_trail_is_reported_first(trail_dir):
     assert banner < page.index("<h1>") and banner < page.index('id="overview"')
     assert "FAILS verification" in page and "--bad:#cf222e" in page
     assert "Nothing needs attention" not in page
+    # the row read from the edited record says so where it is read; the others do not
+    (refusal,) = env(report, "prod")["refusals"]
+    assert refusal["seq"] == 2 and refusal["fails_verification"] == ["edited"]
+    assert all(not p["fails_verification"] for p in env(report, "prod")["promotions"])
+    refusals = page[page.index('<table class="refusals">'):]
+    refusals = refusals[: refusals.index("</table>")]
+    assert '<tr class="fails">' in refusals and "record 2 fails verification: edited" in refusals
+    assert page.count('<tr class="fails">') == 1 and page.count("fails verification: ") == 1
 
 
 class _Tags(HTMLParser):
@@ -226,6 +236,8 @@ def test_the_page_is_self_contained_with_its_charts(trail_dir):
     assert "url(" not in page and "@import" not in page
     for chart in ("promotions-per-month", "backup-age-prod", "drill-rto-prod", "backup-age-staging"):
         assert f'id="{chart}"' in page
+    # staging has no drill: the page says so once, without an empty chart
+    assert 'id="drill-rto-staging"' not in page and "No disaster-recovery drill of this environment." in page
     assert page.count('class="bar"') == 3  # 2026-10 prod, 2026-11 prod and staging
     assert 'class="banner good"' in page and "2026.11.6" in page and "freeze finance: Month-end close" in page
 
@@ -281,10 +293,14 @@ def test_a_failed_trail_alone_is_not_followed_by_nothing_needs_attention():
 
 
 def test_the_window_as_the_release_gate_records_it():
-    """promote.yml records the gate's window decision ({name, allowed, at}); the report shows what decided and when."""
-    window = {"name": "allow window weekday-evenings (Tue 18:00-22:00)", "allowed": True, "at": "2026-12-01 19:30 CET"}
-    assert model._window({"window": window}) == (
-        "allow window weekday-evenings (Tue 18:00-22:00) (2026-12-01 19:30 CET)")
+    """promote.yml records the gate's window decision ({name, allowed, at}); the report shows what decided (its name
+    has the window's span in the environment's time zone; ``at`` is the promotion's own time, in the row already),
+    and a promotion let through a closed window by override approvals as overridden."""
+    window = {"name": "allow window weekday-evenings (2026-12-01 18:00 to 22:00 CET)", "allowed": True,
+              "at": "2026-12-01 19:30 CET"}
+    assert model._window({"window": window}) == "allow window weekday-evenings (2026-12-01 18:00 to 22:00 CET)"
+    closed = {"name": "freeze finance (2026-12-01 to 2026-12-03 CET)", "allowed": False, "at": "2026-12-01 19:30 CET"}
+    assert model._window({"window": closed}) == "freeze finance (2026-12-01 to 2026-12-03 CET) (overridden)"
     assert model._window({"window": None}) is None
 
 
@@ -326,3 +342,70 @@ def test_records_as_promote_yml_writes_them_real_gate_results_rollbacks_and_gito
     assert qa["promotions"][0]["outcome"] == "committed"
     page = html.render(report)
     assert "promotion (committed)" in page and "rollback (verified)" in page
+
+
+def test_digests_and_rollbacks_as_the_records_name_them(tmp_path):
+    """A promotion's release names its image and digest (promote.yml adds ``digest``; an older record only the pinned
+    ``image``); a rollback names the release rolled back and the one gone back ``to``: the page shows what each row
+    deployed with its short digest (the full one in the tooltip and the JSON), a rollback as the release it went
+    back to, back from the other."""
+    a_image = "registry.lab:5000/odoo-standin-a@sha256:" + "a1" * 32
+    b_digest = "sha256:" + "b2" * 32
+    trail = AuditTrail(local=LocalChain(tmp_path / "audit"))
+    signer = chain.Signer(KEY)
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    events = [
+        {"kind": "promotion", "outcome": "verified", "environment": "dev", "release": {"id": "a1", "image": a_image}},
+        {"kind": "promotion", "outcome": "verified", "environment": "dev",
+         "release": {"id": "b1", "image": "registry.lab:5000/odoo-standin-b@" + b_digest, "digest": b_digest}},
+        {"kind": "refusal", "environment": "prod", "release": {"id": "b1", "digest": b_digest},
+         "gates": [{"id": "release.path", "passed": False, "reasons": ["not verified in uat"]}]},
+        {"kind": "rollback", "outcome": "verified", "environment": "dev", "release": {"id": "b1", "digest": b_digest},
+         "to": {"id": "a1", "image": a_image}},
+    ]
+    for n, event in enumerate(events):
+        trail.append(event, signer, t0 + dt.timedelta(hours=n))
+    report = model.build(now=NOW, audit=gather.read_audit(None, local_dir=str(tmp_path / "audit"), public_keys=PUBLIC))
+    dev, prod = env(report, "dev"), env(report, "prod")
+    assert (dev["running"]["release"], dev["running"]["digest"]) == ("a1", "sha256:" + "a1" * 32)
+    rollback, b_row, a_row = dev["promotions"]
+    assert (rollback["release"], rollback["digest"], rollback["to"], rollback["to_digest"]) == (
+        "b1", b_digest, "a1", "sha256:" + "a1" * 32)
+    assert (b_row["digest"], b_row["to"], a_row["digest"]) == (b_digest, None, "sha256:" + "a1" * 32)
+    assert prod["refusals"][0]["digest"] == b_digest
+    page = html.render(report)
+    rows = page[page.index('<table class="promotions">'):]
+    rows = rows[: rows.index("</table>")].split("<tr>")[2:]
+    assert len(rows) == 3
+    short = '<code class="digest" title="sha256:' + "a1" * 32 + '">sha256:a1a1a1a1a1a1</code>'
+    assert f'<b class="release">a1</b><br>{short}' in rows[0] and "back from b1" in rows[0]
+    assert "sha256:b2b2b2b2b2b2<" in rows[1] and "back from" not in rows[1]
+    assert "sha256:b2b2b2b2b2b2<" in page[page.index('<table class="refusals">'):]
+    overview = page[page.index('id="overview"'):page.index("</table>", page.index('id="overview"'))]
+    assert "sha256:a1a1a1a1a1a1" in overview  # dev runs a1 again
+
+
+def test_duration_axes_are_round():
+    """The charts' axes step by round durations (not 29.9 h, 22.4 h, ...) and read as durations."""
+    assert html._ticks(26 * 3600 * 1.1) == (36 * 3600, [0, 12 * 3600, 24 * 3600, 36 * 3600])
+    assert html._ticks(3600 * 1.1) == (5400, [0, 1800, 3600, 5400])
+    assert [html._axis(v) for v in (0, 30, 900, 5400, 86400, 2 * 86400)] == [
+        "0", "30 s", "15 min", "1.5 h", "24 h", "2 d"]
+    chart = html.time_chart("c", "RTO", [("2026-12-06T20:55:00Z", 74.2)], 3600, mode="points")
+    assert chart.count("2026-12-06 20:55</text>") == 1  # one point in time, one label
+    assert ">target 1 h</text>" in chart and ": 1 min 14 s</title>" in chart
+
+
+def test_the_running_release_read_from_an_edited_record_is_flagged_in_the_overview(trail_dir):
+    lines = (trail_dir / "chain.jsonl").read_text().splitlines()
+    edited = json.loads(lines[2])  # record 3: the promotion prod runs
+    edited["event"]["approvers"] = ["mallory"]
+    lines[2] = json.dumps(edited)
+    (trail_dir / "chain.jsonl").write_text("\n".join(lines) + "\n")
+    report = build(trail_dir)
+    assert env(report, "prod")["running"]["fails_verification"] == ["edited"]
+    page = html.render(report)
+    overview = page[page.index('id="overview"') : page.index("</table>", page.index('id="overview"'))]
+    row = overview[overview.index('data-environment="prod"') :]
+    assert "record 3 fails verification: edited" in row
+    assert "fails verification" not in overview[: overview.index('data-environment="prod"')]

@@ -59,8 +59,8 @@ def test_rpo_without_a_measurable_latest_write_is_the_upper_bound():
     ({"neutralization": dict(CHECKS, ok=False)}, "neutralization check failed"),
     ({"smoke": dict(CHECKS, ok=False)}, "smoke test check failed"),
     ({"teardown": dict(CHECKS, ok=False)}, "not torn down"),
-    ({"rto_target_seconds": 60}, "RTO 10 min 0 s over the target 1 min 0 s"),
-    ({"rpo_target_seconds": 60}, "RPO 30 min 0 s over the target"),
+    ({"rto_target_seconds": 60}, "RTO 10 min over the target 1 min"),
+    ({"rpo_target_seconds": 60}, "RPO 30 min over the target"),
     ({"errors": ["Restore: boom"]}, "Restore: boom"),
 ])
 def test_failures(kw, failure):
@@ -81,13 +81,15 @@ def test_html_is_self_contained_escaped_and_readable():
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert "<script" not in page and "&lt;script&gt;" in page
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
-    assert "PASS" in page and "10 min 0 s" in page and "30 min 0 s" in page
+    assert "PASS" in page and "10 min" in page and "30 min" in page
     fail = drill.render_html(report(data=dict(OK_DATA, ok=False, mismatched=["res_partner"])))
     assert "FAIL" in fail and "Why the drill failed" in fail and "Differing tables" in fail
 
 
 def test_human_units():
     assert drill.human_seconds(None) == "n/a" and drill.human_seconds(5.25) == "5.2 s"
+    assert drill.human_seconds(0) == "0 s"  # nothing lost
+    assert drill.human_seconds(3600) == "1 h" and drill.human_seconds(600) == "10 min"  # no "1 h 0 min"
     assert drill.human_seconds(3725) == "1 h 2 min" and drill.human_seconds(90000) == "1 d 1 h"
     assert drill.human_bytes(512) == "512 B" and drill.human_bytes(3 * 2**30) == "3.0 GiB"
 

@@ -31,13 +31,17 @@ h3{font-size:15px;margin:20px 0 6px}
 .banner.warning{background:#fff8c5;border:1px solid var(--warn);color:var(--warn)}
 ul.attention{padding-left:20px}ul.attention li{margin:3px 0}
 td ul{margin:0;padding-left:18px}
+table.drill{margin-top:14px}
 .sev-high{color:var(--bad)}.sev-medium,.sev-warning{color:var(--warn)}.sev-critical{color:var(--bad);font-weight:700}
 table{border-collapse:collapse;width:100%;font-size:14px;margin:6px 0}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--bg);font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fails td{background:#ffebe9}
 .ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:16px}
+code.digest{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--mute)}
+.release,code.digest,.nowrap{white-space:nowrap}
 figure{margin:0;border:1px solid var(--line);border-radius:10px;padding:10px 12px;background:#fff}
 figcaption{font-size:13px;color:var(--mute);margin-bottom:4px}
 svg text{font:11px -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:var(--mute)}
@@ -63,19 +67,50 @@ def _ts(value):
     return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "n/a"
 
 
-def _hours(secs):
-    return f"{secs / 3600:.1f} h" if secs >= 3600 else f"{secs / 60:.0f} min"
+def _short_digest(digest):
+    """``sha256:`` and the first 12 hex digits: enough to tell two images apart on a page (the full one in the
+    tooltip and the JSON)."""
+    algo, sep, rest = str(digest).partition(":")
+    return f"{algo}:{rest[:12]}" if sep else str(digest)[:19]
+
+
+def _release(release, digest, note=None):
+    """A release id in bold, its image digest (short) under it, and a note (``back from ...``) when given."""
+    out = f'<b class="release">{_e(release)}</b>' if release else '<span class="mute">unknown</span>'
+    if digest:
+        out += f'<br><code class="digest" title="{_e(digest)}">{_e(_short_digest(digest))}</code>'
+    if note:
+        out += f'<br><span class="mute nowrap">{_e(note)}</span>'
+    return out
 
 
 # -- charts ------------------------------------------------------------------------------------------------------
 
+# steps of a duration axis, in seconds: round numbers of seconds, minutes, hours and days
+_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+
+
+def _axis(secs):
+    """A duration as an axis reads it: ``0``, ``30 s``, ``15 min``, ``1.5 h``, ``36 h``, ``2 d`` (hours up to two
+    days: a backup's age against a target of 26 h reads in hours)."""
+    for unit, size, start in (("d", 86400, 172800), ("h", 3600, 3600), ("min", 60, 60)):
+        if secs >= start:
+            return f"{secs / size:g} {unit}"
+    return f"{secs:g} s" if secs else "0"
+
 
 def _ticks(top, n=4):
-    return [top * i / n for i in range(n + 1)]
+    """(axis top, ticks): the smallest round step that covers ``top`` in at most ``n`` steps, and its multiples."""
+    step = next((s for s in _STEPS if s * n >= top), None)
+    if step is None:
+        step = _STEPS[-1] * -(-top // (_STEPS[-1] * n))
+    count = max(1, int(-(-top // step)))
+    return step * count, [step * i for i in range(count + 1)]
 
 
-def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, mode="line", width=520, height=210):
-    """An SVG chart of ``points`` ([(ISO time, value)]) over time, with a dashed target line when given."""
+def time_chart(chart_id, caption, points, target=None, mode="line", width=520, height=210):
+    """An SVG chart of durations ``points`` ([(ISO time, seconds)]) over time, with a dashed target line when given;
+    the axis at round durations."""
     pts = [(parse_time(t), float(v)) for t, v in points if parse_time(t) is not None and v is not None]
     left, right, top, bottom = 78, 12, 12, 34
     inner_w, inner_h = width - left - right, height - top - bottom
@@ -88,7 +123,8 @@ def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, m
         return head + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg></figure>'
     t0, t1 = min(p[0] for p in pts), max(p[0] for p in pts)
     span = max((t1 - t0).total_seconds(), 1.0)
-    ymax = max([p[1] for p in pts] + [target or 0]) * 1.15 or 1.0
+    # room above the highest value or the target, to the next round duration
+    ymax, ticks = _ticks(max([p[1] for p in pts] + [target or 0]) * 1.1 or 1.0)
 
     def x(t):
         return left + inner_w * ((t - t0).total_seconds() / span if len(pts) > 1 else 0.5)
@@ -97,12 +133,14 @@ def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, m
         return top + inner_h * (1 - v / ymax)
 
     parts = [head]
-    for tick in _ticks(ymax):
+    for tick in ticks:
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eaeef2"/>'
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{_e(y_format(tick))}</text>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{_e(_axis(tick))}</text>'
         )
-    for frac, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):
+    # one point in time (or several within the minute): one label under it, not the same time three times
+    labels = ((0, "start"), (0.5, "middle"), (1, "end")) if span >= 60 else ((0.5, "middle"),)
+    for frac, anchor in labels:
         when = t0 + (t1 - t0) * frac
         parts.append(
             f'<text x="{left + inner_w * frac:.1f}" y="{height - 10}" text-anchor="{anchor}">'
@@ -116,7 +154,7 @@ def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, m
         parts.append(
             f'<line class="target" x1="{left}" x2="{width - right}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
             f'stroke="#cf222e" stroke-dasharray="5 4"/><text x="{width - right}" y="{y(target) - 4:.1f}" '
-            f'text-anchor="end" style="fill:#cf222e">target {_e(y_format(target))}</text>'
+            f'text-anchor="end" style="fill:#cf222e">target {_e(_axis(target))}</text>'
         )
     coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
     if mode == "line":
@@ -125,7 +163,7 @@ def time_chart(chart_id, caption, points, target=None, y_format=human_seconds, m
         color = "#cf222e" if target and v > target else "#0969da"
         parts.append(
             f'<circle class="point" cx="{x(t):.1f}" cy="{y(v):.1f}" r="4" fill="{color}">'
-            f"<title>{_e(t.strftime('%Y-%m-%d %H:%M'))}: {_e(y_format(v))}</title></circle>"
+            f"<title>{_e(t.strftime('%Y-%m-%d %H:%M'))}: {_e(human_seconds(v))}</title></circle>"
         )
     parts.append("</svg></figure>")
     return "".join(parts)
@@ -239,9 +277,12 @@ def _overview(report):
             if drift is None
             else _ok(not drift["drifted"], "none", f"{len(drift['changes'])} field(s)")
         )
+        release_cell = (
+            _release(running["release"], running.get("digest")) + _flag(running) if running else _release(None, None)
+        )
         rows.append(
             f'<tr data-environment="{_e(env["name"])}"><td><b>{_e(env["name"])}</b></td>'
-            f"<td>{_e(running['release']) if running else '<span class=mute>unknown</span>'}</td>"
+            f"<td>{release_cell}</td>"
             f"<td>{_e(_ts(running['since'])) if running else ''}</td>"
             f"<td>{len(env['promotions'])}</td><td>{len(env['refusals'])}</td>"
             f"<td>{backup_cell}</td><td>{drill_cell}</td><td>{drift_cell}</td></tr>"
@@ -253,10 +294,32 @@ def _overview(report):
     )
 
 
+def _flag(row):
+    """A row read from a record that fails verification: says so in red where the row is read."""
+    kinds = row.get("fails_verification") or []
+    if not kinds:
+        return ""
+    return (
+        f'<br><span class="bad tampered">record {_e(row.get("seq"))} fails verification: '
+        f"{_e(', '.join(dict.fromkeys(kinds)))}</span>"
+    )
+
+
+def _tr(row):
+    return '<tr class="fails">' if row.get("fails_verification") else "<tr>"
+
+
 def _what(deploy):
     """``promotion``, ``promotion (committed)``: the outcome when the record names one."""
     outcome = deploy.get("outcome")
     return f"{deploy['kind']} ({outcome})" if outcome else str(deploy["kind"])
+
+
+def _deployed(deploy):
+    """The release a promotion deployed; for a rollback the one it went back to, and the one it came back from."""
+    if deploy.get("kind") == "rollback" and deploy.get("to"):
+        return _release(deploy["to"], deploy.get("to_digest"), f"back from {deploy['release']}")
+    return _release(deploy["release"], deploy.get("digest"))
 
 
 def _environment(env, index):
@@ -264,17 +327,23 @@ def _environment(env, index):
     parts = [f'<section class="environment" id="env-{_e(name)}"><h2>{_e(name)}</h2>']
     running = env["running"]
     if running:
+        digest = running.get("digest")
         parts.append(
-            f'<p>Running release <b class="release">{_e(running["release"])}</b> since '
-            f"{_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])}).</p>"
+            f'<p>Running release <b class="release">{_e(running["release"])}</b>'
+            + (f' (<code class="digest" title="{_e(digest)}">{_e(_short_digest(digest))}</code>)' if digest else "")
+            + f" since {_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])})."
+            + _flag(running)
+            + "</p>"
         )
     else:
         parts.append('<p class="mute">No promotion of this environment is in the audit trail.</p>')
     parts.append("<h3>Recent promotions</h3>")
     if env["promotions"]:
         rows = "".join(
-            f"<tr><td>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}</td><td>{_e(p['release'])}</td>"
-            f"<td>{_e(p['instance'] or '')}</td><td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
+            f"{_tr(p)}<td class='nowrap'>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}{_flag(p)}</td>"
+            f"<td>{_deployed(p)}</td>"
+            f"<td class='nowrap'>{_e(p['instance'] or '')}</td>"
+            f"<td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
             f"<td>{_e(p['window'] or '')}</td><td>{_e(p['deployer'] or '')}</td></tr>"
             for p in env["promotions"]
         )
@@ -287,8 +356,9 @@ def _environment(env, index):
     parts.append("<h3>Refused promotions</h3>")
     if env["refusals"]:
         rows = "".join(
-            f"<tr><td>{_e(_ts(r['at']))}</td><td>{_e(r['release'])}</td><td>{_e(r['instance'] or '')}</td>"
-            f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r['reasons'])}</ul></td></tr>"
+            f"{_tr(r)}<td class='nowrap'>{_e(_ts(r['at']))}</td><td>{_release(r['release'], r.get('digest'))}</td>"
+            f"<td class='nowrap'>{_e(r['instance'] or '')}</td>"
+            f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r['reasons'])}</ul>{_flag(r)}</td></tr>"
             for r in env["refusals"]
         )
         parts.append(
@@ -307,7 +377,7 @@ def _environment(env, index):
         )
         parts.append(
             f'<table class="backups"><tr><th>database</th><th>newest backup</th><th>age</th>'
-            f"<th>within {_e(human_seconds(backup['target_seconds']))}</th></tr>{rows}</table>"
+            f"<th>within {_e(_axis(backup['target_seconds']))}</th></tr>{rows}</table>"
         )
     else:
         parts.append('<p class="bad">No backup of this environment in the store.</p>')
@@ -331,20 +401,21 @@ def _environment(env, index):
             f"{name}: age of the newest backup over time",
             [(p["at"], p["age_seconds"]) for p in backup["age_series"]],
             backup["target_seconds"],
-            y_format=_hours,
         )
     )
     history = env["drill"]["history"]
     targets = [h["rto_target_seconds"] for h in history if h["rto_target_seconds"]]
-    parts.append(
-        time_chart(
-            f"drill-rto-{name}",
-            f"{name}: DR drill recovery time (RTO)",
-            [(h["at"], h["rto_seconds"]) for h in history],
-            targets[-1] if targets else None,
-            mode="points",
+    # no drill: the line above says so, an empty chart beside the backups would only repeat it
+    if history:
+        parts.append(
+            time_chart(
+                f"drill-rto-{name}",
+                f"{name}: DR drill recovery time (RTO)",
+                [(h["at"], h["rto_seconds"]) for h in history],
+                targets[-1] if targets else None,
+                mode="points",
+            )
         )
-    )
     parts.append("</div>")
     drift = env["drift"]
     if drift is not None:

@@ -45,6 +45,16 @@ def _release(event):
     return _name(event.get("release"), "id", "name", "version")
 
 
+def _digest(release):
+    """The image digest of a release as the records name it (``digest``, else the one ``image`` is pinned by)."""
+    if not isinstance(release, dict):
+        return None
+    if release.get("digest"):
+        return str(release["digest"])
+    image = release.get("image")
+    return image.rsplit("@", 1)[1] if isinstance(image, str) and "@" in image else None
+
+
 def _approvers(event):
     out = []
     for item in event.get("approvers") or []:
@@ -56,6 +66,10 @@ def _approvers(event):
 
 def _window(event):
     window = event.get("window")
+    if isinstance(window, dict) and "allowed" in window and window.get("name"):
+        # the release gate's decision ({name, allowed, at}): its name says the window and its span in the
+        # environment's time zone; ``at`` is the instant of the promotion, the row's own time
+        return str(window["name"]) + ("" if window["allowed"] else " (overridden)")
     if isinstance(window, dict):
         name = _name(window, "name", "id")
         span = " to ".join(str(window[k]) for k in ("start", "end") if window.get(k)) or window.get("at") or ""
@@ -280,6 +294,11 @@ def build(
         )
     elif not trail["checked"]:
         attention.append({"severity": "warning", "environment": None, "text": "No audit trail was read"})
+    # the records a verification problem names: their rows on the page say so where they are read
+    failing = {}
+    for problem in trail["problems"]:
+        if isinstance(problem.get("seq"), int):
+            failing.setdefault(problem["seq"], []).append(str(problem.get("kind")))
     months = {}
     for env in envs:
         deploys = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") in DEPLOY_KINDS]
@@ -287,17 +306,20 @@ def build(
         running = None
         if deploys:
             w, s, e = deploys[-1]
+            # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
+            runs = e.get("to") if e.get("kind") == "rollback" else e.get("release")
             running = {
-                # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
-                "release": _name(e.get("to"), "id", "name", "version", "image")
+                "release": _name(runs, "id", "name", "version", "image")
                 if e.get("kind") == "rollback"
                 else _release(e),
+                "digest": _digest(runs),
                 # a GitOps promotion is ``committed``: approved and in the repository, the controller rolls it out
                 "outcome": e.get("outcome"),
                 "since": iso(w),
                 "kind": e.get("kind"),
                 "seq": s,
                 "instance": e.get("instance"),
+                "fails_verification": failing.get(s, []),
             }
         promotions = [
             {
@@ -306,15 +328,28 @@ def build(
                 "kind": e.get("kind"),
                 "outcome": e.get("outcome"),
                 "release": _release(e),
+                "digest": _digest(e.get("release")),
+                # a rollback: the release it went back to (and its digest), what the instance runs after it
+                "to": _name(e.get("to"), "id", "name", "version", "image") if e.get("kind") == "rollback" else None,
+                "to_digest": _digest(e.get("to")) if e.get("kind") == "rollback" else None,
                 "instance": e.get("instance"),
                 "approvers": _approvers(e),
                 "window": _window(e),
                 "deployer": _name(e.get("deployer"), "name", "id"),
+                "fails_verification": failing.get(s, []),
             }
             for w, s, e in reversed(deploys[-recent:])
         ]
         refused = [
-            {"at": iso(w), "seq": s, "release": _release(e), "instance": e.get("instance"), "reasons": _reasons(e)}
+            {
+                "at": iso(w),
+                "seq": s,
+                "release": _release(e),
+                "digest": _digest(e.get("release")),
+                "instance": e.get("instance"),
+                "reasons": _reasons(e),
+                "fails_verification": failing.get(s, []),
+            }
             for w, s, e in reversed(refusals[-recent:])
         ]
         for w, _s, e in deploys:

@@ -118,13 +118,18 @@ def human_seconds(secs):
     if secs is None:
         return "n/a"
     secs = float(secs)
+    if secs == 0:
+        return "0 s"  # an RPO of nothing lost, not "0.0 s"
     if secs < 60:
         return f"{secs:.1f} s"
     if secs < 3600:
-        return f"{int(secs // 60)} min {int(secs % 60)} s"
-    if secs < 86400:
-        return f"{int(secs // 3600)} h {int(secs % 3600 // 60)} min"
-    return f"{int(secs // 86400)} d {int(secs % 86400 // 3600)} h"
+        big, small, units = int(secs // 60), int(secs % 60), ("min", "s")
+    elif secs < 86400:
+        big, small, units = int(secs // 3600), int(secs % 3600 // 60), ("h", "min")
+    else:
+        big, small, units = int(secs // 86400), int(secs % 86400 // 3600), ("d", "h")
+    # "1 h", not "1 h 0 min"
+    return f"{big} {units[0]} {small} {units[1]}" if small else f"{big} {units[0]}"
 
 
 def human_bytes(n):
