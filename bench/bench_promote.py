@@ -158,7 +158,9 @@ def job_template() -> dict:
     placement) running ``odoo -u sale --stop-after-init`` once (as roles/odoo/templates/odoo_migration.yml.j2)."""
     dep = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json").stdout)
     pod = json.loads(json.dumps(dep["spec"]["template"]))
-    pod["metadata"] = {"labels": {"app.kubernetes.io/name": "odoo-migration-by-hand"}}
+    # an Odoo pod to the instance's NetworkPolicies (they admit app.kubernetes.io/name=odoo to the database), not a
+    # web pod (no Service selects it)
+    pod["metadata"] = {"labels": {"app.kubernetes.io/name": "odoo", "app.kubernetes.io/component": "migration-by-hand"}}
     spec = pod["spec"]
     spec["restartPolicy"] = "Never"
     for container in spec["containers"]:
