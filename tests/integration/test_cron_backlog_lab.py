@@ -98,7 +98,7 @@ def test_due_scheduled_actions_are_published_and_the_alert_condition_sees_them(o
 
 def test_a_database_without_ir_cron_reports_no_backlog_and_no_scrape_error():
     # the lab's own postgres database has no ir_cron: the query gives 0 there instead of failing the scrape
-    result = wait_for('governed_odoo_cron_backlog_jobs{datname="postgres"}', lambda r: bool(r))
+    result = wait_for('governed_odoo_cron_backlog_jobs{datname="postgres"}', bool)
     assert value(result) == 0, result
     assert value(query("pg_exporter_last_scrape_error")) == 0
     assert value(query("pg_up")) == 1
