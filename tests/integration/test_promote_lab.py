@@ -408,7 +408,8 @@ def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, im
 def promoted_c(promoted_b, instance, images, keys):
     assert promoted_b.returncode == 0, output(promoted_b)
     release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
-    return promote(instance, keys, release)
+    # C never becomes ready: its rollout is given 90 s, not the inventory's 240 (B's rollout back takes seconds)
+    return promote(instance, keys, release, "-e", "promote_rollout_timeout=90")
 
 
 def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, instance, images, lab):
