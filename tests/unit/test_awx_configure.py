@@ -123,7 +123,7 @@ def test_every_module_call_validated_against_its_spec(run):
     assert run and all(r.get("validated_against_argument_spec") for _name, r in run), [
         (n, r.get("msg")) for n, r in run if not r.get("validated_against_argument_spec")]
     modules = Counter(n for n, _result in run)
-    assert modules["Job templates (credentials by name, never by value)"] == 7
+    assert modules["Job templates (credentials by name, never by value)"] == 8
     assert modules["Promotion workflows, one per path"] == 4
     assert modules["Approval node before staging, uat and prod (times out; the approvers team decides)"] == 3
     assert modules["Schedules (nightly backup, weekly drift, quarterly drill)"] == 3
@@ -135,8 +135,8 @@ def _params(run, task):
 
 def test_job_templates_reference_credentials_by_name_and_existing_playbooks(run):
     jts = {p["name"]: p for p in _params(run, "Job templates (credentials by name, never by value)")}
-    assert set(jts) == {f"governed-odoo {n}" for n in ("provision", "promote", "rollback", "backup", "restore",
-                                                       "drift", "drill")}
+    assert set(jts) == {f"governed-odoo {n}" for n in ("provision", "promote", "rollback", "promote-verify", "backup",
+                                                       "restore", "drift", "drill")}
     for p in jts.values():
         assert p["credentials"] and all(isinstance(c, str) and c.startswith("governed-odoo ") for c in p["credentials"])
         assert p["project"] == "governed-odoo" and p["inventory"] == "governed-odoo"
@@ -163,6 +163,8 @@ def test_approvals_before_staging_uat_and_prod_with_timeouts_and_the_approver_te
         run, "Operators may launch the workflows and the daily operations, not promote or rollback directly")
     assert "governed-odoo promote" not in operators["job_templates"]
     assert "governed-odoo rollback" not in operators["job_templates"]
+    # it may commit a rollback (GitOps mode): as promote and rollback, from the workflows or by the release managers
+    assert "governed-odoo promote-verify" not in operators["job_templates"]
 
 
 def test_schedules_are_valid_recurrences(run):
