@@ -380,6 +380,12 @@ class Node(Component):
             timeout=timeout,
         )
 
+    def apply(self, objects, force_conflicts: bool = True) -> subprocess.CompletedProcess:
+        """Server-side apply of the lab's own objects (field manager governed-odoo-lab)."""
+        force = ["--force-conflicts"] if force_conflicts else []
+        return self.kubectl("apply", "--server-side", *force, "--field-manager=governed-odoo-lab", "-f", "-",
+                            stdin=yaml.safe_dump_all(objects))
+
     def ctr(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         return run(["ctr", "--address", str(self.sock), "--namespace", "k8s.io", *args], check=check, timeout=60)
 
@@ -481,15 +487,7 @@ class Node(Component):
                 log(f"node: {name} runs with the lab's admin certificate; restarting it as {IDENTITIES[name][0]}")
                 proc.stop()
         if not all(proc.running() for proc in services.values()):
-            self.kubectl(
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "--field-manager=governed-odoo-lab",
-                "-f",
-                "-",
-                stdin=yaml.safe_dump_all(identity_rbac()),
-            )
+            self.apply(identity_rbac())
         (self.dir / "node-services.kubeconfig").unlink(missing_ok=True)  # the admin's, of a lab of before
 
     def _identities_down(self, api_up: bool) -> None:
@@ -1022,15 +1020,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         server and for nothing else (no upstream: nothing off this machine)."""
         if self.coredns.running():
             return
-        self.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=governed-odoo-lab",
-            "-f",
-            "-",
-            stdin=yaml.safe_dump_all(self._dns_objects()),
-        )
+        self.apply(self._dns_objects())
         corefile = self.dir / "Corefile"
         corefile.write_text(
             f""".:53 {{
@@ -1226,9 +1216,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             (self.volumes_dir / name).mkdir(parents=True, exist_ok=True)
             objs.append(self._volume(name))
         if missing or not existing:
-            self.kubectl(
-                "apply", "--server-side", "--field-manager=governed-odoo-lab", "-f", "-", stdin=yaml.safe_dump_all(objs)
-            )
+            self.apply(objs, force_conflicts=False)
         if missing:
             log(f"node: local volumes {', '.join(missing)} (StorageClass {STORAGE_CLASS})")
 
