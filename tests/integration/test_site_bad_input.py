@@ -38,7 +38,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def lab():
     conf = twoinstance_lab.lab_conf()
-    return {"conf": conf, "kubectl": twoinstance_lab.kubectl_cmd(conf)}
+    return {"conf": conf, "kubectl": twoinstance_lab.kubectl_cmd()}
 
 
 def base_inventory() -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from backup_lab import LAB_DIR
+from inventory_lab import kubectl_cmd
 
 DIGEST = "@sha256:" + "ab" * 32
 
@@ -28,13 +29,9 @@ def lab_conf(*parts: str) -> dict:
     for part in parts or ("controlplane", "postgres", "s3"):
         if part not in conf:
             pytest.skip(f"lab not up: {path} has no {part}")
-    if subprocess.run([*kubectl_cmd(conf), "get", "--raw", "/readyz"], capture_output=True, check=False).returncode:
+    if subprocess.run([*kubectl_cmd(), "get", "--raw", "/readyz"], capture_output=True, check=False).returncode:
         pytest.skip("lab API server not reachable")
     return conf
-
-
-def kubectl_cmd(conf: dict) -> list[str]:
-    return [conf["controlplane"]["kubectl"], "--kubeconfig", conf["controlplane"]["kubeconfig"]]
 
 
 def inventory(
