@@ -1,6 +1,6 @@
 """What the lab tests (and bench/) that put an instance on the lab's real node share: the connection details, kubectl,
-ansible-playbook run as a user runs it, a release record with its scan report, a failed run's output, and a page
-opened in headless Chromium as a person opens it.
+ansible-playbook run as a user runs it, a release record with its scan report, a failed run's output, a page
+opened in headless Chromium as a person opens it, and the lab's Prometheus (its address and an instant query).
 
 One copy of each, so that a change to how the lab is reached (a port, a path, a timeout) is made once.
 """
@@ -13,6 +13,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,34 @@ def connection(*images: str) -> dict:
         if image not in node.get("images", {}):
             pytest.skip(f"the lab's node has no {image} image (lab/images/{image}.yaml): run scripts/lab up")
     return conn
+
+
+def prometheus(*scrapes: str) -> dict:
+    """The lab's Prometheus as connection.json names it (``url``, ``pushgateway_url``, ``scrapes``); the environment
+    variables GOVERNED_ODOO_LAB_PROMETHEUS_URL and GOVERNED_ODOO_LAB_PUSHGATEWAY_URL override the addresses. Skips
+    the test when the lab has no Prometheus; fails when it does not scrape one of ``scrapes`` (a lab component)."""
+    path = LAB_DIR / "connection.json"
+    prom = dict((json.loads(path.read_text()) if path.exists() else {}).get("prometheus") or {})
+    prom["url"] = os.environ.get("GOVERNED_ODOO_LAB_PROMETHEUS_URL") or prom.get("url")
+    prom["pushgateway_url"] = os.environ.get("GOVERNED_ODOO_LAB_PUSHGATEWAY_URL") or prom.get("pushgateway_url")
+    if not prom["url"] or not prom["pushgateway_url"]:
+        pytest.skip("the lab's Prometheus and Pushgateway are not up: run scripts/lab up")
+    for scrape in scrapes:
+        if scrape not in prom.get("scrapes", {}):
+            pytest.fail(f"the lab's Prometheus does not scrape {scrape} (lab/services.py Prometheus)")
+    return prom
+
+
+def prom_query(expr: str, url: str | None = None) -> list:
+    """The result vector (or matrix, for a range selector) of the instant query ``expr`` on the lab's Prometheus
+    (or on ``url``); fails unless Prometheus answers success."""
+    base = url or prometheus()["url"]
+    # the lab's own address: never through a proxy that the environment may name
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr}), timeout=60) as r:
+        body = json.loads(r.read())
+    assert body.get("status") == "success", body
+    return body["data"]["result"]
 
 
 def kubectl(*args: str, check: bool = True, timeout: float = 300, stdin: str | None = None):

@@ -16,6 +16,8 @@ import os
 import secrets
 import socket
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -242,26 +244,18 @@ def test_the_store_refuses_a_second_write_of_a_record_key(client, bucket):
 def test_two_writers_racing_keep_one_chain(s3, bucket, keys, tmp_path, shared_local):
     """Two processes append to one instance's trail at once (a promotion and a restore, say): every record of both is
     in the chain once, in one unbroken sequence, and the trail verifies."""
-    import threading
-
     prefix = f"race{secrets.token_hex(3)}/"
     local = {"local_dir": str(tmp_path / "audit")} if shared_local else {}
-    start = threading.Barrier(2)
     results = {0: [], 1: []}
 
     def writer(i):
-        start.wait()
         for n in range(4):
             results[i].append(run_module("audit_record", {
                 **s3, "bucket": bucket, "prefix": prefix, **local, "signing_key_path": keys["path"],
                 "lock_mode": "GOVERNANCE", "retention_days": 1,
                 "event": {"kind": "promotion" if i == 0 else "restore", "instance": "acme", "writer": i, "n": n}}))
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
+    _together(writer, [0, 1], timeout=600)
     failures = [r for rs in results.values() for r in rs if r.get("failed")]
     assert not failures, failures
     assert sorted(r["seq"] for rs in results.values() for r in rs) == list(range(1, 9))
@@ -271,6 +265,20 @@ def test_two_writers_racing_keep_one_chain(s3, bucket, keys, tmp_path, shared_lo
     assert result["stored"]["length"] == 8
     assert sorted((r["event"]["writer"], r["event"]["n"]) for r in result["records"]) == [
         (i, n) for i in (0, 1) for n in range(4)]
+
+
+def _together(fn, args, timeout):
+    """``fn(arg)`` for each of ``args`` at once: one thread each, released together by a barrier; waits up to
+    ``timeout`` seconds for each and re-raises what one of them raised."""
+    start = threading.Barrier(len(args))
+
+    def released(arg):
+        start.wait()
+        return fn(arg)
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        for future in [pool.submit(released, arg) for arg in args]:
+            future.result(timeout=timeout)
 
 
 def _append(s3, bucket, prefix, local_dir, key, trusted, event):
@@ -289,8 +297,6 @@ def test_two_controllers_with_their_own_local_copies_append_to_one_chain(s3, cli
     then racing (threads, started together). The store is the authority: each append syncs its local copy first,
     and a lost compare-and-swap re-syncs and retries. One chain of 20 results, which audit_verify accepts from the
     store and, after a sync, from each local copy."""
-    import threading
-
     prefix = f"multi{secrets.token_hex(3)}/"
     awx = _keypair(tmp_path, "awx.key")
     trusted = [keys["public"], awx["public"]]
@@ -305,18 +311,12 @@ def test_two_controllers_with_their_own_local_copies_append_to_one_chain(s3, cli
     for n in range(2):  # in turns: each one's local copy is one record behind the store when it appends
         for name in controllers:
             append(name, n)
-    start = threading.Barrier(2)
 
     def racer(name):
-        start.wait()
         for n in range(2, 10):
             append(name, n)
 
-    threads = [threading.Thread(target=racer, args=(name,)) for name in controllers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    _together(racer, list(controllers), timeout=300)
     failures = [r for rs in results.values() for r in rs if r.get("failed")]
     assert not failures, failures
     assert sorted(r["seq"] for rs in results.values() for r in rs) == list(range(1, 21))

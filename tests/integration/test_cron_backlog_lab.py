@@ -11,18 +11,15 @@ moved into the future, the backlog is 0 and the condition is quiet. The lab's ow
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backup_lab import LAB_DIR
+from node_lab import prom_query, prometheus
 from restore_lab import lab_postgres, pg_dsn, scratch_database, unique
 
 pytestmark = pytest.mark.lab
@@ -30,20 +27,9 @@ pytestmark = pytest.mark.lab
 ALERT_EXPR = 'max(governed_odoo_cron_oldest_due_seconds{{datname="{db}"}}) > 1800'
 
 
-def prometheus_url() -> str:
-    conn = json.loads((LAB_DIR / "connection.json").read_text())
-    prom = conn.get("prometheus") or {}
-    if "postgres" not in prom.get("scrapes", {}):
-        pytest.fail("the lab's Prometheus does not scrape postgres_exporter (lab/services.py Prometheus)")
-    return prom["url"]
-
-
 def query(expr: str) -> list:
-    url = f"{prometheus_url()}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        body = json.loads(resp.read())
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+    prometheus("postgres")  # fails unless the lab's Prometheus scrapes its postgres_exporter
+    return prom_query(expr)
 
 
 def wait_for(expr: str, want, timeout: float = 120) -> list:

@@ -16,6 +16,7 @@ import urllib.request
 
 import psycopg
 import pytest
+from node_lab import chromium
 from restore_lab import LAB_DIR, REPO, BackupLab, audit_records, audit_trail, lab_kube, run_playbook
 
 sys.path.insert(0, str(REPO / "collections"))
@@ -145,13 +146,9 @@ def test_drill_passes_measures_and_tears_down(lab, tmp_path, audit):
     assert "<script" not in page and not re.search(r"(src|href)=\"?https?://", page)
     assert "PASS" in page and lab.src in page and "Recovery time (RTO)" in page
     assert lab.pg["login_password"] not in page and lab.pg["login_password"] not in proc.stdout
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium:
-        shot = tmp_path / "drill.png"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--window-size=1200,2000", f"--screenshot={shot}", html.as_uri()],
-                       capture_output=True, timeout=120, check=False)
-        assert shot.exists() and shot.stat().st_size > 20000  # a rendered page, not a blank one
+    shot = tmp_path / "drill.png"
+    chromium("--window-size=1200,2000", f"--screenshot={shot}", html.as_uri())
+    assert shot.exists() and shot.stat().st_size > 20000  # a rendered page, not a blank one
 
 
 def test_drill_that_fails_verification_reports_it_and_still_tears_down(lab, tmp_path, audit):

@@ -8,12 +8,10 @@ of minutes; no assertion is about how long anything took.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -21,21 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _modrun import run_module
-from backup_lab import LAB_DIR
+from node_lab import prom_query, prometheus
 
 pytestmark = pytest.mark.lab
 JOB = "governed_odoo_drill"
-
-
-def lab_urls():
-    path = LAB_DIR / "connection.json"
-    conn = json.loads(path.read_text()) if path.exists() else {}
-    prom = conn.get("prometheus") or {}
-    pushgw = os.environ.get("GOVERNED_ODOO_LAB_PUSHGATEWAY_URL") or prom.get("pushgateway_url")
-    promurl = os.environ.get("GOVERNED_ODOO_LAB_PROMETHEUS_URL") or prom.get("url")
-    if not pushgw or not promurl:
-        pytest.skip("the lab's Prometheus and Pushgateway are not up: run scripts/lab up")
-    return pushgw, promurl
 
 
 def http(method, url, timeout=30):
@@ -60,14 +47,10 @@ def groups(pushgw):
     return out
 
 
-def prom_query(promurl, expr):
-    url = f"{promurl}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    return json.loads(http("GET", url)[1])["data"]["result"]
-
-
 @pytest.fixture()
 def instance():
-    pushgw, promurl = lab_urls()
+    prom = prometheus()
+    pushgw, promurl = prom["pushgateway_url"], prom["url"]
     name = f"mp{secrets.token_hex(4)}-prod"
     yield name, pushgw, promurl
     http("DELETE", f"{pushgw}/metrics/job/{JOB}/odoo_instance/{name}")
@@ -94,7 +77,7 @@ def test_a_push_lands_on_the_pushgateway_and_prometheus_scrapes_it_with_its_own_
     deadline = time.monotonic() + 120
     found = []
     while time.monotonic() < deadline:
-        found = prom_query(promurl, f'governed_odoo_drill_rto_seconds{{odoo_instance="{name}"}}')
+        found = prom_query(f'governed_odoo_drill_rto_seconds{{odoo_instance="{name}"}}', promurl)
         if found:
             break
         time.sleep(1)

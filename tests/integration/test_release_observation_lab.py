@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from _modrun import run_module
 from ansible_collections.governed.odoo.plugins.module_utils import observability as obs
+from node_lab import prom_query
 
 pytestmark = pytest.mark.lab
 
@@ -50,11 +50,6 @@ DEADLINE = 300  # seconds for every wait: minutes, so that a loaded machine only
 # generous on purpose: healthy answers on a loaded machine must never look degraded, 2 s answers always must
 TOLERANCE = {"min_requests": 10, "max_latency_ratio": 2.0, "min_latency_increase_seconds": 1.5,
              "max_error_rate_increase": 0.05, "max_error_rate": 0.10, "max_p95_seconds": None}
-
-
-def _get_json(url):
-    with NO_PROXY.open(url, timeout=60) as r:
-        return json.loads(r.read())
 
 
 @pytest.fixture(scope="module")
@@ -171,11 +166,8 @@ def _wait_routed(inst):
 
 def _sums_by_timestamp(prom, query):
     """{sample timestamp: sum over the series} of the raw samples of ``query`` over the last 5 minutes."""
-    url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": f"{query}[5m]"})
-    data = _get_json(url)
-    assert data.get("status") == "success", data
     out = {}
-    for series in data["data"]["result"]:
+    for series in prom_query(f"{query}[5m]", prom):
         for ts, value in series["values"]:
             out[float(ts)] = out.get(float(ts), 0.0) + float(value)
     return out
