@@ -19,8 +19,9 @@ description:
     sealed-secrets controller's own format (RSA-OAEP session key and AES-GCM, strict scope), sealed with the
     environment's certificate. A Secret that has not changed keeps its previous sealed text, so a rerun with
     nothing new commits nothing.
-  - Nothing is committed when the directory at HEAD already holds exactly these files. Pushing the commit is
-    left to the caller.
+  - Nothing is committed when the directory at HEAD already holds exactly these files. With O(remote), the branch
+    is pushed there after the commit (every run, so that a push that failed once is made by the next run); without
+    it, pushing is left to the caller.
   - Runs where the repository is, usually the controller (a local connection).
 author:
   - governed.odoo maintainers (@governed-odoo)
@@ -87,6 +88,14 @@ options:
     description: Author and committer of the commit, C(Name <email>).
     type: str
     default: governed.odoo <governed-odoo@localhost>
+  remote:
+    description:
+      - A remote of the working copy (its name, or a URL) to push the current branch to, under the same name, after
+        the commit, as a fast-forward (never forced; a remote that moved ahead is refused and nothing is undone
+        locally). Pushed on every run that is not in check mode, also when nothing was committed, so that the
+        controller's repository catches up after a failed push. Give credentials through git's own configuration
+        (a credential helper, an SSH key), never in the URL.
+    type: str
 requirements:
   - git
   - cryptography (when the objects contain a Secret)
@@ -121,6 +130,10 @@ head:
   description: The commit HEAD names after the run.
   returned: success
   type: str
+pushed:
+  description: With O(remote), where the branch was pushed (C(remote), C(branch), C(head)); null otherwise.
+  returned: success
+  type: dict
 files:
   description: File names of the directory that were (or would be) added, modified and removed.
   returned: success

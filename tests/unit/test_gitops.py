@@ -378,3 +378,33 @@ def test_a_path_that_is_not_the_top_of_a_working_copy_is_refused(repo, tmp_path)
         Repository(repo / "sub")
     with pytest.raises(GitopsError, match="not a directory"):
         Repository(tmp_path / "missing")
+
+
+def test_with_a_remote_each_run_pushes_the_branch_and_a_remote_that_moved_ahead_is_refused(repo, tmp_path):
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    first, _unused = task.run(params(repo, remote=str(remote)))
+    assert first["pushed"] == {"remote": str(remote), "branch": "main", "head": first["commit"]}
+    assert git(remote, "rev-parse", "main").strip() == first["commit"]
+    # nothing new: no commit, the push is a no-op; check mode pushes nothing
+    again, _unused = task.run(params(repo, remote=str(remote)))
+    assert again["commit"] is None and again["pushed"]["head"] == first["commit"]
+    bigger = dict(DEPLOY, spec={"replicas": 3})
+    planned, _unused = task.run(params(repo, [NAMESPACE, CONFIG, SECRET, bigger], remote=str(remote)), check_mode=True)
+    assert planned["changed"] and planned["pushed"] is None
+    # a push that failed once (the remote was away) is made by the next run, which has nothing to commit
+    second, _unused = task.run(params(repo, [NAMESPACE, CONFIG, SECRET, bigger], remote=str(tmp_path / "away.git")))
+    assert second["failed"] and "push main" in second["msg"] and second["repository"] == str(repo)
+    caught_up, _unused = task.run(params(repo, [NAMESPACE, CONFIG, SECRET, bigger], remote=str(remote)))
+    assert caught_up["commit"] is None
+    assert git(remote, "rev-parse", "main").strip() == git(repo, "rev-parse", "HEAD").strip()
+    assert len(commits(remote)) == 2
+    # another clone pushed first: the fast-forward is refused, never forced, and the remote keeps its commit
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(other)], check=True)
+    git(other, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty", "-m", "elsewhere")
+    git(other, "push", "-q", "origin", "main")
+    theirs = git(remote, "rev-parse", "main").strip()
+    refused, _unused = task.run(params(repo, [NAMESPACE, SECRET, bigger], remote=str(remote)))
+    assert refused["failed"] and "push main" in refused["msg"]
+    assert git(remote, "rev-parse", "main").strip() == theirs

@@ -6,7 +6,8 @@
 What is compared is the directory as committed at HEAD, not as it lies on disk: a run commits exactly when the
 directory it wants differs from the last commit, so a rerun with nothing new commits nothing. Instances of one
 run write the same repository at once (one task per instance, in parallel), so every read-write-commit holds an
-exclusive lock on a file inside the git directory.
+exclusive lock on a file inside the git directory. With a remote, each run pushes the branch to it under that same
+lock, so that the repository the controller reads holds every commit (a push that failed is retried by the next run).
 """
 
 from __future__ import annotations
@@ -112,3 +113,13 @@ class Repository:
         )
         self._git("commit", "--quiet", "--no-verify", "-m", message, "--", rel, what=f"commit {rel}", env=env)
         return self._git("rev-parse", "HEAD", what="read the new commit").strip()
+
+    def push(self, remote):
+        """Push the current branch to ``remote`` (a remote's name or URL of the working copy) under the same name:
+        a fast-forward only, never forced (a remote that moved ahead is refused, the working copy is left as it is).
+        Returns the branch pushed."""
+        branch = self._git("symbolic-ref", "--quiet", "--short", "HEAD", what="find the current branch").strip()
+        self._git(
+            "push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}", what=f"push {branch} to {remote}"
+        )
+        return branch

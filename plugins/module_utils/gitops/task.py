@@ -30,6 +30,7 @@ def argument_spec():
         audit_record=dict(type="dict"),
         commit_message=dict(type="str"),
         author=dict(type="str", default=DEFAULT_AUTHOR),
+        remote=dict(type="str"),
     )
 
 
@@ -76,6 +77,9 @@ def write(params, objects, check_mode):
             commit = repo.commit_dir(rel, files, message, params["author"])
             changed = commit is not None
         head = repo.head()
+        pushed = None
+        if params.get("remote") and head is not None and not check_mode:
+            pushed = {"remote": params["remote"], "branch": repo.push(params["remote"]), "head": head}
     return {
         "changed": changed,
         "path": rel,
@@ -85,4 +89,5 @@ def write(params, objects, check_mode):
         "objects": len(applied),
         "sealed": dict(sorted(sealed.items())),
         "sealing_key": sealing.key_id(public_key) if public_key is not None else None,
+        "pushed": pushed,
     }
