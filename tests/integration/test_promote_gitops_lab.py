@@ -229,11 +229,14 @@ def setup(tmp_path_factory):
     repo = work / "gitops"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
+    remote = work / "remote.git"  # the repository a controller would read: every commit is pushed there
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True, timeout=60)
     gitops = {
         "governed_odoo_delivery": "gitops",
         "governed_odoo_gitops_repository": str(repo),
         "governed_odoo_gitops_sealing_certificate": certificate_pem(private_key(2048)),
         "governed_odoo_gitops_fingerprint_key": secrets.token_urlsafe(32),
+        "governed_odoo_gitops_remote": str(remote),
     }
     inv = write_inventory(work / "inv", images["A"], keys, gitops)
     try:
@@ -301,6 +304,9 @@ def test_two_promotions_give_two_commits_each_with_its_verified_audit_record(set
         assert res.returncode == 0, output(res)
     after = commits(repo)
     assert len(after) == len(before) + 2 and after[2:] == before, (before, after)
+    # each commit was pushed to the remote (governed_odoo_gitops_remote): the repository a controller reads has it
+    remote = setup["gitops"]["governed_odoo_gitops_remote"]
+    assert git(repo, "ls-remote", remote, "refs/heads/main").split()[0] == after[0]
 
     records = trail(setup)
     promotions = [r for r in records if r["event"]["kind"] == "promotion"]
