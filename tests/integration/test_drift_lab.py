@@ -12,7 +12,10 @@ an inventory built on inventories/lab. Shown here:
   its ConfigMap changed, a key of its database Secret changed, the CONNECT grant of its application role revoked,
   a lifecycle rule of its backups bucket changed. Each is reported with the object and the field that changed
   (the Secret by hash only: neither value is in the output or the report), in check mode too;
-* governed_odoo_drift_fail=true makes the run fail; the drift runs changed nothing (each change is still there).
+* governed_odoo_drift_fail=true makes the run fail; the drift runs changed nothing (each change is still there);
+* site.yml run again repairs every one of those changes: in check mode it names them (and still changes nothing),
+  for real it puts each back (the Deployment, the ConfigMap, the Secret, the grant, the lifecycle rule), and
+  drift.yml then finds nothing, with governed_odoo_drift_fail=true.
 
 The lab's kwok nodes run no containers: the objects are real on the real API server, their pods never run.
 """
@@ -217,6 +220,15 @@ def drifted_fail(inventory, report_dir, drifted_check):
     return drift(inventory, report_dir, "-e", "governed_odoo_drift_fail=true")
 
 
+@pytest.fixture(scope="module")
+def repaired(inventory, report_dir, drifted_fail):
+    """site.yml again after the changes behind its back: --check --diff first, then for real, then drift.yml."""
+    check = run_playbook(inventory, "site.yml", "-e", "governed_odoo_wait=false", "--check", "--diff")
+    still = json.loads(kubectl("-n", NS, "get", "deployment", "odoo-web", "-o", "json").stdout)["spec"]["replicas"]
+    res = run_playbook(inventory, "site.yml", "-e", "governed_odoo_wait=false")
+    return check, still, res, drift(inventory, report_dir, "-e", "governed_odoo_drift_fail=true")
+
+
 def test_a_clean_converge_reports_no_drift(clean):
     res, doc, page = clean
     assert res.returncode == 0, output(res)
@@ -303,3 +315,22 @@ def test_drift_fail_makes_the_run_fail_and_nothing_was_changed(drifted_fail, lab
         assert granted == 0
     rules = lab.client("a").get_bucket_lifecycle_configuration(Bucket=STAGING_BACKUPS)["Rules"]
     assert [r["Expiration"]["Days"] for r in rules if r["ID"] == "expire-old-backups"] == [3]
+
+
+def test_a_rerun_of_site_repairs_every_change_behind_its_back(repaired, lab):
+    check, replicas_after_check, res, (after, doc, _page) = repaired
+    assert check.returncode == 0, output(check)
+    assert replicas_after_check == 5  # check mode changed nothing
+    # check mode names what it would put back: the objects, the grant, the lifecycle rule
+    for text in ("odoo-web", "odoo-config", "odoo-db", f"{DB}_app", STAGING_BACKUPS):
+        assert text in check.stdout, (text, output(check))
+    assert res.returncode == 0, output(res)
+    changed = [int(n) for n in re.findall(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)", res.stdout, re.M)]
+    assert sum(changed) > 0, output(res)
+    assert after.returncode == 0, output(after)
+    assert doc["summary"]["verdict"] == "clean", json.dumps(doc["summary"])
+    web = json.loads(kubectl("-n", NS, "get", "deployment", "odoo-web", "-o", "json").stdout)
+    assert web["spec"]["replicas"] != 5
+    assert HAND_IMAGE not in json.dumps(web["spec"]["template"])
+    rules = lab.client("a").get_bucket_lifecycle_configuration(Bucket=STAGING_BACKUPS)["Rules"]
+    assert [r["Expiration"]["Days"] for r in rules if r["ID"] == "expire-old-backups"] == [400]
