@@ -1155,7 +1155,8 @@ def render_neutralize_job(
     ``odoo.conf`` with the database host and credentials, or ``config_configmap``, a ConfigMap holding
     one without credentials (the odoo role's ``odoo-config``), whose pods take the database from libpq's
     PG* variables: ``env_from`` (as Kubernetes writes ``envFrom``: ``configMapRef``/``secretRef``) gives
-    the container those, as the instance's own pods get them (ConfigMap and Secret ``odoo-db``). ``annotations`` go on the pod (the lab uses ``lab.governed.odoo/fail``).
+    the container those, as the instance's own pods get them (ConfigMap and Secret ``odoo-db``).
+    ``annotations`` go on the pod (the lab uses ``lab.governed.odoo/fail``).
     ``node_selector`` (labels) and ``tolerations`` (as Kubernetes writes them) place the pod where the
     instance's Jobs run (the odoo role's ``odoo_job_node_selector``/``odoo_job_tolerations``);
     ``run_as_user`` the uid the container runs as (the odoo role's ``odoo_uid``), for an image whose
