@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -133,6 +134,13 @@ def inventory(lab, tmp_path_factory):
             for (seq,) in conn.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'").fetchall():
                 conn.execute(sql.SQL("ALTER SEQUENCE public.{} OWNER TO {}").format(sql.Identifier(seq),
                                                                                     sql.Identifier(f"{db}_owner")))
+            # Odoo's xml ids of the crons (odoo_dataset's trimmed schema has none): base's neutralize.sql keeps the
+            # cron whose xml id is base.autovacuum_job
+            conn.execute("CREATE TABLE ir_model_data (id serial PRIMARY KEY, module varchar NOT NULL, "
+                         "name varchar NOT NULL, model varchar NOT NULL, res_id int)")
+            conn.execute("INSERT INTO ir_model_data (module, name, model, res_id) SELECT 'base', 'autovacuum_job', "
+                         "'ir.cron', id FROM ir_cron WHERE cron_name = 'Base: Auto-vacuum internal data'")
+            conn.execute(sql.SQL("ALTER TABLE ir_model_data OWNER TO {}").format(sql.Identifier(f"{db}_owner")))
         # the recreated database lost its grants: site.yml puts them back
         res = run_playbook(inv, "site.yml", "-e", "governed_odoo_wait=false", limit=PROD)
         assert res.returncode == 0, output(res)
@@ -246,7 +254,8 @@ def test_a_restore_copy_into_a_jobs_placed_instance_neutralizes_with_a_job_on_th
     names = [s["metadata"]["name"] for s in json.loads(kubectl("get", "secrets", "-n", namespace(STAGING),
                                                                "-o", "json").stdout)["items"]]
     assert not [n for n in names if "conf" in n], names
-    assert '"neutralized": "job"' in res.stdout, output(res)
+    # the restore's report (restore_result, as the default callback prints it)
+    assert re.search(r"^\s*neutralized: job$", res.stdout, re.M), output(res)
     # the Job (deleted once it succeeded) had its pod scheduled on the real node: the scheduler's event says where
     events = json.loads(kubectl("get", "events", "-n", namespace(STAGING), "-o", "json").stdout)["items"]
     scheduled = [e["message"] for e in events if e.get("reason") == "Scheduled"
