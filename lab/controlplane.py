@@ -47,6 +47,9 @@ POD_GUARD_ROUTE = "198.18.0.0/15"
 SERVICE_CIDR = "127.96.0.0/16"
 ZONES = ("lab-a", "lab-b", "lab-c")
 FAIL_ANNOTATION = "lab.governed.odoo/fail"
+# the API server's identity to the kubelets (--kubelet-client-certificate), bound to the built-in ClusterRole
+# system:kubelet-api-admin (the kubelet API: logs, exec, port-forward, stats), as kubeadm names it
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 # kwok manages the nodes with this annotation only, not the real node of lab/node.py
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
@@ -69,6 +72,8 @@ def _pki(d: Path) -> None:
     from cryptography.x509.oid import NameOID
 
     if (d / "ca.crt").exists() and (d / "admin.crt").exists() and (d / "sa.key").exists():
+        if not (d / "kubelet-client.crt").exists():  # a lab of before: the API server's kubelet client identity
+            _kubelet_client_cert(d)
         return
     d.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -134,6 +139,7 @@ def _pki(d: Path) -> None:
 
     leaf("apiserver", "kube-apiserver", [], server=True)
     leaf("admin", "kubernetes-admin", ["system:masters"], server=False)
+    _kubelet_client_cert(d)
 
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     write("sa.key", sa.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
@@ -144,6 +150,39 @@ def _pki(d: Path) -> None:
     token = secrets.token_hex(24)
     write("traefik.token", token.encode())
     write("tokens.csv", f'{token},lab-traefik,lab-traefik,"lab:ingress-controllers"\n'.encode())
+
+
+def _kubelet_client_cert(d: Path) -> None:
+    """The API server's client certificate for the kubelets' API (logs, exec, port-forward of the real node's pods):
+    a user of its own (KUBELET_CLIENT_USER, no group), signed by the lab CA, which RBAC allows the built-in
+    system:kubelet-api-admin and nothing else; the kubelet authorizes it by webhook (lab/node.py)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca = x509.load_pem_x509_certificate((d / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((d / "ca.key").read_bytes(), password=None)
+    now = datetime.datetime.now(datetime.UTC)
+    k = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, KUBELET_CLIENT_USER)]))
+        .issuer_name(ca.subject)
+        .public_key(k.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_path = d / "kubelet-client.key"
+    key_path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    (d / "kubelet-client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(d / "kubelet-client.crt", 0o644)
 
 
 def _kubeconfig(d: Path, server: str) -> dict:
@@ -374,6 +413,11 @@ class ControlPlane(Component):
             # endpoints; restarted with today's flags (the controllers reconnect)
             log("kube-apiserver: restarting it to advertise the real node's veth address")
             api.stop()
+        kubelet_client = f"--kubelet-client-certificate={self.pki / 'kubelet-client.crt'}"
+        if (pid := api.pid()) is not None and kubelet_client.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            # an API server of a lab from before it reached the kubelets as the lab's admin (system:masters)
+            log("kube-apiserver: restarting it to reach the kubelets with an identity of its own")
+            api.stop()
         if not api.running():
             api.start([
                 str(BIN["kube-apiserver"]),
@@ -393,9 +437,9 @@ class ControlPlane(Component):
                 "--authorization-mode=Node,RBAC", "--allow-privileged=true",
                 f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=lease",
                 "--enable-admission-plugins=NodeRestriction", "--v=1",
-                # logs and exec of the real node's pods: the kubelet authenticates the API server by the lab CA
-                f"--kubelet-client-certificate={self.pki / 'admin.crt'}",
-                f"--kubelet-client-key={self.pki / 'admin.key'}",
+                # logs and exec of the real node's pods: the kubelet authenticates the API server by the lab CA and
+                # authorizes it by webhook (RBAC: KUBELET_CLIENT_USER is bound to system:kubelet-api-admin only)
+                kubelet_client, f"--kubelet-client-key={self.pki / 'kubelet-client.key'}",
                 "--kubelet-preferred-address-types=InternalIP",
             ])
         wait_for(lambda: self._get("/readyz")[0] == 200, "kube-apiserver /readyz", 120, logfile=api.logfile)
@@ -431,6 +475,7 @@ class ControlPlane(Component):
             ])
         for p in (kcm, sched, kwok):
             wait_for(lambda p=p: p.running(), f"{p.name} process", 10, logfile=p.logfile)
+        self._kubelet_client_rbac()
         self._bootstrap()
         version = json.loads(self._get("/version")[1])["gitVersion"]
         return {
@@ -439,6 +484,7 @@ class ControlPlane(Component):
             "server": self.server,
             "ca_file": str(self.pki / "ca.crt"),
             "traefik_token_file": str(self.pki / "traefik.token"),
+            "kubelet_client": {"user": KUBELET_CLIENT_USER, "certificate": str(self.pki / "kubelet-client.crt")},
             "kubectl": str(BIN["kubectl"]),
             "version": version,
             "pod_cidr": POD_CIDR,
@@ -467,6 +513,19 @@ class ControlPlane(Component):
         ip = shutil.which("ip")
         if ip and "unreachable" in run([ip, "route", "show", POD_GUARD_ROUTE], check=False).stdout:
             run([ip, "route", "del", "unreachable", POD_GUARD_ROUTE], check=False)
+
+    def _kubelet_client_rbac(self) -> None:
+        """The API server's kubelet client (KUBELET_CLIENT_USER) may use the kubelet API: the built-in
+        system:kubelet-api-admin, bound on every `up` (a lab of before has no binding yet)."""
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"lab:{KUBELET_CLIENT_USER}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "system:kubelet-api-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBELET_CLIENT_USER}],
+        }
+        self.kubectl("apply", "--server-side", "--field-manager=governed-odoo-lab", "-f", "-",
+                     stdin=json.dumps(binding))
 
     def _bootstrap(self) -> None:
         """Nodes in three zones, the default StorageClass kwok provisions, and wait until all is Ready."""

@@ -150,13 +150,28 @@ options:
         type: str
         required: true
       config_secret:
-        description: Secret holding the environment's C(odoo.conf) (database host and credentials).
+        description:
+          - Secret holding the environment's C(odoo.conf) with the database host and credentials.
+          - Exactly one of O(neutralize_job.config_secret) and O(neutralize_job.config_configmap).
         type: str
-        required: true
+      config_configmap:
+        description:
+          - ConfigMap holding the instance's C(odoo.conf) without credentials (the odoo role's C(odoo-config)); the
+            container then reaches the database with libpq's C(PG*) variables from O(neutralize_job.env_from), as the
+            instance's pods do (the playbooks' default).
+          - Exactly one of O(neutralize_job.config_secret) and O(neutralize_job.config_configmap).
+        type: str
       config_key:
-        description: Key of C(odoo.conf) in O(neutralize_job.config_secret).
+        description: Key of C(odoo.conf) in that Secret or ConfigMap.
         type: str
         default: odoo.conf
+      env_from:
+        description:
+          - Sources of the container's environment, as Kubernetes writes C(envFrom) (C(configMapRef) or C(secretRef),
+            each with a C(name)), for example the instance's C(odoo-db) ConfigMap and Secret (C(PGHOST), C(PGPORT),
+            C(PGUSER), C(PGPASSWORD)).
+        type: list
+        elements: dict
       odoo_version:
         description: Odoo version of the image; defaults to the version recorded in the backup.
         type: str
@@ -179,13 +194,13 @@ options:
         type: dict
       node_selector:
         description:
-          - Node labels the Job's pod must match, so that it runs where the instance's Odoo pods run
-            (the playbooks pass the instance's C(odoo_node_selector)).
+          - Node labels the Job's pod must match, so that it runs where the instance's Jobs run
+            (the playbooks pass the instance's C(odoo_job_node_selector)).
         type: dict
       tolerations:
         description:
           - Taints the Job's pod tolerates, as Kubernetes writes them (the playbooks pass the instance's
-            C(odoo_tolerations)).
+            C(odoo_job_tolerations)).
         type: list
         elements: dict
       run_as_user:
@@ -482,8 +497,10 @@ def argument_spec():
             options=dict(
                 namespace=dict(type="str", required=True),
                 image=dict(type="str", required=True),
-                config_secret=dict(type="str", required=True, no_log=False),
+                config_secret=dict(type="str", no_log=False),
+                config_configmap=dict(type="str"),
                 config_key=dict(type="str", default="odoo.conf", no_log=False),
+                env_from=dict(type="list", elements="dict"),
                 odoo_version=dict(type="str"),
                 odoo_bin=dict(type="str", default="odoo"),
                 command=dict(type="list", elements="str"),
@@ -495,6 +512,8 @@ def argument_spec():
                 run_as_user=dict(type="int"),
                 timeout=dict(type="int", default=1800),
             ),
+            mutually_exclusive=[("config_secret", "config_configmap")],
+            required_one_of=[("config_secret", "config_configmap")],
         ),
         filestore_path=dict(type="path"),
         filestore_s3=filestore_s3_spec(),

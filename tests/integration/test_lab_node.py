@@ -454,6 +454,72 @@ def test_each_node_process_runs_as_its_own_least_privileged_user(lab):
     ).read_bytes().decode().split("\0")
 
 
+KUBELET_API_CHECKS = {
+    "allowed": [
+        ("get", "", "nodes", "proxy", "", NODE_NAME),
+        ("create", "", "nodes", "proxy", "", NODE_NAME),
+        ("get", "", "nodes", "log", "", NODE_NAME),
+        ("get", "", "nodes", "stats", "", NODE_NAME),
+    ],
+    "refused": [
+        ("get", "", "secrets", "", "kube-system", "any"),
+        ("list", "", "pods", "", "", ""),
+        ("create", "", "pods", "exec", "default", "any"),
+        ("delete", "", "namespaces", "", "", "default"),
+        ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", ""),
+    ],
+}
+
+
+def test_the_api_server_reaches_the_kubelet_as_its_own_user_not_the_admin(lab, namespace):
+    """The API server's client certificate for the kubelet API (--kubelet-client-certificate) is an identity of its
+    own, kube-apiserver-kubelet-client in no group (not the lab admin's system:masters), which RBAC allows the
+    built-in system:kubelet-api-admin only; the kubelet authorizes it by webhook (its configz, read through that very
+    path); logs and exec of a pod on the real node work with it."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    client = lab["controlplane"]["kubelet_client"]
+    cert = x509.load_pem_x509_certificate(Path(client["certificate"]).read_bytes())
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == [client["user"]]
+    assert client["user"] == "kube-apiserver-kubelet-client"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME) == [], cert.subject.rfc4514_string()
+    (pidfile,) = LAB_DIR.glob("*/kube-apiserver.pid")
+    argv = Path(f"/proc/{pidfile.read_text().strip()}/cmdline").read_bytes().decode().split("\0")
+    assert f"--kubelet-client-certificate={client['certificate']}" in argv, argv
+    assert not [a for a in argv if a.startswith("--kubelet-client") and "admin" in a], argv
+
+    reviews, expected = [], []
+    for outcome, checks in KUBELET_API_CHECKS.items():
+        for verb, group, resource, sub, ns, obj in checks:
+            attrs = {"verb": verb, "group": group, "resource": resource, "subresource": sub, "namespace": ns,
+                     "name": obj}
+            reviews.append({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                            "spec": {"user": client["user"], "groups": ["system:authenticated"],
+                                     "resourceAttributes": attrs}})
+            expected.append((outcome, attrs))
+    wrong = []
+    for (outcome, attrs), review in zip(expected, reviews, strict=True):
+        res = json.loads(kubectl(lab, "create", "-o", "json", "-f", "-", stdin=json.dumps(review)).stdout)
+        if res["status"].get("allowed", False) != (outcome == "allowed"):
+            wrong.append(f"{attrs} {'refused' if outcome == 'allowed' else 'allowed'}")
+    assert not wrong, "\n".join(wrong)
+
+    configz = json.loads(kubectl(lab, "get", "--raw", f"/api/v1/nodes/{NODE_NAME}/proxy/configz").stdout)
+    auth = configz["kubeletconfig"]
+    assert auth["authorization"]["mode"] == "Webhook" and auth["authentication"]["anonymous"]["enabled"] is False
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talk", "namespace": namespace},
+           "spec": {**_on_node(lab), "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "main", "image": lab["node"]["images"]["tools"],
+                                    "command": ["bash", "-c", "echo ready to talk; exec sleep 300"]}]}}
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(pod))
+    kubectl(lab, "wait", "--for=condition=Ready", "pod/talk", "-n", namespace, "--timeout=120s")
+    assert "ready to talk" in kubectl(lab, "logs", "talk", "-n", namespace).stdout
+    out = kubectl(lab, "exec", "talk", "-n", namespace, "--", "bash", "-c", "echo exec as $(id -u)")
+    assert out.stdout.strip().startswith("exec as "), out
+
+
 # --------------------------------------------------------------------------- images
 PYC_CHECK = r"""
 import importlib.util, json, pathlib, sys
@@ -479,15 +545,21 @@ for pyc in sorted(root.rglob("__pycache__/*.pyc")):
     if not ok:
         stale.append(str(pyc))
 os_pyc = root / "__pycache__" / f"os.{sys.implementation.cache_tag}.pyc"
+# a .pth file runs at every start of Python: each one must be a file that an installed package's RECORD lists
+site = root / "site-packages"
+owned = {line.split(",")[0] for record in site.glob("*.dist-info/RECORD") for line in record.read_text().splitlines()}
 print(json.dumps({"kinds": kinds, "stale": len(stale), "some_stale": stale[:10],
-                  "os_flags": int.from_bytes(os_pyc.read_bytes()[4:8], "little")}))
+                  "os_flags": int.from_bytes(os_pyc.read_bytes()[4:8], "little"),
+                  "unowned_pth": sorted(p.name for p in site.glob("*.pth") if p.name not in owned)}))
 """
 
 
 def test_python_images_ship_bytecode_that_python_uses_as_it_is(lab, namespace):
     """The python-base image (the backup runner's base): every .pyc of the standard library and site-packages matches
     its source as Python checks it (by hash; pyenv's were by an mtime that the layer's clamped times no longer had),
-    so no process compiles the stdlib again or writes bytecode into a layer. Run in the backup runner image."""
+    so no process compiles the stdlib again or writes bytecode into a layer; and every .pth file that Python runs at
+    start is one that an installed package put there (none of the build machine's). Run in the backup runner
+    image."""
     job = _job(lab, namespace, "pyc", "")
     container = job["spec"]["template"]["spec"]["containers"][0]
     container.update(image=lab["node"]["images"]["backup-runner"], command=["python3", "-c", PYC_CHECK])
@@ -500,6 +572,8 @@ def test_python_images_ship_bytecode_that_python_uses_as_it_is(lab, namespace):
     assert sum(report["kinds"].values()) > 1000, report
     assert report["stale"] == 0, report
     assert report["os_flags"] & 1, f"the stdlib's bytecode is validated by timestamp: {report}"
+    # nothing of the build machine's own Python setup (pyenv's site-packages held _sandboxing_egress_ca.pth)
+    assert report["unowned_pth"] == [], report
 
 
 # --------------------------------------------------------------------------- down / up

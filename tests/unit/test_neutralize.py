@@ -443,6 +443,36 @@ def test_job_options():
     assert spec["spec"]["containers"][0]["env"] == [{"name": "PGHOST", "value": "db"}]
 
 
+def test_job_takes_the_instance_configuration_as_its_pods_do():
+    """The odoo role's odoo-config ConfigMap (no credentials) and libpq's PG* from the odoo-db ConfigMap and Secret."""
+    sources = [{"configMapRef": {"name": "odoo-db"}}, {"secretRef": {"name": "odoo-db"}}]
+    j = job(config_secret=None, config_configmap="odoo-config", env_from=sources)
+    spec = j["spec"]["template"]["spec"]
+    assert spec["volumes"] == [{"name": "odoo-config", "configMap": {"name": "odoo-config"}}]
+    assert spec["containers"][0]["envFrom"] == sources
+    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/etc/odoo/odoo.conf"
+    assert "envFrom" not in job()["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"config_secret": None}, {"config_configmap": "odoo-config"}, {"config_secret": "", "config_configmap": ""}],
+)
+def test_job_takes_its_configuration_from_exactly_one_place(config):
+    with pytest.raises(NeutralizationError, match="exactly one of config_secret and config_configmap"):
+        job(**config)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [{"configMapRef": {}}, {"secretRef": {"name": "a"}, "configMapRef": {"name": "b"}}, {"fieldRef": {"name": "x"}},
+     "odoo-db"],
+)
+def test_job_env_from_is_written_as_kubernetes_writes_it(source):
+    with pytest.raises(NeutralizationError, match="env_from takes configMapRef or secretRef"):
+        job(env_from=[source])
+
+
 @pytest.mark.parametrize("image", ["odoo:17", "odoo@sha256:abc", "", None, "odoo@sha256:" + "G" * 64])
 def test_job_needs_an_image_pinned_by_digest(image):
     with pytest.raises(NeutralizationError, match="pinned by digest"):

@@ -621,15 +621,18 @@ class Restore:
         from ansible_collections.governed.odoo.plugins.module_utils.restore import k8sjob
 
         job = dict(self.opts.job or {})
-        for required in ("namespace", "image", "config_secret"):
+        for required in ("namespace", "image"):
             if not job.get(required):
                 raise RefusedError(f"neutralize mode 'job' needs job.{required}")
+        if bool(job.get("config_secret")) == bool(job.get("config_configmap")):
+            raise RefusedError("neutralize mode 'job' needs exactly one of job.config_secret and job.config_configmap")
         version = job.get("odoo_version") or (manifest.data.get("odoo") or {}).get("major_version") \
             or (manifest.data.get("odoo") or {}).get("version")
         stamp = self.opts.stamp or utc_stamp()
         manifest_obj = nz.render_neutralize_job(
             name=nz.job_name(self.opts.target_db or self.opts.db_name, stamp), namespace=job["namespace"],
-            image=job["image"], db_name=candidate, config_secret=job["config_secret"],
+            image=job["image"], db_name=candidate, config_secret=job.get("config_secret"),
+            config_configmap=job.get("config_configmap"), env_from=job.get("env_from"),
             config_key=job.get("config_key") or "odoo.conf", odoo_version=version, command=job.get("command"),
             odoo_bin=job.get("odoo_bin") or "odoo", annotations=job.get("annotations"),
             service_account=job.get("service_account"), env=job.get("env"),

@@ -1129,8 +1129,10 @@ def render_neutralize_job(
     namespace,
     image,
     db_name,
-    config_secret,
+    config_secret=None,
     config_key="odoo.conf",
+    config_configmap=None,
+    env_from=None,
     odoo_version=None,
     command=None,
     odoo_bin="odoo",
@@ -1148,11 +1150,15 @@ def render_neutralize_job(
     """The Job that runs ``odoo neutralize -d <db_name>`` in the release image.
 
     ``image`` must be pinned by digest (``repo@sha256:<64 hex>``): what neutralizes a copy of
-    production is exactly the release that will run on it. ``config_secret``/``config_key`` is the
-    Secret holding the environment's ``odoo.conf`` (database host and credentials), mounted
-    read-only. ``annotations`` go on the pod (the lab uses ``lab.governed.odoo/fail``).
+    production is exactly the release that will run on it. The ``odoo.conf`` (key ``config_key``) is
+    mounted read-only from exactly one of ``config_secret``, a Secret holding the environment's
+    ``odoo.conf`` with the database host and credentials, or ``config_configmap``, a ConfigMap holding
+    one without credentials (the odoo role's ``odoo-config``), whose pods take the database from libpq's
+    PG* variables: ``env_from`` (as Kubernetes writes ``envFrom``: ``configMapRef``/``secretRef``) gives
+    the container those, as the instance's own pods get them (ConfigMap and Secret ``odoo-db``).
+    ``annotations`` go on the pod (the lab uses ``lab.governed.odoo/fail``).
     ``node_selector`` (labels) and ``tolerations`` (as Kubernetes writes them) place the pod where the
-    instance's Odoo pods run (the odoo role's ``odoo_node_selector``/``odoo_tolerations``);
+    instance's Jobs run (the odoo role's ``odoo_job_node_selector``/``odoo_job_tolerations``);
     ``run_as_user`` the uid the container runs as (the odoo role's ``odoo_uid``), for an image whose
     own user is root or unnamed (the container must not run as root); it is also the pod's ``fsGroup``, so that
     the user can read the mounted ``odoo.conf`` (mode 0440).
@@ -1171,6 +1177,19 @@ def render_neutralize_job(
             f"{major}: use neutralize_mode=sql",
             odoo_major=major,
         )
+    if bool(config_secret) == bool(config_configmap):
+        raise NeutralizationError(
+            "the neutralize Job takes its odoo.conf from exactly one of config_secret and config_configmap"
+        )
+    env_sources = []
+    for source in env_from or []:
+        kinds = [k for k in ("configMapRef", "secretRef") if k in (source if isinstance(source, dict) else {})]
+        if len(kinds) != 1 or len(source) != 1 or not (source[kinds[0]] or {}).get("name"):
+            raise NeutralizationError(
+                f"env_from takes configMapRef or secretRef entries with a name, as Kubernetes writes envFrom, "
+                f"got {source!r}"
+            )
+        env_sources.append({kinds[0]: {"name": str(source[kinds[0]]["name"])}})
     conf_path = f"/etc/odoo/{config_key}"
     base_labels = {
         "app.kubernetes.io/name": "odoo",
@@ -1201,11 +1220,18 @@ def render_neutralize_job(
         container["command"] = list(command)
     if env:
         container["env"] = [{"name": k, "value": str(v)} for k, v in sorted(env.items())]
+    if env_sources:
+        container["envFrom"] = env_sources
+    volume = (
+        {"name": "odoo-config", "secret": {"secretName": config_secret, "defaultMode": 0o440}}
+        if config_secret
+        else {"name": "odoo-config", "configMap": {"name": config_configmap}}
+    )
     pod_spec = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "containers": [container],
-        "volumes": [{"name": "odoo-config", "secret": {"secretName": config_secret, "defaultMode": 0o440}}],
+        "volumes": [volume],
     }
     if service_account:
         pod_spec["serviceAccountName"] = service_account
