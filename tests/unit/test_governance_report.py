@@ -562,3 +562,28 @@ def test_gitops_commits_show_their_verification_pending_verified_failed_and_roll
     assert "verification failed" in page[page.index('id="env-qa"') :]
     assert "verification pending" in page[page.index('id="env-uat"') :]
     assert "verified after the sync" not in page[page.index('id="env-prod"') :]
+
+
+def test_a_rollback_naming_the_release_rolled_back_by_its_image_alone_shows_that_release(tmp_path):
+    """rollback.yml's record names the release it rolls back by its image only (seen on the lab): shown as the
+    release that image's digest was promoted as, not as nothing."""
+    trail = AuditTrail(local=LocalChain(tmp_path / "audit"))
+    signer = chain.Signer(KEY)
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    b_image, c_image = "r/odoo@sha256:" + "b" * 64, "r/odoo@sha256:" + "c" * 64
+    base = {"environment": "dev", "delivery": "gitops", "outcome": "committed"}
+    events = [
+        {**base, "kind": "promotion", "release": {"id": "c1", "image": c_image}},
+        {**base, "kind": "promotion", "release": {"id": "b1", "image": b_image}},
+        {**base, "kind": "rollback", "release": {"image": b_image}, "to": {"id": "c1", "image": c_image}},
+    ]
+    for n, event in enumerate(events):
+        trail.append(event, signer, t0 + dt.timedelta(hours=n))
+    report = model.build(now=NOW, audit=gather.read_audit(None, local_dir=str(tmp_path / "audit"), public_keys=PUBLIC))
+    rows = env(report, "dev")["promotions"]
+    assert [(p["kind"], p["release"], p["to"]) for p in rows] == [
+        ("rollback", "b1", "c1"),
+        ("promotion", "b1", None),
+        ("promotion", "c1", None),
+    ]
+    assert "back from b1" in html.render(report)

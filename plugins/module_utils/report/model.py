@@ -373,6 +373,12 @@ def _releases_by_digest(events):
     return out
 
 
+def _release_of(value, by_digest):
+    """A release as a record names it: its id, else the release of the digest it names (rollback.yml's record names
+    the release rolled back by its image alone), else the image."""
+    return _name(value, "id", "name", "version") or by_digest.get(_digest(value) or "") or _name(value, "image")
+
+
 def _back_to(event, by_digest):
     """The release a rollback went back to: its id, else the release of the digest it names, else the image."""
     to = event.get("to")
@@ -445,7 +451,9 @@ def build(
             # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
             runs = e.get("to") if e.get("kind") == "rollback" else e.get("release")
             running = {
-                "release": _back_to(e, by_digest) if e.get("kind") == "rollback" else _release(e),
+                "release": _back_to(e, by_digest)
+                if e.get("kind") == "rollback"
+                else _release_of(e.get("release"), by_digest),
                 "digest": _digest(runs),
                 # a GitOps promotion is ``committed``: approved and in the repository, the controller rolls it out
                 "outcome": e.get("outcome"),
@@ -463,7 +471,7 @@ def build(
                 "seq": s,
                 "kind": e.get("kind"),
                 "outcome": e.get("outcome"),
-                "release": _release(e),
+                "release": _release_of(e.get("release"), by_digest),
                 "digest": _digest(e.get("release")),
                 # a rollback: the release it went back to (and its digest), what the instance runs after it
                 "to": _back_to(e, by_digest) if e.get("kind") == "rollback" else None,
