@@ -43,6 +43,7 @@ tr.fails td{background:#ffebe9}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:16px}
 code.digest{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--mute)}
 .release,code.digest,.nowrap{white-space:nowrap}
+table.drift code{word-break:break-all;font-size:12px}
 figure{margin:0;border:1px solid var(--line);border-radius:10px;padding:10px 12px;background:#fff}
 figcaption{font-size:13px;color:var(--mute);margin-bottom:4px}
 svg text{font:11px -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:var(--mute)}
