@@ -245,8 +245,8 @@ def test_drift_per_environment_from_the_newest_report_of_each_instance_and_not_c
     page = html.render(report)
     overview = page[page.index('id="overview"') : page.index("</table>", page.index('id="overview"'))]
     dev_row = overview[overview.index('data-environment="dev"') :]
-    assert "not checked" in dev_row.split("</tr>")[0]
-    prod_row = overview[overview.index('data-environment="prod"') :].split("</tr>")[0]
+    assert "not checked" in dev_row.split("</tr>", 1)[0]
+    prod_row = overview[overview.index('data-environment="prod"') :].split("</tr>", 1)[0]
     assert "1 field(s) changed" in prod_row and "checked 2026-12-06 11:00 UTC" in prod_row
     prod_section = page[page.index('id="env-prod"') :]
     assert "<code>spec.replicas</code>" in prod_section and "<td><code>2</code></td><td><code>3</code></td>" in (
