@@ -244,7 +244,11 @@ def run(argv: list[str], check: bool = True, capture: bool = True, **kw) -> subp
 
 RESERVED_PORTS_FILE = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
 # SeaweedFS' gRPC ports are their HTTP ports + 5000 (lab/services.py GRPC_OFFSET)
-_GRPC_PORT_NAMES = ("s3_a_master", "s3_a_volume", "s3_a_filer", "s3_b_master", "s3_b_volume", "s3_b_filer")
+# (the S3 gateways' too: seen "s3 failed to listen on grpc port 43334" with another lab's API server holding it as
+# the client port of its connection to etcd)
+_GRPC_PORT_NAMES = (
+    "s3_a_master", "s3_a_volume", "s3_a_filer", "s3_a", "s3_b_master", "s3_b_volume", "s3_b_filer", "s3_b"
+)
 
 
 def lab_listen_ports() -> set[int]:

@@ -14,8 +14,10 @@ description:
   - Reads the evidence and writes C(governance-report.html) and C(governance-report.json) into O(output_dir), for
     an executive, per environment - the running release and since when, recent promotions with approvers and
     windows, refused promotions and why (from the audit trail), backup freshness (from the backup store's
-    manifests), the last disaster-recovery drill's RTO and RPO against their targets (from the drill reports) and
-    drift (when O(drift_report) is given). Charts (inline SVG) show the age of the newest backup over time, drill
+    manifests), the last disaster-recovery drill's RTO and RPO against their targets (from the drill reports), GitOps
+    commits with their verification by C(playbooks/promote_verify.yml) (pending, verified, failed, rolled back) and
+    drift per environment (from the reports O(drift_report) names; C(not checked) where none names the
+    environment). Charts (inline SVG) show the age of the newest backup over time, drill
     RTO over time and promotions per month (docs/governance-report.md).
   - The audit trail is verified against O(audit_public_keys) first; a trail that fails verification is reported
     first, in red.
@@ -84,7 +86,12 @@ options:
     description: Directory of the drill reports (C(drill-*.json)) that C(playbooks/dr_drill.yml) writes.
     type: path
   drift_report:
-    description: A drift report (JSON) to show, when there is one.
+    description:
+      - A drift report (JSON) as C(playbooks/drift.yml) writes it, or the directory it writes them into
+        (C(drift-*.json), its C(governed_odoo_drift_report_dir)); each instance is read from the newest report that
+        names it.
+      - Per environment the report shows clean, the changed fields or could not be checked, with the time of the
+        check.
     type: path
   recent:
     description: How many promotions and refusals are listed per environment.

@@ -3,9 +3,11 @@
 One dev instance of its own (unique tenant, namespace, database and buckets) is provisioned with site.yml in the
 direct mode (namespace, database, buckets: the lock's Lease and the pre-release backup need them), its database
 seeded, then committed once with site.yml in GitOps mode (governed_odoo_delivery: gitops in the inventory, a new
-git repository, a sealing certificate generated here). Three tiny images are pushed to the lab registry (skopeo,
-as test_release_gate_lab.py does): A (provisioned), B and C. Then, with real evidence (bob's signed promotion
-request, a Trivy report pinned by the record, the registry asked for the digest, the audit trail signed):
+git repository, a sealing certificate generated here). Its pods and Jobs run on the lab's real node, on the Odoo
+stand-in images (lab/images/odoo-standin-*.yaml, as test_promote_lab.py): A (provisioned), B, C (odoo-standin-e:
+works, its migration writes its marker row) and F (odoo-standin-c: migrates, then its /web/health answers 500).
+Then, with real evidence (bob's signed promotion request, a Trivy report pinned by the record, the registry asked
+for the digest, the audit trail signed):
 
 * promoting B, then C (C updates a module) gives exactly two new commits; each carries audit-record.json beside
   the instance's objects, equal to the record of the trail (outcome committed), and the trail verifies with
@@ -23,14 +25,19 @@ request, a Trivy report pinned by the record, the registry asked for the digest,
   ``kubectl apply --server-side -k`` of the committed instance directory stands in for its sync. Before that apply,
   the wait times out (a short promote_sync_timeout), the failure is recorded (``kind: verification``, ``ok: false``),
   nothing is committed, and qa's path gate still refuses C on the real trail; after it, the live Deployments run C
-  rolled out, the verification is recorded (``ok: true``, the live Deployments as evidence) and qa's path gate
-  passes C (staging's still refuses: the rule can fail). The instance's pods run on the lab's kwok nodes, where the
-  probe Job completes without running a process: the probe itself is exercised on the real node by
-  test_promote_lab.py; what this test reads from real state is the wait (the API server's Deployments, rolled out by
-  the real Deployment controller) and the trail;
+  rolled out, the probe Job asks C's ready pod for /web/health on the real node, the verification is recorded
+  (``ok: true``, the live Deployments as evidence) and qa's path gate passes C (staging's still refuses: the rule can
+  fail);
 * rollback.yml in GitOps mode (B promoted again, so C is the verified release to go back to) makes one commit, with
   its audit record (``kind: rollback``, ``outcome: committed``), and applies nothing: the Deployment's
-  resourceVersion is unchanged.
+  resourceVersion is unchanged;
+* F, promoted and synced, migrates (its Job writes its marker row) and never becomes ready: promote_verify.yml
+  records nothing verified, restores the pre-release backup (the marker is gone, the data is the pre-release data)
+  and makes exactly one commit, the rollback to C with its audit record (``outcome: rolled back``) beside the objects,
+  which carry C's digest and no migration Job; once that commit is synced the instance serves C (its ready pods) and
+  promote_verify.yml verifies the rollback;
+* the governance report of the trail shows each commit with its verification: pending, verified, failed and rolled
+  back (read in headless Chromium, screenshot in tests/output/governance-report-gitops.png).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 sys.path.insert(0, str(ROOT / "lab" / "images"))
+sys.path.insert(0, str(ROOT / "lab"))
 
 import node_lab  # noqa: E402
 from _modrun import run_module  # noqa: E402
@@ -62,7 +70,6 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from restore_lab import run_playbook as run_local_playbook  # noqa: E402
 from sealkeys import certificate_pem, private_key  # noqa: E402
-from test_release_gate_lab import oci_image  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
@@ -73,6 +80,9 @@ NAMESPACE = f"odoo-{HOST}"
 DB = f"{TENANT}_dev"
 BUCKET_PREFIX = f"ggp-{RUN_ID}"
 BUCKETS = [f"{BUCKET_PREFIX}-dev-{kind}" for kind in ("backups", "attachments")]
+NODE_LABEL = "lab.governed.odoo/node"
+# the releases: the Odoo stand-in images (lab/images/odoo-standin-*.yaml); A, B and E work, C's /web/health answers 500
+STANDINS = {"A": "odoo-standin-a", "B": "odoo-standin-b", "C": "odoo-standin-e", "F": "odoo-standin-c"}
 BOB = audit_chain.Signer(Ed25519PrivateKey.generate())
 TIMEOUT = 1800  # one playbook on a loaded two-core machine: minutes
 
@@ -102,34 +112,6 @@ def run_playbook(inventory: Path, playbook: str, *extra: str):
 output = node_lab.output
 
 
-def push(work: Path, registry: str, name: str) -> str:
-    """A one-layer image of its own pushed to the lab registry; its reference by digest."""
-    if not shutil.which("skopeo"):
-        pytest.fail("skopeo is not installed (scripts/setup.sh installs it)")
-    layout = work / f"layout-{name}"
-    oci_image(layout, f"release {name} {RUN_ID} {secrets.token_hex(8)}\n".encode())
-    repo = f"{registry}/gitops-promote/odoo-{RUN_ID}"
-    digestfile = work / f"digest-{name}"
-    done = subprocess.run(
-        [
-            "skopeo",
-            "--insecure-policy",
-            "copy",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            str(digestfile),
-            f"oci:{layout}:r1",
-            f"docker://{repo}:{name.lower()}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    return f"{repo}@{digestfile.read_text().strip()}"
-
-
 def write_release(directory: Path, rid: str, image: str, update=(), with_report=True) -> Path:
     """The release record and a Trivy report of its image (no findings) beside it, pinned by its digest."""
     return node_lab.write_release(directory, rid, image, update, signed=False, with_report=with_report)
@@ -154,6 +136,7 @@ def request(release: Path, work: Path) -> Path:
 
 
 def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
+    conn = connection()
     lab_inv = ROOT / "inventories" / "lab"
     (where / "group_vars" / "all").mkdir(parents=True)
     for name in ("main.yml", "secrets.yml"):
@@ -185,6 +168,24 @@ def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
         "odoo_cron_replicas": 0,
         "odoo_workers": 1,
         "odoo_db_maxconn": 4,
+        # placement: the instance's pods and Jobs on the lab's real node (as test_promote_lab.py): the stand-in
+        # releases really run, their migrations really write, and the probe Job really asks /web/health
+        "odoo_node_selector": {NODE_LABEL: "real"},
+        "odoo_tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
+        # the controller reaches the lab's PostgreSQL on loopback, the pods on the real node at the node's host
+        # address (the lab's DNAT)
+        "postgresql_external": {
+            "host": "{{ lab_connection.postgres.primary.host }}",
+            "port": "{{ lab_connection.postgres.primary.port }}",
+            "cluster_host": conn["node"]["host_address"],
+            "admin_user": "{{ lab_connection.postgres.primary.user }}",
+            "admin_password": "{{ lab_connection.postgres.primary.password }}",
+            "admin_database": "postgres",
+            "ssl_mode": "disable",
+            "cidr": conn["node"].get("server_cidr", f"{conn['node']['host_address']}/32"),
+            "reporting_host": "{{ lab_connection.postgres.replica.host }}",
+            "reporting_port": "{{ lab_connection.postgres.replica.port }}",
+        },
         "postgresql_reporting_connection_limit": 2,
         "storage_bucket_prefix": BUCKET_PREFIX,
         "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
@@ -196,9 +197,9 @@ def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
         "promote_audit_signing_key": str(keys["path"]),
         "release_audit_retention_days": 1,
         "release_identities": {"bob": {"public_key": audit_chain.public_pem(BOB.public_key), "groups": ["deployers"]}},
-        "release_registry_url": f"http://{connection()['node']['registry']}",
-        # promote_verify.yml's probe Job (on the lab's kwok nodes it completes without running: see the module doc)
-        "promote_probe_image": connection()["node"]["images"]["tools"],
+        "release_registry_url": f"http://{conn['node']['registry']}",
+        # promote_verify.yml's probe Job, on the real node: it asks the ready web pods for /web/health
+        "promote_probe_image": conn["node"]["images"]["tools"],
         # no route to the instance through the lab's Traefik here: the ingress check is skipped (empty url)
         "promote_ingress_health": {"url": ""},
         **gitops,
@@ -225,7 +226,9 @@ def setup(tmp_path_factory):
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     keys["path"].chmod(0o600)
-    images = {name: push(work, conn["node"]["registry"], name) for name in "ABC"}
+    from build import push
+
+    images = {name: push(recipe, conn["node"]["registry"]) for name, recipe in STANDINS.items()}
     repo = work / "gitops"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -498,3 +501,130 @@ def test_rollback_in_gitops_mode_commits_once_with_its_record_and_applies_nothin
     now = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json"))
     assert now["metadata"]["resourceVersion"] == deployment["metadata"]["resourceVersion"]
     assert kubectl("get", "lease", "-n", NAMESPACE, "-o", "name").strip() == ""
+
+
+def markers(lab):
+    """The ir_config_parameter rows the stand-in's migrations write (``standin.migration.<release>``)."""
+    with lab.connect(DB) as c:
+        rows = c.execute("SELECT key, value FROM ir_config_parameter WHERE key LIKE 'standin.migration.%%'").fetchall()
+    return dict(rows)
+
+
+def ready_web_images():
+    """Images of the instance's web pods that are Ready now (not terminating)."""
+    pods = json.loads(kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=web", "-o", "json"))
+    out = []
+    for pod in pods["items"]:
+        conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+        if conditions.get("Ready") == "True" and not pod["metadata"].get("deletionTimestamp"):
+            out.append(next(c["image"] for c in pod["spec"]["containers"] if c["name"] == "odoo"))
+    return out
+
+
+def sync(repo):
+    """The stand-in for Argo CD's or Flux's sync: the committed directory, server-side applied."""
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=gitops-controller-stand-in",
+            "-k", str(repo / "dev" / HOST))
+
+
+def test_a_release_failing_its_verification_after_the_sync_is_rolled_back_by_one_commit_restoring_its_data(setup):
+    repo, images, work, lab = setup["repo"], setup["images"], setup["work"], setup["lab"]
+    # F (the stand-in's release C) migrates (its Job writes standin.migration.C) and its /web/health answers 500
+    release = write_release(work / "releases", f"f-{RUN_ID}", images["F"], update=["sale"])
+    res = promote(setup, release)
+    assert res.returncode == 0, output(res)
+    promotion = trail(setup)[-1]
+    event = promotion["event"]
+    assert event["kind"] == "promotion" and event["outcome"] == "committed", event
+    assert event["changes"]["image"] == {"from": images["C"], "to": images["F"]} and event["backup"], event
+    job = event["migration_job"]
+    before = markers(lab)  # the pre-release data (the backup was taken before this commit)
+    assert "standin.migration.C" not in before, before
+
+    # the controller syncs the commit: F's migration Job runs on the real node, its web pod never becomes ready
+    sync(repo)
+    kubectl("wait", "--for=condition=complete", "--timeout=300s", f"job/{job}", "-n", NAMESPACE)
+    assert markers(lab).get("standin.migration.C") == "sale", markers(lab)
+    before_commits = commits(repo)
+    res = verify(setup, "-e", "promote_sync_timeout=45", "-e", "promote_sync_poll=3")
+    assert res.returncode != 0, output(res)
+    assert "applied, rollout not available" in res.stdout and "rolled back by commit" in res.stdout, output(res)
+
+    # exactly one commit: the rollback, its signed audit record beside the objects
+    after = commits(repo)
+    assert len(after) == len(before_commits) + 1 and after[1:] == before_commits, (before_commits, after)
+    record = trail(setup)[-1]
+    rollback = record["event"]
+    assert rollback["kind"] == "rollback" and rollback["outcome"] == "rolled back", rollback
+    assert rollback["delivery"] == "gitops" and rollback["of"]["hash"] == promotion["hash"], rollback
+    assert rollback["changes"]["image"] == {"from": images["F"], "to": images["C"]}, rollback
+    assert rollback["migrated"] is True and rollback["restored"] == event["backup"], rollback
+    assert json.loads(committed(repo, "audit-record.json")) == record
+    assert git(repo, "log", "-1", "--format=%s").startswith(f"roll back dev/{HOST}")
+    # the committed objects carry the previous image, and no migration Job
+    web = yaml.safe_load(committed(repo, "deployment.apps-odoo-web.yaml"))
+    assert [c["image"] for c in web["spec"]["template"]["spec"]["containers"] if c["name"] == "odoo"] == [images["C"]]
+    assert not [f for f in git(repo, "ls-files", f"dev/{HOST}").split() if f.split("/")[-1].startswith("job.batch-")]
+    # the pre-release backup was restored before the previous image returns: F's migration is undone
+    assert markers(lab) == before, (before, markers(lab))
+
+    # the controller syncs the rollback: the instance serves the previous image, and the rollback verifies
+    sync(repo)
+    res = verify(setup, "-e", "promote_sync_timeout=300")
+    assert res.returncode == 0, output(res)
+    verification = trail(setup)[-1]["event"]
+    assert verification["kind"] == "verification" and verification["ok"] is True, verification
+    assert verification["of"] == {"seq": record["seq"], "hash": record["hash"], "kind": "rollback"}, verification
+    assert live_image() == images["C"] and set(ready_web_images()) == {images["C"]}, ready_web_images()
+    assert markers(lab) == before
+    assert kubectl("get", "lease", "-n", NAMESPACE, "-o", "name").strip() == ""
+
+
+def test_the_governance_report_shows_each_commit_with_its_verification(setup):
+    """The report of this module's real trail, last: each GitOps commit with what promote_verify.yml recorded of it
+    (pending, verified after a first timed-out attempt, failed and rolled back), the rollback shown as the release it
+    went back to; read in headless Chromium, with a screenshot (tests/output/governance-report-gitops.png)."""
+    out = setup["work"] / "report-verified"
+    res = run_local_playbook(
+        "report.yml",
+        {
+            "governed_odoo_report_dir": str(out),
+            "governed_odoo_report_audit": {
+                "local_dir": str(setup["keys"]["trail"]),
+                "public_keys": [setup["keys"]["public"]],
+            },
+            "governed_odoo_report_backup_stores": [{"bucket": BUCKETS[0]}],
+            "governed_odoo_report_s3": setup["lab"].s3["a"],
+            "governed_odoo_report_environments": ["dev"],
+        },
+    )
+    assert res.returncode == 0, output(res)
+    (dev,) = json.loads((out / "governance-report.json").read_text())["environments"]
+    b, c, f = (f"{x}-{RUN_ID}" for x in "bcf")
+    assert [(p["kind"], p["release"], p["to"], p["verification"]["status"]) for p in dev["promotions"]] == [
+        ("rollback", f, c, "verified"),  # promote_verify.yml's, verified after its sync
+        ("promotion", f, None, "rolled back"),
+        ("rollback", b, c, "pending"),  # rollback.yml's, never synced
+        ("promotion", b, None, "pending"),
+        ("promotion", c, None, "verified"),  # after the timed-out attempt
+        ("promotion", b, None, "pending"),
+    ], dev["promotions"]
+    rolled = dev["promotions"][1]["verification"]
+    assert rolled["restored"] and "applied, rollout not available" in rolled["reason"], rolled
+    running = dev["running"]
+    assert (running["release"], running["digest"], running["verification"]["status"]) == (
+        c,
+        setup["images"]["C"].split("@", 1)[1],
+        "verified",
+    ), running
+    page = out / "governance-report.html"
+    dom = node_lab.chromium("--dump-dom", page.as_uri())
+    section = dom[dom.index('id="env-dev"') :]
+    assert "rollback of a failed promotion" in section and "verification failed, rolled back" in section
+    assert "database restored from the pre-release backup" in section and "verification pending" in section
+    output_dir = ROOT / "tests" / "output"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    shot = output_dir / "governance-report-gitops.png"
+    shot.unlink(missing_ok=True)
+    node_lab.chromium("--window-size=1200,1700", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 10_000

@@ -552,6 +552,17 @@ def test_the_whole_trail_verifies_in_object_storage(prod_drilled, dev_rolled_bac
 
 
 # --------------------------------------------------------------------------- the governance report of the path
+@pytest.fixture(scope="module")
+def drift(path, prod_drilled, dev_rolled_back, work):
+    """playbooks/drift.yml over the five stages once the path is walked (each stage's declared state, the inventory's,
+    against what runs): the report it wrote."""
+    reports = work / "drift-reports"
+    res = run_playbook(path["inventory"], "drift.yml", "-e", f"governed_odoo_drift_report_dir={reports}")
+    assert res.returncode == 0, output(res)
+    (found,) = sorted(reports.glob("drift-*.json"))
+    return json.loads(found.read_text())
+
+
 def render_report(work: Path, keys, name: str):
     """playbooks/report.yml over this path's stored trail, the five backup stores and prod's drill reports:
     (the report's JSON, its page)."""
@@ -563,6 +574,8 @@ def render_report(work: Path, keys, name: str):
         "governed_odoo_report_backup_stores": [{"bucket": f"{BUCKET_PREFIX}-{stage}-backups"} for stage in STAGES],
         "governed_odoo_report_s3": s3,
         "governed_odoo_report_drills_dir": str(work / "drill-reports"),
+        # the directory drift.yml wrote its report into
+        "governed_odoo_report_drift": str(work / "drift-reports"),
         "governed_odoo_report_environments": list(STAGES),
     }
     res = node_lab.run_playbook("localhost,", "report.yml", "-e", extra_vars(work / f"report-{name}.json", values))
@@ -580,13 +593,34 @@ def screenshot(page: Path, name: str, height: int) -> Path:
     return shot
 
 
-def test_the_governance_report_of_the_path_in_a_browser(prod_drilled, dev_rolled_back, work, keys, images):
+def test_the_governance_report_of_the_path_in_a_browser(prod_drilled, dev_rolled_back, drift, work, keys, images):
     report, page = render_report(work, keys, "clean")
     records = trail(keys)
     assert report["audit"] == {"checked": True, "ok": True, "length": len(records), "problems": []}, report["audit"]
-    assert report["attention"] == [], report["attention"]
     envs = {env["name"]: env for env in report["environments"]}
     assert list(envs) == list(STAGES)
+    # drift, as drift.yml found it: per stage its instance's changed fields (each field of its report), or clean
+    findings = {i["environment"]: i["drift"] for i in drift["instances"]}
+    assert set(findings) == set(STAGES) and drift["summary"]["errors"] == 0, drift["summary"]
+    for stage, env in envs.items():
+        shown = env["drift"]
+        assert shown["checked_at"] == drift["generated_at"] and shown["errors"] == [], shown
+        assert [(c["object"], c["field"]) for c in shown["changes"]] == [
+            (f["object"], f["field"]) for f in findings[stage]], (stage, shown)
+        assert shown["verdict"] == ("drift" if findings[stage] else "clean"), shown
+    # the stages promote.yml left on B run another image than the inventory declares (A): drift.yml says so; dev,
+    # which rollback.yml put back on A, does not differ in its image
+    image_field = "spec.template.spec.containers[name=odoo].image"
+    for stage in STAGES[1:]:
+        assert any(c["object"].endswith("odoo-web") and c["field"] == image_field
+                   and images["B"] in (c["live"] or "") for c in envs[stage]["drift"]["changes"]), envs[stage]["drift"]
+    assert not [c for c in envs["dev"]["drift"]["changes"] if c["field"] == image_field], envs["dev"]["drift"]
+    # what needs attention: the drift, and nothing else
+    assert report["attention"] == [
+        {"severity": "medium", "environment": stage,
+         "text": f"{stage}: {len(findings[stage])} field(s) drifted from the declared state"}
+        for stage in STAGES if findings[stage]
+    ], report["attention"]
     b_id, b_digest = f"b-{RUN_ID}", images["B"].split("@", 1)[1]
     # where each stage is now: B everywhere but dev, which rollback.yml put back on A
     assert (envs["dev"]["running"]["release"], envs["dev"]["running"]["kind"]) == (f"a-{RUN_ID}", "rollback")
@@ -635,10 +669,17 @@ def test_the_governance_report_of_the_path_in_a_browser(prod_drilled, dev_rolled
     for chart in ("promotions-per-month", *(f"backup-age-{s}" for s in STAGES), "drill-rto-prod"):
         assert re.search(rf'<svg class="chart" id="{chart}"', dom), chart
     assert 'class="point"' in dom[dom.index('id="drill-rto-prod"'):]
-    screenshot(page, "governance-report.png", 4200)
+    checked = f"checked {drift['generated_at'][:10]} {drift['generated_at'][11:16]} UTC"
+    for stage in STAGES:
+        row = dom[dom.index(f'<tr data-environment="{stage}">'):].split("</tr>", 1)[0]
+        assert checked in row and ("field(s) changed" if findings[stage] else ">clean<") in row, row
+        assert "not checked" not in row, row
+    assert f"{image_field}</code>" in prod_section and "differ from the declared state" in prod_section
+    screenshot(page, "governance-report.png", 4600)
 
 
-def test_a_record_edited_in_the_stored_trail_is_reported_first_in_red(prod_drilled, dev_rolled_back, work, keys):
+def test_a_record_edited_in_the_stored_trail_is_reported_first_in_red(prod_drilled, dev_rolled_back, drift, work,
+                                                                      keys):
     # last of the module: someone gives uat's promotion another approver, as a new version over the record (an
     # object lock keeps the old version, it does not forbid a new one)
     (record,) = [r for r in trail(keys) if r["event"]["kind"] == "promotion" and r["event"]["environment"] == "uat"]

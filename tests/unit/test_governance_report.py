@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from ansible_collections.governed.odoo.plugins.module_utils.audit import chain
 from ansible_collections.governed.odoo.plugins.module_utils.audit.store import AuditTrail, LocalChain
+from ansible_collections.governed.odoo.plugins.module_utils.drift import report as drift_report
 from ansible_collections.governed.odoo.plugins.module_utils.report import gather, html, model, task
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -106,16 +107,27 @@ DRILLS = [
         "rpo": {"seconds": 60, "target_seconds": 900, "met": True},
     },
 ]
-DRIFT = {
-    "instances": [
+# a drift report as playbooks/drift.yml writes it (module_utils/drift/report.py), of the run one hour ago
+DRIFT = drift_report.build(
+    [
         {
             "instance": "civil-prod",
+            "tenant": "civil",
             "environment": "prod",
-            "changes": [{"object": "Deployment odoo-web", "field": "spec.replicas"}],
+            "drift": [
+                {
+                    "layer": "kubernetes",
+                    "object": "Deployment odoo-web",
+                    "field": "spec.replicas",
+                    "declared": 2,
+                    "live": 3,
+                }
+            ],
         },
-        {"instance": "civil-staging", "environment": "staging", "changes": []},
-    ]
-}
+        {"instance": "civil-staging", "tenant": "civil", "environment": "staging", "drift": []},
+    ],
+    generated_at="2026-12-06T11:00:00Z",
+)
 
 
 @pytest.fixture
@@ -184,11 +196,78 @@ def test_the_last_drill_against_its_targets(trail_dir):
 
 def test_drift_is_listed_when_a_report_is_given(trail_dir):
     report = build(trail_dir)
-    assert env(report, "prod")["drift"]["changes"] == [
-        {"instance": "civil-prod", "object": "Deployment odoo-web", "field": "spec.replicas"}
+    prod, staging = env(report, "prod")["drift"], env(report, "staging")["drift"]
+    assert prod["changes"] == [
+        {
+            "instance": "civil-prod",
+            "layer": "kubernetes",
+            "object": "Deployment odoo-web",
+            "field": "spec.replicas",
+            "declared": "2",
+            "live": "3",
+        }
     ]
-    assert env(report, "staging")["drift"]["drifted"] is False
+    assert (prod["verdict"], prod["checked_at"]) == ("drift", "2026-12-06T11:00:00Z")
+    assert (staging["verdict"], staging["drifted"], staging["checked_at"]) == ("clean", False, "2026-12-06T11:00:00Z")
+    assert [i["instance"] for i in staging["instances"]] == ["civil-staging"]
     assert env(build(trail_dir, drift=None), "prod")["drift"] is None
+    drifted = {"severity": "medium", "environment": "prod", "text": "prod: 1 field(s) drifted from the declared state"}
+    assert drifted in report["attention"]
+
+
+def test_drift_per_environment_from_the_newest_report_of_each_instance_and_not_checked_where_none_names_it(
+    trail_dir,
+):
+    """A later clean run of staging alone: prod keeps its earlier finding, staging reads clean at the later time; an
+    environment no report names is not checked (the page says so, not "none"); a layer that could not be read is an
+    error that needs attention."""
+    later = drift_report.build(
+        [
+            {
+                "instance": "civil-staging",
+                "environment": "staging",
+                "drift": [],
+                "errors": ["database: connection refused"],
+            }
+        ],
+        generated_at="2026-12-06T11:30:00Z",
+    )
+    report = build(trail_dir, drift=[later, DRIFT], environments=["staging", "prod", "dev"])
+    staging, prod, dev = (env(report, n)["drift"] for n in ("staging", "prod", "dev"))
+    assert (staging["verdict"], staging["checked_at"], staging["errors"]) == (
+        "error",
+        "2026-12-06T11:30:00Z",
+        ["civil-staging: database: connection refused"],
+    )
+    assert (prod["verdict"], prod["checked_at"], len(prod["changes"])) == ("drift", "2026-12-06T11:00:00Z", 1)
+    assert dev is None
+    assert any(a["text"].startswith("staging: drift could not be checked") for a in report["attention"])
+    page = html.render(report)
+    overview = page[page.index('id="overview"') : page.index("</table>", page.index('id="overview"'))]
+    dev_row = overview[overview.index('data-environment="dev"') :]
+    assert "not checked" in dev_row.split("</tr>", 1)[0]
+    prod_row = overview[overview.index('data-environment="prod"') :].split("</tr>", 1)[0]
+    assert "1 field(s) changed" in prod_row and "checked 2026-12-06 11:00 UTC" in prod_row
+    prod_section = page[page.index('id="env-prod"') :]
+    assert "<code>spec.replicas</code>" in prod_section and "<td><code>2</code></td><td><code>3</code></td>" in (
+        prod_section
+    )
+    assert "Not checked: no drift report" in page[page.index('id="env-dev"') :]
+    clean = html.render(build(trail_dir))
+    assert "Clean: no drift from the declared state (checked 2026-12-06 11:00 UTC" in clean[
+        clean.index('id="env-staging"') :
+    ]
+
+
+def test_drift_reports_are_read_from_drift_yml_s_report_directory(tmp_path):
+    (tmp_path / "drift-20261206T110000Z.json").write_text(json.dumps(DRIFT))
+    (tmp_path / "drift-20261206T110000Z.html").write_text("<html></html>")
+    (tmp_path / "other.json").write_text("not json")
+    assert gather.read_drift(str(tmp_path)) == [DRIFT]
+    assert gather.read_drift(str(tmp_path / "drift-20261206T110000Z.json")) == [DRIFT]
+    assert gather.read_drift(None) is None
+    with pytest.raises(gather.ReportError):
+        gather.read_drift(str(tmp_path / "other.json"))
 
 
 def test_an_edited_trail_is_reported_first(trail_dir):
@@ -409,3 +488,102 @@ def test_the_running_release_read_from_an_edited_record_is_flagged_in_the_overvi
     row = overview[overview.index('data-environment="prod"') :]
     assert "record 3 fails verification: edited" in row
     assert "fails verification" not in overview[: overview.index('data-environment="prod"')]
+
+
+def test_gitops_commits_show_their_verification_pending_verified_failed_and_rolled_back(tmp_path):
+    """The records promote.yml, promote_verify.yml and rollback.yml write in GitOps mode: each committed row carries
+    what promote_verify.yml recorded of it (``event.of.hash``); the rollback of a failed verification names the image
+    it went back to, shown as that release; a running commit not yet verified needs attention."""
+    trail = AuditTrail(local=LocalChain(tmp_path / "audit"))
+    signer = chain.Signer(KEY)
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    c_digest, f_digest = "sha256:" + "c" * 64, "sha256:" + "f" * 64
+    c_image, f_image = f"registry.lab/odoo@{c_digest}", f"registry.lab/odoo@{f_digest}"
+    gitops = {"delivery": "gitops", "environment": "dev", "instance": "gp-dev", "deployer": "bob"}
+    steps = iter(range(100))
+
+    def append(event):
+        return trail.append(event, signer, t0 + dt.timedelta(minutes=10 * next(steps)))
+
+    def of(record):
+        return {"seq": record["seq"], "hash": record["hash"], "kind": record["event"]["kind"]}
+
+    c = append({**gitops, "kind": "promotion", "outcome": "committed", "release": {"id": "c1", "digest": c_digest}})
+    append({**gitops, "kind": "verification", "ok": False, "outcome": "failed", "of": of(c), "applied": False,
+            "failure": "the controller did not roll out the commit"})
+    append({**gitops, "kind": "verification", "ok": True, "outcome": "verified", "of": of(c)})
+    f = append({**gitops, "kind": "promotion", "outcome": "committed", "release": {"id": "f1", "image": f_image},
+                "backup": "20261201T093000Z-abc"})
+    back = append({**gitops, "kind": "rollback", "outcome": "rolled back", "of": of(f), "to": {"image": c_image},
+                   "release": {"id": "f1", "image": f_image}, "failure": "Verify the release: /web/health 500",
+                   "restored": "20261201T093000Z-abc"})
+    append({**gitops, "kind": "verification", "ok": True, "outcome": "verified", "of": of(back)})
+    g = append({**gitops, "environment": "qa", "kind": "promotion", "outcome": "committed",
+                "release": {"id": "c1", "digest": c_digest}})
+    append({**gitops, "environment": "qa", "kind": "verification", "ok": False, "outcome": "failed", "of": of(g),
+            "applied": False, "failure": "not applied"})
+    append({**gitops, "environment": "uat", "kind": "promotion", "outcome": "committed",
+            "release": {"id": "c1", "digest": c_digest}})
+    append({"kind": "promotion", "outcome": "verified", "environment": "prod", "release": {"id": "c1"}})
+    audit = gather.read_audit(None, local_dir=str(tmp_path / "audit"), public_keys=PUBLIC)
+    report = model.build(now=NOW, audit=audit)
+    dev, qa, uat, prod = (env(report, n) for n in ("dev", "qa", "uat", "prod"))
+    assert [(p["kind"], p["release"], p["to"], p["verification"]["status"]) for p in dev["promotions"]] == [
+        ("rollback", "f1", "c1", "verified"),
+        ("promotion", "f1", None, "rolled back"),
+        ("promotion", "c1", None, "verified"),
+    ]
+    rolled = dev["promotions"][1]["verification"]
+    assert rolled["seq"] == back["seq"] and rolled["restored"] == "20261201T093000Z-abc", rolled
+    assert rolled["reason"] == "Verify the release: /web/health 500"
+    assert (dev["running"]["release"], dev["running"]["digest"], dev["running"]["verification"]["status"]) == (
+        "c1",
+        c_digest,
+        "verified",
+    )
+    assert qa["running"]["verification"] == {
+        "status": "failed",
+        "at": "2026-12-01T10:10:00Z",
+        "seq": 8,
+        "reason": "not applied",
+        "applied": False,
+    }
+    assert uat["running"]["verification"] == {"status": "pending", "at": None, "seq": None, "reason": None}
+    assert prod["running"]["verification"] is None and prod["promotions"][0]["verification"] is None
+    checks = [(a["severity"], a["environment"]) for a in report["attention"] if "verif" in a["text"]]
+    assert checks == [("high", "qa"), ("warning", "uat")], report["attention"]
+    # verifications are no promotions: six deploy records, four environments
+    assert sum(len(e["promotions"]) for e in report["environments"]) == 6
+    page = html.render(report)
+    dev_section = page[page.index('id="env-dev"') : page.index('id="env-qa"')]
+    assert "rollback of a failed promotion" in dev_section and "verification failed, rolled back" in dev_section
+    assert "database restored from the pre-release backup" in dev_section
+    assert dev_section.count("verified after the sync") == 3  # the running line, the rollback and c1's promotion
+    assert "verification failed" in page[page.index('id="env-qa"') :]
+    assert "verification pending" in page[page.index('id="env-uat"') :]
+    assert "verified after the sync" not in page[page.index('id="env-prod"') :]
+
+
+def test_a_rollback_naming_the_release_rolled_back_by_its_image_alone_shows_that_release(tmp_path):
+    """rollback.yml's record names the release it rolls back by its image only (seen on the lab): shown as the
+    release that image's digest was promoted as, not as nothing."""
+    trail = AuditTrail(local=LocalChain(tmp_path / "audit"))
+    signer = chain.Signer(KEY)
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    b_image, c_image = "r/odoo@sha256:" + "b" * 64, "r/odoo@sha256:" + "c" * 64
+    base = {"environment": "dev", "delivery": "gitops", "outcome": "committed"}
+    events = [
+        {**base, "kind": "promotion", "release": {"id": "c1", "image": c_image}},
+        {**base, "kind": "promotion", "release": {"id": "b1", "image": b_image}},
+        {**base, "kind": "rollback", "release": {"image": b_image}, "to": {"id": "c1", "image": c_image}},
+    ]
+    for n, event in enumerate(events):
+        trail.append(event, signer, t0 + dt.timedelta(hours=n))
+    report = model.build(now=NOW, audit=gather.read_audit(None, local_dir=str(tmp_path / "audit"), public_keys=PUBLIC))
+    rows = env(report, "dev")["promotions"]
+    assert [(p["kind"], p["release"], p["to"]) for p in rows] == [
+        ("rollback", "b1", "c1"),
+        ("promotion", "b1", None),
+        ("promotion", "c1", None),
+    ]
+    assert "back from b1" in html.render(report)

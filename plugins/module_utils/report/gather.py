@@ -7,7 +7,8 @@
   there is a bucket, else the local one);
 * backups through module_utils/backup: the restorable backups of each store, and each one's manifest (validated,
   through its pinned version) for its time;
-* drill reports (``drill-*.json``, as dr_drill.yml writes them) and a drift report from files.
+* drill reports (``drill-*.json``, as dr_drill.yml writes them) and drift reports (a file, or the directory
+  drift.yml writes ``drift-*.json`` into) from files.
 """
 
 from __future__ import annotations
@@ -91,13 +92,22 @@ def read_drills(directory):
     return reports, problems
 
 
+def _drift_file(file):
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read the drift report {file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"the drift report {file} is not a JSON object")
+    return data
+
+
 def read_drift(path):
+    """The drift reports at ``path``: one JSON file, or a directory of them (``drift-*.json``, as drift.yml writes
+    them into its governed_odoo_drift_report_dir); a list, None when no path is given."""
     if not path:
         return None
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"cannot read the drift report {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"the drift report {path} is not a JSON object")
-    return data
+    where = Path(path)
+    if where.is_dir():
+        return [_drift_file(file) for file in sorted(where.glob("drift-*.json"))]
+    return [_drift_file(where)]

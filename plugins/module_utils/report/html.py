@@ -38,10 +38,12 @@ th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);verti
 th{background:var(--bg);font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.fails td{background:#ffebe9}
-.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
+.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}.warn{color:var(--warn);font-weight:600}
+.mute{color:var(--mute)}.small{font-size:12px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:16px}
 code.digest{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:var(--mute)}
 .release,code.digest,.nowrap{white-space:nowrap}
+table.drift code{word-break:break-all;font-size:12px}
 figure{margin:0;border:1px solid var(--line);border-radius:10px;padding:10px 12px;background:#fff}
 figcaption{font-size:13px;color:var(--mute);margin-bottom:4px}
 svg text{font:11px -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:var(--mute)}
@@ -272,26 +274,60 @@ def _overview(report):
                 f"RPO {_e(human_seconds(drill['rpo_seconds']))} {_ok(drill['rpo_met'])}"
             )
         )
-        drift_cell = (
-            '<span class="mute">not checked</span>'
-            if drift is None
-            else _ok(not drift["drifted"], "none", f"{len(drift['changes'])} field(s)")
-        )
         release_cell = (
-            _release(running["release"], running.get("digest")) + _flag(running) if running else _release(None, None)
+            _release(running["release"], running.get("digest")) + _flag(running) + _check_line(running)
+            if running
+            else _release(None, None)
         )
         rows.append(
             f'<tr data-environment="{_e(env["name"])}"><td><b>{_e(env["name"])}</b></td>'
             f"<td>{release_cell}</td>"
             f"<td>{_e(_ts(running['since'])) if running else ''}</td>"
             f"<td>{len(env['promotions'])}</td><td>{len(env['refusals'])}</td>"
-            f"<td>{backup_cell}</td><td>{drill_cell}</td><td>{drift_cell}</td></tr>"
+            f"<td>{backup_cell}</td><td>{drill_cell}</td><td>{_drift_cell(drift)}</td></tr>"
         )
     return (
         '<table id="overview"><tr><th>environment</th><th>running release</th><th>since</th>'
         "<th>recent promotions</th><th>refusals</th><th>newest backup</th><th>last DR drill</th><th>drift</th>"
         f"</tr>{''.join(rows)}</table>"
     )
+
+
+def _drift_cell(drift):
+    """The overview's drift: not checked (no drift report names the environment), clean, the number of changed
+    fields, or an error; with the time of the check."""
+    if drift is None:
+        return '<span class="mute">not checked</span>'
+    if drift["verdict"] == "error":
+        verdict = '<span class="bad">could not be checked</span>'
+    elif drift["drifted"]:
+        verdict = f'<span class="bad">{len(drift["changes"])} field(s) changed</span>'
+    else:
+        verdict = '<span class="ok">clean</span>'
+    return f'{verdict}<br><span class="mute small nowrap">checked {_e(_ts(drift["checked_at"]))}</span>'
+
+
+_CHECKS = {
+    "pending": ("warn", "verification pending"),
+    "verified": ("ok", "verified after the sync"),
+    "failed": ("bad", "verification failed"),
+    "rolled back": ("bad", "verification failed, rolled back"),
+}
+
+
+def _check_line(row):
+    """A GitOps commit's verification (promote_verify.yml) under the row: pending, verified, failed, rolled back."""
+    check = row.get("verification")
+    if not check:
+        return ""
+    css, text = _CHECKS.get(check["status"], ("mute", check["status"]))
+    when = f' <span class="mute small">{_e(_ts(check["at"]))}</span>' if check.get("at") else ""
+    why = check.get("reason")
+    if check["status"] == "rolled back" and check.get("restored"):
+        why = f"{why + '; ' if why else ''}database restored from the pre-release backup"
+    detail = f'<br><span class="mute small">{_e(why if len(why) <= 140 else why[:137] + "...")}</span>' if why else ""
+    title = f' title="{_e(why)}"' if why else ""
+    return f'<br><span class="{css} check"{title}>{_e(text)}</span>{when}{detail}'
 
 
 def _flag(row):
@@ -310,8 +346,11 @@ def _tr(row):
 
 
 def _what(deploy):
-    """``promotion``, ``promotion (committed)``: the outcome when the record names one."""
+    """``promotion``, ``promotion (committed)``: the outcome when the record names one; a rollback whose outcome is
+    ``rolled back`` is the rollback of a promotion that failed."""
     outcome = deploy.get("outcome")
+    if deploy["kind"] == "rollback" and outcome == "rolled back":
+        return "rollback of a failed promotion"
     return f"{deploy['kind']} ({outcome})" if outcome else str(deploy["kind"])
 
 
@@ -333,6 +372,7 @@ def _environment(env, index):
             + (f' (<code class="digest" title="{_e(digest)}">{_e(_short_digest(digest))}</code>)' if digest else "")
             + f" since {_e(_ts(running['since']))} ({_e(_what(running))}, audit record {_e(running['seq'])})."
             + _flag(running)
+            + _check_line(running)
             + "</p>"
         )
     else:
@@ -340,7 +380,7 @@ def _environment(env, index):
     parts.append("<h3>Recent promotions</h3>")
     if env["promotions"]:
         rows = "".join(
-            f"{_tr(p)}<td class='nowrap'>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}{_flag(p)}</td>"
+            f"{_tr(p)}<td class='nowrap'>{_e(_ts(p['at']))}</td><td>{_e(_what(p))}{_flag(p)}{_check_line(p)}</td>"
             f"<td>{_deployed(p)}</td>"
             f"<td class='nowrap'>{_e(p['instance'] or '')}</td>"
             f"<td>{_e(', '.join(p['approvers']) or 'none recorded')}</td>"
@@ -418,17 +458,33 @@ def _environment(env, index):
         )
     parts.append("</div>")
     drift = env["drift"]
-    if drift is not None:
-        parts.append("<h3>Drift</h3>")
+    parts.append("<h3>Drift</h3>")
+    if drift is None:
+        parts.append('<p class="mute">Not checked: no drift report (playbooks/drift.yml) names this environment.</p>')
+    else:
+        names = ", ".join(str(i["instance"]) for i in drift["instances"])
+        when = f"checked {_e(_ts(drift['checked_at']))}, instance(s) {_e(names)}"
+        if drift["errors"]:
+            items = "".join(f"<li>{_e(x)}</li>" for x in drift["errors"][:10])
+            parts.append(f'<p class="bad drift-verdict">Could not be checked ({when}):</p><ul>{items}</ul>')
         if drift["drifted"]:
+            parts.append(
+                f'<p class="bad drift-verdict">{len(drift["changes"])} field(s) differ from the declared state '
+                f"({when}):</p>"
+            )
             rows = "".join(
-                f"<tr><td>{_e(c['instance'])}</td><td>{_e(c['object'] or '')}</td><td><code>{_e(c['field'])}"
-                "</code></td></tr>"
+                f"<tr><td class='nowrap'>{_e(c['instance'])}</td><td>{_e(c['layer'] or '')}</td>"
+                f"<td>{_e(c['object'] or '')}</td><td><code>{_e(c['field'])}</code></td>"
+                f"<td><code>{_e(c['declared'] if c['declared'] is not None else '')}</code></td>"
+                f"<td><code>{_e(c['live'] if c['live'] is not None else '')}</code></td></tr>"
                 for c in drift["changes"][:50]
             )
-            parts.append(f'<table class="drift"><tr><th>instance</th><th>object</th><th>field</th></tr>{rows}</table>')
-        else:
-            parts.append('<p class="ok">No drift from the declared state.</p>')
+            parts.append(
+                '<table class="drift"><tr><th>instance</th><th>layer</th><th>object</th><th>field</th>'
+                f"<th>declared</th><th>live</th></tr>{rows}</table>"
+            )
+        elif not drift["errors"]:
+            parts.append(f'<p class="ok drift-verdict">Clean: no drift from the declared state ({when}).</p>')
     parts.append("</section>")
     del index
     return "".join(parts)

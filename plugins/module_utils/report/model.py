@@ -14,8 +14,18 @@ Evidence, each optional:
 * ``backups``: manifest summaries (``environment``, ``db_name``, ``backup_id``, ``started_at``), read from the
   backup store (module_utils/backup).
 * ``drills``: drill reports as ``dr_drill.yml`` writes them (module_utils/restore/drill.py).
-* ``drift``: a drift report; its ``instances`` (a list, or a dict by instance) with ``environment`` and a list of
-  changes (``changes``, ``drift`` or ``fields``) are counted per environment.
+* ``drift``: drift reports as ``playbooks/drift.yml`` writes them (module_utils/drift/report.py), one (a dict) or
+  several (a list): their ``instances`` (a list, or a dict by instance), each with ``environment``, its findings
+  (``drift``, or ``changes``/``fields``) and ``errors``. Each instance counts from the newest report that names it
+  (``generated_at``); an environment that no report names is not checked (``drift`` None), one whose instances all
+  compared without a finding is clean.
+
+GitOps mode (``event.delivery`` ``gitops``): a promotion or rollback is ``committed`` to the repository and the
+controller rolls it out; ``playbooks/promote_verify.yml`` then records a ``verification`` of it (``event.of.hash``
+is the hash of the committed record) and, when the verification fails after the controller applied it, a
+``rollback`` (outcome ``rolled back``) committed in its place. Each committed row carries its ``verification``:
+``pending`` (no verification yet), ``verified``, ``failed`` (nothing applied, nothing committed) or
+``rolled back`` (failed after the sync, the rollback committed).
 
 An audit trail that fails verification comes first in ``attention``: nothing else in the report can be trusted
 more than the trail it is read from.
@@ -24,6 +34,7 @@ more than the trail it is read from.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 
 from ansible_collections.governed.odoo.plugins.module_utils.restore.drill import human_seconds, iso, parse_time
 
@@ -96,6 +107,14 @@ def _reasons(event):
         return out
     reason = event.get("reason") or event.get("message")
     return [str(reason)] if reason else ["no reason recorded"]
+
+
+def _short(value, limit=160):
+    """A declared or live value of a drift finding as the page shows it: text, at most ``limit`` characters."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def audit_section(audit):
@@ -216,30 +235,154 @@ def drill_section(drills, env):
 
 
 def _drift_changes(entry):
-    for key in ("changes", "drift", "fields", "differences"):
+    for key in ("drift", "changes", "fields", "differences"):
         if isinstance(entry.get(key), list):
             return entry[key]
     return []
 
 
-def drift_section(drift, env):
-    if drift is None:
-        return None
-    instances = drift.get("instances") or []
-    if isinstance(instances, dict):
-        instances = [dict(v, instance=v.get("instance", k)) for k, v in instances.items() if isinstance(v, dict)]
-    rows = []
-    for entry in instances:
-        if not isinstance(entry, dict) or entry.get("environment") != env:
+def _drift_reports(drift):
+    """The drift reports given (one dict, or a list of them), oldest first, each with its instances as a list."""
+    reports = drift if isinstance(drift, list) else [drift] if isinstance(drift, dict) else []
+    out = []
+    for report in reports:
+        if not isinstance(report, dict):
             continue
-        for change in _drift_changes(entry):
+        instances = report.get("instances") or []
+        if isinstance(instances, dict):
+            instances = [dict(v, instance=v.get("instance", k)) for k, v in instances.items() if isinstance(v, dict)]
+        out.append((parse_time(report.get("generated_at")), report.get("generated_at"), instances))
+    epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    out.sort(key=lambda item: item[0] or epoch)
+    return out
+
+
+def drift_section(drift, env):
+    """The environment's drift: per instance the newest report that names it; None when no report names one."""
+    newest = {}
+    for _when, at, instances in _drift_reports(drift):
+        for entry in instances:
+            if isinstance(entry, dict) and entry.get("environment") == env:
+                newest[str(entry.get("instance"))] = (at, entry)
+    if not newest:
+        return None
+    rows, instances, errors = [], [], []
+    for name in sorted(newest):
+        at, entry = newest[name]
+        changes = _drift_changes(entry)
+        for change in changes:
             if isinstance(change, dict):
-                field = change.get("field") or change.get("path") or change.get("name")
-                what = change.get("object") or change.get("kind")
+                rows.append(
+                    {
+                        "instance": entry.get("instance"),
+                        "layer": change.get("layer"),
+                        "object": change.get("object") or change.get("kind"),
+                        "field": change.get("field") or change.get("path") or change.get("name"),
+                        "declared": _short(change.get("declared")),
+                        "live": _short(change.get("live")),
+                    }
+                )
             else:
-                field, what = str(change), None
-            rows.append({"instance": entry.get("instance"), "object": what, "field": field})
-    return {"drifted": bool(rows), "changes": rows, "generated_at": drift.get("generated_at")}
+                rows.append(
+                    {
+                        "instance": entry.get("instance"),
+                        "layer": None,
+                        "object": None,
+                        "field": str(change),
+                        "declared": None,
+                        "live": None,
+                    }
+                )
+        problems = [
+            str(e.get("error") or e.get("message") or e) if isinstance(e, dict) else str(e)
+            for e in entry.get("errors") or []
+        ]
+        errors.extend(f"{name}: {p}" for p in problems)
+        instances.append(
+            {
+                "instance": entry.get("instance"),
+                "checked_at": at,
+                "findings": len(changes),
+                "errors": problems,
+                "verdict": "error" if problems else "drift" if changes else "clean",
+            }
+        )
+    times = [parse_time(i["checked_at"]) for i in instances if parse_time(i["checked_at"])]
+    return {
+        "verdict": "error" if errors else "drift" if rows else "clean",
+        "drifted": bool(rows),
+        # the oldest check of the environment's instances: every instance was compared at or after it
+        "checked_at": iso(min(times)) if times else None,
+        "instances": instances,
+        "changes": rows,
+        "errors": errors,
+    }
+
+
+# -- GitOps: what promote_verify.yml recorded of each commit ------------------------------------------------------
+
+
+def _checks_by_commit(events):
+    """{hash of a committed record: [(time, seq, event)]} of the verifications and verification rollbacks naming it."""
+    out = {}
+    for w, s, e in events:
+        of = e.get("of")
+        if e.get("kind") in ("verification", "rollback") and isinstance(of, dict) and of.get("hash"):
+            out.setdefault(str(of["hash"]), []).append((w, s, e))
+    return out
+
+
+def verification_of(event, record_hash, checks):
+    """The verification of a GitOps commit (``event``, its record's hash): None for the direct mode."""
+    if event.get("delivery") != "gitops":
+        return None
+    found = checks.get(str(record_hash), []) if record_hash else []
+    rollbacks = [c for c in found if c[2].get("kind") == "rollback"]
+    verifications = [c for c in found if c[2].get("kind") == "verification"]
+    if rollbacks:
+        w, s, e = rollbacks[-1]
+        return {
+            "status": "rolled back",
+            "at": iso(w),
+            "seq": s,
+            "reason": e.get("failure"),
+            "restored": e.get("restored"),
+        }
+    if verifications:
+        w, s, e = verifications[-1]
+        ok = e.get("ok") is True
+        return {
+            "status": "verified" if ok else "failed",
+            "at": iso(w),
+            "seq": s,
+            "reason": None if ok else e.get("failure"),
+            "applied": e.get("applied"),
+        }
+    return {"status": "pending", "at": None, "seq": None, "reason": None}
+
+
+def _releases_by_digest(events):
+    """{image digest: release id} of every record that names a release: a rollback that names only the image it went
+    back to is shown as that release."""
+    out = {}
+    for _w, _s, e in events:
+        for value in (e.get("release"), e.get("to")):
+            digest, rid = _digest(value), _name(value, "id", "name", "version")
+            if digest and rid:
+                out[digest] = rid
+    return out
+
+
+def _release_of(value, by_digest):
+    """A release as a record names it: its id, else the release of the digest it names (rollback.yml's record names
+    the release rolled back by its image alone), else the image."""
+    return _name(value, "id", "name", "version") or by_digest.get(_digest(value) or "") or _name(value, "image")
+
+
+def _back_to(event, by_digest):
+    """The release a rollback went back to: its id, else the release of the digest it names, else the image."""
+    to = event.get("to")
+    return _name(to, "id", "name", "version") or by_digest.get(_digest(to) or "") or _name(to, "image")
 
 
 def environments_of(audit, backups, drills, drift, given=None):
@@ -249,12 +392,8 @@ def environments_of(audit, backups, drills, drift, given=None):
     found = {e.get("environment") for _w, _s, e in _events(audit)}
     found |= {b.get("environment") for b in backups or []}
     found |= {d.get("environment") for d in drills or [] if isinstance(d, dict)}
-    instances = (drift or {}).get("instances") or []
-    found |= {
-        i.get("environment")
-        for i in (instances.values() if isinstance(instances, dict) else instances)
-        if isinstance(i, dict)
-    }
+    for _when, _at, instances in _drift_reports(drift):
+        found |= {i.get("environment") for i in instances if isinstance(i, dict)}
     order = ("dev", "qa", "staging", "uat", "training", "prod")
     names = [str(e) for e in found if e]
     return sorted(names, key=lambda e: (order.index(e) if e in order else len(order), e))
@@ -300,6 +439,9 @@ def build(
         if isinstance(problem.get("seq"), int):
             failing.setdefault(problem["seq"], []).append(str(problem.get("kind")))
     months = {}
+    hashes = {r.get("seq"): r.get("hash") for r in (audit or {}).get("records") or [] if isinstance(r, dict)}
+    checks = _checks_by_commit(events)
+    by_digest = _releases_by_digest(events)
     for env in envs:
         deploys = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") in DEPLOY_KINDS]
         refusals = [(w, s, e) for w, s, e in events if e.get("environment") == env and e.get("kind") == "refusal"]
@@ -309,9 +451,9 @@ def build(
             # a rollback's release is the one rolled back; the instance runs the one it went back ``to``
             runs = e.get("to") if e.get("kind") == "rollback" else e.get("release")
             running = {
-                "release": _name(runs, "id", "name", "version", "image")
+                "release": _back_to(e, by_digest)
                 if e.get("kind") == "rollback"
-                else _release(e),
+                else _release_of(e.get("release"), by_digest),
                 "digest": _digest(runs),
                 # a GitOps promotion is ``committed``: approved and in the repository, the controller rolls it out
                 "outcome": e.get("outcome"),
@@ -320,6 +462,8 @@ def build(
                 "seq": s,
                 "instance": e.get("instance"),
                 "fails_verification": failing.get(s, []),
+                # GitOps: what promote_verify.yml recorded of this commit after the controller's sync
+                "verification": verification_of(e, hashes.get(s), checks),
             }
         promotions = [
             {
@@ -327,16 +471,17 @@ def build(
                 "seq": s,
                 "kind": e.get("kind"),
                 "outcome": e.get("outcome"),
-                "release": _release(e),
+                "release": _release_of(e.get("release"), by_digest),
                 "digest": _digest(e.get("release")),
                 # a rollback: the release it went back to (and its digest), what the instance runs after it
-                "to": _name(e.get("to"), "id", "name", "version", "image") if e.get("kind") == "rollback" else None,
+                "to": _back_to(e, by_digest) if e.get("kind") == "rollback" else None,
                 "to_digest": _digest(e.get("to")) if e.get("kind") == "rollback" else None,
                 "instance": e.get("instance"),
                 "approvers": _approvers(e),
                 "window": _window(e),
                 "deployer": _name(e.get("deployer"), "name", "id"),
                 "fails_verification": failing.get(s, []),
+                "verification": verification_of(e, hashes.get(s), checks),
             }
             for w, s, e in reversed(deploys[-recent:])
         ]
@@ -378,12 +523,40 @@ def build(
                     + ("; ".join(latest["failures"]) or "targets missed"),
                 }
             )
+        if drifted and drifted["errors"]:
+            attention.append(
+                {
+                    "severity": "high",
+                    "environment": env,
+                    "text": f"{env}: drift could not be checked: " + "; ".join(drifted["errors"][:3]),
+                }
+            )
         if drifted and drifted["drifted"]:
             attention.append(
                 {
                     "severity": "medium",
                     "environment": env,
                     "text": f"{env}: {len(drifted['changes'])} field(s) drifted from the declared state",
+                }
+            )
+        check = (running or {}).get("verification")
+        if check and check["status"] == "pending":
+            attention.append(
+                {
+                    "severity": "warning",
+                    "environment": env,
+                    "text": f"{env}: {running['kind']} of {running['release']} committed "
+                    f"{parse_time(running['since']).strftime('%Y-%m-%d %H:%M UTC')}, "
+                    "not yet verified after the GitOps controller's sync (promote_verify.yml)",
+                }
+            )
+        elif check and check["status"] == "failed":
+            attention.append(
+                {
+                    "severity": "high",
+                    "environment": env,
+                    "text": f"{env}: the committed {running['kind']} of {running['release']} failed its verification"
+                    + (f": {check['reason']}" if check.get("reason") else ""),
                 }
             )
         out_envs.append(
