@@ -165,67 +165,23 @@ dbdata:
   type: dict
 """
 
-import datetime
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.governed.odoo.plugins.module_utils.backup import args as bargs
-from ansible_collections.governed.odoo.plugins.module_utils.backup import s3client
-from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
-from ansible_collections.governed.odoo.plugins.module_utils.backup.prune import run_retention
-from ansible_collections.governed.odoo.plugins.module_utils.backup.retention import Policy
-from ansible_collections.governed.odoo.plugins.module_utils.common_args import s3_argument_spec
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.governed.odoo.plugins.module_utils.backup import task
 
 
 def argument_spec():
-    spec = s3_argument_spec()
-    spec.update(bargs.store_argument_spec())
-    spec.update(
-        environment=dict(type="str"),
-        database=dict(type="str"),
-        policy=dict(
-            type="dict",
-            default={},
-            options=dict(
-                daily=dict(type="int", default=7),
-                weekly=dict(type="int", default=4),
-                monthly=dict(type="int", default=12),
-                yearly=dict(type="int", default=0),
-                keep_last=dict(type="int", default=1),
-                timezone=dict(type="str", default="UTC"),
-            ),
-        ),
-        gc_filestore=dict(type="bool", default=True),
-        grace_hours=dict(type="int", default=24),
-    )
-    return spec
+    return task.retention_argument_spec()
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    p = module.params
-    if not s3client.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=str(s3client.BOTO3_IMPORT_ERROR))
-    try:
-        policy = Policy(**p["policy"])
-        policy.tzinfo()
-    except ValueError as exc:
-        module.fail_json(msg=f"invalid retention policy: {exc}")
-    if p["grace_hours"] < 1:
-        module.fail_json(msg="grace_hours must be at least 1")
-    try:
-        store = bargs.store_target(p).open(pool=max(32, p["threads"] * 2 + 4))
-        report = run_retention(store, policy, environment=p["environment"], db_name=p["database"],
-                               check_mode=module.check_mode, gc_filestore=p["gc_filestore"],
-                               grace=datetime.timedelta(hours=p["grace_hours"]), workers=p["threads"])
-    except BackupError as exc:
-        module.fail_json(msg=exc.msg, **exc.as_result())
-    for warning in report.pop("warnings", []):
+    result, secrets = task.run_retention_task(module.params, check_mode=module.check_mode)
+    module.no_log_values.update(secrets)
+    for warning in result.pop("warnings", None) or []:
         module.warn(warning)
-    if report["locked"]:
-        ids = ", ".join(f"{i['environment']}/{i['db_name']}/{i['backup_id']} (until {i.get('retain_until')})"
-                        for i in report["locked"][:5])
-        module.warn(f"{len(report['locked'])} backup(s) due for deletion are under object lock and were kept: {ids}")
-    module.exit_json(**report)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

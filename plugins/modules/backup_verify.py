@@ -168,92 +168,22 @@ seconds:
   type: float
 """
 
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.governed.odoo.plugins.module_utils.backup import args as bargs
-from ansible_collections.governed.odoo.plugins.module_utils.backup import pgsource, s3client
-from ansible_collections.governed.odoo.plugins.module_utils.backup.errors import BackupError
-from ansible_collections.governed.odoo.plugins.module_utils.backup.verify import check_objects, restore_check
-from ansible_collections.governed.odoo.plugins.module_utils.common_args import (
-    postgres_argument_spec,
-    s3_argument_spec,
-)
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.governed.odoo.plugins.module_utils.backup import task
 
 
 def argument_spec():
-    spec = postgres_argument_spec()
-    spec.update(s3_argument_spec())
-    spec.update(bargs.store_argument_spec())
-    spec.update(
-        environment=dict(type="str", required=True),
-        database=dict(type="str", required=True),
-        backup_id=dict(type="str"),
-        db=dict(type="str", default="postgres"),
-        level=dict(type="str", choices=["full", "presence"], default="full"),
-        encryption_key=bargs.encryption_key_spec(),
-        test_restore=dict(type="bool", default=False),
-        scratch_db=dict(type="str"),
-        restore_jobs=dict(type="int", default=2),
-        pg_bin_dir=dict(type="path"),
-        workdir=dict(type="path"),
-    )
-    return spec
-
-
-def _summary(problems, limit=5):
-    shown = "; ".join(f"{p['key']}: {p['problem']}" for p in problems[:limit])
-    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
-    return shown + more
+    return task.verify_argument_spec()
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    p = module.params
-    if not s3client.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=str(s3client.BOTO3_IMPORT_ERROR))
-    if p["test_restore"] and not pgsource.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=str(pgsource.PSYCOPG_IMPORT_ERROR))
-    t0 = time.monotonic()
-    result = {"changed": False, "ok": False, "problems": []}
-    try:
-        key = bargs.parse_key(p)
-        store = bargs.store_target(p).open(pool=max(32, p["threads"] * 2 + 4))
-        try:
-            manifest = store.find_backup(p["environment"], p["database"], p["backup_id"], skip_invalid=False)
-        except BackupError as exc:
-            # a damaged manifest is a verification failure of that backup, reported like the others
-            result["problems"] = [{"key": exc.details.get("key"), "problem": "manifest", "message": exc.msg}]
-            result["seconds"] = round(time.monotonic() - t0, 3)
-            module.fail_json(msg=f"backup verification failed: {exc.msg}", **result)
-        result.update(backup_id=manifest.backup_id, manifest_key=store.full(manifest.manifest_key),
-                      manifest_version_id=manifest.version_id)
-        problems, stats = check_objects(store, manifest, level=p["level"], key=key, threads=p["threads"])
-        result.update(problems=problems, objects_checked=stats["objects"], bytes_checked=stats["bytes"])
-        for warning in stats.get("warnings", []):
-            module.warn(warning)
-        if p["test_restore"] and not problems:
-            if module.check_mode:
-                result["test_restore"] = {"skipped": "check mode"}
-            else:
-                report = restore_check(store, manifest, bargs.pg_options(p), key=key, jobs=p["restore_jobs"],
-                                       threads=p["threads"], pg_bin_dir=p["pg_bin_dir"], scratch_db=p["scratch_db"],
-                                       workdir=p["workdir"])
-                result["test_restore"] = report
-                if not report["ok"]:
-                    reason = report.get("error") or (
-                        f"{len(report.get('row_count_differences') or [])} table(s) differ in row count, "
-                        f"{report.get('files')} of {report.get('files_expected')} files restored")
-                    problems.append({"key": store.full(manifest.manifest_key), "problem": "test_restore",
-                                     "message": reason})
-    except BackupError as exc:
-        result["seconds"] = round(time.monotonic() - t0, 3)
-        module.fail_json(msg=exc.msg, **{**result, **exc.as_result()})
-    result["seconds"] = round(time.monotonic() - t0, 3)
-    result["ok"] = not result["problems"]
-    if not result["ok"]:
-        module.fail_json(msg=f"backup {result.get('backup_id')} failed verification: {_summary(result['problems'])}",
-                         **result)
+    result, secrets = task.run_verify_task(module.params, check_mode=module.check_mode)
+    module.no_log_values.update(secrets)
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

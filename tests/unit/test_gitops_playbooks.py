@@ -72,7 +72,7 @@ def test_the_direct_mode_applies_and_verifies_only_in_the_direct_mode():
     verify = next(t for t in tasks.values() if t.get("ansible.builtin.include_tasks") == "release_verify.yml")
     assert apply["when"] == verify["when"] == "promote_delivery | default('direct') == 'direct'"
     rollback = tasks_of("tasks/release_rollback_one.yml")
-    scale = next(t for t in rollback if "kubernetes.core.k8s_scale" in t)
+    scale = next(t for t in rollback if "replicas" in (t.get("governed.odoo.k8s_workload") or {}))
     assert scale["when"] == "promote_delivery == 'direct'"
 
 

@@ -20,6 +20,7 @@ asks for, once each.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -178,6 +179,44 @@ class KubeClient:
     def get(self, path, **query):
         return self.request("GET", path, query=query)
 
+    def watch(self, collection_path, name, resource_version, timeout):
+        """Yield the watch events (type, object) of the object ``name`` of a collection after ``resource_version``.
+
+        Ends after ``timeout`` seconds (the API server closes the stream then), or when the caller stops iterating.
+        The events arrive as the API server sees the changes: a wait on them returns as soon as the object is ready,
+        not at the next tick of a poll. Raises KubeAPIError when the watch cannot be opened (the caller polls then).
+        """
+        query = {
+            "watch": "true",
+            "fieldSelector": f"metadata.name={name}",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": max(1, int(timeout)),
+        }
+        self._count("WATCH", False)
+        url = collection_path + "?" + urlencode(query)
+        with self._transport.stream("GET", url, dict(self.headers), timeout=max(1, int(timeout)) + 15) as resp:
+            if resp.status >= 400:
+                raise api_error(resp.status, resp.read(), "WATCH", collection_path)
+            while True:
+                try:
+                    line = resp.readline()
+                except (OSError, http.client.HTTPException):
+                    return  # the stream broke off: as if it ended, the caller reads the object again
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise KubeAPIError(f"WATCH {collection_path}: the API sent something that is not JSON") from None
+                if event.get("type") == "ERROR":
+                    # e.g. 410 Gone: the resource version is too old; the caller reads the object again
+                    obj = event.get("object") or {}
+                    raise KubeAPIError(obj.get("message") or "watch error", status=obj.get("code"),
+                                       reason=obj.get("reason"))
+                yield event.get("type"), event.get("object") or {}
+
     def apply(self, resource, obj, field_manager, force=False, dry_run=False, validation="Strict"):
         """Server-side apply one object; return (HTTP status, resulting object). 201 means created."""
         meta = obj.get("metadata") or {}
@@ -263,6 +302,28 @@ class Transport:
         for conn in conns:
             conn.close()
 
+    @contextlib.contextmanager
+    def stream(self, method, url, headers, timeout):
+        """A response to read as it arrives (a watch), on a connection of its own that is closed afterwards."""
+        host, port = self.proxy or (self.host, self.port)
+        if self.https:
+            conn = _HTTPSConnection(host, port, self.ssl_context, self.server_hostname, timeout)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        if self.proxy:
+            conn.set_tunnel(self.host, self.port)
+        try:
+            try:
+                conn.request(method, self.base_path + url, headers=headers)
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                raise KubeAPIError(
+                    f"request to the Kubernetes API at {self.host}:{self.port} failed: {exc or type(exc).__name__}"
+                ) from None
+            yield resp
+        finally:
+            conn.close()
+
     def request(self, method, url, body, headers):
         """Send; return (status, body bytes). Raises KubeAPIError when the server cannot be reached."""
         url = self.base_path + url
@@ -309,6 +370,23 @@ class Transport:
                 continue
             return resp.status, data
         raise KubeAPIError("unreachable")  # pragma: no cover
+
+
+def await_change(client, collection_path, name, resource_version, timeout, poll=2.0, sleep=time.sleep):
+    """Return when the object ``name`` changed after ``resource_version`` (its first watch event), or ``timeout``
+    seconds passed. A client without watch, an object without resource version, or a watch the API server refuses
+    falls back to a pause of at most ``poll`` seconds. The caller reads the object again either way."""
+    watch = getattr(client, "watch", None)
+    if watch is None or not resource_version or timeout <= 0:
+        sleep(max(0.0, min(poll, timeout)))
+        return
+    started = time.monotonic()
+    try:
+        for _event in watch(collection_path, name, resource_version, timeout):
+            return
+    except KubeAPIError:
+        # a pause that keeps the total within what the caller gave
+        sleep(max(0.0, min(poll, timeout - (time.monotonic() - started))))
 
 
 def api_error(status, data, method, path):

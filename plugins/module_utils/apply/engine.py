@@ -41,7 +41,12 @@ from ansible_collections.governed.odoo.plugins.module_utils.apply import (
 )
 from ansible_collections.governed.odoo.plugins.module_utils.apply import applyset as aset
 from ansible_collections.governed.odoo.plugins.module_utils.apply import diff as d
-from ansible_collections.governed.odoo.plugins.module_utils.apply.client import Discovery, Resource, split_api_version
+from ansible_collections.governed.odoo.plugins.module_utils.apply.client import (
+    Discovery,
+    Resource,
+    await_change,
+    split_api_version,
+)
 
 DEFAULT_FIELD_MANAGER = "governed.odoo"
 CRD_GROUP = "apiextensions.k8s.io"
@@ -901,7 +906,13 @@ class ApplySetEngine:
             if time.monotonic() >= deadline:
                 names = ", ".join(f"{m.ref} ({rollout_status(current.get(m.key))[2]})" for m in not_ready)
                 raise WaitTimeout(f"not ready after {self.wait_timeout}s: {names}")
-            time.sleep(delay)
+            # until the first object still rolling out changes (a watch, as kubectl rollout status), at most 2 s
+            # (the others are read again then too); a pause where the watch cannot be opened
+            first = not_ready[0]
+            live = current.get(first.key) or {}
+            await_change(self.client, first.resource.path(first.namespace), first.name,
+                         (live.get("metadata") or {}).get("resourceVersion"),
+                         timeout=min(2.0, max(0.0, deadline - time.monotonic())), poll=delay)
             delay = min(delay * 2, 2.0)
             pending = not_ready
 

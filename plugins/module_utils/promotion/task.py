@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tasks of governed.odoo.promotion_lock and governed.odoo.k8s_job, independent of where they run.
+"""The tasks of governed.odoo.promotion_lock, governed.odoo.k8s_job and governed.odoo.k8s_workload, independent of
+where they run.
 
 Each module (plugins/modules/) and its action plugin (plugins/action/, in the controller's process with a local
 connection) share the argument spec and the run here. Typed errors become a failed result in one place.
@@ -10,10 +11,12 @@ connection) share the argument spec and the run here. Typed errors become a fail
 from __future__ import annotations
 
 import copy
+import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError
+from ansible_collections.governed.odoo.plugins.module_utils.apply import ApplyError, KubeAPIError
 from ansible_collections.governed.odoo.plugins.module_utils.apply import client as kclient
+from ansible_collections.governed.odoo.plugins.module_utils.apply.engine import rollout_status
 from ansible_collections.governed.odoo.plugins.module_utils.common_args import kubernetes_argument_spec
 from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
 from ansible_collections.governed.odoo.plugins.module_utils.promotion import lock
@@ -105,5 +108,83 @@ def run_job_task(params, check_mode=False, diff=False):
         if logs:
             result["msg"] = f"{exc.msg} - {logs}"
         return result, secrets
+    except ApplyError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc)}, secrets
+
+
+# the workloads governed.odoo.k8s_workload reads and scales (apps/v1)
+WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+PODS = kclient.Resource("", "v1", "Pod", "pods", True)
+
+
+def workload_argument_spec():
+    spec = _kube_spec()
+    spec.update(
+        namespace=dict(type="str", required=True),
+        kind=dict(type="str", choices=sorted(WORKLOADS), default="Deployment"),
+        name=dict(type="str", required=True),
+        replicas=dict(type="int"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=600),
+        pod_selectors=dict(type="list", elements="str"),
+    )
+    return spec
+
+
+def run_workload(params, check_mode=False, diff=False, sleep=time.sleep, clock=time.monotonic):
+    """(result, values to mask) of one k8s_workload task: the workload as it is (scaled to ``replicas`` first, and
+    waited for, when given) and the pods that match ``pod_selectors``."""
+    del diff
+    ns, name, kind = params["namespace"], params["name"], params["kind"]
+    resource = kclient.Resource("apps", "v1", kind, WORKLOADS[kind], True)
+    path = resource.path(ns, name)
+    secrets = set()
+    try:
+        client, secrets = _client(params)
+        try:
+            obj = client.get(path)
+        except KubeAPIError as exc:
+            if not exc.not_found:
+                raise
+            obj = None
+        changed = False
+        if params["replicas"] is not None:
+            if obj is None:
+                return {"failed": True, "changed": False, "object": None,
+                        "msg": f"{kind} {ns}/{name} does not exist: it cannot be scaled"}, secrets
+            changed = (obj.get("spec") or {}).get("replicas", 1) != params["replicas"]
+            if changed and not check_mode:
+                client.request("PATCH", path + "/scale", body={"spec": {"replicas": params["replicas"]}},
+                               content_type="application/merge-patch+json")
+                obj = client.get(path)
+            if params["wait"] and not check_mode:
+                deadline = clock() + params["wait_timeout"]
+                while True:
+                    ready, failure, progress = rollout_status(obj)
+                    # as kubernetes.core.k8s_scale: no more (nor fewer) replicas than asked for, terminating pods
+                    # gone from the count; the status of the generation before the scale does not count
+                    counted = ((obj.get("status") or {}).get("replicas") or 0)
+                    ready = ready and counted == params["replicas"]
+                    progress = f"{progress}, {counted} counted"
+                    if failure:
+                        return {"failed": True, "changed": changed, "object": obj,
+                                "msg": f"{kind} {ns}/{name}: {failure}"}, secrets
+                    if ready:
+                        break
+                    if clock() >= deadline:
+                        return {"failed": True, "changed": changed, "object": obj,
+                                "msg": f"{kind} {ns}/{name} not scaled to {params['replicas']} after"
+                                       f" {params['wait_timeout']} s ({progress})"}, secrets
+                    kclient.await_change(client, resource.path(ns), name,
+                                         (obj.get("metadata") or {}).get("resourceVersion"),
+                                         timeout=min(60.0, max(0.0, deadline - clock())), poll=1.0, sleep=sleep)
+                    obj = client.get(path)
+        out = {"changed": changed, "object": obj}
+        if params["pod_selectors"] is not None:
+            pods = client.get(PODS.path(ns), labelSelector=",".join(params["pod_selectors"]))
+            out["pods"] = (pods or {}).get("items") or []
+        return out, secrets
+    except GovernedError as exc:
+        return _failed(exc), secrets
     except ApplyError as exc:
         return {"failed": True, "changed": False, "msg": str(exc)}, secrets

@@ -4,8 +4,9 @@
 """Run one Kubernetes Job to completion (the `odoo neutralize` Job) through the collection's client.
 
 The client is ``module_utils/apply/client.py``'s ``KubeClient``: the one way the collection talks
-to the API. A Job is created, watched until it succeeded or failed (or the deadline passed), its
-pod's last log lines are collected, and the Job is deleted with its pods (unless asked to keep it).
+to the API. A Job is created, watched until it succeeded or failed (or the deadline passed; a watch of the
+Job, not a poll), its pod's last log lines are collected, and the Job is deleted with its pods (unless asked to
+keep it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import time
 
 from ansible_collections.governed.odoo.plugins.module_utils.apply import KubeAPIError
+from ansible_collections.governed.odoo.plugins.module_utils.apply.client import await_change
 from ansible_collections.governed.odoo.plugins.module_utils.restore.errors import KubernetesError
 
 
@@ -79,7 +81,9 @@ def run_job(client, manifest, timeout=1800, poll=2.0, keep=False, sleep=time.sle
             outcome = job_outcome(job)
             if outcome or clock() > deadline:
                 break
-            sleep(poll)
+            # until the Job changes (a watch: it ends as soon as the Job controller marks it done), not a fixed pause
+            await_change(client, _job_path(ns), name, ((job or {}).get("metadata") or {}).get("resourceVersion"),
+                         timeout=min(300.0, max(0.0, deadline - clock())) + 1, poll=poll, sleep=sleep)
         logs = _pod_logs(client, ns, name)
     finally:
         if not keep:

@@ -1,0 +1,20 @@
+# -*- coding: utf-8 -*-
+# Copyright: governed.odoo maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of governed.odoo.k8s_workload: runs in the controller's process with a local connection
+(see plugin_utils/inprocess.py), the module runs on the target otherwise."""
+
+from __future__ import annotations
+
+from ansible_collections.governed.odoo.plugins.module_utils.promotion import task
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import InProcessAction
+
+
+class ActionModule(InProcessAction):
+    MODULE = "governed.odoo.k8s_workload"
+
+    def argument_spec(self):
+        return task.workload_argument_spec()
+
+    def execute(self, params, check_mode, diff):
+        return task.run_workload(params, check_mode=check_mode, diff=diff)
