@@ -195,8 +195,9 @@ class DatabaseLoad:
                     raw += len(data)
                     proc.stdin.write(data)
 
+            chunks = iter(self.store.iter_object(obj["key"], version_id=obj.get("version_id")))
             try:
-                for chunk in self.store.iter_object(obj["key"], version_id=obj.get("version_id")):
+                for chunk in chunks:
                     if self.stopped.is_set():
                         raise Stopped("the database load was stopped")
                     sha.update(chunk)
@@ -207,8 +208,14 @@ class DatabaseLoad:
                 if dec is not None:
                     emit(dec.finalize())
             except BrokenPipeError:
-                broken = True  # pg_restore stopped reading: its own error is reported below
-            if not broken and (stored != obj["size"] or sha.hexdigest() != obj["sha256"]):
+                # pg_restore stopped reading: read the rest of the archive all the same, so that a damaged archive
+                # (which can make pg_restore fail first, "out of memory" on a garbled length) is named as damaged;
+                # an intact one leaves pg_restore's own error, reported below
+                broken = True
+                for chunk in chunks:
+                    sha.update(chunk)
+                    stored += len(chunk)
+            if stored != obj["size"] or sha.hexdigest() != obj["sha256"]:
                 raise IntegrityError(f"{where} does not match the manifest: {stored} bytes sha256 {sha.hexdigest()}, "
                                      f"expected {obj['size']} bytes sha256 {obj['sha256']}",
                                      key=self.store.full(obj["key"]), expected=obj["sha256"], actual=sha.hexdigest())
