@@ -67,6 +67,25 @@ def prom_query(expr: str, url: str | None = None) -> list:
     return body["data"]["result"]
 
 
+def postgresql_external(conn: dict) -> dict:
+    """``postgresql_external`` for an instance whose pods or Jobs run on the lab's real node: the controller reaches the
+    lab's PostgreSQL on loopback, the pods at the node's host address on the same port (the lab's DNAT), and the
+    node's NetworkPolicy enforcer sees their connections after that DNAT (``cidr``); reporting on the replica."""
+    node = conn["node"]
+    return {
+        "host": "{{ lab_connection.postgres.primary.host }}",
+        "port": "{{ lab_connection.postgres.primary.port }}",
+        "cluster_host": node["host_address"],
+        "admin_user": "{{ lab_connection.postgres.primary.user }}",
+        "admin_password": "{{ lab_connection.postgres.primary.password }}",
+        "admin_database": "postgres",
+        "ssl_mode": "disable",
+        "cidr": node.get("server_cidr", f"{node['host_address']}/32"),
+        "reporting_host": "{{ lab_connection.postgres.replica.host }}",
+        "reporting_port": "{{ lab_connection.postgres.replica.port }}",
+    }
+
+
 def kubectl(*args: str, check: bool = True, timeout: float = 300, stdin: str | None = None):
     """The lab's kubectl with its kubeconfig; an AssertionError with kubectl's message when ``check`` and it failed."""
     conn = json.loads((LAB_DIR / "connection.json").read_text())

@@ -172,20 +172,8 @@ def write_inventory(where: Path, image: str, keys: dict, gitops: dict) -> Path:
         # releases really run, their migrations really write, and the probe Job really asks /web/health
         "odoo_node_selector": {NODE_LABEL: "real"},
         "odoo_tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": "real", "effect": "NoSchedule"}],
-        # the controller reaches the lab's PostgreSQL on loopback, the pods on the real node at the node's host
-        # address (the lab's DNAT)
-        "postgresql_external": {
-            "host": "{{ lab_connection.postgres.primary.host }}",
-            "port": "{{ lab_connection.postgres.primary.port }}",
-            "cluster_host": conn["node"]["host_address"],
-            "admin_user": "{{ lab_connection.postgres.primary.user }}",
-            "admin_password": "{{ lab_connection.postgres.primary.password }}",
-            "admin_database": "postgres",
-            "ssl_mode": "disable",
-            "cidr": conn["node"].get("server_cidr", f"{conn['node']['host_address']}/32"),
-            "reporting_host": "{{ lab_connection.postgres.replica.host }}",
-            "reporting_port": "{{ lab_connection.postgres.replica.port }}",
-        },
+        # the lab's PostgreSQL, reached by the controller and by the pods on the real node
+        "postgresql_external": node_lab.postgresql_external(conn),
         "postgresql_reporting_connection_limit": 2,
         "storage_bucket_prefix": BUCKET_PREFIX,
         "storage_backup_lock": {"mode": "GOVERNANCE", "days": 1},
