@@ -11,8 +11,9 @@ medians printed:
 
 * ``promote.yml``: ``ansible-playbook playbooks/promote.yml -e release=<a release that updates one module>``, the
   whole run: preflight and rules, gate, lock, pre-release backup (the backup role), cron to zero, the migration Job,
-  the rollout (server-side apply of the instance's whole set, waiting), the verification (a health probe Job inside
-  the cluster network) and the signed audit record.
+  the rollout (server-side apply of the instance's whole set, waiting), the verification (the web pod ready on the
+  image, /web/health through the lab's Traefik; with --probe always also a health probe Job inside the cluster
+  network) and the signed audit record.
 * ``by hand``: the same three steps a person would run: the backup (``governed.odoo.backup`` with the arguments
   the role gives it, as a module process), the migration Job (the web pods' template running ``odoo -u sale
   --stop-after-init``, ``kubectl apply -f -`` and ``kubectl wait --for=condition=complete``), the rollout
@@ -21,7 +22,7 @@ medians printed:
 The ratio promote.yml / by hand is what the issue's target is about (under 1.2x). Wall times on a shared machine:
 the load average before and after is printed beside them.
 
-    .venv/bin/python bench/bench_promote.py [--repeat 3] [--db-mib 4] [--keep]
+    .venv/bin/python bench/bench_promote.py [--repeat 3] [--db-mib 4] [--probe auto|always|never] [--profile] [--keep]
 
 Needs the lab with its real node (scripts/lab up). Everything it creates is removed at the end unless --keep.
 """
@@ -32,6 +33,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import secrets
 import shutil
 import statistics
@@ -56,6 +58,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 TARGET_RATIO = 1.2
+PROBE = "auto"  # promote_verify_probe of the bench's instance (--probe)
 RUN_ID = secrets.token_hex(3)
 TENANT = f"bp{RUN_ID}"
 HOST = f"{TENANT}-dev"
@@ -116,6 +119,15 @@ def write_inventory(where: Path, image: str, audit_dir: Path, key_path: Path, pu
         "promote_audit_signing_key": str(key_path),
         "release_identities": {"bob": {"public_key": chain.public_pem(DEPLOYER.public_key), "groups": ["deployers"]}},
         "promote_probe_image": node["images"]["tools"], "release_registry_url": f"http://{node['registry']}",
+        # /web/health through the lab's Traefik, as test_promote_lab.py asks it: Traefik dials the web pod on the real
+        # node from the node's host address, which the instance's policy admits
+        "ingress_traefik": {"namespace": "traefik", "pod_labels": {"app.kubernetes.io/name": "traefik"},
+                            "source_cidrs": ["127.0.0.1/32", f"{node['host_address']}/32",
+                                             f"{node.get('host_source_address', '127.0.0.1')}/32"],
+                            "native_lb": False},
+        "promote_ingress_health": {"url": conn()["traefik"]["websecure"], "host": f"{TENANT}.dev.odoo.lab.test",
+                                   "validate_certs": False, "use_proxy": False, "tries": 30, "delay": 1},
+        "promote_verify_probe": PROBE,
     }
     (where / "group_vars" / "dev.yml").write_text(json.dumps(group, indent=1))
     return where
@@ -208,7 +220,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db-mib", type=int, default=4)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--probe", choices=("auto", "always", "never"), default="auto",
+                        help="promote_verify_probe: auto (the default of promote.yml: with the ingress check on, no"
+                        " probe Job), always (the in-cluster probe Job as well)")
+    parser.add_argument("--profile", action="store_true",
+                        help="one more promotion, untimed, with ansible.posix.profile_tasks: its slowest tasks")
     args = parser.parse_args()
+    global PROBE
+    PROBE = args.probe
 
     import odoo_dataset
 
@@ -258,6 +277,17 @@ def main():
             print(f"by hand     {image_now} -> {target}: {hand['total']:.1f} s (backup {hand['backup']:.1f}, job"
                   f" {hand['job']:.1f}, rollout {hand['rollout']:.1f})", flush=True)
             image_now = target
+        if args.profile:
+            target = "A" if image_now == "B" else "B"
+            release, request = write_release(work / "releases", "profiled", images[target])
+            os.environ["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
+            os.environ["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "25"
+            res = node_lab.run_playbook(inv, "promote.yml", "-e", f"release={release}", "-e",
+                                        f"promotion_request={request}", limit=HOST, timeout=3600)
+            del os.environ["ANSIBLE_CALLBACKS_ENABLED"]
+            tail = res.stdout[res.stdout.rfind("=" * 20):] if "=" * 20 in res.stdout else res.stdout[-4000:]
+            print(f"\nprofiled promotion {image_now} -> {target} (rc={res.returncode}), slowest tasks:\n{tail}",
+                  flush=True)
     finally:
         if not args.keep:
             kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
@@ -274,7 +304,7 @@ def main():
     hand = statistics.median(results["by hand"])
     ratio = promote / hand
     print(f"\nmedians of {args.repeat} ({args.db_mib} MiB database, one web pod on the real node, migration of one"
-          " module):")
+          f" module, promote_verify_probe={PROBE}, /web/health through the lab's Traefik):")
     print(f"  promote.yml (gate, lock, backup, cron, Job, rollout, verify, record): {promote:.1f} s")
     print(f"  by hand (backup module, Job by kubectl, apply + rollout status):      {hand:.1f} s"
           f"  [backup {statistics.median(s['backup'] for s in steps):.1f}, Job"

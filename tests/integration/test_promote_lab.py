@@ -209,6 +209,9 @@ def write_inventory(where: Path, images, keys, audit_dir) -> Path:
         "release_identities": {DEPLOYER: {"public_key": audit_chain.public_pem(keys[2].public_key),
                                           "groups": ["deployers"]}},
         "promote_probe_image": conn["node"]["images"]["tools"],
+        # the health probe Job as well as the ingress check (by default, auto, the Job runs only without the ingress
+        # check): B's promotion is verified by both; A's first promotion runs with auto
+        "promote_verify_probe": "always",
         # the registry the lab's node pulls from (plain HTTP on loopback), for the gate's image evidence
         "release_registry_url": f"http://{conn['node']['registry']}",
         # C never becomes ready: how long its rollout is given before the rollback
@@ -324,7 +327,8 @@ def test_a_lock_left_by_a_killed_run_expires_and_is_taken_over(instance):
 @pytest.fixture(scope="module")
 def promoted_a(instance, images, keys):
     release = write_release(instance["releases"], f"a-{RUN_ID}", images["A"])
-    return promote(instance, keys, release)
+    # the default setting: with the ingress check on, no probe Job
+    return promote(instance, keys, release, "-e", "promote_verify_probe=auto")
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +336,18 @@ def promoted_b(instance, images, promoted_a, keys):
     assert promoted_a.returncode == 0, output(promoted_a)
     release = write_release(instance["releases"], f"b-{RUN_ID}", images["B"], update=["sale"])
     return promote(instance, keys, release)
+
+
+def test_a_is_verified_by_readiness_and_the_ingress_without_a_probe_job(promoted_a, instance, images):
+    assert promoted_a.returncode == 0, output(promoted_a)
+    event = next(r["event"] for r in chain(instance["audit"]) if r["event"].get("kind") == "promotion"
+                 and r["event"]["release"]["id"] == f"a-{RUN_ID}")
+    assert event["outcome"] == "verified"
+    # each web pod found ready on A's image, by name (not the probe's answers: no Job ran)
+    assert event["verification"], event
+    assert all(re.fullmatch(r"odoo-web-[a-z0-9]+-[a-z0-9]+: ready on " + re.escape(images["A"]), line)
+               for line in event["verification"]), event["verification"]
+    assert event["ingress"]["status"] == 200 and event["ingress"]["url"].endswith("/web/health"), event["ingress"]
 
 
 def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instance, images, lab):

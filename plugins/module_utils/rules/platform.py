@@ -235,3 +235,20 @@ def delivery(i):
     if not isinstance(key, str) or len(key) < 32:
         # the value is a secret: the message never shows it
         yield "governed_odoo_delivery=gitops needs governed_odoo_gitops_fingerprint_key of at least 32 characters"
+
+
+VERIFY_PROBE_MODES = ("auto", "always", "never")
+
+
+@rule(
+    "platform.verify_probe",
+    layer="platform",
+    reads=("promote_verify_probe",),
+    refuses="a setting of the in-cluster health probe Job of promote.yml and rollback.yml other than auto, always or"
+    " never",
+    example="promote_verify_probe=sometimes must be one of auto, always, never",
+)
+def verify_probe(i):
+    mode = i.get("promote_verify_probe", "auto")
+    if mode not in VERIFY_PROBE_MODES:
+        yield f"promote_verify_probe={text(mode)} must be one of {', '.join(VERIFY_PROBE_MODES)}"

@@ -142,4 +142,12 @@ CASES = {
         ],
         "good": [{}, {"governed_odoo_delivery": "direct"}, GITOPS],
     },
+    "platform.verify_probe": {
+        "bad": [
+            ({"promote_verify_probe": "sometimes"}, "promote_verify_probe=sometimes must be one of auto, always, never"),
+            ({"promote_verify_probe": True}, "must be one of auto, always, never"),
+        ],
+        "good": [{}, {"promote_verify_probe": "auto"}, {"promote_verify_probe": "always"},
+                 {"promote_verify_probe": "never"}],
+    },
 }
