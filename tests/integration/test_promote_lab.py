@@ -366,6 +366,11 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     assert event["release"]["digest"] == images["B"].split("@", 1)[1]  # what the path gate of the next stage reads
     assert event["changes"]["image"] == {"from": images["A"], "to": images["B"]}
     assert event["migrated"] is True and event["backup"] in backups(lab)
+    # the pre-release backup is verified, and leaves retention to the scheduled backups (backup_apply_retention)
+    assert re.search(r"TASK \[governed\.odoo\.backup : Check the backup just written against its manifest\][^\n]*\n"
+                     r"ok: ", promoted_b.stdout), output(promoted_b)
+    assert re.search(r"TASK \[governed\.odoo\.backup : Apply the retention policy to the instance's backups\][^\n]*\n"
+                     r"skipping: ", promoted_b.stdout), output(promoted_b)
     assert event["gates"] and all(g["passed"] for g in event["gates"])
     assert event["deployer"] == DEPLOYER  # the signer of the promotion request, as the gate established it
     assert any('"release": "B"' in line and "200" in line for line in event["verification"]), event["verification"]
