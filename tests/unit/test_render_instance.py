@@ -106,6 +106,35 @@ def test_role_files_load_as_ansible_loads_them():
     assert seen >= 3 * len(SITE_ROLES)
 
 
+def test_only_option_values_the_render_tasks_would_template_alike_are_kept():
+    # the check's templated values stand in for the variables only where a render task would get the same value
+    from collections import ChainMap
+
+    raw = {
+        "instance": "{{ tenant }}-{{ env }}",
+        "namespace": "erp-{{ instance }}",
+        "tenant": "civil",
+        "env": "dev",
+        "database": "{{ instance | replace('-', '_') }}_{{ suffix }}",  # suffix: set by a render task (below)
+        "image": "{{ registry }}/odoo",  # registry: a task's vars override it
+        "secret": "{{ lookup('ansible.builtin.env', 'X') }}",
+        "rules": "{{ lookup('governed.odoo.rules', 'odoo') }}",  # a lookup may read any variable
+        "token": "{{ 99 | random }}",
+        "nested": {"a": ["{{ namespace }}"]},
+        "loop": "{{ loop2 }}",
+        "loop2": "{{ loop }}",
+        "connection": "{{ tenant }}",
+    }
+    facts = {"connection": "set by a role before"}
+    variables = ChainMap(facts, raw)
+    values = {name: f"templated {name}" for name in raw}
+    kept = render_instance.stable_values(values, variables, (facts,), {"suffix", "registry"})
+    assert set(kept) == {"instance", "namespace", "tenant", "env", "secret", "nested", "loop", "loop2"}
+    assert kept["namespace"] == "templated namespace"
+    tasks = [("t", {"suffix": "x", "objects": "y"}, {"registry": "z"})]
+    assert render_instance.changing_names(tasks) == {"suffix", "objects", "registry"}
+
+
 def test_a_task_that_is_not_a_plain_set_fact_is_refused(tmp_path, monkeypatch):
     role = tmp_path / "roles" / "redis" / "tasks"
     role.mkdir(parents=True)
