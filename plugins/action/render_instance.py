@@ -23,6 +23,7 @@ values of the odoo role) is an input.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import ChainMap
 
@@ -156,13 +157,11 @@ def _texts(value):
             yield from _texts(item)
 
 
-def stable_values(values, variables, above, changing):
-    """The entries of ``values`` (the role's options as its argument spec check templated them in ``variables``) that
-    the role's render tasks would template to the same values: the name is in none of the layers ``above`` (the
-    facts...: those values are not templates) and no variable its value may read, directly or through the values of
-    other variables, is one of ``changing`` (what the render tasks set or their vars override), nor is it read by a
-    lookup or random; anything else is templated where it is read, as before."""
-    reads = {}  # name -> the variables its template may read, or None when it may read any or changes
+def read_only_settled(variables, changing):
+    """A test of a variable of ``variables``: whether templating it again gives the same value as long as none of
+    ``changing`` changes. False when its value, or the value of any variable it may read (directly or through
+    others), may read one of ``changing`` or holds a lookup other than env or something random."""
+    reads = {}  # name -> the variables its value may read, or None when it may read any or changes
 
     def names_read(name):
         if name not in reads:
@@ -175,7 +174,7 @@ def stable_values(values, variables, above, changing):
             reads[name] = None if found is None or found & changing else {n for n in found if n in variables}
         return reads[name]
 
-    def stable(name):
+    def settled(name):
         todo, seen = [name], {name}
         while todo:
             found = names_read(todo.pop())
@@ -185,8 +184,18 @@ def stable_values(values, variables, above, changing):
             seen |= found
         return True
 
+    return settled
+
+
+def stable_values(values, variables, above, changing):
+    """The entries of ``values`` (the role's options as its argument spec check templated them in ``variables``) that
+    the role's render tasks would template to the same values: the name is in none of the layers ``above`` (the
+    facts...: those values are not templates) and no variable its value may read, directly or through the values of
+    other variables, is one of ``changing`` (what the render tasks set or their vars override), nor is it read by a
+    lookup or random; anything else is templated where it is read, as before."""
+    settled = read_only_settled(variables, changing)
     return {
-        name: value for name, value in values.items() if not any(name in layer for layer in above) and stable(name)
+        name: value for name, value in values.items() if not any(name in layer for layer in above) and settled(name)
     }
 
 
@@ -261,6 +270,8 @@ class ActionModule(ActionBase):
 
             for name, args, local in tasks:
                 templar.available_variables = scope(role, local, resolved)
+                local = self._settle(templar, local)
+                templar.available_variables = scope(role, local, resolved)
                 values = {}
                 # set_fact templates its keys in sorted order: the key that refuses bad inputs sorts first
                 for key in sorted(k for k in args if k != "cacheable"):
@@ -279,6 +290,21 @@ class ActionModule(ActionBase):
         # the facts hold the instance's Secrets: the result is censored as a no_log task's would be
         result["_ansible_no_log"] = True
         return result
+
+    @staticmethod
+    def _settle(templar, local):
+        """The task's vars, each templated once where that gives the value every key of the task would read: nothing
+        changes while a task's keys are templated (its facts are set after the last), so only lookups and random are
+        left to be templated where they are read (a var read twice, postgresql_connection_json, was templated twice).
+        A var that fails is left as it is, to fail where it is read, as before."""
+        settled = read_only_settled(templar.available_variables, frozenset())
+        out = dict(local)
+        for var, value in local.items():
+            if settled(var):
+                # a var that fails fails again, with its own message, where a key reads it
+                with contextlib.suppress(Exception):
+                    out[var] = templar.template(value)
+        return out
 
     def _check_arguments(self, templar, role, variables):
         """(the role's argument spec errors as ansible.builtin.validate_argument_spec words them, or None; the

@@ -135,6 +135,19 @@ def test_only_option_values_the_render_tasks_would_template_alike_are_kept():
     assert render_instance.changing_names(tasks) == {"suffix", "objects", "registry"}
 
 
+def test_a_task_var_is_templated_once_unless_it_fails_or_looks_up():
+    from ansible.template import Templar, trust_as_template
+
+    local = {
+        "plain": trust_as_template("{{ tenant }}-x"),
+        "failing": trust_as_template("{{ nosuch }}"),
+        "looking_up": trust_as_template("{{ lookup('governed.odoo.rules', 'odoo') }}"),
+    }
+    templar = Templar(loader=DataLoader(), variables={"tenant": "civil", **local})
+    settled = render_instance.ActionModule._settle(templar, local)
+    assert settled == {"plain": "civil-x", "failing": local["failing"], "looking_up": local["looking_up"]}
+
+
 def test_a_task_that_is_not_a_plain_set_fact_is_refused(tmp_path, monkeypatch):
     role = tmp_path / "roles" / "redis" / "tasks"
     role.mkdir(parents=True)
