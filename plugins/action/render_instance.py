@@ -23,11 +23,15 @@ values of the odoo role) is an input.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections import ChainMap
 
+import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
 from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import COLLECTION_ROOT
 from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
 
@@ -49,11 +53,40 @@ ARGUMENT_SPEC = {
     "validate_arguments": {"type": "bool", "default": True},
 }
 
+try:
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader
+
+
+def load_role_file(loader, path, templates=False):
+    """The YAML file at ``path`` as ``loader.load_from_file(path, trusted_as_template=templates)`` gives it, without
+    the origin of each value: every string (keys included) marked as a template when ``templates``.
+
+    A render loads 22 role files per instance, each in a fresh worker: Ansible's YAML loader tags every value with
+    its origin and load_from_file deep-copies the result, about 0.11 s of CPU per instance; libyaml's loader takes
+    0.02 s. A role's files use no Ansible YAML tags (!unsafe, !vault): tests/unit/test_render_instance.py checks that
+    both loaders give the same values and the same trust.
+    """
+    # the text without its origin tag: libyaml reads plain strings only
+    data = yaml.load(str(loader.get_text_file_contents(str(path))), Loader=SafeLoader)
+    return _trusted(data) if templates else data
+
+
+def _trusted(value):
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {_trusted(k): _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
 
 def render_tasks(loader, role):
     """The render tasks of ``role``: a list of (name, set_fact arguments, task vars); refuses any other task."""
     path = COLLECTION_ROOT / "roles" / role / "tasks" / RENDER_TASKS[role]
-    tasks = loader.load_from_file(str(path), trusted_as_template=True) or []
+    tasks = load_role_file(loader, path, templates=True) or []
     out = []
     for task in tasks:
         extra = set(task) - TASK_KEYS
@@ -71,7 +104,7 @@ def argument_options(loader, role):
     path = COLLECTION_ROOT / "roles" / role / "meta" / "argument_specs.yml"
     if not path.is_file():
         return {}
-    specs = loader.load_from_file(str(path)) or {}
+    specs = load_role_file(loader, path) or {}
     return dict(((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {})
 
 
@@ -91,6 +124,79 @@ def secret_values(options, values):
                 if isinstance(item, dict):
                     found |= secret_values(sub, item)
     return found
+
+
+# a name in a template's text: a variable it may read (or a filter, an attribute...: more names, never fewer)
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# what may read variables not named in the text (a lookup other than env, vars, hostvars) or give another value each
+# time (random, now): a value whose text holds one of these is templated where it is read, as before
+OPAQUE = re.compile(
+    r"\b(?:lookup|query|q)\s*\(\s*(?![\"'](?:ansible\.builtin\.)?env[\"'])"
+    r"|\b(?:vars|hostvars|varnames|random|shuffle|now|password)\b"
+)
+
+
+def changing_names(tasks):
+    """The names a role's render tasks may give another value than the argument spec check saw: the facts they set
+    and their own vars."""
+    names = set()
+    for _name, args, local in tasks:
+        names |= set(args) | set(local)
+    return names
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def read_only_settled(variables, changing):
+    """A test of a variable of ``variables``: whether templating it again gives the same value as long as none of
+    ``changing`` changes. False when its value, or the value of any variable it may read (directly or through
+    others), may read one of ``changing`` or holds a lookup other than env or something random."""
+    reads = {}  # name -> the variables its value may read, or None when it may read any or changes
+
+    def names_read(name):
+        if name not in reads:
+            found = set()
+            for text in _texts(variables.get(name)):
+                if OPAQUE.search(text):
+                    found = None
+                    break
+                found |= set(IDENTIFIER.findall(text))
+            reads[name] = None if found is None or found & changing else {n for n in found if n in variables}
+        return reads[name]
+
+    def settled(name):
+        todo, seen = [name], {name}
+        while todo:
+            found = names_read(todo.pop())
+            if found is None:
+                return False
+            todo += found - seen
+            seen |= found
+        return True
+
+    return settled
+
+
+def stable_values(values, variables, above, changing):
+    """The entries of ``values`` (the role's options as its argument spec check templated them in ``variables``) that
+    the role's render tasks would template to the same values: the name is in none of the layers ``above`` (the
+    facts...: those values are not templates) and no variable its value may read, directly or through the values of
+    other variables, is one of ``changing`` (what the render tasks set or their vars override), nor is it read by a
+    lookup or random; anything else is templated where it is read, as before."""
+    settled = read_only_settled(variables, changing)
+    return {
+        name: value for name, value in values.items() if not any(name in layer for layer in above) and settled(name)
+    }
 
 
 def mask(text, secrets):
@@ -132,20 +238,40 @@ class ActionModule(ActionBase):
             for role in roles
         }
 
-        def scope(role, local=None):
+        def scope(role, local=None, resolved=None):
             return ChainMap(
-                search[role], facts, local or {}, role_vars[role], every_var, task_vars, defaults[role], every_default
+                search[role],
+                facts,
+                local or {},
+                # the role's options as its argument spec check templated them: above the layer each comes from
+                resolved or {},
+                role_vars[role],
+                every_var,
+                task_vars,
+                defaults[role],
+                every_default,
             )
 
+        # one templar for every check and task, its variables set for each: a templar's Jinja environment resolves each
+        # filter and test once (a new templar per task resolved them again, about 0.1 s per instance)
+        templar = self._templar.copy_with_new_env(available_variables={})
         validate = validation.validated_parameters["validate_arguments"]
         for role in roles:
-            # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
-            problem = self._check_arguments(role, scope(role)) if validate else None
-            if problem:
-                result.update(failed=True, msg=problem)
-                return result
-            for name, args, local in render_tasks(self._loader, role):
-                templar = self._templar.copy_with_new_env(available_variables=scope(role, local))
+            tasks = render_tasks(self._loader, role)
+            resolved = {}
+            if validate:
+                # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
+                problem, values = self._check_arguments(templar, role, scope(role))
+                if problem:
+                    result.update(failed=True, msg=problem)
+                    return result
+                # what the render tasks read of the role's options is not templated again (the same values)
+                resolved = stable_values(values, scope(role), (search[role], facts), changing_names(tasks))
+
+            for name, args, local in tasks:
+                templar.available_variables = scope(role, local, resolved)
+                local = self._settle(templar, local)
+                templar.available_variables = scope(role, local, resolved)
                 values = {}
                 # set_fact templates its keys in sorted order: the key that refuses bad inputs sorts first
                 for key in sorted(k for k in args if k != "cacheable"):
@@ -165,26 +291,43 @@ class ActionModule(ActionBase):
         result["_ansible_no_log"] = True
         return result
 
-    def _check_arguments(self, role, variables):
-        """The role's argument spec errors as ansible.builtin.validate_argument_spec words them, or None."""
+    @staticmethod
+    def _settle(templar, local):
+        """The task's vars, each templated once where that gives the value every key of the task would read: nothing
+        changes while a task's keys are templated (its facts are set after the last), so only lookups and random are
+        left to be templated where they are read (a var read twice, postgresql_connection_json, was templated twice).
+        A var that fails is left as it is, to fail where it is read, as before."""
+        settled = read_only_settled(templar.available_variables, frozenset())
+        out = dict(local)
+        for var, value in local.items():
+            if settled(var):
+                # a var that fails fails again, with its own message, where a key reads it
+                with contextlib.suppress(Exception):
+                    out[var] = templar.template(value)
+        return out
+
+    def _check_arguments(self, templar, role, variables):
+        """(the role's argument spec errors as ansible.builtin.validate_argument_spec words them, or None; the
+        templated values of the role's options as the role reads them, before the spec's conversions)."""
         options = argument_options(self._loader, role)
         if not options:
-            return None
-        templar = self._templar.copy_with_new_env(available_variables=variables)
+            return None, {}
+        templar.available_variables = variables
         args = {name: variables[name] for name in options if name in variables}
         try:
-            args = plain(templar.template(args))
+            templated = templar.template(args)
         except AnsibleError as exc:
-            return f"governed.odoo.{role}: {exc.message}"
+            return f"governed.odoo.{role}: {exc.message}", {}
+        args = plain(templated)
         checked = ArgumentSpecValidator(options).validate(args, validate_role_argument_spec=True)
         if not checked.error_messages:
-            return None
+            return None, templated
         secrets = secret_values(options, args)
         return f"governed.odoo.{role}: Validation of arguments failed:\n" + "\n".join(
             mask(m, secrets) for m in checked.error_messages
-        )
+        ), {}
 
     def _role_file(self, role, kind):
         """The role's defaults/main.yml or vars/main.yml (its values are templates, as in a role), or {}."""
         path = COLLECTION_ROOT / "roles" / role / kind / "main.yml"
-        return (self._loader.load_from_file(str(path), trusted_as_template=True) or {}) if path.is_file() else {}
+        return (load_role_file(self._loader, path, templates=True) or {}) if path.is_file() else {}

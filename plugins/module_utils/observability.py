@@ -26,7 +26,6 @@ import math
 import re
 import urllib.error
 import urllib.parse
-import urllib.request
 
 from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
 
@@ -154,17 +153,23 @@ class PrometheusClient:
     """Instant queries against the Prometheus HTTP API (``GET /api/v1/query``), never through a proxy."""
 
     def __init__(self, url, timeout=30.0, headers=None, opener=None):
+        # urllib.request (http.client, ssl, email) is imported where it is used: the monitoring role's render loads
+        # this module (traefik_service_selector) in every forked worker, and it was most of what that import cost
+        from urllib.request import ProxyHandler, build_opener
+
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ObservationError(f"prometheus_url={url!r} must be an http:// or https:// URL")
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self._opener = opener or urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._opener = opener or build_opener(ProxyHandler({}))
 
     def fetch(self, query, at):
         """The raw JSON answer of an instant query evaluated at Unix time ``at``."""
+        from urllib.request import Request
+
         params = urllib.parse.urlencode({"query": query, "time": f"{at:.3f}"})
-        req = urllib.request.Request(f"{self.url}/api/v1/query?{params}", headers=self.headers)  # noqa: S310 - http(s) only
+        req = Request(f"{self.url}/api/v1/query?{params}", headers=self.headers)  # noqa: S310 - http(s) only
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
                 body = resp.read()

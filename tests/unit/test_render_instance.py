@@ -64,6 +64,90 @@ def test_site_keeps_every_fact_the_render_tasks_set():
         assert value == f"{{{{ {render['register']}.facts.{key} }}}}"
 
 
+def _same(ours, ansibles, where):
+    # the same values, of the same plain types, and the same strings marked as templates (keys included)
+    from ansible.template import is_trusted_as_template
+
+    def kind(value):  # Ansible's values are tagged subclasses of these (origin)
+        return next(t for t in (bool, int, float, str, dict, list, type(None), object) if isinstance(value, t))
+
+    assert kind(ours) is kind(ansibles) is not object, where
+    if isinstance(ours, dict):
+        assert list(ours) == list(ansibles), where
+        for (key, value), (their_key, their_value) in zip(ours.items(), ansibles.items(), strict=True):
+            assert is_trusted_as_template(key) == is_trusted_as_template(their_key), (where, key)
+            _same(value, their_value, f"{where}.{key}")
+    elif isinstance(ours, list):
+        assert len(ours) == len(ansibles), where
+        for index, (value, their_value) in enumerate(zip(ours, ansibles, strict=True)):
+            _same(value, their_value, f"{where}[{index}]")
+    else:
+        assert ours == ansibles, where
+        if isinstance(ours, str):
+            assert is_trusted_as_template(ours) == is_trusted_as_template(ansibles), where
+
+
+def test_role_files_load_as_ansible_loads_them():
+    # render_instance reads the role files with libyaml: the values and their trust are those of load_from_file
+    loader = DataLoader()
+    seen = 0
+    for role in SITE_ROLES:
+        base = ROOT / "roles" / role
+        files = [(base / kind / "main.yml", True) for kind in ("defaults", "vars")]
+        files += [(base / "tasks" / render_instance.RENDER_TASKS[role], True)]
+        files += [(base / "meta" / "argument_specs.yml", False)]
+        for path, templates in files:
+            if not path.is_file():
+                continue
+            ours = render_instance.load_role_file(loader, path, templates=templates)
+            ansibles = loader.load_from_file(str(path), cache="none", trusted_as_template=templates)
+            _same(ours, ansibles, str(path.relative_to(ROOT)))
+            seen += 1
+    assert seen >= 3 * len(SITE_ROLES)
+
+
+def test_only_option_values_the_render_tasks_would_template_alike_are_kept():
+    # the check's templated values stand in for the variables only where a render task would get the same value
+    from collections import ChainMap
+
+    raw = {
+        "instance": "{{ tenant }}-{{ env }}",
+        "namespace": "erp-{{ instance }}",
+        "tenant": "civil",
+        "env": "dev",
+        "database": "{{ instance | replace('-', '_') }}_{{ suffix }}",  # suffix: set by a render task (below)
+        "image": "{{ registry }}/odoo",  # registry: a task's vars override it
+        "secret": "{{ lookup('ansible.builtin.env', 'X') }}",
+        "rules": "{{ lookup('governed.odoo.rules', 'odoo') }}",  # a lookup may read any variable
+        "token": "{{ 99 | random }}",
+        "nested": {"a": ["{{ namespace }}"]},
+        "loop": "{{ loop2 }}",
+        "loop2": "{{ loop }}",
+        "connection": "{{ tenant }}",
+    }
+    facts = {"connection": "set by a role before"}
+    variables = ChainMap(facts, raw)
+    values = {name: f"templated {name}" for name in raw}
+    kept = render_instance.stable_values(values, variables, (facts,), {"suffix", "registry"})
+    assert set(kept) == {"instance", "namespace", "tenant", "env", "secret", "nested", "loop", "loop2"}
+    assert kept["namespace"] == "templated namespace"
+    tasks = [("t", {"suffix": "x", "objects": "y"}, {"registry": "z"})]
+    assert render_instance.changing_names(tasks) == {"suffix", "objects", "registry"}
+
+
+def test_a_task_var_is_templated_once_unless_it_fails_or_looks_up():
+    from ansible.template import Templar, trust_as_template
+
+    local = {
+        "plain": trust_as_template("{{ tenant }}-x"),
+        "failing": trust_as_template("{{ nosuch }}"),
+        "looking_up": trust_as_template("{{ lookup('governed.odoo.rules', 'odoo') }}"),
+    }
+    templar = Templar(loader=DataLoader(), variables={"tenant": "civil", **local})
+    settled = render_instance.ActionModule._settle(templar, local)
+    assert settled == {"plain": "civil-x", "failing": local["failing"], "looking_up": local["looking_up"]}
+
+
 def test_a_task_that_is_not_a_plain_set_fact_is_refused(tmp_path, monkeypatch):
     role = tmp_path / "roles" / "redis" / "tasks"
     role.mkdir(parents=True)
