@@ -144,7 +144,8 @@ CASES = {
     },
     "platform.verify_probe": {
         "bad": [
-            ({"promote_verify_probe": "sometimes"}, "promote_verify_probe=sometimes must be one of auto, always, never"),
+            ({"promote_verify_probe": "sometimes"},
+             "promote_verify_probe=sometimes must be one of auto, always, never"),
             ({"promote_verify_probe": True}, "must be one of auto, always, never"),
         ],
         "good": [{}, {"promote_verify_probe": "auto"}, {"promote_verify_probe": "always"},
