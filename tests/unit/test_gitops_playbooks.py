@@ -28,6 +28,8 @@ def walk(tasks):
 
 def tasks_of(path):
     doc = load(path)
+    if isinstance(doc, dict):  # a vars file (vars/release.yml): no tasks
+        return []
     if doc and isinstance(doc[0], dict) and "hosts" in doc[0]:
         return [t for play in doc for key in ("pre_tasks", "tasks") for t in walk(play.get(key))]
     return list(walk(doc))
