@@ -22,7 +22,8 @@ medians printed:
 The ratio promote.yml / by hand is what the issue's target is about (under 1.2x). Wall times on a shared machine:
 the load average before and after is printed beside them.
 
-    .venv/bin/python bench/bench_promote.py [--repeat 3] [--db-mib 4] [--probe auto|always|never] [--profile] [--keep]
+    .venv/bin/python bench/bench_promote.py [--repeat 3] [--db-mib 4] [--probe auto|always|never] [--profile]
+        [--log DIR] [--keep]
 
 Needs the lab with its real node (scripts/lab up). Everything it creates is removed at the end unless --keep.
 """
@@ -59,6 +60,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 TARGET_RATIO = 1.2
 PROBE = "auto"  # promote_verify_probe of the bench's instance (--probe)
+LOG_DIR: Path | None = None  # --log: every ansible-playbook run's output is kept there
 RUN_ID = secrets.token_hex(3)
 TENANT = f"bp{RUN_ID}"
 HOST = f"{TENANT}-dev"
@@ -83,6 +85,10 @@ def playbook(inv: Path, name: str, *extra: str) -> float:
     t0 = time.monotonic()
     res = node_lab.run_playbook(inv, name, *extra, limit=HOST, timeout=3600)
     took = time.monotonic() - t0
+    if LOG_DIR is not None:
+        n = len(list(LOG_DIR.glob("*.log"))) + 1
+        log = LOG_DIR / f"{n:02d}-{name.removesuffix('.yml')}-{took:.1f}s.log"
+        log.write_text(f"rc={res.returncode}\n{res.stdout}\n{res.stderr}")
     if res.returncode != 0:
         raise SystemExit(f"{name} failed:\n{node_lab.output(res)}")
     return took
@@ -229,9 +235,15 @@ def main():
                         " probe Job), always (the in-cluster probe Job as well)")
     parser.add_argument("--profile", action="store_true",
                         help="one more promotion, untimed, with ansible.posix.profile_tasks: its slowest tasks")
+    parser.add_argument("--log", type=Path, metavar="DIR",
+                        help="keep the output of every ansible-playbook run in DIR (NN-<playbook>-<seconds>s.log):"
+                        " a slow run's retries and tasks can be read there")
     args = parser.parse_args()
-    global PROBE
+    global PROBE, LOG_DIR
     PROBE = args.probe
+    if args.log:
+        LOG_DIR = args.log
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
 
     import odoo_dataset
 
