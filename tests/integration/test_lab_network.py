@@ -185,11 +185,15 @@ def test_pod_reaches_another_namespaces_service_by_its_dns_name(lab, tenants):
     domain = lab["node"]["dns"]["cluster_domain"]
     name = f"db.{b}.svc.{domain}"
     cluster_ip = _json(lab, "get", "service", "db", "-n", b)["spec"]["clusterIP"]
+    # CoreDNS and kube-proxy learn of the new Services through their watches, a moment after the API server: wait
+    # (with a deadline) until the name resolves and the ClusterIP answers, then check what they answer
+    _until(f"{name} resolves in {a}", lambda: _in_client(lab, a, f"getent hosts {name}").returncode == 0)
     resolved = _in_client(lab, a, f"getent hosts {name}; cat /etc/resolv.conf")
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
     assert resolved.stdout.split()[0] == cluster_ip, resolved.stdout
     assert f"nameserver {lab['node']['dns']['service_ip']}" in resolved.stdout
     # kube-proxy takes the connection to the ClusterIP to B's listener pod
+    _until(f"{name}:5432 answers in {a}", lambda: _connect(lab, a, name, 5432) is not None)
     assert _connect(lab, a, name, 5432) == f"hi-from-{b} 5432"
     assert _connect(lab, a, f"odoo.{b}.svc.{domain}", 8069) == f"hi-from-{b} 8069"
     # the short name resolves through the pod's search path, within its own namespace
