@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import http.client
 import json
 import re
 import secrets
 import shutil
+import ssl
 import sys
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -132,6 +136,46 @@ def promote(instance, keys, release: Path, *extra):
 
 def run_playbook(inventory: Path, playbook: str, *extra: str):
     return node_lab.run_playbook(inventory, playbook, *extra, limit=HOST)
+
+
+class IngressWatch:
+    """Asks /web/health through the lab's Traefik every ``interval`` seconds in a thread, each time on a new
+    connection, as users reach the instance during a promotion. ``answers``: (status or error, release) per request."""
+
+    def __init__(self, url: str, host: str, interval: float = 0.2):
+        parts = urllib.parse.urlsplit(url)
+        self.address, self.host, self.interval = (parts.hostname, parts.port or 443), host, interval
+        self.answers: list[tuple[object, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tls = ssl.create_default_context()
+        self._tls.check_hostname, self._tls.verify_mode = False, ssl.CERT_NONE  # the lab's Traefik certificate
+
+    def _ask(self):
+        conn = http.client.HTTPSConnection(*self.address, timeout=5, context=self._tls)
+        try:
+            conn.request("GET", "/web/health", headers={"Host": self.host})
+            resp = conn.getresponse()
+            body = resp.read().decode(errors="replace")
+            release = re.search(r'"release":\s*"([^"]*)"', body)
+            return resp.status, release.group(1) if release else ""
+        except (OSError, http.client.HTTPException) as exc:
+            return f"{type(exc).__name__}: {exc}", ""
+        finally:
+            conn.close()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.answers.append(self._ask())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -335,7 +379,11 @@ def promoted_a(instance, images, keys):
 def promoted_b(instance, images, promoted_a, keys):
     assert promoted_a.returncode == 0, output(promoted_a)
     release = write_release(instance["releases"], f"b-{RUN_ID}", images["B"], update=["sale"])
-    return promote(instance, keys, release)
+    # users asking the instance through the ingress all along the promotion (the rollout replaces A's pod by B's)
+    with IngressWatch(connection()["traefik"]["websecure"], INGRESS_HOST) as watch:
+        result = promote(instance, keys, release)
+    instance["ingress_during_b"] = watch.answers
+    return result
 
 
 def test_a_is_verified_by_readiness_and_the_ingress_without_a_probe_job(promoted_a, instance, images):
@@ -380,6 +428,20 @@ def test_b_is_promoted_over_a_with_its_migration_and_verified(promoted_b, instan
     assert observation["verdict"] == "inconclusive", observation
     assert observation["after"]["start"] >= observation["before"]["end"]
     assert observation["tolerance"]["min_requests"] == 100000
+
+
+def test_the_rollout_of_b_loses_no_request_through_the_ingress(promoted_b, instance):
+    """A's pod, removed by the rollout, keeps serving for its drain period (odoo_web_drain_seconds, a preStop sleep)
+    while Traefik still routes to it: every request asked during the promotion is answered, first by A, then by B."""
+    assert promoted_b.returncode == 0, output(promoted_b)
+    answers = instance["ingress_during_b"]
+    assert len(answers) >= 20, answers
+    assert [a for a in answers if a[0] != 200] == [], answers
+    releases = [release for _status, release in answers]
+    assert releases[0] == "A" and releases[-1] == "B", releases
+    pod = kget("deployment", "odoo-web")["spec"]["template"]["spec"]
+    odoo = next(c for c in pod["containers"] if c["name"] == "odoo")
+    assert odoo["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
 
 
 def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab, keys):

@@ -170,6 +170,21 @@ def replicas(i):
 
 
 @rule(
+    "odoo.web_drain",
+    layer="odoo",
+    reads=("odoo_web_drain_seconds",),
+    refuses="a drain period of web pods that is not a whole number from 0 to 50 (it is part of the pod's 60 s grace"
+    " period, and Odoo needs the rest to stop)",
+    example="odoo_web_drain_seconds=90 must be a whole number of seconds from 0 to 50",
+)
+def web_drain(i):
+    raw = i.get("odoo_web_drain_seconds", 5)
+    seconds = as_int(raw)
+    if seconds is None or not 0 <= seconds <= 50:
+        yield f"odoo_web_drain_seconds={text(raw)} must be a whole number of seconds from 0 to 50"
+
+
+@rule(
     "odoo.memory_limits",
     layer="odoo",
     reads=("odoo_limit_memory_soft", "odoo_limit_memory_hard"),

@@ -121,6 +121,17 @@ CASES = {
             },
         ],
     },
+    "odoo.web_drain": {
+        "bad": [
+            (
+                {"odoo_web_drain_seconds": 90},
+                "odoo_web_drain_seconds=90 must be a whole number of seconds from 0 to 50",
+            ),
+            ({"odoo_web_drain_seconds": -1}, "odoo_web_drain_seconds=-1 must be a whole number"),
+            ({"odoo_web_drain_seconds": "5s"}, "odoo_web_drain_seconds=5s must be a whole number"),
+        ],
+        "good": [{"odoo_web_drain_seconds": 0}, {"odoo_web_drain_seconds": "50"}, {}],
+    },
     "odoo.replicas": {
         "bad": [
             ({"odoo_web_replicas": 0, "odoo_cron_replicas": 1}, "odoo_web_replicas=0 must be at least 1"),
