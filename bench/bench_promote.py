@@ -297,7 +297,7 @@ def main():
             target = "A" if image_now == "B" else "B"
             release, request = write_release(work / "releases", "profiled", images[target])
             os.environ["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
-            os.environ["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "25"
+            os.environ.setdefault("PROFILE_TASKS_TASK_OUTPUT_LIMIT", "25")
             res = node_lab.run_playbook(inv, "promote.yml", "-e", f"release={release}", "-e",
                                         f"promotion_request={request}", limit=HOST, timeout=3600)
             del os.environ["ANSIBLE_CALLBACKS_ENABLED"]

@@ -442,6 +442,8 @@ def test_the_rollout_of_b_loses_no_request_through_the_ingress(promoted_b, insta
     pod = kget("deployment", "odoo-web")["spec"]["template"]["spec"]
     odoo = next(c for c in pod["containers"] if c["name"] == "odoo")
     assert odoo["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    # B's pod was ready as soon as it answered: the startup probe asks every 2 s (it asked every 10 s before)
+    assert odoo["startupProbe"]["periodSeconds"] == 2 and odoo["startupProbe"]["failureThreshold"] == 150
 
 
 def test_check_mode_shows_the_plan_and_every_gate_and_changes_nothing(promoted_b, instance, images, lab, keys):
