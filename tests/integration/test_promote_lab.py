@@ -480,14 +480,17 @@ def test_a_gate_refusal_changes_nothing_and_is_recorded(promoted_b, instance, im
 def promoted_c(promoted_b, instance, images, keys):
     assert promoted_b.returncode == 0, output(promoted_b)
     release = write_release(instance["releases"], f"c-{RUN_ID}", images["C"], update=["sale"])
-    # C never becomes ready: its rollout is given 90 s, not the inventory's 240 (B's rollout back takes seconds)
-    return promote(instance, keys, release, "-e", "promote_rollout_timeout=90")
+    # C never becomes ready: its rollout is given 45 s, not the inventory's 240 (B's rollout back takes seconds; a
+    # healthy pod on the real node is ready in about 3 s, its startup probe asking every 2 s)
+    return promote(instance, keys, release, "-e", "promote_rollout_timeout=45")
 
 
 def test_c_fails_verification_and_is_rolled_back_to_b_with_its_data(promoted_c, instance, images, lab):
     res = promoted_c
     assert res.returncode != 0, output(res)
     assert "rolled back to" in res.stdout and "restored from the pre-release backup" in res.stdout, output(res)
+    # what failed is C's rollout: its pod never became ready within the 45 s it was given
+    assert "failed (Roll out the release" in res.stdout, output(res)
     assert web_image() == images["B"]
     assert ready_web_images() == [images["B"]]
     # C's migration ran (its row is in the database it left behind) and the restore undid it
