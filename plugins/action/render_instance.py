@@ -47,6 +47,10 @@ RENDER_TASKS = {
 }
 # what a render task may carry besides set_fact: anything else (when, loop, run_once...) is not evaluated here
 TASK_KEYS = frozenset({"name", "ansible.builtin.set_fact", "vars", "no_log"})
+# task files evaluated after a role's render tasks, for facts a later play of site.yml reads: the database and roles
+# the postgresql role declares on an external server (its provisioning reads them; playbooks/drift.yml and restores
+# run the file themselves). Their set_fact tasks may carry a condition (``when``), evaluated as the task's would be.
+FOLLOW_UP_TASKS = {"postgresql": "declared.yml"}
 
 ARGUMENT_SPEC = {
     "roles": {"type": "list", "elements": "str", "required": True, "choices": list(RENDER_TASKS)},
@@ -85,17 +89,37 @@ def _trusted(value):
 
 def render_tasks(loader, role):
     """The render tasks of ``role``: a list of (name, set_fact arguments, task vars); refuses any other task."""
-    path = COLLECTION_ROOT / "roles" / role / "tasks" / RENDER_TASKS[role]
+    return [task[:3] for task in _set_fact_tasks(loader, role, RENDER_TASKS[role], TASK_KEYS)]
+
+
+def follow_up_tasks(loader, role):
+    """The tasks of the role's ``FOLLOW_UP_TASKS`` file: a list of (name, set_fact arguments, task vars, conditions);
+    refuses any task but a set_fact, with or without ``when``."""
+    if role not in FOLLOW_UP_TASKS:
+        return []
+    return _set_fact_tasks(loader, role, FOLLOW_UP_TASKS[role], TASK_KEYS | {"when"})
+
+
+def _set_fact_tasks(loader, role, name, allowed):
+    path = COLLECTION_ROOT / "roles" / role / "tasks" / name
     tasks = load_role_file(loader, path, templates=True) or []
     out = []
     for task in tasks:
-        extra = set(task) - TASK_KEYS
+        extra = set(task) - allowed
         if "ansible.builtin.set_fact" not in task or extra:
             raise AnsibleError(
                 f"governed.odoo.render_instance: {path.relative_to(COLLECTION_ROOT)}: task {task.get('name')!r} "
                 f"is not a plain ansible.builtin.set_fact task ({', '.join(sorted(extra)) or 'no set_fact'})"
             )
-        out.append((task.get("name", ""), dict(task["ansible.builtin.set_fact"]), dict(task.get("vars") or {})))
+        when = task.get("when", [])
+        out.append(
+            (
+                task.get("name", ""),
+                dict(task["ansible.builtin.set_fact"]),
+                dict(task.get("vars") or {}),
+                list(when) if isinstance(when, list) else [when],
+            )
+        )
     return out
 
 
@@ -140,7 +164,7 @@ def changing_names(tasks):
     """The names a role's render tasks may give another value than the argument spec check saw: the facts they set
     and their own vars."""
     names = set()
-    for _name, args, local in tasks:
+    for _name, args, local, *_when in tasks:
         names |= set(args) | set(local)
     return names
 
@@ -256,10 +280,14 @@ class ActionModule(ActionBase):
         # filter and test once (a new templar per task resolved them again, about 0.1 s per instance)
         templar = self._templar.copy_with_new_env(available_variables={})
         validate = validation.validated_parameters["validate_arguments"]
-        for role in roles:
-            tasks = render_tasks(self._loader, role)
+        # the follow-up tasks of every role run after the last role's render tasks: they read facts later roles set
+        # (postgresql_app_connection_limit defaults to odoo_db_connection_demand, a fact of the odoo role)
+        steps = [(role, [(*task, []) for task in render_tasks(self._loader, role)], True) for role in roles]
+        steps += [(role, follow_up_tasks(self._loader, role), False) for role in roles if role in FOLLOW_UP_TASKS]
+        for role, tasks, rendering in steps:
             resolved = {}
-            if validate:
+            # a follow-up task templates every value it reads again: the check's values predate later roles' facts
+            if validate and rendering:
                 # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
                 problem, values = self._check_arguments(templar, role, scope(role))
                 if problem:
@@ -268,10 +296,13 @@ class ActionModule(ActionBase):
                 # what the render tasks read of the role's options is not templated again (the same values)
                 resolved = stable_values(values, scope(role), (search[role], facts), changing_names(tasks))
 
-            for name, args, local in tasks:
+            for name, args, local, when in tasks:
                 templar.available_variables = scope(role, local, resolved)
                 local = self._settle(templar, local)
                 templar.available_variables = scope(role, local, resolved)
+                # a follow-up task's condition, as the task's own (every item true); a false one sets nothing
+                if not all(templar.evaluate_conditional(c) for c in when):
+                    continue
                 values = {}
                 # set_fact templates its keys in sorted order: the key that refuses bad inputs sorts first
                 for key in sorted(k for k in args if k != "cacheable"):

@@ -53,15 +53,33 @@ def test_site_keeps_every_fact_the_render_tasks_set():
     expected = {
         key for role in SITE_ROLES for _n, args, _l in render_instance.render_tasks(loader, role) for key in args
     }
+    # a follow-up task may be skipped (its condition): its fact is kept where it was set, left unset elsewhere
+    conditional = {
+        key for role in SITE_ROLES for _n, args, _l, _w in render_instance.follow_up_tasks(loader, role) for key in args
+    }
+    assert conditional == {"postgresql_declared"}
     tasks = _render_tasks_file()
     render = next(t for t in tasks if "governed.odoo.render_instance" in t)
     assert render["governed.odoo.render_instance"]["roles"] == SITE_ROLES
     keep = next(t for t in tasks if "ansible.builtin.set_fact" in t)
     assert keep.get("no_log") is True
     facts = keep["ansible.builtin.set_fact"]
-    assert set(facts) == expected
+    assert set(facts) == expected | conditional
     for key, value in facts.items():
-        assert value == f"{{{{ {render['register']}.facts.{key} }}}}"
+        if key in conditional:
+            assert value == f"{{{{ {render['register']}.facts.{key} | default(omit) }}}}"
+        else:
+            assert value == f"{{{{ {render['register']}.facts.{key} }}}}"
+
+
+def test_site_provisions_with_the_declared_state_its_render_worked_out():
+    # site.yml's provisioning runs create.yml alone; the role's provision.yml (restores) works it out first
+    site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())[1]["tasks"]
+    pg = next(t for t in site if t.get("ansible.builtin.import_role", {}).get("name") == "governed.odoo.postgresql")
+    assert pg["ansible.builtin.import_role"]["tasks_from"] == "create.yml"
+    provision = yaml.safe_load((ROOT / "roles" / "postgresql" / "tasks" / "provision.yml").read_text())
+    assert [t["ansible.builtin.import_tasks"] for t in provision] == ["declared.yml", "create.yml"]
+    assert render_instance.FOLLOW_UP_TASKS == {"postgresql": "declared.yml"}
 
 
 def _same(ours, ansibles, where):
@@ -95,6 +113,8 @@ def test_role_files_load_as_ansible_loads_them():
         base = ROOT / "roles" / role
         files = [(base / kind / "main.yml", True) for kind in ("defaults", "vars")]
         files += [(base / "tasks" / render_instance.RENDER_TASKS[role], True)]
+        if role in render_instance.FOLLOW_UP_TASKS:
+            files += [(base / "tasks" / render_instance.FOLLOW_UP_TASKS[role], True)]
         files += [(base / "meta" / "argument_specs.yml", False)]
         for path, templates in files:
             if not path.is_file():
@@ -155,6 +175,22 @@ def test_a_task_that_is_not_a_plain_set_fact_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(render_instance, "COLLECTION_ROOT", tmp_path)
     with pytest.raises(Exception, match=r"is not a plain ansible.builtin.set_fact task \(when\)"):
         render_instance.render_tasks(DataLoader(), "redis")
+
+
+def test_a_follow_up_task_may_carry_a_condition_and_nothing_else(tmp_path, monkeypatch):
+    role = tmp_path / "roles" / "postgresql" / "tasks"
+    role.mkdir(parents=True)
+    (role / "declared.yml").write_text(
+        "- name: x\n  ansible.builtin.set_fact: {a: 1}\n  when: b == 'external'\n  no_log: true\n"
+        "- name: y\n  ansible.builtin.set_fact: {c: 2}\n  when: [d, e]\n"
+    )
+    monkeypatch.setattr(render_instance, "COLLECTION_ROOT", tmp_path)
+    tasks = render_instance.follow_up_tasks(DataLoader(), "postgresql")
+    assert [(n, a, w) for n, a, _l, w in tasks] == [("x", {"a": 1}, ["b == 'external'"]), ("y", {"c": 2}, ["d", "e"])]
+    assert render_instance.follow_up_tasks(DataLoader(), "redis") == []
+    (role / "declared.yml").write_text("- name: x\n  ansible.builtin.set_fact: {a: 1}\n  loop: [1]\n")
+    with pytest.raises(Exception, match=r"is not a plain ansible.builtin.set_fact task \(loop\)"):
+        render_instance.follow_up_tasks(DataLoader(), "postgresql")
 
 
 def test_no_log_values_are_masked():
