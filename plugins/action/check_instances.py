@@ -17,6 +17,7 @@ instance of the run always fails on it, naming the variable.
 
 from __future__ import annotations
 
+import json
 from collections import ChainMap
 
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
@@ -32,6 +33,24 @@ ARGUMENT_SPEC = {
     "layers": {"type": "list", "elements": "str", "choices": list(LAYERS)},
     "evidence": {"type": "dict"},
 }
+
+
+# what starts a Jinja block, expression or comment: a string without any is its own templated value
+JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+def is_literal(value):
+    """Whether templating ``value`` gives ``value`` itself: plain strings (tagged or not) without Jinja markers,
+    numbers, booleans, None, and lists and dicts of those. Anything else (a vaulted value, say) is templated."""
+    if isinstance(value, str):
+        return not any(marker in value for marker in JINJA_MARKERS)
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, dict):
+        return all(is_literal(k) and is_literal(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(is_literal(v) for v in value)
+    return False
 
 
 class ActionModule(ActionBase):
@@ -63,12 +82,15 @@ class ActionModule(ActionBase):
         defaults, role_vars = self._role_values(layers)
         values = {}
         run = set(instances)
+        literals = {}
         for host in dict.fromkeys([*inventory, *instances]):
             if host not in hostvars:
                 raise AnsibleError(f"governed.odoo.check_instances: {host} is not in the inventory")
             # the raw variables (a dict, templated below in one scope with the role's): a HostVarsVars view cannot be
             # a layer of the templar's variables on ansible-core 2.21
-            values[host] = self._effective(hostvars.raw_get(host), role_vars, defaults, names, strict=host in run)
+            values[host] = self._effective(
+                hostvars.raw_get(host), role_vars, defaults, names, strict=host in run, literals=literals
+            )
 
         findings = []
         for host in instances:
@@ -105,20 +127,34 @@ class ActionModule(ActionBase):
                 role_vars.update(self._loader.load_from_file(str(v), trusted_as_template=True) or {})
         return defaults, role_vars
 
-    def _effective(self, host_vars, role_vars, defaults, names, strict=True):
+    def _effective(self, host_vars, role_vars, defaults, names, strict=True, literals=None):
         """The values of ``names`` for one host, as its roles would template them. A default built from a fact
-        that a role sets later is left out; so is, unless ``strict``, any value that cannot be templated."""
+        that a role sets later is left out; so is, unless ``strict``, any value that cannot be templated.
+        ``literals`` (a dict kept across hosts) holds the values that need no templating, by identity: a value of
+        the group variables is the same object for every host of the group and is converted once."""
         scope = ChainMap(role_vars, dict(host_vars), defaults)
         templar = self._templar.copy_with_new_env(available_variables=scope)
+        literals = {} if literals is None else literals
+
+        def value_of(raw):
+            known = literals.get(id(raw))
+            if known is None or known[0] is not raw:
+                if not is_literal(raw):
+                    return plain(templar.template(raw))
+                # the raw value is kept beside its id, so that the id cannot be reused meanwhile
+                known = literals[id(raw)] = (raw, json.dumps(plain(raw)))
+            # a copy of its own for every host, as before
+            return json.loads(known[1])
+
         out = {}
         for name in names:
             try:
                 if name in role_vars:
-                    out[name] = plain(templar.template(role_vars[name]))
+                    out[name] = value_of(role_vars[name])
                 elif name in host_vars:
-                    out[name] = plain(templar.template(host_vars[name]))
+                    out[name] = value_of(host_vars[name])
                 elif name in defaults:
-                    out[name] = plain(templar.template(defaults[name]))
+                    out[name] = value_of(defaults[name])
             except AnsibleUndefinedVariable:
                 # a role's default or derived value built from a fact an earlier role sets (odoo_dbfilter from
                 # postgresql_connection): the role's own check (the governed.odoo.rules lookup) sees it
