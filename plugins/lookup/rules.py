@@ -20,7 +20,9 @@ author:
   - governed.odoo maintainers (@governed-odoo)
 options:
   _terms:
-    description: Layers whose rules to evaluate (for example V(redis), V(odoo)).
+    description:
+      - Layers whose rules to evaluate (for example V(redis), V(odoo)), or the ids of single instance rules (a
+        term with a dot, for example V(monitoring.crds_required)).
     required: true
     type: list
     elements: str
@@ -51,10 +53,16 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
         rules = []
-        for layer in terms:
-            found = rules_for(layer=str(layer), scope="instance")
-            if not found:
-                raise AnsibleError(f"governed.odoo.rules: no rules for layer {layer!r}")
+        for term in terms:
+            term = str(term)
+            if "." in term:  # a rule's id
+                found = [r for r in rules_for(scope="instance") if r.id == term]
+                if not found:
+                    raise AnsibleError(f"governed.odoo.rules: no instance rule {term!r}")
+            else:
+                found = rules_for(layer=term, scope="instance")
+                if not found:
+                    raise AnsibleError(f"governed.odoo.rules: no rules for layer {term!r}")
             rules.extend(found)
         values = {name: self._templar.template(variables[name]) for name in inputs_of(rules) if name in variables}
         findings = evaluate(rules, values)

@@ -89,10 +89,17 @@ def test_the_refusal_is_templated_before_anything_else(where, task):
     # the layer's rules (the governed.odoo.rules lookup), then what is left in Jinja (a list of errors), or both
     match = re.fullmatch(
         r"\{\{ (?P<rules>\(?'(?P<layer>\w+)' in governed_odoo_rules\.rules_checked \| default\(\[\]\) or "
-        r"lookup\('governed\.odoo\.rules'(?:, '\w+')+\)\)?|lookup\('governed\.odoo\.rules'(?:, '\w+')+\))?"
+        r"lookup\('governed\.odoo\.rules'(?:, '\w+')+\)\)?|lookup\('governed\.odoo\.rules'(?:, '\w+')+\)"
+        # after check_instances passed the layer, only the rule that reads what the role itself looks up
+        r"|lookup\('governed\.odoo\.rules', '(?P<rule>\w+\.\w+)' if '(?P<checked>\w+)' in "
+        r"governed_odoo_rules\.rules_checked \| default\(\[\]\) else '(?P<otherwise>\w+)'\))?"
         r"(?: and )?(?:(?P<errors>\w+_errors) \| governed\.odoo\.refuse)? \}\}",
         " ".join(args[keys[0]].split()),
     )
+    if match and match.group("rule"):
+        role = where.split("/")[1]
+        assert match.group("checked") == match.group("otherwise") == role, f"{where}: {task['name']}"
+        assert match.group("rule").startswith(f"{role}."), f"{where}: {task['name']}"
     assert match and (match.group("rules") or match.group("errors")), f"{where}: {task['name']}: refuse with the rules"
     if match.group("rules") and match.group("errors"):
         assert " and " in args[keys[0]], f"{where}: {task['name']}"
