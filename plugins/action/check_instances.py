@@ -130,8 +130,9 @@ class ActionModule(ActionBase):
     def _effective(self, host_vars, role_vars, defaults, names, strict=True, literals=None):
         """The values of ``names`` for one host, as its roles would template them. A default built from a fact
         that a role sets later is left out; so is, unless ``strict``, any value that cannot be templated.
-        ``literals`` (a dict kept across hosts) holds the values that need no templating, by identity: a value of
-        the group variables is the same object for every host of the group and is converted once."""
+        ``literals`` (a dict kept across hosts) holds, by identity, the values that need no templating and notes
+        those that do: a value of the group variables is the same object for every host of the group and is
+        looked at, and converted, once."""
         scope = ChainMap(role_vars, dict(host_vars), defaults)
         templar = self._templar.copy_with_new_env(available_variables=scope)
         literals = {} if literals is None else literals
@@ -139,10 +140,11 @@ class ActionModule(ActionBase):
         def value_of(raw):
             known = literals.get(id(raw))
             if known is None or known[0] is not raw:
-                if not is_literal(raw):
-                    return plain(templar.template(raw))
-                # the raw value is kept beside its id, so that the id cannot be reused meanwhile
-                known = literals[id(raw)] = (raw, json.dumps(plain(raw)))
+                # the raw value is kept beside its id, so that the id cannot be reused meanwhile; a value that needs
+                # templating is noted too (None), so that it is not walked again for the next host
+                known = literals[id(raw)] = (raw, json.dumps(plain(raw)) if is_literal(raw) else None)
+            if known[1] is None:
+                return plain(templar.template(raw))
             # a copy of its own for every host, as before
             return json.loads(known[1])
 

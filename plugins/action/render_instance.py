@@ -282,7 +282,7 @@ class ActionModule(ActionBase):
         validate = validation.validated_parameters["validate_arguments"]
         # the follow-up tasks of every role run after the last role's render tasks: they read facts later roles set
         # (postgresql_app_connection_limit defaults to odoo_db_connection_demand, a fact of the odoo role)
-        steps = [(role, [(*task, []) for task in render_tasks(self._loader, role)], True) for role in roles]
+        steps = [(role, _set_fact_tasks(self._loader, role, RENDER_TASKS[role], TASK_KEYS), True) for role in roles]
         steps += [(role, follow_up_tasks(self._loader, role), False) for role in roles if role in FOLLOW_UP_TASKS]
         for role, tasks, rendering in steps:
             resolved = {}
