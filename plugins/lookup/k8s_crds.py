@@ -64,9 +64,9 @@ from ansible_collections.governed.odoo.plugins.module_utils.apply import client 
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
-# Answers already had in this process, per cluster connection and name. A worker of the collection's strategy
-# renders several instances one after the other, most of them on the same cluster; a CRD that appears or goes
-# during one task of one run is not a case worth a request per instance. Errors are never kept.
+# Answers already had in this process, per cluster connection and name. The monitoring role's render task reads
+# monitoring_crds (which holds this lookup) in several of its keys, and a lookup is templated again wherever it is
+# read; a CRD that appears or goes during one task is not a case worth a request per read. Errors are never kept.
 _ANSWERS = {}
 
 

@@ -45,7 +45,12 @@ _raw:
 
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import evaluate, inputs_of, rules_for
+from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import (
+    evaluate,
+    inputs_of,
+    rule_by_id,
+    rules_for,
+)
 
 
 class LookupModule(LookupBase):
@@ -56,7 +61,7 @@ class LookupModule(LookupBase):
         for term in terms:
             term = str(term)
             if "." in term:  # a rule's id
-                found = [r for r in rules_for(scope="instance") if r.id == term]
+                found = [r for r in [rule_by_id(term)] if r is not None and r.scope == "instance"]
                 if not found:
                     raise AnsibleError(f"governed.odoo.rules: no instance rule {term!r}")
             else:

@@ -55,3 +55,25 @@ def test_a_layer_or_a_single_rule(tmp_path):
     assert rc == 0, out
     rc, out = _run(tmp_path, "'monitoring.no_such_rule'", BROKEN)
     assert rc != 0 and "no instance rule 'monitoring.no_such_rule'" in out, out
+
+
+def test_a_rule_by_id_imports_its_layer_only():
+    """rule_by_id imports the module of the rule's layer, not every rule module (a render re-checks single rules in
+    every instance's worker), and still finds a rule kept in a module of another name, and no rule that is not."""
+    code = """
+import sys
+from ansible_collections.governed.odoo.plugins.module_utils.rules import engine
+pkg = "ansible_collections.governed.odoo.plugins.module_utils.rules."
+rule = engine.rule_by_id("monitoring.crds_required")
+print(rule.id, rule.scope, *(pkg + m in sys.modules for m in ("monitoring", "catalog", "backup")))
+# release.observation_tolerance lives in rules/observation.py: release.py does not register it, everything is loaded
+print(engine.rule_by_id("release.observation_tolerance").id, pkg + "catalog" in sys.modules)
+print(engine.rule_by_id("monitoring.no_such_rule"), engine.rule_by_id("nolayer.x"))
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert res.stdout.split("\n")[:3] == [
+        "monitoring.crds_required instance True False False",
+        "release.observation_tolerance True",
+        "None None",
+    ], res.stdout + res.stderr
