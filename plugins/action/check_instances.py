@@ -34,6 +34,8 @@ ARGUMENT_SPEC = {
     "evidence": {"type": "dict"},
 }
 
+# rules evaluated before every other rule of an instance (the argument spec of the platform variables)
+FIRST_RULES = frozenset({"platform.variables"})
 
 # what starts a Jinja block, expression or comment: a string without any is its own templated value
 JINJA_MARKERS = ("{{", "{%", "{#")
@@ -92,11 +94,17 @@ class ActionModule(ActionBase):
                 hostvars.raw_get(host), role_vars, defaults, names, strict=host in run, literals=literals
             )
 
-        findings = []
+        # the platform variables' types first: an instance whose variables break its argument spec is not judged by
+        # rules that read them (they are written for values of the declared types), nor is the inventory
+        first = [r for r in instance_rules if r.id in FIRST_RULES]
+        rest = [r for r in instance_rules if r.id not in FIRST_RULES]
+        findings, mistyped = [], False
         for host in instances:
             inputs = values[host] if evidence is None else dict(values[host], evidence=evidence)
-            findings.extend((host, f) for f in evaluate(instance_rules, inputs))
-        if inventory_rules:
+            found = evaluate(first, inputs)
+            mistyped = mistyped or bool(found)
+            findings.extend((host, f) for f in found or evaluate(rest, inputs))
+        if inventory_rules and not mistyped:
             shared = {"instances": {h: values[h] for h in inventory}, "run_instances": list(instances)}
             if evidence is not None:
                 shared["evidence"] = evidence

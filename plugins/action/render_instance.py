@@ -32,6 +32,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
+from ansible_collections.governed.odoo.plugins.module_utils import argspec
 from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import COLLECTION_ROOT
 from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
 
@@ -132,24 +133,6 @@ def argument_options(loader, role):
     return dict(((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {})
 
 
-def secret_values(options, values):
-    """The string values of the options marked no_log (nested options included), to mask in messages."""
-    found = set()
-    for name, spec in options.items():
-        value = values.get(name) if isinstance(values, dict) else None
-        if value is None:
-            continue
-        if spec.get("no_log") and isinstance(value, (str, int)) and str(value):
-            found.add(str(value))
-        sub = spec.get("options")
-        if sub:
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, dict):
-                    found |= secret_values(sub, item)
-    return found
-
-
 # a name in a template's text: a variable it may read (or a filter, an attribute...: more names, never fewer)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # what may read variables not named in the text (a lookup other than env, vars, hostvars) or give another value each
@@ -221,13 +204,6 @@ def stable_values(values, variables, above, changing):
     return {
         name: value for name, value in values.items() if not any(name in layer for layer in above) and settled(name)
     }
-
-
-def mask(text, secrets):
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, "********")
-    return text
 
 
 class ActionModule(ActionBase):
@@ -349,14 +325,10 @@ class ActionModule(ActionBase):
             templated = templar.template(args)
         except AnsibleError as exc:
             return f"governed.odoo.{role}: {exc.message}", {}
-        args = plain(templated)
-        checked = ArgumentSpecValidator(options).validate(args, validate_role_argument_spec=True)
-        if not checked.error_messages:
+        found = argspec.problems(options, plain(templated))
+        if not found:
             return None, templated
-        secrets = secret_values(options, args)
-        return f"governed.odoo.{role}: Validation of arguments failed:\n" + "\n".join(
-            mask(m, secrets) for m in checked.error_messages
-        ), {}
+        return f"governed.odoo.{role}: Validation of arguments failed:\n" + "\n".join(found), {}
 
     def _role_file(self, role, kind):
         """The role's defaults/main.yml or vars/main.yml (its values are templates, as in a role), or {}."""

@@ -9,6 +9,20 @@ derive their error families from it.
 
 from __future__ import annotations
 
+# what a secret value becomes in a message
+MASK = "********"
+
+
+def mask(text, secrets, shortest=1):
+    """``text`` with every value of ``secrets`` of at least ``shortest`` characters replaced by ``********``, the
+    longest first (a secret that contains another is masked whole)."""
+    text = str(text)
+    for secret in sorted(
+        {str(s) for s in secrets or () if s is not None and len(str(s)) >= shortest}, key=len, reverse=True
+    ):
+        text = text.replace(secret, MASK)
+    return text
+
 
 class GovernedError(Exception):
     """``details`` is a JSON-serialisable dict returned beside the message; ``kind`` names the error."""

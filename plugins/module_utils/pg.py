@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError
+from ansible_collections.governed.odoo.plugins.module_utils.errors import MASK, GovernedError, mask  # noqa: F401 (pg.mask, pg.MASK)
 
 try:
     import psycopg
@@ -31,7 +31,6 @@ except ImportError as exc:  # pragma: no cover - reported by the modules
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = exc
 
-MASK = "********"
 DEFAULT_CONNECT_TIMEOUT = "10"
 
 _KEYS = (
@@ -57,14 +56,6 @@ class PostgresError(GovernedError):
     """PostgreSQL refused or failed an operation; the message never holds a password."""
 
     kind = "postgres"
-
-
-def mask(text, secrets):
-    """``text`` with every non-empty value of ``secrets`` replaced by ``********``."""
-    text = str(text)
-    for secret in sorted({str(s) for s in secrets or () if s}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
 
 
 def conninfo_kwargs(params, dbname=None, application_name="governed.odoo"):

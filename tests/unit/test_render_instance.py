@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible.parsing.dataloader import DataLoader  # noqa: E402
 from ansible_collections.governed.odoo.plugins.action import render_instance  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils import argspec  # noqa: E402
+from ansible_collections.governed.odoo.plugins.module_utils.errors import mask  # noqa: E402
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 EXAMPLE = ROOT / "inventories" / "example-construction"
@@ -195,9 +197,16 @@ def test_a_follow_up_task_may_carry_a_condition_and_nothing_else(tmp_path, monke
 
 def test_no_log_values_are_masked():
     options = {"a": {"type": "str", "no_log": True}, "b": {"type": "dict", "options": {"c": {"no_log": True}}}}
-    found = render_instance.secret_values(options, {"a": "s3cr3t-one", "b": {"c": "s3cr3t-two"}})
+    found = argspec.secret_values(options, {"a": "s3cr3t-one", "b": {"c": "s3cr3t-two"}})
     assert found == {"s3cr3t-one", "s3cr3t-two"}
-    assert render_instance.mask("x s3cr3t-one y s3cr3t-two", found) == "x ******** y ********"
+    assert mask("x s3cr3t-one y s3cr3t-two", found, shortest=3) == "x ******** y ********"
+    # a value too short to mask without masking the words
+    assert mask("a b", {"a"}, shortest=3) == "a b"
+    # the validator's own messages carry both values (a choice not offered, a string that is not a number)
+    options["a"]["choices"] = ["x"]
+    options["b"]["options"]["c"]["type"] = "int"
+    problems = argspec.problems(options, {"a": "s3cr3t-one", "b": {"c": "s3cr3t-two"}})
+    assert len(problems) == 2 and not any("s3cr3t" in m for m in problems), problems
 
 
 # --- the same objects as the roles ------------------------------------------------------------------------------

@@ -13,11 +13,46 @@ from __future__ import annotations
 
 import hashlib
 
+from ansible_collections.governed.odoo.plugins.module_utils import argspec
 from ansible_collections.governed.odoo.plugins.module_utils.rules.checks import is_dns_label, text
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import rule
 
 # namespaces of Kubernetes itself and of the platform's neighbours: an instance never takes one over
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+# the variables every instance declares, with their types: checked first, before any other rule reads them
+# (governed.odoo.check_instances evaluates the other rules of an instance only when these pass)
+PLATFORM_SPEC = {
+    "governed_odoo_tenant": {"type": "str", "required": True},
+    "governed_odoo_environment": {
+        "type": "str",
+        "required": True,
+        "choices": ["dev", "qa", "staging", "uat", "training", "prod"],
+    },
+    "governed_odoo_instance": {"type": "str", "required": True},
+    "governed_odoo_namespace": {"type": "str", "required": True},
+    "governed_odoo_tier": {
+        "type": "str",
+        "required": True,
+        "choices": ["production", "preproduction", "nonproduction"],
+    },
+    "governed_odoo_size": {"type": "str", "required": True, "choices": ["small", "medium", "large"]},
+    "governed_odoo_cluster": {
+        "type": "dict",
+        "required": True,
+        "options": {
+            "name": {"type": "str", "required": True},
+            "topology": {"type": "str", "required": True, "choices": ["shared", "dedicated"]},
+            "kubeconfig": {"type": "path"},
+            "context": {"type": "str"},
+            "host": {"type": "str"},
+            "api_key": {"type": "str", "no_log": True},
+            "validate_certs": {"type": "bool"},
+            "ca_cert": {"type": "path"},
+        },
+    },
+}
 
 
 def _in_run(i, *hosts):
@@ -28,6 +63,23 @@ def _in_run(i, *hosts):
 def _cluster(values):
     cluster = values.get("governed_odoo_cluster")
     return cluster if isinstance(cluster, dict) else {}
+
+
+@rule(
+    "platform.variables",
+    layer="platform",
+    reads=tuple(PLATFORM_SPEC),
+    refuses=(
+        "a platform variable (governed_odoo_tenant, _environment, _instance, _namespace, _tier, _size, _cluster) that "
+        "is missing, of the wrong type or not one of its choices, as an argument spec refuses it"
+    ),
+    example=(
+        "value of governed_odoo_environment must be one of: dev, qa, staging, uat, training, prod, got: development"
+    ),
+)
+def platform_variables(i):
+    # an undefined variable is absent (missing), not None
+    yield from argspec.problems(PLATFORM_SPEC, {name: i[name] for name in PLATFORM_SPEC if name in i})
 
 
 @rule(

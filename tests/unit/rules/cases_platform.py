@@ -30,7 +30,41 @@ GITOPS = {
 
 PW1, PW2 = "a" * 20 + "-one", "b" * 20 + "-two"
 
+PLATFORM = {
+    "governed_odoo_tenant": "civil",
+    "governed_odoo_environment": "dev",
+    "governed_odoo_instance": "civil-dev",
+    "governed_odoo_namespace": "odoo-civil-dev",
+    "governed_odoo_tier": "nonproduction",
+    "governed_odoo_size": "small",
+    "governed_odoo_cluster": {"name": "lab", "topology": "shared", "kubeconfig": "/srv/lab/kubeconfig"},
+}
+TOKEN = "t0ken-" + "x" * 20
+
+
+def platform(**changes):
+    values = {**PLATFORM, **changes}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 CASES = {
+    "platform.variables": {
+        "bad": [
+            (platform(governed_odoo_tenant=None), "missing required arguments: governed_odoo_tenant"),
+            (platform(governed_odoo_environment="development"), "governed_odoo_environment must be one of: dev, qa"),
+            (platform(governed_odoo_size="huge"), "governed_odoo_size must be one of"),
+            (platform(governed_odoo_cluster="lab"), "governed_odoo_cluster"),
+            (platform(governed_odoo_cluster={"name": "lab"}), "topology"),
+            (platform(governed_odoo_cluster={**PLATFORM["governed_odoo_cluster"], "validate_certs": "perhaps"}), None),
+            ({}, "missing required arguments"),
+        ],
+        "good": [
+            PLATFORM,
+            platform(
+                governed_odoo_cluster={"name": "prod", "topology": "dedicated", "host": "https://k", "api_key": TOKEN}
+            ),
+        ],
+    },
     "platform.tenant_name": {
         "bad": [
             ({"governed_odoo_tenant": "Civil_1"}, "governed_odoo_tenant=Civil_1 must be a DNS label"),
@@ -144,11 +178,18 @@ CASES = {
     },
     "platform.verify_probe": {
         "bad": [
-            ({"promote_verify_probe": "sometimes"},
-             "promote_verify_probe=sometimes must be one of auto, always, never"),
+            (
+                {"promote_verify_probe": "sometimes"},
+                "promote_verify_probe=sometimes must be one of auto, always, never",
+            ),
             ({"promote_verify_probe": True}, "must be one of auto, always, never"),
         ],
-        "good": [{}, {"promote_verify_probe": "auto"}, {"promote_verify_probe": "always"},
-                 {"promote_verify_probe": "never"}],
+        "good": [
+            {},
+            {"promote_verify_probe": "auto"},
+            {"promote_verify_probe": "always"},
+            {"promote_verify_probe": "never"},
+        ],
     },
 }
+

@@ -55,3 +55,19 @@ def test_no_rule_shows_a_secret_it_reads():
             inputs = {name: values.get(name) for name in rule.reads if name in values}
             for finding in rule.evaluate(inputs):
                 assert secret.strip() not in finding.message, (rule.id, finding.message)
+
+
+def test_a_cluster_token_never_reaches_a_message():
+    """platform.variables masks governed_odoo_cluster.api_key (no_log) wherever the validator quotes it (here: the
+    token pasted where a boolean belongs)."""
+    base = {
+        "governed_odoo_tenant": "civil",
+        "governed_odoo_environment": "prod",
+        "governed_odoo_instance": "civil-prod",
+        "governed_odoo_namespace": "odoo-civil-prod",
+        "governed_odoo_tier": "production",
+        "governed_odoo_size": "large",
+    }
+    cluster = {"name": "prod", "topology": "dedicated", "api_key": SECRET, "validate_certs": SECRET}
+    messages = _messages(["platform.variables"], dict(base, governed_odoo_cluster=cluster))
+    assert messages and not any("s3cr3t" in m for m in messages), messages
