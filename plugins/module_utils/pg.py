@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.governed.odoo.plugins.module_utils.errors import MASK, GovernedError, mask  # noqa: F401 (pg.mask, pg.MASK)
+from ansible_collections.governed.odoo.plugins.module_utils.errors import GovernedError, mask
 
 try:
     import psycopg

@@ -38,7 +38,8 @@ import hmac
 
 from ansible_collections.governed.odoo.plugins.module_utils import pg
 from ansible_collections.governed.odoo.plugins.module_utils.common_args import postgres_argument_spec
-from ansible_collections.governed.odoo.plugins.module_utils.pg import MASK, PostgresError, error_text, mask, sql
+from ansible_collections.governed.odoo.plugins.module_utils.errors import MASK, mask
+from ansible_collections.governed.odoo.plugins.module_utils.pg import PostgresError, error_text, sql
 
 FLAG_ATTRS = (
     ("rolsuper", "SUPERUSER"),
