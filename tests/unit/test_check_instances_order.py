@@ -5,15 +5,10 @@ instance is judged as before, all at once."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from play_runner import ANSIBLE_PLAYBOOK, run_play
 
 PLAY = """
 - hosts: all
@@ -46,16 +41,7 @@ def _host(tenant, **more):
 
 def _run(tmp_path, hosts):
     (tmp_path / "hosts.json").write_text(json.dumps({"all": {"hosts": hosts}}))
-    (tmp_path / "play.yml").write_text(PLAY)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.json"), str(tmp_path / "play.yml")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return res.returncode, " ".join((res.stdout + res.stderr).split())
+    return run_play(tmp_path, PLAY, "-i", str(tmp_path / "hosts.json"))
 
 
 @pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")

@@ -6,12 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from play_runner import ANSIBLE_PLAYBOOK, ROOT, run_play
 
 PLAY = """
 - hosts: localhost
@@ -31,17 +28,7 @@ BROKEN = {
 
 
 def _run(tmp_path, terms, variables):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY.format(terms=terms))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local", str(play), "-e", json.dumps(variables)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return res.returncode, " ".join((res.stdout + res.stderr).split())
+    return run_play(tmp_path, PLAY.format(terms=terms), "-i", "localhost,", "-c", "local", "-e", json.dumps(variables))
 
 
 @pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs ansible-playbook")
