@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.governed.odoo.plugins.module_utils.errors import MASK, mask
+
 _INSTANCE_KEYS = ("instance", "environment", "database")
-MASK = "********"
 REASON_MAX = 1000
 # credentials that a failure message can carry despite the modules' no_log masking: a URL's userinfo, and
 # key=value / key: value pairs of a connection string or a command line
@@ -47,10 +48,7 @@ def neutralized(result):
 
 def redact(text, secrets=()):
     """``text`` without the given secret values and without credentials in URLs or key=value pairs, shortened."""
-    out = str(text or "")
-    for secret in sorted({str(v) for v in secrets or () if v is not None and len(str(v)) >= 4}, key=len,
-                         reverse=True):
-        out = out.replace(secret, MASK)
+    out = mask(text or "", secrets, shortest=4)
     out = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", out)
     out = _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}{MASK}", out)
     return out if len(out) <= REASON_MAX else out[: REASON_MAX - 3] + "..."
