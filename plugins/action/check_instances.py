@@ -98,13 +98,11 @@ class ActionModule(ActionBase):
         # rules that read them (they are written for values of the declared types), nor is the inventory
         first = [r for r in instance_rules if r.id in FIRST_RULES]
         rest = [r for r in instance_rules if r.id not in FIRST_RULES]
-        findings, mistyped = [], False
+        findings = []
         for host in instances:
             inputs = values[host] if evidence is None else dict(values[host], evidence=evidence)
-            found = evaluate(first, inputs)
-            mistyped = mistyped or bool(found)
-            findings.extend((host, f) for f in found or evaluate(rest, inputs))
-        if inventory_rules and not mistyped:
+            findings.extend((host, f) for f in evaluate(first, inputs) or evaluate(rest, inputs))
+        if inventory_rules and not any(f.rule_id in FIRST_RULES for _host, f in findings):
             shared = {"instances": {h: values[h] for h in inventory}, "run_instances": list(instances)}
             if evidence is not None:
                 shared["evidence"] = evidence

@@ -61,9 +61,10 @@ class LookupModule(LookupBase):
         for term in terms:
             term = str(term)
             if "." in term:  # a rule's id
-                found = [r for r in [rule_by_id(term)] if r is not None and r.scope == "instance"]
-                if not found:
+                rule = rule_by_id(term)
+                if rule is None or rule.scope != "instance":
                     raise AnsibleError(f"governed.odoo.rules: no instance rule {term!r}")
+                found = [rule]
             else:
                 found = rules_for(layer=term, scope="instance")
                 if not found:
