@@ -44,7 +44,7 @@ EXAMPLES = r"""
 - name: Check the Redis inputs, then render its objects
   ansible.builtin.set_fact:
     redis_accepted: "{{ redis_errors | governed.odoo.refuse }}"
-    redis_objects: "{{ query('governed.odoo.manifests', 'redis.yml.j2') }}"
+    redis_objects: "{{ query('governed.odoo.manifests', 'redis') }}"
   no_log: true
   vars:
     redis_errors: >-

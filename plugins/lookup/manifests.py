@@ -7,100 +7,120 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 name: manifests
-short_description: Render a template of Kubernetes manifests into a list of objects
+short_description: Build the Kubernetes objects of a layer of an Odoo instance
 version_added: 0.2.0
 description:
-  - Renders a Jinja2 template file (searched in the role's or play's C(templates) directories, like
-    R(ansible.builtin.template,ansible_collections.ansible.builtin.template_lookup)) with the task's
-    variables, parses the result as a YAML stream and returns its non-empty documents.
-  - The same result as C(lookup('ansible.builtin.template', name) | from_yaml_all | select | list),
-    without copying every variable of the host first (the builtin lookup deep-copies them, which is
-    most of its cost once a host carries rendered objects) and without a round trip through one big
-    string per template.
-  - Use it with C(query) (or C(wantlist=true)) so that the documents come back as a list.
-  - With O(output=json) it returns one string instead, the JSON array of every document of every template,
-    what the collection's roles keep as facts and hand to C(governed.odoo.k8s_apply_set)'s C(objects_json).
-    On ansible-core 2.19 a fact holding a list of nested objects is walked and copied again by every task
-    that returns it, templates it or shows its result; a string is not (on a 10-instance C(site.yml) run
-    that was about a second of a nine-second rerun). Use C(lookup) for it, or take the first item of C(query).
+  - Builds the objects of one of the collection's layers (C(foundation), C(postgresql), C(redis), C(storage),
+    C(odoo), C(ingress), C(monitoring), C(backup), the release Jobs C(odoo_migration) and C(odoo_health_probe)) or
+    the text of C(odoo.conf), from the task's variables, in Python (C(plugins/module_utils/manifests)).
+  - The objects are built as data and never pass through YAML text, so no inventory value can change their
+    structure; only the variables a layer reads are templated, as they are read.
+  - Use it with C(query) (or C(wantlist=true)) so that the objects come back as a list.
+  - With O(output=json) it returns one string instead, the JSON array of every object of every layer, what the
+    collection's roles keep as facts and hand to C(governed.odoo.k8s_apply_set)'s C(objects_json). A fact holding
+    a list of nested objects is walked and copied again by every task that returns it, templates it or shows its
+    result; a string is not. Use C(lookup) for it, or take the first item of C(query).
 author:
   - governed.odoo maintainers (@governed-odoo)
 options:
   _terms:
-    description: Template file names.
+    description: Layer names.
     required: true
     type: list
     elements: str
+    choices: [foundation, postgresql, redis, storage, odoo, odoo.conf, odoo_migration, odoo_health_probe, ingress,
+              monitoring, backup]
   output:
     description:
-      - V(objects) returns the documents as a list; V(json) returns one JSON array (a string) of all of them.
-      - V(text) returns each rendered template as text, without parsing it (for a file that is not YAML, such as
-        C(odoo.conf)), as R(ansible.builtin.template,ansible_collections.ansible.builtin.template_lookup)
-        does, but without its copy of every variable and without the C(template_*) and C(ansible_managed)
-        variables.
-      - Values YAML reads as dates or times become their ISO 8601 text in V(json), as the Kubernetes API
-        would need them anyway.
+      - V(objects) returns the objects as a list; V(json) returns one JSON array (a string) of all of them.
+      - V(text) returns the text a layer builds (C(odoo.conf)).
     type: str
     choices: [objects, json, text]
     default: objects
 """
 
 EXAMPLES = r"""
-- name: Render the objects of the layer
+- name: Build the objects of the layer
   ansible.builtin.set_fact:
-    redis_objects: "{{ query('governed.odoo.manifests', 'redis.yml.j2') }}"
+    redis_objects: "{{ query('governed.odoo.manifests', 'redis') }}"
 
 - name: The same objects as one JSON array, as the roles keep them
   ansible.builtin.set_fact:
-    redis_objects: "{{ lookup('governed.odoo.manifests', 'redis.yml.j2', output='json') }}"
+    redis_objects: "{{ lookup('governed.odoo.manifests', 'redis', output='json') }}"
 """
 
 RETURN = r"""
 _list:
   description:
-    - The non-empty YAML documents of the rendered templates, in order.
-    - With O(output=json), a single string, the JSON array of those documents.
+    - The objects of the layers, in order.
+    - With O(output=json), a single string, the JSON array of those objects.
+    - With O(output=text), the text of each layer.
   type: list
   elements: raw
 """
 
 import json
+from collections.abc import Mapping
 
-import yaml
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.template import trust_as_template
+from ansible_collections.governed.odoo.plugins.module_utils import manifests
+from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import Refused
+from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
 
-try:
-    from yaml import CSafeLoader as SafeLoader
-except ImportError:  # pragma: no cover - PyYAML without libyaml
-    from yaml import SafeLoader
+
+class TemplatedVariables(Mapping):
+    """The task's variables as a builder reads them: each templated once, when first read, to plain values; an
+    undefined variable is missing (a builder's ``get`` gives its default, as Jinja's ``default`` filter would)."""
+
+    def __init__(self, templar, variables):
+        self._templar = templar
+        self._variables = variables
+        self._values = {}
+
+    def __getitem__(self, name):
+        if name not in self._values:
+            if name not in self._variables:
+                raise KeyError(name)
+            self._values[name] = plain(self._templar.template(self._variables[name]))
+        return self._values[name]
+
+    def __contains__(self, name):
+        return name in self._values or name in self._variables
+
+    def __iter__(self):
+        return iter(self._variables)
+
+    def __len__(self):
+        return len(self._variables)
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
+        output = self.get_option("output")
+        values = TemplatedVariables(self._templar, variables or {})
         out = []
         for term in terms:
-            path = self.find_file_in_search_path(variables, "templates", term)
-            if not path:
-                raise AnsibleError(f"the template file {term} could not be found for the lookup")
-            source = trust_as_template(self._loader.get_text_file_contents(path))
-            text = self._templar.template(source)
-            if self.get_option("output") == "text":
-                out.append(str(text))
-                continue
+            if term not in manifests.BUILDERS:
+                raise AnsibleLookupError(
+                    f"governed.odoo.manifests: {term!r} is not a layer (one of {', '.join(manifests.BUILDERS)})"
+                )
             try:
-                docs = list(yaml.load_all(str(text), Loader=SafeLoader))
-            except yaml.YAMLError as exc:
-                raise AnsibleError(f"{term} did not render to valid YAML: {exc}") from exc
-            out.extend(doc for doc in docs if doc)
-        if self.get_option("output") == "json":
-            return [json.dumps(out, separators=(",", ":"), default=_iso)]
+                built = manifests.build(term, values)
+            except KeyError as exc:
+                raise AnsibleLookupError(f"governed.odoo.manifests: {term}: {exc.args[0]!r} is undefined") from None
+            except Refused as exc:
+                raise AnsibleLookupError(exc.msg) from None
+            if isinstance(built, str) != (output == "text"):
+                raise AnsibleLookupError(
+                    f"governed.odoo.manifests: {term} builds {'text' if isinstance(built, str) else 'objects'}: "
+                    f"use output={'text' if isinstance(built, str) else 'objects or json'}"
+                )
+            if output == "text":
+                out.append(built)
+            else:
+                out.extend(built)
+        if output == "json":
+            return [json.dumps(out, separators=(",", ":"))]
         return out
-
-
-def _iso(value):
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")

@@ -32,7 +32,7 @@ EXAMPLES = r"""
 - name: Check the Redis inputs, then render its objects
   ansible.builtin.set_fact:
     redis_accepted: "{{ lookup('governed.odoo.rules', 'redis') }}"
-    redis_objects: "{{ lookup('governed.odoo.manifests', 'redis.yml.j2', output='json') }}"
+    redis_objects: "{{ lookup('governed.odoo.manifests', 'redis', output='json') }}"
   no_log: true
 """
 

@@ -31,7 +31,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.errors import Govern
 
 REQUESTS_METRIC = "traefik_service_requests_total"
 DURATION_BUCKET_METRIC = "traefik_service_request_duration_seconds_bucket"
-# the Traefik services of an instance's routes (roles/ingress/templates/ingress.yml.j2): the routes of IngressRoute
+# the Traefik services of an instance's routes (plugins/module_utils/manifests/ingress.py): the routes of IngressRoute
 # "odoo" go to Service "odoo" on 8069 (HTTP) and 8072 (websocket). Traefik's CRD provider (default naming, no
 # safeNaming) names a route's service "<namespace>-<IngressRoute>-<first 10 bytes of sha256(match), hex>"
 # (pkg/provider/kubernetes/crd/name_builder.go, makeServiceKey), e.g. civil-prod-odoo-f64079a99a713c0fc097. The

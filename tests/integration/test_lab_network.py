@@ -13,7 +13,7 @@ the listener pod, with kube-router's firewall deciding.
 * the node's chains (kube-proxy's, kube-router's) are in the node's network namespace, not in the host's tables.
 
 The policies are the foundation role's ``default-deny-all`` and ``allow-dns-egress`` as it renders them
-(roles/foundation/templates/foundation.yml.j2, with its default ``foundation_dns``), plus two the lab needs in their
+(plugins/module_utils/manifests/foundation.py, with its default ``foundation_dns``), plus two the lab needs in their
 stead: the lab's CoreDNS is a process of the node, not a pod labelled ``k8s-app: kube-dns``, so the rendered DNS
 allow selects nothing here and ``allow-dns-egress-lab-node`` allows DNS to the node's DNS address instead; and
 ``allow-same-tenant`` stands for the odoo role's allows between a tenant's own pods (Odoo to its database), which

@@ -215,7 +215,7 @@ ODOO_CONF_PLAY = """
   tasks:
     - name: Render with each set of extra options
       ansible.builtin.set_fact:
-        conf: "{{ lookup('governed.odoo.manifests', 'odoo.conf.j2', output='text') }}"
+        conf: "{{ lookup('governed.odoo.manifests', 'odoo.conf', output='text') }}"
       vars:
         odoo_extra_options: "{{ item }}"
       loop: "{{ cases }}"
@@ -230,14 +230,13 @@ ODOO_CONF_PLAY = """
 
 
 def test_odoo_conf_never_writes_an_option_that_breaks_its_lines(tmp_path):
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "odoo.conf.j2").write_text((ROOT / "roles/odoo/templates/odoo.conf.j2").read_text())
     (tmp_path / "play.yml").write_text(ODOO_CONF_PLAY)
     cases = [
         {"log_level": "debug"},
         {"log_level": "info\ndb_host = evil.example"},
         {"DB_HOST": "evil.example"},
         {"log_level\ndb_host": "evil.example"},
+        {"log_level\n": "debug"},
     ]
     res = subprocess.run(
         [
@@ -259,6 +258,6 @@ def test_odoo_conf_never_writes_an_option_that_breaks_its_lines(tmp_path):
     out = json.loads((tmp_path / "out.json").read_text())
     assert "log_level = debug" in out[0]["conf"]
     # the others were refused, and no line of any of them set db_host
-    assert out[1:] == [{}, {}, {}], out
-    assert res.stdout.count("failed: [localhost] (item=") == 3, res.stdout[-3000:]
+    assert out[1:] == [{}, {}, {}, {}], out
+    assert res.stdout.count("failed: [localhost] (item=") == 4, res.stdout[-3000:]
     assert "cannot be written into odoo.conf" in res.stdout, res.stdout[-3000:]
