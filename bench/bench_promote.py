@@ -169,7 +169,8 @@ def backup_args(lab: Lab) -> dict:
 
 def job_template() -> dict:
     """The migration Job as a person would write it: the web pods' template (image, configuration, credentials,
-    placement) running ``odoo -u sale --stop-after-init`` once (as plugins/module_utils/manifests/odoo_jobs.py builds it)."""
+    placement) running ``odoo -u sale --stop-after-init`` once (as plugins/module_utils/manifests/odoo_jobs.py
+    builds it)."""
     dep = json.loads(kubectl("get", "deployment", "odoo-web", "-n", NAMESPACE, "-o", "json").stdout)
     pod = json.loads(json.dumps(dep["spec"]["template"]))
     # an Odoo pod to the instance's NetworkPolicies (they admit app.kubernetes.io/name=odoo to the database), not a

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # An outside judge of what is rendered: checkov (Kubernetes framework) over the objects site.yml renders for the lab
-# inventory and inventories/example-construction. Every failure must be fixed in the templates or listed in
-# docs/checkov.md (check id, kind, object name, why it is accepted); the script fails on any other.
+# inventory and inventories/example-construction. Every failure must be fixed in the layers' builders
+# (plugins/module_utils/manifests) or listed in docs/checkov.md (check id, kind, object name, why it is accepted); the
+# script fails on any other.
 #
 # Usage: scripts/checkov.sh [--keep DIR] [--setup]
 #   --keep DIR   also write the judged objects (Secrets' values replaced) and checkov's JSON report into DIR

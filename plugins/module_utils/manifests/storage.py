@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: governed.odoo maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Access of one Odoo instance to its environment's object storage : the ConfigMap and the Secret Odoo's object-storage attachment
-module and the backup jobs read, and the egress NetworkPolicy that lets their pods reach the S3 API.
+"""Access of one Odoo instance to its environment's object storage: the ConfigMap and the Secret Odoo's
+object-storage attachment module and the backup jobs read, and the egress NetworkPolicy that lets their pods reach
+the S3 API.
 """
 
 from __future__ import annotations
