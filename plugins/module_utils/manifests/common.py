@@ -140,3 +140,12 @@ def metadata(name, ns, labels, annotations=None):
 def nice_json(value, indent=4):
     """Ansible's ``to_nice_json``: sorted keys, ``indent`` spaces."""
     return json.dumps(value, indent=indent, sort_keys=True, separators=(",", ": "))
+
+
+def volume_claim_template(labels, size, storage_class=""):
+    """A StatefulSet's ``data`` volume claim: ReadWriteOnce, ``size``, the class when one is named."""
+    spec = {"accessModes": ["ReadWriteOnce"]}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    spec["resources"] = {"requests": {"storage": size}}
+    return {"metadata": {"name": "data", "labels": labels}, "spec": spec}

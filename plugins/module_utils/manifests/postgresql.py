@@ -20,6 +20,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
     to_bool,
     to_int,
     unique,
+    volume_claim_template,
 )
 
 COMPONENT = {"app.kubernetes.io/component": "database"}
@@ -386,14 +387,6 @@ def _pod_spec(v, profile, replica):
     return spec
 
 
-def _claim_template(v, member_labels):
-    spec = {"accessModes": ["ReadWriteOnce"]}
-    if v["postgresql_storage_class"]:
-        spec["storageClassName"] = v["postgresql_storage_class"]
-    spec["resources"] = {"requests": {"storage": v["postgresql_storage_size"]}}
-    return {"metadata": {"name": "data", "labels": member_labels}, "spec": spec}
-
-
 def _stateful_set(v, profile, name, member, member_labels, selector):
     return {
         "apiVersion": "apps/v1",
@@ -407,7 +400,9 @@ def _stateful_set(v, profile, name, member, member_labels, selector):
                 "metadata": {"labels": member_labels},
                 "spec": _pod_spec(v, profile, member == "replica"),
             },
-            "volumeClaimTemplates": [_claim_template(v, member_labels)],
+            "volumeClaimTemplates": [
+                volume_claim_template(member_labels, v["postgresql_storage_size"], v["postgresql_storage_class"])
+            ],
         },
     }
 

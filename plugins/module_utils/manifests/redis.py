@@ -19,6 +19,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
     text,
     to_int,
     to_json,
+    volume_claim_template,
 )
 
 # The port of the in-cluster server (and of an external one without redis_external.port).
@@ -256,14 +257,6 @@ def _pod_spec(v, persistence):
     return spec
 
 
-def _volume_claim_template(v, redis_labels):
-    spec = {"accessModes": ["ReadWriteOnce"]}
-    if v["redis_storage_class"]:
-        spec["storageClassName"] = v["redis_storage_class"]
-    spec["resources"] = {"requests": {"storage": v["redis_storage_size"]}}
-    return {"metadata": {"name": "data", "labels": redis_labels}, "spec": spec}
-
-
 def _stateful_set(v, ns, redis_labels, selector):
     persistence = v["redis_persistence"]
     config_hash = short_hash(
@@ -289,7 +282,9 @@ def _stateful_set(v, ns, redis_labels, selector):
     }
     # without persistence the data is an emptyDir of the pod; with it, a claim per pod
     if persistence != "none":
-        spec["volumeClaimTemplates"] = [_volume_claim_template(v, redis_labels)]
+        spec["volumeClaimTemplates"] = [
+            volume_claim_template(redis_labels, v["redis_storage_size"], v["redis_storage_class"])
+        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
