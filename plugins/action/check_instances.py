@@ -26,6 +26,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.governed.odoo.plugins.module_utils.rules.engine import evaluate, inputs_of, rules_for
 from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import LAYERS, role_files
 from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
+from ansible_collections.governed.odoo.plugins.plugin_utils.settle import settle_reads
 
 ARGUMENT_SPEC = {
     "instances": {"type": "list", "elements": "str", "required": True},
@@ -141,6 +142,8 @@ class ActionModule(ActionBase):
         looked at, and converted, once."""
         scope = ChainMap(role_vars, dict(host_vars), defaults)
         templar = self._templar.copy_with_new_env(available_variables=scope)
+        # what the values read (an inventory value read from a file, and those built from it), templated once each
+        settle_reads(templar, scope, [n for n in names if n in scope], frozenset())
         literals = {} if literals is None else literals
 
         def value_of(raw):

@@ -24,7 +24,6 @@ values of the odoo role) is an input.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections import ChainMap
 
 import yaml
@@ -35,6 +34,7 @@ from ansible.template import trust_as_template
 from ansible_collections.governed.odoo.plugins.module_utils import argspec
 from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import COLLECTION_ROOT
 from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
+from ansible_collections.governed.odoo.plugins.plugin_utils.settle import read_only_settled, settle_reads
 
 # the task file of each role whose set_fact tasks check the role's inputs and render its objects
 RENDER_TASKS = {
@@ -133,16 +133,6 @@ def argument_options(loader, role):
     return dict(((specs.get("argument_specs") or {}).get("main") or {}).get("options") or {})
 
 
-# a name in a template's text: a variable it may read (or a filter, an attribute...: more names, never fewer)
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# what may read variables not named in the text (a lookup other than env, vars, hostvars) or give another value each
-# time (random, now): a value whose text holds one of these is templated where it is read, as before
-OPAQUE = re.compile(
-    r"\b(?:lookup|query|q)\s*\(\s*(?![\"'](?:ansible\.builtin\.)?env[\"'])"
-    r"|\b(?:vars|hostvars|varnames|random|shuffle|now|password)\b"
-)
-
-
 def changing_names(tasks):
     """The names a role's render tasks may give another value than the argument spec check saw: the facts they set
     and their own vars."""
@@ -150,48 +140,6 @@ def changing_names(tasks):
     for _name, args, local, *_when in tasks:
         names |= set(args) | set(local)
     return names
-
-
-def _texts(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _texts(key)
-            yield from _texts(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-
-
-def read_only_settled(variables, changing):
-    """A test of a variable of ``variables``: whether templating it again gives the same value as long as none of
-    ``changing`` changes. False when its value, or the value of any variable it may read (directly or through
-    others), may read one of ``changing`` or holds a lookup other than env or something random."""
-    reads = {}  # name -> the variables its value may read, or None when it may read any or changes
-
-    def names_read(name):
-        if name not in reads:
-            found = set()
-            for text in _texts(variables.get(name)):
-                if OPAQUE.search(text):
-                    found = None
-                    break
-                found |= set(IDENTIFIER.findall(text))
-            reads[name] = None if found is None or found & changing else {n for n in found if n in variables}
-        return reads[name]
-
-    def settled(name):
-        todo, seen = [name], {name}
-        while todo:
-            found = names_read(todo.pop())
-            if found is None:
-                return False
-            todo += found - seen
-            seen |= found
-        return True
-
-    return settled
 
 
 def stable_values(values, variables, above, changing):
@@ -264,13 +212,17 @@ class ActionModule(ActionBase):
             resolved = {}
             # a follow-up task templates every value it reads again: the check's values predate later roles' facts
             if validate and rendering:
+                changing = changing_names(tasks)
+                # what the role's options read (the inventory's values they are built from), templated once each
+                reads = settle_reads(templar, scope(role), argument_options(self._loader, role), changing)
                 # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
-                problem, values = self._check_arguments(templar, role, scope(role))
+                problem, values = self._check_arguments(templar, role, scope(role, resolved=reads))
                 if problem:
                     result.update(failed=True, msg=problem)
                     return result
-                # what the render tasks read of the role's options is not templated again (the same values)
-                resolved = stable_values(values, scope(role), (search[role], facts), changing_names(tasks))
+                # what the render tasks read of the role's options is not templated again (the same values), nor
+                # what those options read
+                resolved = dict(reads, **stable_values(values, scope(role), (search[role], facts), changing))
 
             for name, args, local, when in tasks:
                 templar.available_variables = scope(role, local, resolved)
