@@ -34,7 +34,12 @@ from ansible.template import trust_as_template
 from ansible_collections.governed.odoo.plugins.module_utils import argspec
 from ansible_collections.governed.odoo.plugins.module_utils.rules.inputs import COLLECTION_ROOT
 from ansible_collections.governed.odoo.plugins.plugin_utils.inprocess import plain
-from ansible_collections.governed.odoo.plugins.plugin_utils.settle import read_only_settled, settle_reads
+from ansible_collections.governed.odoo.plugins.plugin_utils.settle import (
+    IDENTIFIER,
+    read_only_settled,
+    settle_reads,
+    texts,
+)
 
 # the task file of each role whose set_fact tasks check the role's inputs and render its objects
 RENDER_TASKS = {
@@ -186,6 +191,33 @@ class ActionModule(ActionBase):
             for role in roles
         }
 
+        # one templar for every check and task, its variables set for each: a templar's Jinja environment resolves each
+        # filter and test once (a new templar per task resolved them again, about 0.1 s per instance)
+        templar = self._templar.copy_with_new_env(available_variables={})
+        validate = validation.validated_parameters["validate_arguments"]
+        # the follow-up tasks of every role run after the last role's render tasks: they read facts later roles set
+        # (postgresql_app_connection_limit defaults to odoo_db_connection_demand, a fact of the odoo role)
+        steps = [(role, _set_fact_tasks(self._loader, role, RENDER_TASKS[role], TASK_KEYS), True) for role in roles]
+        steps += [(role, follow_up_tasks(self._loader, role), False) for role in roles if role in FOLLOW_UP_TASKS]
+
+        # the inventory's values that every role reads alike, templated once for the whole render: what the roles'
+        # options and tasks read, and the platform variables the layers' objects are built from. A role's default or
+        # var (its value may differ by role), what a render task sets, and whatever reads one of those, are left out.
+        role_names = set(every_default) | set(every_var)
+        changing = role_names.union(*(changing_names(tasks) for _role, tasks, _rendering in steps))
+        read = {name for role in roles for name in argument_options(self._loader, role)}
+        for _role, tasks, _rendering in steps:
+            for _name, args, local, *_when in tasks:
+                read.update(n for text in texts([args, local]) for n in IDENTIFIER.findall(text))
+        read.update(name for name in task_vars if name.startswith("governed_odoo_"))
+        inventory = settle_reads(
+            templar,
+            ChainMap(every_var, task_vars, every_default),
+            sorted(n for n in read if n in task_vars),
+            changing,
+            and_names=True,
+        )
+
         def scope(role, local=None, resolved=None):
             return ChainMap(
                 search[role],
@@ -195,19 +227,12 @@ class ActionModule(ActionBase):
                 resolved or {},
                 role_vars[role],
                 every_var,
+                inventory,
                 task_vars,
                 defaults[role],
                 every_default,
             )
 
-        # one templar for every check and task, its variables set for each: a templar's Jinja environment resolves each
-        # filter and test once (a new templar per task resolved them again, about 0.1 s per instance)
-        templar = self._templar.copy_with_new_env(available_variables={})
-        validate = validation.validated_parameters["validate_arguments"]
-        # the follow-up tasks of every role run after the last role's render tasks: they read facts later roles set
-        # (postgresql_app_connection_limit defaults to odoo_db_connection_demand, a fact of the odoo role)
-        steps = [(role, _set_fact_tasks(self._loader, role, RENDER_TASKS[role], TASK_KEYS), True) for role in roles]
-        steps += [(role, follow_up_tasks(self._loader, role), False) for role in roles if role in FOLLOW_UP_TASKS]
         for role, tasks, rendering in steps:
             resolved = {}
             # a follow-up task templates every value it reads again: the check's values predate later roles' facts

@@ -27,16 +27,16 @@ OPAQUE = re.compile(
 )
 
 
-def _texts(value):
+def texts(value):
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _texts(key)
-            yield from _texts(item)
+            yield from texts(key)
+            yield from texts(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _texts(item)
+            yield from texts(item)
 
 
 class Reads:
@@ -53,7 +53,7 @@ class Reads:
     def names_read(self, name):
         if name not in self._reads:
             found = set()
-            for text in _texts(self.variables.get(name)):
+            for text in texts(self.variables.get(name)):
                 if OPAQUE.search(text):
                     found = None
                     break
@@ -101,20 +101,24 @@ def read_only_settled(variables, changing):
 
 
 def _has_template(value):
-    return any("{{" in text or "{%" in text for text in _texts(value))
+    return any("{{" in text or "{%" in text for text in texts(value))
 
 
-def settle_reads(templar, variables, names, changing):
+def settle_reads(templar, variables, names, changing, and_names=False):
     """The variables the values of ``names`` read (directly or through others), templated once each, those they read
-    first: {name: value}. An inventory's value read by many options (connection details read from a file, and the
-    values built from them) is then templated once, not again inside every option that reads it. Only settled
-    variables (``Reads.settled``) that hold a template are in it; one that fails is left out, to fail where it is
-    read. ``templar``'s variables are left set to ``variables`` under the settled values."""
+    first: {name: value}; with ``and_names``, ``names`` too, last. An inventory's value read by many options
+    (connection details read from a file, and the values built from them) is then templated once, not again inside
+    every option that reads it. Only settled variables (``Reads.settled``) that hold a template and are not among
+    ``changing`` are in it; one that fails is left out, to fail where it is read. ``templar``'s variables are left set
+    to ``variables`` under the settled values."""
     reads = Reads(variables, changing)
     out = {}
     templar.available_variables = ChainMap(out, variables)
-    for name in reads.dependencies(names):
-        if reads.settled(name) and _has_template(variables[name]):
+    order = reads.dependencies(names)
+    if and_names:
+        order += [name for name in dict.fromkeys(names) if name not in order]
+    for name in order:
+        if name in variables and name not in changing and reads.settled(name) and _has_template(variables[name]):
             with contextlib.suppress(Exception):
                 out[name] = templar.template(variables[name])
     return out

@@ -76,3 +76,13 @@ def test_other_lookups_are_not_settled():
     reads = settle.Reads({"a": "{{ lookup('governed.odoo.rules', 'odoo') }}", "b": "{{ lookup('env', 'X') }}"}, set())
     assert reads.settled("a") is False
     assert reads.settled("b") is True
+
+
+def test_with_and_names_the_names_are_settled_too_but_never_a_changing_one(tmp_path):
+    variables = _variables(tmp_path)
+    templar = Templar(loader=DataLoader(), variables=variables)
+    out = settle.settle_reads(templar, variables, ["host", "selector"], frozenset({"selector"}), and_names=True)
+    # host itself (last, after what it reads); selector is set meanwhile: its present value is not kept
+    assert out["host"] == "10.0.0.9"
+    assert list(out)[-1] == "host"
+    assert "selector" not in out
