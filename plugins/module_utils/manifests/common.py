@@ -149,3 +149,15 @@ def volume_claim_template(labels, size, storage_class=""):
         spec["storageClassName"] = storage_class
     spec["resources"] = {"requests": {"storage": size}}
     return {"metadata": {"name": "data", "labels": labels}, "spec": spec}
+
+
+def pod_security(uid):
+    """The security context of the platform's pods (Odoo, PostgreSQL, Redis), running as ``uid`` (user, group and
+    filesystem group)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

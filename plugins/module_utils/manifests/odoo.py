@@ -13,8 +13,8 @@ Job to the web pods, the web PodDisruptionBudget, the web HorizontalPodAutoscale
 scaler (ServiceAccount, Role, RoleBinding, NetworkPolicy to the API server, a down and an up CronJob; when enabled).
 
 The pieces the instance's Jobs share with the web and cron pods (``odoo_jobs``: the migration Job and the health
-probe) are module-level functions: ``pod_security``, ``container_security``, ``env_sources``, ``env_from``,
-``config_init_container``, ``volume_mounts``, ``volumes`` and ``placement``.
+probe) are module-level functions: ``container_security``, ``env_sources``, ``env_from``, ``config_init_container``,
+``volume_mounts``, ``volumes`` and ``placement`` (the pod's security context is common.py's ``pod_security``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
     join,
     labelled,
     metadata,
+    pod_security,
     short_hash,
     text,
     to_bool,
@@ -122,17 +123,6 @@ def conf_text(v):
 
 
 # --- pieces the instance's Jobs share (odoo_jobs) ---------------------------------------------------------------
-
-
-def pod_security(uid):
-    """The pod security context of Odoo's pods, running as ``uid`` (user, group and filesystem group)."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
 
 
 def container_security():

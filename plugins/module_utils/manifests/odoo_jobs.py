@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from copy import deepcopy
 
-from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import MANAGED_BY, PART_OF, join, to_int
+from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import (
+    MANAGED_BY,
+    PART_OF,
+    join,
+    pod_security,
+    to_int,
+)
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.odoo import (
     CONF_PATH,
     config_init_container,
@@ -28,7 +34,6 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.odoo impor
     env_from,
     env_sources,
     placement,
-    pod_security,
     volume_mounts,
     volumes,
 )

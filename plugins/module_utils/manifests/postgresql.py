@@ -17,6 +17,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
     combine,
     instance_labels,
     labelled,
+    pod_security,
     to_bool,
     to_int,
     unique,
@@ -365,13 +366,7 @@ def _pod_spec(v, profile, replica):
     uid = v["postgresql_uid"]
     spec = {
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": uid,
-            "runAsGroup": uid,
-            "fsGroup": uid,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(uid),
         "terminationGracePeriodSeconds": 60,
     }
     if v["postgresql_node_selector"]:

@@ -15,6 +15,7 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
     instance_labels,
     labelled,
     metadata,
+    pod_security,
     short_hash,
     text,
     to_int,
@@ -232,13 +233,7 @@ def _pod_spec(v, persistence):
     uid = to_int(v["redis_uid"])
     spec = {
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": uid,
-            "runAsGroup": uid,
-            "fsGroup": uid,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(uid),
     }
     if v["redis_node_selector"]:
         spec["nodeSelector"] = v["redis_node_selector"]
