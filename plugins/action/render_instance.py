@@ -205,7 +205,9 @@ class ActionModule(ActionBase):
         # var (its value may differ by role), what a render task sets, and whatever reads one of those, are left out.
         role_names = set(every_default) | set(every_var)
         changing = role_names.union(*(changing_names(tasks) for _role, tasks, _rendering in steps))
-        read = {name for role in roles for name in argument_options(self._loader, role)}
+        # each role's options (meta/argument_specs.yml), read once for the whole render
+        options = {role: argument_options(self._loader, role) for role in roles}
+        read = {name for role in roles for name in options[role]}
         for _role, tasks, _rendering in steps:
             for _name, args, local, *_when in tasks:
                 read.update(n for text in texts([args, local]) for n in IDENTIFIER.findall(text))
@@ -239,9 +241,9 @@ class ActionModule(ActionBase):
             if validate and rendering:
                 changing = changing_names(tasks)
                 # what the role's options read (the inventory's values they are built from), templated once each
-                reads = settle_reads(templar, scope(role), argument_options(self._loader, role), changing)
+                reads = settle_reads(templar, scope(role), options[role], changing)
                 # the argument spec of a role reads the facts of the roles before it (postgresql_connection...)
-                problem, values = self._check_arguments(templar, role, scope(role, resolved=reads))
+                problem, values = self._check_arguments(templar, role, options[role], scope(role, resolved=reads))
                 if problem:
                     result.update(failed=True, msg=problem)
                     return result
@@ -290,10 +292,10 @@ class ActionModule(ActionBase):
                     out[var] = templar.template(value)
         return out
 
-    def _check_arguments(self, templar, role, variables):
+    @staticmethod
+    def _check_arguments(templar, role, options, variables):
         """(the role's argument spec errors as ansible.builtin.validate_argument_spec words them, or None; the
-        templated values of the role's options as the role reads them, before the spec's conversions)."""
-        options = argument_options(self._loader, role)
+        templated values of the role's ``options`` as the role reads them, before the spec's conversions)."""
         if not options:
             return None, {}
         templar.available_variables = variables
