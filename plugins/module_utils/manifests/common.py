@@ -161,3 +161,8 @@ def pod_security(uid):
         "fsGroup": uid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def container_security():
+    """The security context of the platform's containers: no privilege escalation, read-only root, no capability."""
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}

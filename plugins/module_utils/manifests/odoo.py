@@ -13,8 +13,8 @@ Job to the web pods, the web PodDisruptionBudget, the web HorizontalPodAutoscale
 scaler (ServiceAccount, Role, RoleBinding, NetworkPolicy to the API server, a down and an up CronJob; when enabled).
 
 The pieces the instance's Jobs share with the web and cron pods (``odoo_jobs``: the migration Job and the health
-probe) are module-level functions: ``container_security``, ``env_sources``, ``env_from``, ``config_init_container``,
-``volume_mounts``, ``volumes`` and ``placement`` (the pod's security context is common.py's ``pod_security``).
+probe) are module-level functions: ``env_sources``, ``env_from``, ``config_init_container``,
+``volume_mounts``, ``volumes`` and ``placement`` (the pod's and containers' security contexts are common.py's).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import (
     Refused,
+    container_security,
     instance_labels,
     join,
     labelled,
@@ -123,11 +124,6 @@ def conf_text(v):
 
 
 # --- pieces the instance's Jobs share (odoo_jobs) ---------------------------------------------------------------
-
-
-def container_security():
-    """The security context of every container: no privilege escalation, read-only root, no capability."""
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
 def env_sources(v):

@@ -23,6 +23,7 @@ from copy import deepcopy
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import (
     MANAGED_BY,
     PART_OF,
+    container_security,
     join,
     pod_security,
     to_int,
@@ -30,7 +31,6 @@ from ansible_collections.governed.odoo.plugins.module_utils.manifests.common imp
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.odoo import (
     CONF_PATH,
     config_init_container,
-    container_security,
     env_from,
     env_sources,
     placement,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import (
     combine,
+    container_security,
     instance_labels,
     labelled,
     pod_security,
@@ -34,11 +35,6 @@ SECRETS_DIR = "/run/secrets/postgresql"
 # the emptyDir mounted over the read-only root filesystem's /tmp (a path in the container, not on this host)
 TMP = "/tmp"  # noqa: S108
 
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
 
 # The server's parameters before the profile's and postgresql_parameters (in that order, each over the former).
 BASE_PARAMETERS = {
@@ -277,7 +273,7 @@ def _clone_container(v, profile):
         "image": v["postgresql_image"],
         "command": ["sh", "/docker-entrypoint-initdb.d/clone-primary.sh"],
         "env": [{"name": "PGDATA", "value": PGDATA}],
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": container_security(),
         "resources": profile["resources"],
         "volumeMounts": [
             _mount("data", "/var/lib/postgresql/data"),
@@ -301,7 +297,7 @@ def _server_container(v, profile):
             # the image's entrypoint reads the superuser's password from the mounted Secret
             {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_DIR}/POSTGRES_PASSWORD"},
         ],
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": container_security(),
         "resources": profile["resources"],
         "readinessProbe": {"exec": probe, "periodSeconds": 10},
         "livenessProbe": {"exec": probe, "periodSeconds": 20, "failureThreshold": 6},
@@ -331,7 +327,7 @@ def _exporter_container(v):
             {"name": "DATA_SOURCE_PASS_FILE", "value": f"{SECRETS_DIR}/POSTGRES_PASSWORD"},
         ],
         "volumeMounts": [_mount("secrets", SECRETS_DIR, True)],
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": container_security(),
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
         "readinessProbe": {"httpGet": probe, "periodSeconds": 10},
         "livenessProbe": {"httpGet": probe, "periodSeconds": 20, "failureThreshold": 6},

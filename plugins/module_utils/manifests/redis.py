@@ -12,6 +12,7 @@ sidecar) and the NetworkPolicies between Odoo and Redis.
 from __future__ import annotations
 
 from ansible_collections.governed.odoo.plugins.module_utils.manifests.common import (
+    container_security,
     instance_labels,
     labelled,
     metadata,
@@ -167,10 +168,6 @@ def _headless_service(ns, redis_labels, selector):
     }
 
 
-def _restricted():
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
-
-
 def _redis_container(v):
     return {
         "name": "redis",
@@ -178,7 +175,7 @@ def _redis_container(v):
         "command": ["redis-server"],
         "args": ["/etc/redis/redis.conf"],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
-        "securityContext": _restricted(),
+        "securityContext": container_security(),
         "resources": v["redis_resources"],
         # redis-cli exits 0 on an error reply too (NOAUTH, LOADING while the AOF is read back): only PONG is ready;
         # alive is any reply, so that a long AOF load is not restarted over and over
@@ -217,7 +214,7 @@ def _exporter_container(v):
             {"name": "REDIS_PASSWORD_FILE", "value": "/etc/redis-auth/exporter-passwords.json"},
         ],
         "volumeMounts": [{"name": "auth", "mountPath": "/etc/redis-auth", "readOnly": True}],
-        "securityContext": _restricted(),
+        "securityContext": container_security(),
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
         # the exporter's own health (not Redis's): a stuck exporter is restarted, an unready one is not scraped
         "readinessProbe": {"httpGet": {"path": "/health", "port": "metrics"}, "periodSeconds": 10},
